@@ -1,0 +1,205 @@
+#include "models/analysis.hpp"
+
+#include <Eigen/Dense>
+#include <boost/math/distributions/students_t.hpp>
+
+#include <algorithm>
+#include <cmath>
+
+namespace trialsim {
+
+std::string_view method_name(Method m) {
+  switch (m) {
+    case Method::completers_ttest: return "completers_ttest";
+    case Method::completers_welch: return "completers_welch";
+    case Method::change_ttest: return "change_ttest";
+    case Method::ancova: return "ancova";
+  }
+  return "?";
+}
+
+std::string_view method_description(Method m) {
+  switch (m) {
+    case Method::completers_ttest: return "Student t, final visit, completers";
+    case Method::completers_welch: return "Welch t, final visit, completers";
+    case Method::change_ttest: return "Student t on final minus baseline, completers";
+    case Method::ancova: return "ANCOVA final ~ arm + baseline + stratum, completers";
+  }
+  return "?";
+}
+
+namespace {
+
+struct MeanVar {
+  double mean = 0;
+  double var = 0;  // sample variance (n - 1 denominator)
+  std::size_t n = 0;
+};
+
+MeanVar mean_var(std::span<const double> x) {
+  MeanVar r;
+  r.n = x.size();
+  if (r.n == 0) return r;
+  // Identical values: exact mean and zero variance (sum / n would leave rounding residue).
+  if (std::all_of(x.begin(), x.end(), [&](double v) { return v == x[0]; })) {
+    r.mean = x[0];
+    return r;
+  }
+  double s = 0;
+  for (double v : x) s += v;
+  r.mean = s / static_cast<double>(r.n);
+  double ss = 0;
+  for (double v : x) ss += (v - r.mean) * (v - r.mean);
+  r.var = r.n > 1 ? ss / static_cast<double>(r.n - 1) : 0.0;
+  return r;
+}
+
+// Fills CI and two-sided p from estimate, se and df using the t distribution.
+Estimate finish_t(double est, double se, double df, double alpha) {
+  Estimate e;
+  if (!(se > 0.0) || !std::isfinite(se)) {
+    e.status = NotEstimable::no_variance;
+    return e;
+  }
+  const boost::math::students_t dist(df);
+  const double t = est / se;
+  const double q = boost::math::quantile(boost::math::complement(dist, alpha / 2.0));
+  e.status = NotEstimable::none;
+  e.estimate = est;
+  e.se = se;
+  e.df = df;
+  e.ci_low = est - q * se;
+  e.ci_high = est + q * se;
+  e.p = std::min(1.0, 2.0 * boost::math::cdf(boost::math::complement(dist, std::abs(t))));
+  return e;
+}
+
+}  // namespace
+
+Estimate student_t(std::span<const double> treatment, std::span<const double> control, double alpha) {
+  const MeanVar a = mean_var(treatment), b = mean_var(control);
+  if (a.n < 1 || b.n < 1 || a.n + b.n < 3) return {};
+  const double df = static_cast<double>(a.n + b.n - 2);
+  const double pooled = ((static_cast<double>(a.n) - 1) * a.var + (static_cast<double>(b.n) - 1) * b.var) / df;
+  const double se = std::sqrt(pooled * (1.0 / static_cast<double>(a.n) + 1.0 / static_cast<double>(b.n)));
+  return finish_t(a.mean - b.mean, se, df, alpha);
+}
+
+Estimate welch_t(std::span<const double> treatment, std::span<const double> control, double alpha) {
+  const MeanVar a = mean_var(treatment), b = mean_var(control);
+  if (a.n < 2 || b.n < 2) return {};
+  const double va = a.var / static_cast<double>(a.n), vb = b.var / static_cast<double>(b.n);
+  const double denom = va * va / static_cast<double>(a.n - 1) + vb * vb / static_cast<double>(b.n - 1);
+  if (!(denom > 0.0)) {
+    Estimate e;
+    e.status = NotEstimable::no_variance;
+    return e;
+  }
+  const double df = (va + vb) * (va + vb) / denom;
+  return finish_t(a.mean - b.mean, std::sqrt(va + vb), df, alpha);
+}
+
+Estimate ancova(std::span<const double> y, std::span<const double> baseline, std::span<const std::int8_t> treated,
+                std::span<const std::int8_t> stratum, double alpha) {
+  const auto n = static_cast<Eigen::Index>(y.size());
+  bool stratum_varies = false;
+  std::size_t n_treated = 0;
+  for (std::size_t i = 0; i < y.size(); ++i) {
+    stratum_varies = stratum_varies || stratum[i] != stratum[0];
+    n_treated += treated[i] != 0 ? 1u : 0u;
+  }
+  if (n_treated == 0 || n_treated == y.size()) return {};
+  const Eigen::Index p = stratum_varies ? 4 : 3;
+  if (n <= p) return {};
+  // Centre the continuous columns for conditioning; the arm coefficient is unchanged.
+  double base_mean = 0;
+  for (double v : baseline) base_mean += v;
+  base_mean /= static_cast<double>(n);
+  Eigen::MatrixXd X(n, p);
+  Eigen::VectorXd Y(n);
+  for (Eigen::Index i = 0; i < n; ++i) {
+    const auto k = static_cast<std::size_t>(i);
+    X(i, 0) = 1.0;
+    X(i, 1) = treated[k] != 0 ? 1.0 : 0.0;
+    X(i, 2) = baseline[k] - base_mean;
+    if (stratum_varies) X(i, 3) = stratum[k] != 0 ? 1.0 : 0.0;
+    Y(i) = y[k];
+  }
+  const Eigen::ColPivHouseholderQR<Eigen::MatrixXd> qr(X);
+  if (qr.rank() < p) {
+    Estimate e;
+    e.status = NotEstimable::rank_deficient;
+    return e;
+  }
+  const Eigen::VectorXd beta = qr.solve(Y);
+  const double rss = (Y - X * beta).squaredNorm();
+  // A perfect fit (e.g. a constant outcome) leaves only rounding residue: no variance to test.
+  const double tss = (Y.array() - Y.mean()).square().sum();
+  if (!(rss > 1e-24 * static_cast<double>(n) * std::max(tss, Y.squaredNorm()))) {
+    Estimate e;
+    e.status = NotEstimable::no_variance;
+    return e;
+  }
+  const double df = static_cast<double>(n - p);
+  const double sigma2 = rss / df;
+  // Var(beta) = sigma^2 (X'X)^-1; with X P = Q R, (X'X)^-1 = P R^-1 R^-T P'.
+  const Eigen::MatrixXd R = qr.matrixR().topLeftCorner(p, p).template triangularView<Eigen::Upper>();
+  const Eigen::MatrixXd Rinv = R.triangularView<Eigen::Upper>().solve(Eigen::MatrixXd::Identity(p, p));
+  const Eigen::MatrixXd xtx_inv_perm = Rinv * Rinv.transpose();
+  const Eigen::MatrixXd xtx_inv = qr.colsPermutation() * xtx_inv_perm * qr.colsPermutation().transpose();
+  return finish_t(beta(1), std::sqrt(sigma2 * xtx_inv(1, 1)), df, alpha);
+}
+
+AnalysisConfig AnalysisConfig::read(ConfigReader& in, double alpha) {
+  AnalysisConfig c;
+  c.alpha = alpha;
+  std::vector<std::string> all;
+  for (std::size_t m = 0; m < kMethods; ++m) all.emplace_back(method_name(static_cast<Method>(m)));
+  const auto names = in.choices("analysis.methods", all, all, 1);
+  c.methods.clear();
+  for (const auto& n : names) {
+    for (std::size_t m = 0; m < kMethods; ++m) {
+      if (n == method_name(static_cast<Method>(m))) c.methods.push_back(static_cast<Method>(m));
+    }
+  }
+  return c;
+}
+
+Estimate Analysis::estimate(Method m, const TrialData& trial, AnalysisWorkspace& ws) const {
+  const std::size_t last = trial.last();
+  ws.a.clear();
+  ws.b.clear();
+  ws.y.clear();
+  ws.base.clear();
+  ws.arm.clear();
+  ws.stratum.clear();
+  for (const std::size_t i : trial.randomized) {
+    const Patient& p = trial.patients[i];
+    if (!p.completed(last)) continue;
+    const double final_value = p.observed_spp[last];
+    switch (m) {
+      case Method::completers_ttest:
+      case Method::completers_welch:
+        (p.arm == Arm::treatment ? ws.a : ws.b).push_back(final_value);
+        break;
+      case Method::change_ttest:
+        (p.arm == Arm::treatment ? ws.a : ws.b).push_back(final_value - p.observed_spp[0]);
+        break;
+      case Method::ancova:
+        ws.y.push_back(final_value);
+        ws.base.push_back(p.observed_spp[0]);
+        ws.arm.push_back(p.arm == Arm::treatment ? 1 : 0);
+        ws.stratum.push_back(p.cov.diabetes ? 1 : 0);
+        break;
+    }
+  }
+  switch (m) {
+    case Method::completers_ttest:
+    case Method::change_ttest: return student_t(ws.a, ws.b, cfg_.alpha);
+    case Method::completers_welch: return welch_t(ws.a, ws.b, cfg_.alpha);
+    case Method::ancova: return ancova(ws.y, ws.base, ws.arm, ws.stratum, cfg_.alpha);
+  }
+  return {};
+}
+
+}  // namespace trialsim

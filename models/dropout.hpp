@@ -1,0 +1,37 @@
+#pragma once
+// Withdrawal during follow-up: competing risks of death, transfer and (on MgO) adverse events.
+#include "models/trial_data.hpp"
+#include "sim/config_reader.hpp"
+#include "sim/rng.hpp"
+
+
+namespace trialsim {
+
+struct DropoutConfig {
+  double death_per_year = 0.065;
+  double transfer_per_year = 0.025;
+  double ae_per_year = 0.19;               // treatment arm only
+  double spp_hazard_ratio_per_10 = 1.38;   // per 10 mmHg lower true SPP; 1 = non-informative
+  double reference_spp = 59.5;             // the SPP at which the rates above apply (spp.mean)
+
+  static DropoutConfig read(ConfigReader& in, double reference_spp);
+};
+
+class Dropout {
+ public:
+  explicit Dropout(const DropoutConfig& cfg);
+
+  // Draws the patient's dropout month and reason over [0, horizon] from its dropout stream.
+  // `true_spp` is the patient's true SPP path; death and transfer hazards are multiplied by
+  // spp_hazard_ratio_per_10^((reference - true_spp)/10), evaluated at the middle of each
+  // month (piecewise-constant hazards).
+  void follow(Patient& p, double horizon_months, const TruePath& true_spp, Stream& rng) const;
+
+  const DropoutConfig& config() const { return cfg_; }
+
+ private:
+  DropoutConfig cfg_;
+  double log_hr_per_mmHg_;
+};
+
+}  // namespace trialsim

@@ -1,0 +1,136 @@
+#include "models/randomization.hpp"
+
+#include <boost/random/uniform_01.hpp>
+#include <boost/random/uniform_int_distribution.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+
+namespace trialsim {
+
+RandomizationConfig RandomizationConfig::read(ConfigReader& in, double age_mean) {
+  RandomizationConfig c;
+  c.age_split = age_mean;
+  const std::string m = in.choice("randomization.method", "stratified_block",
+                                  {"simple", "block", "stratified_block", "minimization"});
+  c.method = m == "simple" ? RandomizationMethod::simple
+             : m == "block" ? RandomizationMethod::block
+             : m == "stratified_block" ? RandomizationMethod::stratified_block
+                                       : RandomizationMethod::minimization;
+  const auto ratio = in.integers("randomization.ratio", {1, 1}, 1, 10, 2, 2);
+  c.ratio_treatment = static_cast<int>(ratio[0]);
+  c.ratio_control = static_cast<int>(ratio[1]);
+  const auto sizes = in.integers("randomization.block_sizes", {4}, 1, 100, 1, 10);
+  c.block_sizes.clear();
+  const int unit = c.ratio_treatment + c.ratio_control;
+  for (const auto s : sizes) {
+    if (s % unit != 0) {
+      in.fail("randomization.block_sizes", "every block size must be a multiple of " + std::to_string(unit) +
+                                               " (the sum of randomization.ratio), got " + std::to_string(s));
+    }
+    c.block_sizes.push_back(static_cast<int>(s));
+  }
+  const auto factors = in.choices("randomization.minimization_factors", {"diabetes", "sex"}, {"diabetes", "sex", "age"}, 1);
+  c.factors.clear();
+  for (const auto& f : factors) {
+    c.factors.push_back(f == "diabetes" ? MinimizationFactor::diabetes
+                        : f == "sex"    ? MinimizationFactor::sex
+                                        : MinimizationFactor::age);
+  }
+  c.minimization_prob = in.number("randomization.minimization_prob", c.minimization_prob, Bounds::closed(0.5, 1.0));
+  return c;
+}
+
+std::string RandomizationConfig::method_name(RandomizationMethod m) {
+  switch (m) {
+    case RandomizationMethod::simple: return "simple";
+    case RandomizationMethod::block: return "block";
+    case RandomizationMethod::stratified_block: return "stratified_block";
+    case RandomizationMethod::minimization: return "minimization";
+  }
+  return "?";
+}
+
+Arm Randomizer::draw_by_ratio(Stream& rng) const {
+  boost::random::uniform_int_distribution<int> pick(1, cfg_.ratio_treatment + cfg_.ratio_control);
+  return pick(rng) <= cfg_.ratio_treatment ? Arm::treatment : Arm::control;
+}
+
+void Randomizer::assign(TrialData& trial, Stream& rng) const {
+  switch (cfg_.method) {
+    case RandomizationMethod::simple:
+      for (const std::size_t i : trial.randomized) trial.patients[i].arm = draw_by_ratio(rng);
+      return;
+    case RandomizationMethod::block: assign_blocks(trial, rng, false); return;
+    case RandomizationMethod::stratified_block: assign_blocks(trial, rng, true); return;
+    case RandomizationMethod::minimization: assign_minimization(trial, rng); return;
+  }
+}
+
+// Permuted blocks (Matts & Lachin, Control Clin Trials 1988): each block holds the arms in the
+// allocation ratio in random order; with several sizes listed, each block's size is drawn
+// uniformly among them so the sequence is harder to predict. Stratified: one independent
+// block sequence per diabetes stratum.
+void Randomizer::assign_blocks(TrialData& trial, Stream& rng, bool stratified) const {
+  boost::random::uniform_int_distribution<std::size_t> pick_size(0, cfg_.block_sizes.size() - 1);
+  std::array<std::vector<Arm>, 2> pending;  // remaining arms of the current block, per stratum
+  for (const std::size_t i : trial.randomized) {
+    Patient& p = trial.patients[i];
+    auto& block = pending[stratified && p.cov.diabetes ? 1 : 0];
+    if (block.empty()) {
+      const int size = cfg_.block_sizes[pick_size(rng)];
+      const int unit = cfg_.ratio_treatment + cfg_.ratio_control;
+      const int reps = size / unit;
+      block.assign(static_cast<std::size_t>(reps * cfg_.ratio_treatment), Arm::treatment);
+      block.insert(block.end(), static_cast<std::size_t>(reps * cfg_.ratio_control), Arm::control);
+      // Fisher-Yates shuffle; consumed from the back.
+      for (std::size_t k = block.size() - 1; k > 0; --k) {
+        boost::random::uniform_int_distribution<std::size_t> pick(0, k);
+        std::swap(block[k], block[pick(rng)]);
+      }
+    }
+    p.arm = block.back();
+    block.pop_back();
+  }
+}
+
+// Pocock-Simon minimization (Pocock & Simon, Biometrics 1975) with the range measure of
+// imbalance, counts scaled by the allocation ratio, and the preferred arm taken with
+// probability minimization_prob (ties broken by the ratio).
+void Randomizer::assign_minimization(TrialData& trial, Stream& rng) const {
+  boost::random::uniform_01<double> unif;
+  // counts[factor][level][arm]
+  std::vector<std::array<std::array<double, 2>, 2>> counts(cfg_.factors.size(), {{{0, 0}, {0, 0}}});
+  const std::array<double, 2> weight{1.0 / cfg_.ratio_control, 1.0 / cfg_.ratio_treatment};
+  auto level = [&](const Patient& p, MinimizationFactor f) -> std::size_t {
+    switch (f) {
+      case MinimizationFactor::diabetes: return p.cov.diabetes ? 1 : 0;
+      case MinimizationFactor::sex: return p.cov.male ? 1 : 0;
+      case MinimizationFactor::age: return p.cov.age > cfg_.age_split ? 1 : 0;
+    }
+    return 0;
+  };
+  for (const std::size_t i : trial.randomized) {
+    Patient& p = trial.patients[i];
+    std::array<double, 2> imbalance{0, 0};  // if assigned to control (0) / treatment (1)
+    for (std::size_t a = 0; a < 2; ++a) {
+      for (std::size_t f = 0; f < cfg_.factors.size(); ++f) {
+        auto c = counts[f][level(p, cfg_.factors[f])];
+        c[a] += 1;
+        imbalance[a] += std::abs(c[1] * weight[1] - c[0] * weight[0]);
+      }
+    }
+    const double u = unif(rng);
+    if (imbalance[0] == imbalance[1]) {
+      p.arm = draw_by_ratio(rng);
+    } else {
+      const Arm preferred = imbalance[1] < imbalance[0] ? Arm::treatment : Arm::control;
+      const Arm other = preferred == Arm::treatment ? Arm::control : Arm::treatment;
+      p.arm = u < cfg_.minimization_prob ? preferred : other;
+    }
+    for (std::size_t f = 0; f < cfg_.factors.size(); ++f) counts[f][level(p, cfg_.factors[f])][arm_index(p.arm)] += 1;
+  }
+}
+
+}  // namespace trialsim

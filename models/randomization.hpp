@@ -1,0 +1,44 @@
+#pragma once
+// Assigning arms to the patients who pass screening, in the order they enter.
+#include "models/trial_data.hpp"
+#include "sim/config_reader.hpp"
+#include "sim/rng.hpp"
+
+#include <string>
+#include <vector>
+
+namespace trialsim {
+
+enum class RandomizationMethod { simple, block, stratified_block, minimization };
+enum class MinimizationFactor { diabetes, sex, age };
+
+struct RandomizationConfig {
+  RandomizationMethod method = RandomizationMethod::stratified_block;
+  std::vector<int> block_sizes{4};
+  int ratio_treatment = 1;
+  int ratio_control = 1;
+  std::vector<MinimizationFactor> factors{MinimizationFactor::diabetes, MinimizationFactor::sex};
+  double minimization_prob = 0.8;
+  double age_split = 67.0;  // minimization's age factor: older than this (population.age_mean)
+
+  static RandomizationConfig read(ConfigReader& in, double age_mean);
+  static std::string method_name(RandomizationMethod m);
+};
+
+class Randomizer {
+ public:
+  explicit Randomizer(const RandomizationConfig& cfg) : cfg_(cfg) {}
+
+  // Sets `arm` of every patient listed in trial.randomized, in that order.
+  void assign(TrialData& trial, Stream& rng) const;
+
+  const RandomizationConfig& config() const { return cfg_; }
+
+ private:
+  Arm draw_by_ratio(Stream& rng) const;
+  void assign_blocks(TrialData& trial, Stream& rng, bool stratified) const;
+  void assign_minimization(TrialData& trial, Stream& rng) const;
+  RandomizationConfig cfg_;
+};
+
+}  // namespace trialsim

@@ -1,0 +1,45 @@
+#pragma once
+// Screening: consent -> prior-Mg exclusion -> loss before baseline -> entry reading(s) ->
+// cutoff -> randomized.
+#include "models/measurement.hpp"
+#include "models/trial_data.hpp"
+#include "sim/config_reader.hpp"
+#include "sim/rng.hpp"
+
+#include <optional>
+
+namespace trialsim {
+
+struct ScreeningConfig {
+  std::optional<double> entry_max;         // eligible if entry SPP < entry_max (none: no cutoff)
+  std::optional<double> entry_min;         // eligible if entry SPP >= entry_min
+  int entry_measurements = 1;
+  bool separate_baseline = false;
+  double pre_baseline_loss = 8.0 / 103.0;
+  double entry_lead_months = 0.0;
+  double entry_interval_months = 0.0;
+
+  static ScreeningConfig read(ConfigReader& in);
+  EntrySchedule schedule() const {
+    return {entry_measurements, entry_lead_months, entry_interval_months, separate_baseline};
+  }
+};
+
+class Screening {
+ public:
+  explicit Screening(const ScreeningConfig& cfg) : cfg_(cfg) {}
+
+  // Where the patient leaves the funnel (or Status::randomized), given the entry SPP mean.
+  // Uses the patient's screening stream for the loss before baseline.
+  Status classify(const Covariates& cov, double entry_spp, Stream& rng) const;
+  bool passes_cutoff(double entry_spp) const {
+    return (!cfg_.entry_max || entry_spp < *cfg_.entry_max) && (!cfg_.entry_min || entry_spp >= *cfg_.entry_min);
+  }
+
+  const ScreeningConfig& config() const { return cfg_; }
+
+ private:
+  ScreeningConfig cfg_;
+};
+
+}  // namespace trialsim

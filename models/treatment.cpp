@@ -1,0 +1,79 @@
+#include "models/treatment.hpp"
+
+#include <boost/random/normal_distribution.hpp>
+#include <boost/random/uniform_01.hpp>
+
+#include <algorithm>
+
+namespace trialsim {
+
+TreatmentConfig TreatmentConfig::read(ConfigReader& in, double last_visit_month) {
+  TreatmentConfig c;
+  c.effect_mmHg = in.number("treatment.effect_mmHg", c.effect_mmHg, Bounds::any());
+  c.effect_sd_mmHg = in.number("treatment.effect_sd_mmHg", c.effect_sd_mmHg, Bounds::at_least(0.0));
+  c.effect_onset_months = in.number("treatment.effect_onset_months", last_visit_month, Bounds::at_least(0.0));
+  c.start_dose_mg = in.number("treatment.start_dose_mg", c.start_dose_mg, Bounds::at_least(0.0));
+  c.dose_step_mg = in.number("treatment.dose_step_mg", c.dose_step_mg, Bounds::at_least(0.0));
+  c.min_dose_mg = in.number("treatment.min_dose_mg", c.min_dose_mg, Bounds::at_least(0.0));
+  c.max_dose_mg = in.number("treatment.max_dose_mg", c.max_dose_mg, Bounds::at_least(0.0));
+  if (c.max_dose_mg < c.min_dose_mg) {
+    in.fail("treatment.max_dose_mg", "must be >= treatment.min_dose_mg (" + describe(toml::value<double>(c.min_dose_mg)) +
+                                         "), got " + describe(toml::value<double>(c.max_dose_mg)));
+  }
+  if (c.start_dose_mg < c.min_dose_mg || c.start_dose_mg > c.max_dose_mg) {
+    in.fail("treatment.start_dose_mg", "must lie between treatment.min_dose_mg and treatment.max_dose_mg, got " +
+                                           describe(toml::value<double>(c.start_dose_mg)));
+  }
+  c.titration_months = in.numbers("treatment.titration_months", c.titration_months, Bounds::above(0.0), 0, 24);
+  if (!std::is_sorted(c.titration_months.begin(), c.titration_months.end()) ||
+      std::adjacent_find(c.titration_months.begin(), c.titration_months.end()) != c.titration_months.end()) {
+    in.fail("treatment.titration_months", "must be strictly increasing");
+  }
+  c.target_mg_low = in.number("treatment.target_mg_low", c.target_mg_low, Bounds::above(0.0));
+  c.target_mg_high = in.number("treatment.target_mg_high", c.target_mg_high, Bounds::above(0.0));
+  if (!(c.target_mg_low < c.target_mg_high)) {
+    in.fail("treatment.target_mg_high", "must be above treatment.target_mg_low (" +
+                                            describe(toml::value<double>(c.target_mg_low)) + "), got " +
+                                            describe(toml::value<double>(c.target_mg_high)));
+  }
+  c.mg_response_per_100mg = in.number("treatment.mg_response_per_100mg", c.mg_response_per_100mg, Bounds::at_least(0.0));
+  c.mg_response_sd = in.number("treatment.mg_response_sd", c.mg_response_sd, Bounds::at_least(0.0));
+  c.mg_measurement_sd = in.number("treatment.mg_measurement_sd", c.mg_measurement_sd, Bounds::at_least(0.0));
+  c.nonadherence_prob = in.number("treatment.nonadherence_prob", c.nonadherence_prob, Bounds::probability());
+  return c;
+}
+
+void Treatment::apply(Patient& p, const std::vector<double>& months, Stream& rng) const {
+  boost::random::normal_distribution<double> normal;
+  boost::random::uniform_01<double> unif;
+  const bool treated = p.arm == Arm::treatment;
+  // Fixed draw order whatever the arm, so a patient's noise does not depend on allocation.
+  const double effect_z = normal(rng);
+  const double response_z = normal(rng);
+  const bool adherent = !(unif(rng) < cfg_.nonadherence_prob);
+  const double response = adherent ? std::max(0.0, cfg_.mg_response_per_100mg + cfg_.mg_response_sd * response_z) : 0.0;
+  const double mg_base = p.cov.labs[static_cast<std::size_t>(Lab::magnesium)];
+  auto serum = [&](double dose) { return mg_base + response * dose / 100.0 + cfg_.mg_measurement_sd * normal(rng); };
+
+  p.treatment_effect_final = treated ? cfg_.effect_mmHg + cfg_.effect_sd_mmHg * effect_z : 0.0;
+
+  // Titration: at each titration month the serum Mg under the current dose is measured and
+  // the dose moved one step toward the target range, within [min_dose, max_dose].
+  double dose = treated ? cfg_.start_dose_mg : 0.0;
+  std::size_t next_titration = 0;
+  for (std::size_t k = 0; k < months.size(); ++k) {
+    while (next_titration < cfg_.titration_months.size() && cfg_.titration_months[next_titration] <= months[k]) {
+      const double mg = serum(dose);
+      if (treated) {
+        if (mg < cfg_.target_mg_low) dose = std::min(cfg_.max_dose_mg, dose + cfg_.dose_step_mg);
+        if (mg > cfg_.target_mg_high) dose = std::max(cfg_.min_dose_mg, dose - cfg_.dose_step_mg);
+      }
+      ++next_titration;
+    }
+    // Month 0 serum Mg is measured before the first tablet.
+    p.dose[k] = k == 0 ? 0.0 : dose;
+    p.serum_mg[k] = serum(p.dose[k]);
+  }
+}
+
+}  // namespace trialsim

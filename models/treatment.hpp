@@ -1,0 +1,44 @@
+#pragma once
+// MgO: dose titration toward a serum Mg target, serum Mg at each visit, and the effect on SPP.
+#include "models/trial_data.hpp"
+#include "sim/config_reader.hpp"
+#include "sim/rng.hpp"
+
+#include <vector>
+
+namespace trialsim {
+
+struct TreatmentConfig {
+  double effect_mmHg = 0.0;     // mean true SPP gain from MgO at the last visit (ITT)
+  double effect_sd_mmHg = 0.0;  // between-patient SD of that gain
+  double effect_onset_months = 12.0;  // effect rises linearly from 0 at month 0 to full here
+  double start_dose_mg = 250.0;
+  double dose_step_mg = 250.0;
+  double min_dose_mg = 250.0;
+  double max_dose_mg = 750.0;
+  std::vector<double> titration_months{1.0, 2.0, 3.0};
+  double target_mg_low = 2.7;
+  double target_mg_high = 3.3;
+  double mg_response_per_100mg = 0.15;  // serum Mg rise, mg/dL per 100 mg/day
+  double mg_response_sd = 0.05;         // between-patient SD of that response
+  double mg_measurement_sd = 0.15;      // serum Mg assay and day-to-day noise
+  double nonadherence_prob = 0.05;      // never takes the tablets: no serum Mg response
+
+  static TreatmentConfig read(ConfigReader& in, double last_visit_month);
+};
+
+class Treatment {
+ public:
+  explicit Treatment(const TreatmentConfig& cfg) : cfg_(cfg) {}
+
+  // Draws the patient's response and titration history from its treatment stream and fills
+  // dose, serum_mg and treatment_effect_final. Call after the arm is known.
+  void apply(Patient& p, const std::vector<double>& months, Stream& rng) const;
+
+  const TreatmentConfig& config() const { return cfg_; }
+
+ private:
+  TreatmentConfig cfg_;
+};
+
+}  // namespace trialsim

@@ -1,0 +1,41 @@
+#pragma once
+// Mergeable accumulators for Monte Carlo summaries. Memory is constant in the number of
+// replicates; merging in a fixed order makes results independent of the thread count.
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+namespace trialsim {
+
+// Running mean and sum of squared deviations: Welford's update (Technometrics 1962) and the
+// pairwise merge of Chan, Golub & LeVeque (Am Stat 1983).
+class Moments {
+ public:
+  void add(double x) {
+    ++n_;
+    const double d = x - mean_;
+    mean_ += d / static_cast<double>(n_);
+    m2_ += d * (x - mean_);
+    min_ = std::fmin(min_, x);
+    max_ = std::fmax(max_, x);
+  }
+  void merge(const Moments& o);
+
+  std::uint64_t n() const { return n_; }
+  double mean() const { return mean_; }
+  double variance() const { return n_ > 1 ? m2_ / static_cast<double>(n_ - 1) : 0.0; }
+  double sd() const { return std::sqrt(variance()); }
+  // Monte Carlo SE of the mean: sd / sqrt(n).
+  double mcse() const { return n_ > 1 ? sd() / std::sqrt(static_cast<double>(n_)) : 0.0; }
+  double min() const { return min_; }
+  double max() const { return max_; }
+
+ private:
+  std::uint64_t n_ = 0;
+  double mean_ = 0;
+  double m2_ = 0;
+  double min_ = std::numeric_limits<double>::infinity();
+  double max_ = -std::numeric_limits<double>::infinity();
+};
+
+}  // namespace trialsim

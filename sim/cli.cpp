@@ -1,0 +1,189 @@
+#include "sim/cli.hpp"
+
+#include "sim/config_reader.hpp"
+#include "sim/engine.hpp"
+#include "sim/scenario.hpp"
+#include "sim/summary.hpp"
+#include "sim/writers.hpp"
+
+#include <CLI/CLI.hpp>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <optional>
+
+namespace trialsim {
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+extern "C" void on_sigint(int) { g_interrupted.store(true); }
+
+struct RunArgs {
+  std::string scenario;
+  std::uint64_t reps = 10000;
+  std::uint64_t seed = 20190401;
+  int threads = 0;
+  std::vector<std::string> sets;
+  std::string json_path, trials_csv, patients_csv;
+  std::optional<std::uint64_t> replicate;
+  bool quiet = false;
+};
+
+class Progress {
+ public:
+  explicit Progress(bool enabled) : enabled_(enabled), start_(std::chrono::steady_clock::now()) {}
+  void update(std::uint64_t done, std::uint64_t total) {
+    if (!enabled_) return;
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    const double frac = total ? static_cast<double>(done) / static_cast<double>(total) : 1.0;
+    const double eta = frac > 0 ? secs * (1 - frac) / frac : 0.0;
+    const int width = 30;
+    const int filled = static_cast<int>(frac * width);
+    std::fprintf(stderr, "\r[%.*s%*s] %3.0f%%  %llu/%llu trials  %.1fs elapsed  ETA %.1fs ", filled,
+                 "##############################", width - filled, "", 100 * frac,
+                 static_cast<unsigned long long>(done), static_cast<unsigned long long>(total), secs, eta);
+    std::fflush(stderr);
+  }
+  void finish() {
+    if (enabled_) std::fprintf(stderr, "\n");
+  }
+
+ private:
+  bool enabled_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+std::string replicate_table(const Scenario& s, const ReplicateResult& r, std::uint64_t seed) {
+  std::string o = "trialsim " + std::string(TRIALSIM_VERSION) + "  scenario " + s.source + "  replicate " +
+                  std::to_string(r.replicate) + "  seed " + std::to_string(seed) + "\n";
+  char line[256];
+  std::snprintf(line, sizeof line,
+                "consented %d, excluded prior Mg %d, lost before baseline %d, excluded by entry cutoff %d, "
+                "randomized %d\n",
+                r.consented, r.prior_mg, r.lost_pre_baseline, r.entry_above_max + r.entry_below_min, r.randomized);
+  o += line;
+  for (const Arm arm : {Arm::treatment, Arm::control}) {
+    const ArmResult& a = r.arms[arm_index(arm)];
+    std::snprintf(line, sizeof line, "%-9s allocated %d, withdrawn %d, completed %d\n",
+                  arm == Arm::treatment ? "MgO" : "control", a.randomized, a.withdrawn[0], a.completed);
+    o += line;
+  }
+  for (const Method m : s.analysis.methods) {
+    const Estimate& e = r.estimates[static_cast<std::size_t>(m)];
+    if (e.estimable()) {
+      std::snprintf(line, sizeof line, "%-17s estimate %8.3f  SE %7.3f  CI [%8.3f, %8.3f]  p %.4f  df %.1f\n",
+                    std::string(method_name(m)).c_str(), e.estimate, e.se, e.ci_low, e.ci_high, e.p, e.df);
+    } else {
+      std::snprintf(line, sizeof line, "%-17s not estimable\n", std::string(method_name(m)).c_str());
+    }
+    o += line;
+  }
+  return o;
+}
+
+int run_command(const RunArgs& a) {
+  if (!a.patients_csv.empty() && !a.replicate) {
+    throw InputError("--patients-csv: needs --replicate R (the trial whose patients to write)");
+  }
+  if (a.replicate && *a.replicate >= a.reps && a.reps != 10000) {
+    // --reps only matters for a full run; with --replicate it is ignored unless contradictory.
+    throw InputError("--replicate: " + std::to_string(*a.replicate) + " is not below --reps " + std::to_string(a.reps));
+  }
+  const Scenario scenario = Scenario::load(a.scenario, a.sets);
+
+  // Create every output before simulating, so an unwritable path fails fast.
+  std::unique_ptr<AtomicFile> json_file;
+  if (!a.json_path.empty()) json_file = std::make_unique<AtomicFile>(a.json_path);
+  std::unique_ptr<TrialsCsv> trials;
+  if (!a.trials_csv.empty()) trials = std::make_unique<TrialsCsv>(scenario, a.trials_csv);
+
+  if (a.replicate) {
+    const TrialSimulator sim(scenario);
+    Workspace ws;
+    const ReplicateResult r = sim.run(a.seed, *a.replicate, ws);
+    if (!a.patients_csv.empty()) write_patients_csv(scenario, ws.trial, a.patients_csv);
+    if (trials) {
+      trials->add(r);
+      trials->commit();
+    }
+    if (json_file) {
+      SummaryAccumulator one(scenario);
+      one.add(r);
+      nlohmann::json j = one.to_json(a.seed);
+      j["replicate"] = *a.replicate;
+      json_file->write(j.dump(2) + "\n");
+      json_file->commit();
+    }
+    if (!a.quiet) std::cout << replicate_table(scenario, r, a.seed);
+    return 0;
+  }
+
+  std::signal(SIGINT, on_sigint);
+  Progress progress(!a.quiet && ::isatty(STDERR_FILENO) != 0);
+  EngineOptions opt;
+  opt.replicates = a.reps;
+  opt.seed = a.seed;
+  opt.threads = a.threads;
+  opt.cancel = &g_interrupted;
+  opt.on_progress = [&](std::uint64_t done, std::uint64_t total) { progress.update(done, total); };
+  if (trials) opt.on_trial = [&](const ReplicateResult& r) { trials->add(r); };
+  const SummaryAccumulator summary = run_replicates(scenario, opt);
+  progress.finish();
+  if (trials) trials->commit();
+  if (json_file) {
+    json_file->write(summary.to_json(a.seed).dump(2) + "\n");
+    json_file->commit();
+  }
+  if (!a.quiet) std::cout << summary.to_table(a.seed);
+  return 0;
+}
+
+}  // namespace
+
+int cli_main(int argc, char** argv) {
+  CLI::App app{"trialsim: Monte Carlo simulation of randomized trial designs (MgO and skin perfusion pressure)"};
+  app.set_version_flag("--version", std::string("trialsim ") + TRIALSIM_VERSION);
+  app.require_subcommand(1);
+  RunArgs a;
+  CLI::App* run = app.add_subcommand("run", "Simulate a scenario many times and summarize its operating characteristics");
+  run->add_option("scenario", a.scenario, "Scenario file (TOML), e.g. configs/seed_trial.toml")->required();
+  run->add_option("--reps", a.reps, "Number of simulated trials")->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1000000000}))->capture_default_str();
+  run->add_option("--seed", a.seed, "Random seed; the same seed gives identical output at any thread count")->capture_default_str();
+  run->add_option("--threads", a.threads, "Worker threads (default: all cores)")->check(CLI::Range(1, 1024));
+  run->add_option("--set", a.sets, "Override a scenario key, e.g. --set treatment.effect_mmHg=5 (repeatable)")->take_all()->allow_extra_args(false);
+  run->add_option("--json", a.json_path, "Write the summary (or, with --replicate, that trial) as JSON");
+  run->add_option("--trials-csv", a.trials_csv, "Write one row per simulated trial");
+  run->add_option("--replicate", a.replicate, "Replay this one trial (0-based) instead of the whole run");
+  run->add_option("--patients-csv", a.patients_csv, "With --replicate: write that trial's patient-level table");
+  run->add_flag("--quiet", a.quiet, "No summary table on stdout and no progress bar");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "trialsim: " << e.what() << " (see trialsim " << (run->parsed() ? "run " : "") << "--help)\n";
+    return 2;
+  }
+  try {
+    return run_command(a);
+  } catch (const InputError& e) {
+    std::cerr << e.what() << "\n";
+    return 2;
+  } catch (const Interrupted&) {
+    std::cerr << "\ntrialsim: interrupted; no output files were written\n";
+    return 130;
+  } catch (const std::exception& e) {
+    std::cerr << "trialsim: error: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace trialsim

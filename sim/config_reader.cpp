@@ -1,0 +1,409 @@
+#include "sim/config_reader.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+namespace trialsim {
+namespace {
+
+std::vector<std::string> split_path(std::string_view path) {
+  std::vector<std::string> parts;
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t dot = path.find('.', start);
+    parts.emplace_back(path.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start));
+    if (dot == std::string_view::npos) break;
+    start = dot + 1;
+  }
+  return parts;
+}
+
+std::string format_number(double v) {
+  std::ostringstream os;
+  os.precision(15);
+  os << v;
+  return os.str();
+}
+
+std::string bounds_text(const Bounds& b) {
+  if (b.lo && b.hi) {
+    return std::string("in ") + (b.lo_open ? "(" : "[") + format_number(*b.lo) + ", " + format_number(*b.hi) +
+           (b.hi_open ? ")" : "]");
+  }
+  if (b.lo) return std::string(b.lo_open ? "> " : ">= ") + format_number(*b.lo);
+  if (b.hi) return std::string(b.hi_open ? "< " : "<= ") + format_number(*b.hi);
+  return "a finite number";
+}
+
+bool within(double v, const Bounds& b) {
+  if (!std::isfinite(v)) return false;
+  if (b.lo && (b.lo_open ? !(v > *b.lo) : !(v >= *b.lo))) return false;
+  if (b.hi && (b.hi_open ? !(v < *b.hi) : !(v <= *b.hi))) return false;
+  return true;
+}
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diag = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0u : 1u)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+const char* type_name(const toml::node& n) {
+  switch (n.type()) {
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a number";
+    case toml::node_type::boolean: return "a boolean";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::table: return "a table";
+    default: return "a date/time";
+  }
+}
+
+}  // namespace
+
+namespace {
+// "a string \"x\"", "a number 1.5", or just "a table".
+std::string what_is(const toml::node& n) {
+  return n.is_table() ? std::string("a table") : std::string(type_name(n)) + " " + describe(n);
+}
+}  // namespace
+
+std::string describe(const toml::node& node) {
+  if (node.is_table()) return "a table";
+  std::string s;
+  if (const auto* f = node.as_floating_point()) {
+    s = format_number(f->get());
+    if (s.find_first_of(".eEn") == std::string::npos) s += ".0";
+  } else if (const auto* str = node.as_string()) {
+    s = "\"" + str->get() + "\"";
+  } else if (const auto* arr = node.as_array()) {
+    s = "[";
+    for (std::size_t k = 0; k < arr->size(); ++k) s += (k ? ", " : "") + describe(*arr->get(k));
+    s += "]";
+  } else {
+    std::ostringstream os;
+    node.visit([&](const auto& v) {
+      if constexpr (!toml::is_table<decltype(v)> && !toml::is_array<decltype(v)>) os << v;
+    });
+    s = os.str();
+  }
+  if (s.size() > 60) s = s.substr(0, 57) + "...";
+  return s;
+}
+
+ConfigReader ConfigReader::from_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(path + ": cannot open scenario file");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return from_string(text.str(), path);
+}
+
+ConfigReader ConfigReader::from_string(std::string_view text, std::string source_name) {
+  try {
+    toml::table t = toml::parse(text, source_name);
+    return ConfigReader(std::move(t), std::move(source_name));
+  } catch (const toml::parse_error& e) {
+    const auto& pos = e.source().begin;
+    throw InputError(source_name + ":" + std::to_string(pos.line) + ":" + std::to_string(pos.column) +
+                     ": TOML syntax error: " + std::string(e.description()));
+  }
+}
+
+void ConfigReader::apply_override(const std::string& assignment) {
+  const std::size_t eq = assignment.find('=');
+  const std::string where_text = "--set " + assignment;
+  if (eq == std::string::npos || eq == 0) {
+    throw InputError(where_text + ": expected KEY=VALUE with a dotted key path, e.g. --set trial.alpha=0.025");
+  }
+  std::string key = assignment.substr(0, eq);
+  std::string value = assignment.substr(eq + 1);
+  auto trim = [](std::string& s) {
+    const auto b = s.find_first_not_of(" \t");
+    const auto e = s.find_last_not_of(" \t");
+    s = b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
+  };
+  trim(key);
+  trim(value);
+  const auto parts = split_path(key);
+  for (const auto& p : parts) {
+    if (p.empty() || p.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != std::string::npos) {
+      throw InputError(where_text + ": '" + key + "' is not a dotted key path like trial.alpha");
+    }
+  }
+  if (value.empty()) throw InputError(where_text + ": " + key + ": missing value after '='");
+  toml::table parsed;
+  try {
+    const std::string snippet = "v = " + value;
+    parsed = toml::parse(std::string_view(snippet), std::string_view("--set"));
+  } catch (const toml::parse_error&) {
+    parsed = toml::table{{"v", value}};  // a bare word: take it as a string
+  }
+  toml::table* t = &root_;
+  for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
+    toml::node* child = t->get(parts[i]);
+    if (child == nullptr) {
+      t->insert(parts[i], toml::table{});
+      child = t->get(parts[i]);
+    }
+    if (!child->is_table()) {
+      std::string prefix;
+      for (std::size_t j = 0; j <= i; ++j) prefix += (j ? "." : "") + parts[j];
+      throw InputError(where_text + ": " + prefix + " is " + describe(*child) + ", not a section");
+    }
+    t = child->as_table();
+  }
+  t->insert_or_assign(parts.back(), std::move(*parsed.get("v")));
+  overrides_[key] = where_text;
+}
+
+const toml::node* ConfigReader::find(std::string_view path) const {
+  const toml::node* n = &root_;
+  for (const auto& part : split_path(path)) {
+    const toml::table* t = n->as_table();
+    if (t == nullptr) return nullptr;
+    n = t->get(part);
+    if (n == nullptr) return nullptr;
+  }
+  return n;
+}
+
+void ConfigReader::touch(std::string_view path) { asked_.emplace(path); }
+
+std::string ConfigReader::where(std::string_view path) const {
+  if (auto it = overrides_.find(path); it != overrides_.end()) return it->second;
+  for (const auto& [key, text] : overrides_) {
+    if (key.size() > path.size() && key.compare(0, path.size(), path) == 0 && key[path.size()] == '.') return text;
+  }
+  if (const toml::node* n = find(path)) {
+    const auto& src = n->source();
+    if (src.begin.line > 0) return source_ + ":" + std::to_string(src.begin.line);
+  }
+  return source_;
+}
+
+void ConfigReader::fail(std::string_view path, const std::string& message) const {
+  throw InputError(where(path) + ": " + std::string(path) + ": " + message);
+}
+
+double ConfigReader::number(std::string_view path, double fallback, Bounds bounds) {
+  const auto v = optional_number(path, bounds);
+  return v ? *v : fallback;
+}
+
+std::optional<double> ConfigReader::optional_number(std::string_view path, Bounds bounds) {
+  touch(path);
+  const toml::node* n = find(path);
+  if (n == nullptr) return std::nullopt;
+  double v = 0.0;
+  if (auto i = n->as_integer()) {
+    v = static_cast<double>(i->get());
+  } else if (auto f = n->as_floating_point()) {
+    v = f->get();
+  } else {
+    fail(path, std::string("expected a number, got ") + what_is(*n));
+  }
+  if (!within(v, bounds)) fail(path, "must be " + bounds_text(bounds) + ", got " + describe(*n));
+  return v;
+}
+
+std::int64_t ConfigReader::integer(std::string_view path, std::int64_t fallback, std::int64_t lo, std::int64_t hi) {
+  touch(path);
+  const toml::node* n = find(path);
+  if (n == nullptr) return fallback;
+  const auto* i = n->as_integer();
+  if (i == nullptr) fail(path, std::string("expected an integer, got ") + what_is(*n));
+  const std::int64_t v = i->get();
+  if (v < lo || v > hi) {
+    fail(path, "must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + std::to_string(v));
+  }
+  return v;
+}
+
+bool ConfigReader::boolean(std::string_view path, bool fallback) {
+  touch(path);
+  const toml::node* n = find(path);
+  if (n == nullptr) return fallback;
+  const auto* b = n->as_boolean();
+  if (b == nullptr) fail(path, std::string("expected true or false, got ") + what_is(*n));
+  return b->get();
+}
+
+namespace {
+std::string one_of(const std::vector<std::string>& allowed) {
+  std::string s;
+  for (std::size_t i = 0; i < allowed.size(); ++i) s += (i ? ", " : "") + allowed[i];
+  return s;
+}
+}  // namespace
+
+std::string ConfigReader::choice(std::string_view path, std::string fallback, const std::vector<std::string>& allowed) {
+  touch(path);
+  const toml::node* n = find(path);
+  if (n == nullptr) return fallback;
+  const auto* s = n->as_string();
+  if (s == nullptr) fail(path, std::string("expected a string, one of ") + one_of(allowed) + "; got " + describe(*n));
+  if (std::find(allowed.begin(), allowed.end(), s->get()) == allowed.end()) {
+    fail(path, "must be one of " + one_of(allowed) + ", got \"" + s->get() + "\"");
+  }
+  return s->get();
+}
+
+std::vector<double> ConfigReader::numbers(std::string_view path, std::vector<double> fallback, Bounds bounds,
+                                          std::size_t min_len, std::size_t max_len) {
+  touch(path);
+  const toml::node* n = find(path);
+  if (n == nullptr) return fallback;
+  const auto* a = n->as_array();
+  if (a == nullptr) fail(path, std::string("expected an array of numbers, got ") + what_is(*n));
+  if (a->size() < min_len || a->size() > max_len) {
+    fail(path, "expected " + std::to_string(min_len) + " to " + std::to_string(max_len) + " numbers, got " +
+                   std::to_string(a->size()) + " in " + describe(*n));
+  }
+  std::vector<double> out;
+  for (std::size_t k = 0; k < a->size(); ++k) {
+    const toml::node& e = *a->get(k);
+    double v = 0.0;
+    if (auto i = e.as_integer()) {
+      v = static_cast<double>(i->get());
+    } else if (auto f = e.as_floating_point()) {
+      v = f->get();
+    } else {
+      fail(path, "element " + std::to_string(k + 1) + ": expected a number, got " + describe(e));
+    }
+    if (!within(v, bounds)) {
+      fail(path, "element " + std::to_string(k + 1) + " must be " + bounds_text(bounds) + ", got " + describe(e));
+    }
+    out.push_back(v);
+  }
+  return out;
+}
+
+std::vector<std::int64_t> ConfigReader::integers(std::string_view path, std::vector<std::int64_t> fallback,
+                                                 std::int64_t lo, std::int64_t hi, std::size_t min_len,
+                                                 std::size_t max_len) {
+  touch(path);
+  const toml::node* n = find(path);
+  if (n == nullptr) return fallback;
+  const auto* a = n->as_array();
+  if (a == nullptr) fail(path, std::string("expected an array of integers, got ") + what_is(*n));
+  if (a->size() < min_len || a->size() > max_len) {
+    fail(path, "expected " + std::to_string(min_len) + " to " + std::to_string(max_len) + " integers, got " +
+                   std::to_string(a->size()) + " in " + describe(*n));
+  }
+  std::vector<std::int64_t> out;
+  for (std::size_t k = 0; k < a->size(); ++k) {
+    const toml::node& e = *a->get(k);
+    const auto* i = e.as_integer();
+    if (i == nullptr) fail(path, "element " + std::to_string(k + 1) + ": expected an integer, got " + describe(e));
+    if (i->get() < lo || i->get() > hi) {
+      fail(path, "element " + std::to_string(k + 1) + " must be in [" + std::to_string(lo) + ", " +
+                     std::to_string(hi) + "], got " + describe(e));
+    }
+    out.push_back(i->get());
+  }
+  return out;
+}
+
+std::vector<std::string> ConfigReader::choices(std::string_view path, std::vector<std::string> fallback,
+                                               const std::vector<std::string>& allowed, std::size_t min_len) {
+  touch(path);
+  const toml::node* n = find(path);
+  if (n == nullptr) return fallback;
+  const auto* a = n->as_array();
+  if (a == nullptr) fail(path, std::string("expected an array of strings, got ") + what_is(*n));
+  if (a->size() < min_len) fail(path, "expected at least " + std::to_string(min_len) + " of " + one_of(allowed) + ", got []");
+  std::vector<std::string> out;
+  for (std::size_t k = 0; k < a->size(); ++k) {
+    const toml::node& e = *a->get(k);
+    const auto* s = e.as_string();
+    if (s == nullptr) fail(path, "element " + std::to_string(k + 1) + ": expected a string, got " + describe(e));
+    if (std::find(allowed.begin(), allowed.end(), s->get()) == allowed.end()) {
+      fail(path, "element " + std::to_string(k + 1) + " must be one of " + one_of(allowed) + ", got \"" + s->get() + "\"");
+    }
+    if (std::find(out.begin(), out.end(), s->get()) != out.end()) {
+      fail(path, "\"" + s->get() + "\" is listed twice");
+    }
+    out.push_back(s->get());
+  }
+  return out;
+}
+
+std::string ConfigReader::suggest(const std::string& unknown) const {
+  std::string best;
+  std::size_t best_d = std::numeric_limits<std::size_t>::max();
+  for (const auto& k : asked_) {
+    const std::size_t d = edit_distance(unknown, k);
+    if (d < best_d) {
+      best_d = d;
+      best = k;
+    }
+  }
+  // Suggest only near misses: a few edits, or the right leaf name in the wrong section.
+  const auto leaf = [](const std::string& s) { return s.substr(s.rfind('.') + 1); };
+  if (unknown.find('.') == std::string::npos) {  // a section: compare with section names
+    std::string best_section;
+    std::size_t best_sd = std::numeric_limits<std::size_t>::max();
+    for (const auto& k : asked_) {
+      const std::string section = k.substr(0, k.find('.'));
+      const std::size_t d = edit_distance(unknown, section);
+      if (d < best_sd) {
+        best_sd = d;
+        best_section = section;
+      }
+    }
+    if (best_sd <= 2) return "[" + best_section + "]";
+  }
+  if (best_d <= std::max<std::size_t>(2, unknown.size() / 5)) return best;
+  for (const auto& k : asked_) {
+    if (leaf(k) == leaf(unknown)) return k;
+  }
+  return {};
+}
+
+void ConfigReader::check_no_unknown_keys() const {
+  struct Unknown {
+    std::size_t line;
+    std::string path;
+  };
+  std::vector<Unknown> found;
+  auto walk = [&](auto&& self, const toml::table& t, const std::string& prefix) -> void {
+    for (const auto& [k, node] : t) {
+      const std::string path = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
+      if (asked_.count(path)) continue;
+      if (const toml::table* sub = node.as_table()) {
+        const std::string dotted = path + ".";
+        const auto it = asked_.lower_bound(dotted);
+        if (it != asked_.end() && it->compare(0, dotted.size(), dotted) == 0) {
+          self(self, *sub, path);
+          continue;
+        }
+      }
+      found.push_back({node.source().begin.line, path});
+    }
+  };
+  walk(walk, root_, "");
+  if (found.empty()) return;
+  const auto first = std::min_element(found.begin(), found.end(), [](const Unknown& a, const Unknown& b) {
+    return a.line != b.line ? a.line < b.line : a.path < b.path;
+  });
+  const std::string hint = suggest(first->path);
+  const bool is_section = find(first->path) != nullptr && find(first->path)->is_table();
+  throw InputError(where(first->path) + ": " + first->path + ": unknown " + (is_section ? "section" : "key") +
+                   (hint.empty() ? std::string(" (see README, 'Scenario keys')") : "; did you mean " + hint + "?"));
+}
+
+}  // namespace trialsim

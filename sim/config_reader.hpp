@@ -1,0 +1,91 @@
+#pragma once
+// Typed, located access to a scenario's TOML table.
+//
+// Every read records the key path it asked for, present or not, so that after all models have
+// read their sections `check_no_unknown_keys` can reject anything nobody asked for (a typo must
+// not fall back to a default). Every error is one line that names where the value came from
+// (`file:line` or `--set key=value`), the key path, the value found and what was expected.
+#include <toml++/toml.h>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace trialsim {
+
+// Bad user input. The message is complete and fits on one line; main maps it to exit code 2.
+class InputError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct Bounds {
+  std::optional<double> lo;
+  std::optional<double> hi;
+  bool lo_open = false;  // true: value must be > lo rather than >= lo
+  bool hi_open = false;  // true: value must be < hi rather than <= hi
+
+  static Bounds at_least(double v) { return {v, std::nullopt, false, false}; }
+  static Bounds above(double v) { return {v, std::nullopt, true, false}; }
+  static Bounds closed(double a, double b) { return {a, b, false, false}; }
+  static Bounds probability() { return closed(0.0, 1.0); }
+  static Bounds open(double a, double b) { return {a, b, true, true}; }
+  static Bounds any() { return {}; }
+};
+
+class ConfigReader {
+ public:
+  // Parses `path` (throws InputError with file:line:column on a syntax error).
+  static ConfigReader from_file(const std::string& path);
+  static ConfigReader from_string(std::string_view text, std::string source_name);
+
+  // Applies one `--set key.path=value` override. The value is parsed as a TOML value; a bare
+  // word that is not valid TOML (`--set randomization.method=block`) is taken as a string.
+  void apply_override(const std::string& assignment);
+
+  double number(std::string_view path, double fallback, Bounds bounds);
+  std::optional<double> optional_number(std::string_view path, Bounds bounds);
+  std::int64_t integer(std::string_view path, std::int64_t fallback, std::int64_t lo, std::int64_t hi);
+  bool boolean(std::string_view path, bool fallback);
+  std::string choice(std::string_view path, std::string fallback, const std::vector<std::string>& allowed);
+  std::vector<double> numbers(std::string_view path, std::vector<double> fallback, Bounds bounds,
+                              std::size_t min_len, std::size_t max_len);
+  std::vector<std::int64_t> integers(std::string_view path, std::vector<std::int64_t> fallback,
+                                     std::int64_t lo, std::int64_t hi, std::size_t min_len,
+                                     std::size_t max_len);
+  std::vector<std::string> choices(std::string_view path, std::vector<std::string> fallback,
+                                   const std::vector<std::string>& allowed, std::size_t min_len);
+
+  // Where a key's value came from, e.g. "configs/seed_trial.toml:14" or "--set trial.alpha=2";
+  // for an absent key, the file name.
+  std::string where(std::string_view path) const;
+  // Throws InputError "<where>: <path>: <message>".
+  [[noreturn]] void fail(std::string_view path, const std::string& message) const;
+
+  // Throws InputError for the first key (in file order) that no reader asked for.
+  void check_no_unknown_keys() const;
+
+  const std::string& source_name() const { return source_; }
+  const toml::table& table() const { return root_; }
+
+ private:
+  ConfigReader(toml::table root, std::string source) : root_(std::move(root)), source_(std::move(source)) {}
+  const toml::node* find(std::string_view path) const;
+  void touch(std::string_view path);
+  std::string suggest(const std::string& unknown) const;
+
+  toml::table root_;
+  std::string source_;
+  std::map<std::string, std::string, std::less<>> overrides_;  // key path -> "--set k=v" text
+  std::set<std::string, std::less<>> asked_;
+};
+
+// Renders a TOML node as the user wrote it, for "got ..." in messages.
+std::string describe(const toml::node& node);
+
+}  // namespace trialsim

@@ -1,0 +1,167 @@
+#include "sim/scenario.hpp"
+
+#include <boost/math/distributions/normal.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+namespace trialsim {
+
+TrialConfig TrialConfig::read(ConfigReader& in) {
+  TrialConfig c;
+  c.consented = static_cast<int>(in.integer("trial.consented", c.consented, 2, 1000000));
+  c.alpha = in.number("trial.alpha", c.alpha, Bounds::open(0.0, 1.0));
+  c.months = in.numbers("trial.months", c.months, Bounds::closed(0.0, 240.0), 2, kMaxVisits);
+  if (c.months.front() != 0.0) in.fail("trial.months", "the first visit must be month 0 (baseline), got " + describe(*in.table().at_path("trial.months").node()));
+  for (std::size_t k = 1; k < c.months.size(); ++k) {
+    if (!(c.months[k] > c.months[k - 1])) in.fail("trial.months", "visit months must be strictly increasing");
+  }
+  return c;
+}
+
+Scenario Scenario::load(const std::string& path, const std::vector<std::string>& overrides) {
+  ConfigReader in = ConfigReader::from_file(path);
+  for (const auto& o : overrides) in.apply_override(o);
+  Scenario s = read(in);
+  s.source = path;
+  return s;
+}
+
+Scenario Scenario::read(ConfigReader& in) {
+  Scenario s;
+  s.source = in.source_name();
+  s.trial = TrialConfig::read(in);
+  s.population = PopulationConfig::read(in);
+  s.spp = SppConfig::read(in);
+  s.screening = ScreeningConfig::read(in);
+  s.measurement = MeasurementConfig::read(in);
+  s.randomization = RandomizationConfig::read(in, s.population.age_mean);
+  s.treatment = TreatmentConfig::read(in, s.trial.last_month());
+  s.dropout = DropoutConfig::read(in, s.spp.mean);
+  s.analysis = AnalysisConfig::read(in, s.trial.alpha);
+  in.check_no_unknown_keys();
+
+  // Designs nobody (or almost nobody) can enter are errors, not trials full of "not estimable".
+  const double kept = (1.0 - s.population.prior_mg_prob) * (1.0 - s.screening.pre_baseline_loss);
+  const double pass = entry_pass_probability(s);
+  const double expected = s.trial.consented * kept * pass;
+  if (expected < 2.0) {
+    std::ostringstream msg;
+    msg.precision(3);
+    const bool cutoff = pass < 0.999;
+    const std::string key = !cutoff ? "trial.consented"
+                            : (s.screening.entry_max ? "screening.entry_max" : "screening.entry_min");
+    msg << (cutoff ? "nobody can pass this cutoff: " : "too few patients reach randomization: ") << "about " << expected
+        << " of " << s.trial.consented << " consented patients would be randomized per trial (P(entry passes) = " << pass
+        << "); need at least 2";
+    in.fail(key, msg.str());
+  }
+  return s;
+}
+
+double entry_pass_probability(const Scenario& s) {
+  const auto& spp = s.spp;
+  const auto& pop = s.population;
+  const auto sched = s.screening.schedule();
+  // Variance of the mean of k entry readings: between-patient part, OU part averaged over the
+  // reading times, and reading noise / k.
+  const double p = pop.diabetes_prob;
+  double var = spp.sd_between * spp.sd_between + spp.diabetes_shift * spp.diabetes_shift * p * (1 - p) +
+               std::pow(spp.age_shift_per_10y * pop.age_sd / 10.0, 2);
+  const int k = sched.readings;
+  double ou = 0;
+  for (int i = 0; i < k; ++i) {
+    for (int j = 0; j < k; ++j) {
+      ou += std::exp(-std::abs(sched.time(i) - sched.time(j)) / spp.biological_corr_months);
+    }
+  }
+  var += spp.sd_biological * spp.sd_biological * ou / (k * k);
+  var += spp.sd_measurement * spp.sd_measurement / k;
+  double t_mean = 0;
+  for (int j = 0; j < k; ++j) t_mean += sched.time(j) / k;
+  var += std::pow(spp.sd_slope_per_year / 12.0 * t_mean, 2);
+  const double mean = spp.mean + spp.drift_per_year / 12.0 * t_mean;
+  const double sd = std::sqrt(var);
+  auto cdf = [&](double x) {
+    if (sd <= 0) return x > mean ? 1.0 : 0.0;
+    return boost::math::cdf(boost::math::normal(mean, sd), x);
+  };
+  const double hi = s.screening.entry_max ? cdf(*s.screening.entry_max) : 1.0;
+  const double lo = s.screening.entry_min ? cdf(*s.screening.entry_min) : 0.0;
+  return std::max(0.0, hi - lo);
+}
+
+nlohmann::json Scenario::to_json() const {
+  using nlohmann::json;
+  auto opt = [](const std::optional<double>& v) { return v ? json(*v) : json(nullptr); };
+  json methods = json::array();
+  for (const Method m : analysis.methods) methods.push_back(std::string(method_name(m)));
+  json factors = json::array();
+  for (const auto f : randomization.factors) {
+    factors.push_back(f == MinimizationFactor::diabetes ? "diabetes" : f == MinimizationFactor::sex ? "sex" : "age");
+  }
+  return json{
+      {"source", source},
+      {"trial", {{"consented", trial.consented}, {"alpha", trial.alpha}, {"months", trial.months}}},
+      {"population",
+       {{"prior_mg_prob", population.prior_mg_prob},
+        {"age_mean", population.age_mean},
+        {"age_sd", population.age_sd},
+        {"male_prob", population.male_prob},
+        {"diabetes_prob", population.diabetes_prob},
+        {"vintage_mean_years", population.vintage_mean},
+        {"vintage_sd_years", population.vintage_sd},
+        {"mg_mean", population.mg_mean},
+        {"mg_sd", population.mg_sd}}},
+      {"spp",
+       {{"mean", spp.mean},
+        {"sd_between", spp.sd_between},
+        {"sd_biological", spp.sd_biological},
+        {"biological_corr_months", spp.biological_corr_months},
+        {"sd_measurement", spp.sd_measurement},
+        {"drift_per_year", spp.drift_per_year},
+        {"sd_slope_per_year", spp.sd_slope_per_year},
+        {"diabetes_shift", spp.diabetes_shift},
+        {"age_shift_per_10y", spp.age_shift_per_10y}}},
+      {"screening",
+       {{"entry_max", opt(screening.entry_max)},
+        {"entry_min", opt(screening.entry_min)},
+        {"entry_measurements", screening.entry_measurements},
+        {"separate_baseline", screening.separate_baseline},
+        {"pre_baseline_loss", screening.pre_baseline_loss},
+        {"entry_lead_months", screening.entry_lead_months},
+        {"entry_interval_months", screening.entry_interval_months}}},
+      {"measurement",
+       {{"readings_per_visit", measurement.readings_per_visit}, {"missed_visit_prob", measurement.missed_visit_prob}}},
+      {"randomization",
+       {{"method", RandomizationConfig::method_name(randomization.method)},
+        {"ratio", {randomization.ratio_treatment, randomization.ratio_control}},
+        {"block_sizes", randomization.block_sizes},
+        {"minimization_factors", factors},
+        {"minimization_prob", randomization.minimization_prob}}},
+      {"treatment",
+       {{"effect_mmHg", treatment.effect_mmHg},
+        {"effect_sd_mmHg", treatment.effect_sd_mmHg},
+        {"effect_onset_months", treatment.effect_onset_months},
+        {"start_dose_mg", treatment.start_dose_mg},
+        {"dose_step_mg", treatment.dose_step_mg},
+        {"min_dose_mg", treatment.min_dose_mg},
+        {"max_dose_mg", treatment.max_dose_mg},
+        {"titration_months", treatment.titration_months},
+        {"target_mg_low", treatment.target_mg_low},
+        {"target_mg_high", treatment.target_mg_high},
+        {"mg_response_per_100mg", treatment.mg_response_per_100mg},
+        {"mg_response_sd", treatment.mg_response_sd},
+        {"mg_measurement_sd", treatment.mg_measurement_sd},
+        {"nonadherence_prob", treatment.nonadherence_prob}}},
+      {"dropout",
+       {{"death_per_year", dropout.death_per_year},
+        {"transfer_per_year", dropout.transfer_per_year},
+        {"ae_per_year", dropout.ae_per_year},
+        {"spp_hazard_ratio_per_10", dropout.spp_hazard_ratio_per_10}}},
+      {"analysis", {{"methods", methods}}},
+  };
+}
+
+}  // namespace trialsim

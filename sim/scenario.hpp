@@ -1,0 +1,54 @@
+#pragma once
+// A scenario: every model's section, parsed and validated once, then immutable.
+#include "models/analysis.hpp"
+#include "models/dropout.hpp"
+#include "models/measurement.hpp"
+#include "models/population.hpp"
+#include "models/randomization.hpp"
+#include "models/screening.hpp"
+#include "models/treatment.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+namespace trialsim {
+
+struct TrialConfig {
+  int consented = 106;
+  double alpha = 0.05;
+  std::vector<double> months{0.0, 6.0, 12.0};
+
+  static TrialConfig read(ConfigReader& in);
+  double last_month() const { return months.back(); }
+};
+
+struct Scenario {
+  std::string source;
+  TrialConfig trial;
+  PopulationConfig population;
+  SppConfig spp;
+  ScreeningConfig screening;
+  MeasurementConfig measurement;
+  RandomizationConfig randomization;
+  TreatmentConfig treatment;
+  DropoutConfig dropout;
+  AnalysisConfig analysis;
+
+  // Reads a scenario file and applies `--set` overrides; throws InputError on bad input.
+  static Scenario load(const std::string& path, const std::vector<std::string>& overrides = {});
+  // Reads every section from `in` and rejects unknown keys and inconsistent values.
+  static Scenario read(ConfigReader& in);
+
+  // The true treatment effect the analyses estimate: mean SPP gain from MgO at the last visit.
+  double true_effect() const { return treatment.effect_mmHg; }
+  // Every parameter as resolved (defaults filled in), for the JSON summary.
+  nlohmann::json to_json() const;
+};
+
+// Probability that a consented patient's entry SPP mean passes the cutoff(s), by a normal
+// approximation of its marginal distribution; used to reject designs nobody can enter.
+double entry_pass_probability(const Scenario& s);
+
+}  // namespace trialsim

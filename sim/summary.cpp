@@ -1,0 +1,340 @@
+#include "sim/summary.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+namespace trialsim {
+
+void MethodAccumulator::merge(const MethodAccumulator& o) {
+  estimate.merge(o.estimate);
+  se2.merge(o.se2);
+  err2.merge(o.err2);
+  cover.merge(o.cover);
+  reject.merge(o.reject);
+  for (std::size_t k = 0; k < not_estimable.size(); ++k) not_estimable[k] += o.not_estimable[k];
+}
+
+void ArmAccumulator::merge(const ArmAccumulator& o) {
+  randomized.merge(o.randomized);
+  completed.merge(o.completed);
+  for (std::size_t k = 0; k < withdrawn.size(); ++k) withdrawn[k].merge(o.withdrawn[k]);
+  for (std::size_t k = 0; k < kMaxVisits; ++k) {
+    withdrawn_before_visit[k].merge(o.withdrawn_before_visit[k]);
+    mg_mean[k].merge(o.mg_mean[k]);
+    mg_below_target[k].merge(o.mg_below_target[k]);
+  }
+  baseline_mean.merge(o.baseline_mean);
+  baseline_sd.merge(o.baseline_sd);
+  final_mean.merge(o.final_mean);
+  final_sd.merge(o.final_sd);
+  true_baseline_mean.merge(o.true_baseline_mean);
+  observed_change.merge(o.observed_change);
+  drift.merge(o.drift);
+  treatment_effect.merge(o.treatment_effect);
+  regression_to_mean.merge(o.regression_to_mean);
+  attrition.merge(o.attrition);
+  final_deviation.merge(o.final_deviation);
+}
+
+namespace {
+void add_value(Moments& m, const Value& v) {
+  if (v.defined) m.add(v.v);
+}
+}  // namespace
+
+void SummaryAccumulator::add(const ReplicateResult& r) {
+  ++replicates_;
+  consented_.add(r.consented);
+  prior_mg_.add(r.prior_mg);
+  lost_pre_baseline_.add(r.lost_pre_baseline);
+  entry_above_max_.add(r.entry_above_max);
+  entry_below_min_.add(r.entry_below_min);
+  randomized_.add(r.randomized);
+  const std::size_t visits = scenario_->trial.months.size();
+  for (std::size_t a = 0; a < 2; ++a) {
+    const ArmResult& x = r.arms[a];
+    ArmAccumulator& acc = arms_[a];
+    acc.randomized.add(x.randomized);
+    acc.completed.add(x.completed);
+    for (std::size_t k = 0; k < kDropoutReasons; ++k) acc.withdrawn[k].add(x.withdrawn[k]);
+    for (std::size_t k = 1; k < visits; ++k) {
+      acc.withdrawn_before_visit[k].add(x.withdrawn_before_visit[k]);
+      add_value(acc.mg_mean[k], x.mg_mean[k]);
+      add_value(acc.mg_below_target[k], x.mg_below_target[k]);
+    }
+    add_value(acc.baseline_mean, x.baseline_mean);
+    add_value(acc.baseline_sd, x.baseline_sd);
+    add_value(acc.final_mean, x.final_mean);
+    add_value(acc.final_sd, x.final_sd);
+    add_value(acc.true_baseline_mean, x.true_baseline_mean);
+    add_value(acc.observed_change, x.rtm.observed_change);
+    add_value(acc.drift, x.rtm.drift);
+    add_value(acc.treatment_effect, x.rtm.treatment_effect);
+    add_value(acc.regression_to_mean, x.rtm.regression_to_mean);
+    add_value(acc.attrition, x.rtm.attrition);
+    add_value(acc.final_deviation, x.rtm.final_deviation);
+  }
+  const double theta = scenario_->true_effect();
+  const double alpha = scenario_->trial.alpha;
+  for (const Method m : scenario_->analysis.methods) {
+    const Estimate& e = r.estimates[static_cast<std::size_t>(m)];
+    MethodAccumulator& acc = methods_[static_cast<std::size_t>(m)];
+    if (!e.estimable()) {
+      ++acc.not_estimable[static_cast<std::size_t>(e.status)];
+      acc.reject.add(0.0);
+      continue;
+    }
+    acc.estimate.add(e.estimate);
+    acc.se2.add(e.se * e.se);
+    acc.err2.add((e.estimate - theta) * (e.estimate - theta));
+    acc.cover.add(e.ci_low <= theta && theta <= e.ci_high ? 1.0 : 0.0);
+    acc.reject.add(e.p < alpha ? 1.0 : 0.0);
+  }
+}
+
+void SummaryAccumulator::merge(const SummaryAccumulator& o) {
+  replicates_ += o.replicates_;
+  consented_.merge(o.consented_);
+  prior_mg_.merge(o.prior_mg_);
+  lost_pre_baseline_.merge(o.lost_pre_baseline_);
+  entry_above_max_.merge(o.entry_above_max_);
+  entry_below_min_.merge(o.entry_below_min_);
+  randomized_.merge(o.randomized_);
+  for (std::size_t a = 0; a < 2; ++a) arms_[a].merge(o.arms_[a]);
+  for (std::size_t m = 0; m < kMethods; ++m) methods_[m].merge(o.methods_[m]);
+}
+
+Performance performance(const MethodAccumulator& m, std::uint64_t replicates, double true_effect) {
+  Performance p;
+  p.trials = replicates;
+  p.estimable = m.estimate.n();
+  const double n_all = static_cast<double>(replicates);
+  if (replicates > 0) {
+    p.power = m.reject.mean();
+    p.power_mcse = std::sqrt(p.power * (1 - p.power) / n_all);
+  }
+  if (p.estimable == 0) return p;
+  const double n = static_cast<double>(p.estimable);
+  p.mean_estimate = m.estimate.mean();
+  p.bias = p.mean_estimate - true_effect;
+  p.bias_mcse = m.estimate.mcse();
+  if (p.estimable < 2) return p;
+  p.has_spread = true;
+  p.emp_se = m.estimate.sd();
+  p.emp_se_mcse = p.emp_se / std::sqrt(2.0 * (n - 1));
+  p.model_se = std::sqrt(m.se2.mean());
+  p.model_se_mcse = std::sqrt(m.se2.variance() / (4.0 * n * m.se2.mean()));
+  p.rmse = std::sqrt(m.err2.mean());
+  p.rmse_mcse = p.rmse > 0 ? m.err2.mcse() / (2.0 * p.rmse) : 0.0;
+  p.coverage = m.cover.mean();
+  p.coverage_mcse = std::sqrt(p.coverage * (1 - p.coverage) / n);
+  if (p.emp_se > 0) {
+    const double ratio = p.model_se / p.emp_se;
+    p.relative_se_error = 100.0 * (ratio - 1.0);
+    p.relative_se_error_mcse =
+        100.0 * ratio * std::sqrt(m.se2.variance() / (4.0 * n * std::pow(m.se2.mean(), 2)) + 1.0 / (2.0 * (n - 1)));
+  }
+  return p;
+}
+
+namespace {
+
+using nlohmann::json;
+
+json num(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
+
+json est(double v, double mcse) { return json{{"estimate", num(v)}, {"mcse", num(mcse)}}; }
+
+// Distribution over trials of a per-trial quantity.
+json stat(const Moments& m) {
+  if (m.n() == 0) return json{{"mean", nullptr}, {"mcse", nullptr}, {"sd", nullptr}, {"trials", 0}};
+  return json{{"mean", num(m.mean())}, {"mcse", num(m.mcse())}, {"sd", num(m.sd())},
+              {"min", num(m.min())},   {"max", num(m.max())},   {"trials", m.n()}};
+}
+
+// An arm's mean and SD of a measurement, each averaged over trials with its MC SE.
+json arm_stat(const Moments& mean, const Moments& sd) {
+  json j{{"mean", nullptr}, {"mean_mcse", nullptr}, {"sd", nullptr}, {"sd_mcse", nullptr}, {"trials", mean.n()}};
+  if (mean.n() > 0) {
+    j["mean"] = num(mean.mean());
+    j["mean_mcse"] = num(mean.mcse());
+  }
+  if (sd.n() > 0) {
+    j["sd"] = num(sd.mean());
+    j["sd_mcse"] = num(sd.mcse());
+  }
+  return j;
+}
+
+const char* kArmNames[2] = {"control", "treatment"};
+const char* kReasonNames[kDropoutReasons] = {"total", "death", "transfer", "adverse_event"};
+const char* kNotEstimableNames[4] = {"none", "too_few_patients", "no_variance", "rank_deficient"};
+
+std::string month_key(double m) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "month%g", m);
+  return buf;
+}
+
+}  // namespace
+
+json SummaryAccumulator::to_json(std::uint64_t seed) const {
+  const Scenario& s = *scenario_;
+  const auto& months = s.trial.months;
+  json out;
+  out["trialsim_version"] = TRIALSIM_VERSION;
+  out["seed"] = seed;
+  out["replicates"] = replicates_;
+  out["true_effect"] = s.true_effect();
+  out["alpha"] = s.trial.alpha;
+  out["scenario"] = s.to_json();
+
+  json analyses = json::object();
+  for (const Method m : s.analysis.methods) {
+    const MethodAccumulator& acc = methods_[static_cast<std::size_t>(m)];
+    const Performance p = performance(acc, replicates_, s.true_effect());
+    json ne{{"total", replicates_ - p.estimable}};
+    for (std::size_t k = 1; k < 4; ++k) ne[kNotEstimableNames[k]] = acc.not_estimable[k];
+    json a{{"description", std::string(method_description(m))},
+           {"estimable", p.estimable},
+           {"not_estimable", ne},
+           {"power", est(p.power, p.power_mcse)}};
+    const bool any = p.estimable > 0;
+    a["mean_estimate"] = any ? est(p.mean_estimate, p.bias_mcse) : est(NAN, NAN);
+    a["bias"] = any ? est(p.bias, p.bias_mcse) : est(NAN, NAN);
+    const bool spread = p.has_spread;
+    a["emp_se"] = spread ? est(p.emp_se, p.emp_se_mcse) : est(NAN, NAN);
+    a["model_se"] = spread ? est(p.model_se, p.model_se_mcse) : est(NAN, NAN);
+    a["relative_se_error_pct"] = spread && p.emp_se > 0 ? est(p.relative_se_error, p.relative_se_error_mcse) : est(NAN, NAN);
+    a["rmse"] = spread ? est(p.rmse, p.rmse_mcse) : est(NAN, NAN);
+    a["coverage"] = spread ? est(p.coverage, p.coverage_mcse) : est(NAN, NAN);
+    analyses[std::string(method_name(m))] = a;
+  }
+  out["analyses"] = analyses;
+
+  json funnel{{"consented", stat(consented_)},
+              {"excluded_prior_mg", stat(prior_mg_)},
+              {"lost_pre_baseline", stat(lost_pre_baseline_)},
+              {"excluded_entry_above_max", stat(entry_above_max_)},
+              {"excluded_entry_below_min", stat(entry_below_min_)},
+              {"randomized", stat(randomized_)}};
+  json spp{{"baseline", json::object()}, {"final", json::object()}, {"true_baseline", json::object()}};
+  json mg = json::object(), below = json::object(), rtm = json::object();
+  for (std::size_t a = 0; a < 2; ++a) {
+    const ArmAccumulator& acc = arms_[a];
+    const char* arm = kArmNames[a];
+    funnel["allocated"][arm] = stat(acc.randomized);
+    funnel["completed"][arm] = stat(acc.completed);
+    for (std::size_t k = 0; k < kDropoutReasons; ++k) funnel["withdrawn"][arm][kReasonNames[k]] = stat(acc.withdrawn[k]);
+    for (std::size_t k = 1; k < months.size(); ++k) {
+      funnel["withdrawn_before"][month_key(months[k])][arm] = stat(acc.withdrawn_before_visit[k]);
+      mg[month_key(months[k])][arm] = stat(acc.mg_mean[k]);
+      below[month_key(months[k])][arm] = stat(acc.mg_below_target[k]);
+    }
+    spp["baseline"][arm] = arm_stat(acc.baseline_mean, acc.baseline_sd);
+    spp["final"][arm] = arm_stat(acc.final_mean, acc.final_sd);
+    spp["true_baseline"][arm] = stat(acc.true_baseline_mean);
+    auto comp = [](const Moments& m) { return m.n() ? json{{"mean", num(m.mean())}, {"mcse", num(m.mcse())}} : json{{"mean", nullptr}, {"mcse", nullptr}}; };
+    rtm[arm] = json{{"observed_change", comp(acc.observed_change)},
+                    {"drift", comp(acc.drift)},
+                    {"treatment_effect", comp(acc.treatment_effect)},
+                    {"regression_to_mean", comp(acc.regression_to_mean)},
+                    {"attrition", comp(acc.attrition)},
+                    {"final_deviation", comp(acc.final_deviation)}};
+  }
+  out["funnel"] = funnel;
+  out["spp"] = spp;
+  out["serum_mg"] = mg;
+  out["serum_mg_below_target"] = below;
+  out["rtm"] = rtm;
+  return out;
+}
+
+namespace {
+std::string fmt(const char* f, double v) {
+  if (!std::isfinite(v)) return "NA";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+std::string pm(const char* f, double v, double se) { return fmt(f, v) + " (" + fmt(f, se) + ")"; }
+}  // namespace
+
+std::string SummaryAccumulator::to_table(std::uint64_t seed) const {
+  const Scenario& s = *scenario_;
+  const auto& months = s.trial.months;
+  std::ostringstream o;
+  char line[512];
+  o << "trialsim " << TRIALSIM_VERSION << "  scenario " << s.source << "  replicates " << replicates_ << "  seed "
+    << seed << "\nTrue effect " << fmt("%g", s.true_effect()) << " mmHg at month " << fmt("%g", months.back())
+    << "; alpha " << fmt("%g", s.trial.alpha) << ". Figures are means over trials, (MC standard error).\n\n";
+
+  o << "Patient flow per trial\n";
+  auto row = [&](const char* label, const Moments& m) {
+    std::snprintf(line, sizeof line, "  %-36s %8s  sd %5s  range %s-%s\n", label, fmt("%.2f", m.mean()).c_str(),
+                  fmt("%.2f", m.sd()).c_str(), fmt("%.0f", m.min()).c_str(), fmt("%.0f", m.max()).c_str());
+    o << line;
+  };
+  row("consented", consented_);
+  row("excluded: prior Mg preparation", prior_mg_);
+  row("lost before baseline", lost_pre_baseline_);
+  if (s.screening.entry_max) row("excluded: entry SPP >= entry_max", entry_above_max_);
+  if (s.screening.entry_min) row("excluded: entry SPP < entry_min", entry_below_min_);
+  row("randomized", randomized_);
+
+  std::snprintf(line, sizeof line, "\n  %-36s %16s %16s\n", "", "MgO", "control");
+  o << line;
+  auto arm_row = [&](const std::string& label, const Moments& t, const Moments& c, const char* f) {
+    std::snprintf(line, sizeof line, "  %-36s %16s %16s\n", label.c_str(),
+                  t.n() ? pm(f, t.mean(), t.mcse()).c_str() : "NA", c.n() ? pm(f, c.mean(), c.mcse()).c_str() : "NA");
+    o << line;
+  };
+  const ArmAccumulator& T = arms_[1];
+  const ArmAccumulator& C = arms_[0];
+  arm_row("allocated", T.randomized, C.randomized, "%.2f");
+  for (std::size_t k = 1; k < kDropoutReasons; ++k) {
+    arm_row(std::string("withdrawn: ") + kReasonNames[k], T.withdrawn[k], C.withdrawn[k], "%.2f");
+  }
+  for (std::size_t k = 1; k + 1 < months.size(); ++k) {
+    arm_row("withdrawn before month " + fmt("%g", months[k]), T.withdrawn_before_visit[k], C.withdrawn_before_visit[k], "%.2f");
+  }
+  arm_row("completed (seen at month " + fmt("%g", months.back()) + ")", T.completed, C.completed, "%.2f");
+  arm_row("baseline SPP mean, mmHg", T.baseline_mean, C.baseline_mean, "%.2f");
+  arm_row("baseline SPP SD", T.baseline_sd, C.baseline_sd, "%.2f");
+  arm_row("final SPP mean (completers)", T.final_mean, C.final_mean, "%.2f");
+  arm_row("final SPP SD (completers)", T.final_sd, C.final_sd, "%.2f");
+  for (std::size_t k = 1; k < months.size(); ++k) {
+    arm_row("serum Mg month " + fmt("%g", months[k]) + ", mg/dL", T.mg_mean[k], C.mg_mean[k], "%.3f");
+  }
+
+  o << "\nWhy the observed SPP changed (mean over completers at the end minus all randomized at baseline)\n";
+  arm_row("observed change", T.observed_change, C.observed_change, "%.2f");
+  arm_row("  = secular drift", T.drift, C.drift, "%.2f");
+  arm_row("  + treatment effect", T.treatment_effect, C.treatment_effect, "%.2f");
+  arm_row("  + regression to the mean", T.regression_to_mean, C.regression_to_mean, "%.2f");
+  arm_row("  + attrition (completers vs all)", T.attrition, C.attrition, "%.2f");
+  arm_row("  + deviation left at final visit", T.final_deviation, C.final_deviation, "%.2f");
+
+  o << "\nAnalyses (estimate = MgO minus control at month " << fmt("%g", months.back()) << ")\n";
+  std::snprintf(line, sizeof line, "  %-17s %15s %15s %15s %15s %15s %15s %8s\n", "method", "power", "bias", "emp SE",
+                "model SE", "RMSE", "coverage", "not est.");
+  o << line;
+  for (const Method m : s.analysis.methods) {
+    const MethodAccumulator& acc = methods_[static_cast<std::size_t>(m)];
+    const Performance p = performance(acc, replicates_, s.true_effect());
+    const bool sp = p.has_spread;
+    std::snprintf(line, sizeof line, "  %-17s %15s %15s %15s %15s %15s %15s %8llu\n", std::string(method_name(m)).c_str(),
+                  pm("%.3f", p.power, p.power_mcse).c_str(),
+                  p.estimable ? pm("%.2f", p.bias, p.bias_mcse).c_str() : "NA",
+                  sp ? pm("%.2f", p.emp_se, p.emp_se_mcse).c_str() : "NA",
+                  sp ? pm("%.2f", p.model_se, p.model_se_mcse).c_str() : "NA",
+                  sp ? pm("%.2f", p.rmse, p.rmse_mcse).c_str() : "NA",
+                  sp ? pm("%.3f", p.coverage, p.coverage_mcse).c_str() : "NA",
+                  static_cast<unsigned long long>(replicates_ - p.estimable));
+    o << line;
+  }
+  return o.str();
+}
+
+}  // namespace trialsim

@@ -1,0 +1,73 @@
+#pragma once
+// Monte Carlo summary of many replicates, every figure with its Monte Carlo standard error.
+#include "sim/accumulators.hpp"
+#include "sim/trial.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <cstdint>
+#include <string>
+
+namespace trialsim {
+
+// Performance of one analysis method (Morris, White & Crowther, Stat Med 2019, Table 6).
+struct MethodAccumulator {
+  Moments estimate;  // over estimable trials
+  Moments se2;       // squared model SE
+  Moments err2;      // squared error (estimate - true effect)^2
+  Moments cover;     // 1 if the CI covers the true effect
+  Moments reject;    // over ALL trials: 1 if estimable and p < alpha
+  std::array<std::uint64_t, 4> not_estimable{};  // by NotEstimable reason
+  void merge(const MethodAccumulator& o);
+};
+
+struct ArmAccumulator {
+  Moments randomized, completed;
+  std::array<Moments, kDropoutReasons> withdrawn;
+  std::array<Moments, kMaxVisits> withdrawn_before_visit;
+  Moments baseline_mean, baseline_sd, final_mean, final_sd, true_baseline_mean;
+  std::array<Moments, kMaxVisits> mg_mean, mg_below_target;
+  Moments observed_change, drift, treatment_effect, regression_to_mean, attrition, final_deviation;
+  void merge(const ArmAccumulator& o);
+};
+
+class SummaryAccumulator {
+ public:
+  explicit SummaryAccumulator(const Scenario& s) : scenario_(&s) {}
+  void add(const ReplicateResult& r);
+  // Appends `o`, which must cover the replicates that follow this one's.
+  void merge(const SummaryAccumulator& o);
+
+  std::uint64_t replicates() const { return replicates_; }
+  const MethodAccumulator& method(Method m) const { return methods_[static_cast<std::size_t>(m)]; }
+  const ArmAccumulator& arm(Arm a) const { return arms_[arm_index(a)]; }
+
+  // The full summary as JSON (no NaN or infinity: undefined figures are null).
+  nlohmann::json to_json(std::uint64_t seed) const;
+  // A readable table for the terminal.
+  std::string to_table(std::uint64_t seed) const;
+
+ private:
+  const Scenario* scenario_;
+  std::uint64_t replicates_ = 0;
+  Moments consented_, prior_mg_, lost_pre_baseline_, entry_above_max_, entry_below_min_, randomized_;
+  std::array<ArmAccumulator, 2> arms_;
+  std::array<MethodAccumulator, kMethods> methods_;
+};
+
+// Performance measures of one method with MC standard errors.
+struct Performance {
+  std::uint64_t trials = 0, estimable = 0;
+  double power = 0, power_mcse = 0;
+  double mean_estimate = 0, bias = 0, bias_mcse = 0;
+  double emp_se = 0, emp_se_mcse = 0;
+  double model_se = 0, model_se_mcse = 0;
+  double rmse = 0, rmse_mcse = 0;
+  double coverage = 0, coverage_mcse = 0;
+  double relative_se_error = 0, relative_se_error_mcse = 0;  // percent
+  bool has_spread = false;  // at least 2 estimable trials: SEs, RMSE, coverage defined
+};
+Performance performance(const MethodAccumulator& m, std::uint64_t replicates, double true_effect);
+
+}  // namespace trialsim

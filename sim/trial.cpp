@@ -1,0 +1,177 @@
+#include "sim/trial.hpp"
+
+#include "sim/rng.hpp"
+
+#include <cmath>
+
+namespace trialsim {
+
+TrialSimulator::TrialSimulator(const Scenario& s)
+    : scenario_(s),
+      population_(s.population),
+      measurement_(s.spp, s.measurement, s.population, s.trial.months, s.screening.schedule()),
+      screening_(s.screening),
+      randomizer_(s.randomization),
+      treatment_(s.treatment),
+      dropout_(s.dropout),
+      analysis_(s.analysis) {}
+
+void TrialSimulator::simulate(std::uint64_t seed, std::uint64_t r, Workspace& ws) const {
+  const auto n = static_cast<std::size_t>(scenario_.trial.consented);
+  const auto& months = scenario_.trial.months;
+  TrialData& t = ws.trial;
+  t.visits = months.size();
+  t.patients.assign(n, Patient{});
+  t.randomized.clear();
+  ws.deviations.resize(n);
+  ws.paths.resize(n);
+
+  // Population and screening: each patient from their own streams (common random numbers).
+  for (std::size_t i = 0; i < n; ++i) {
+    Patient& p = t.patients[i];
+    p.id = static_cast<int>(i + 1);
+    Stream pop_rng(seed, r, StreamKind::population, i);
+    p.cov = population_.draw(pop_rng);
+    p.spp = measurement_.draw_latent(p.cov, pop_rng);
+    Stream meas_rng(seed, r, StreamKind::measurement, i);
+    ws.deviations[i] = measurement_.draw_deviations(meas_rng);
+    p.entry_spp = measurement_.entry_mean(p.spp, ws.deviations[i]);
+    p.true_baseline = measurement_.true_baseline(p.spp);
+    Stream scr_rng(seed, r, StreamKind::screening, i);
+    p.status = screening_.classify(p.cov, p.entry_spp, scr_rng);
+    if (p.status == Status::randomized) t.randomized.push_back(i);
+  }
+
+  Stream rand_rng(seed, r, StreamKind::randomization, 0);
+  randomizer_.assign(t, rand_rng);
+
+  const double drift = scenario_.spp.drift_per_year / 12.0;
+  const double onset = scenario_.treatment.effect_onset_months;
+  for (const std::size_t i : t.randomized) {
+    Patient& p = t.patients[i];
+    Stream trt_rng(seed, r, StreamKind::treatment, i);
+    treatment_.apply(p, months, trt_rng);
+    const TruePath path{p.spp.level, drift + p.spp.slope, p.treatment_effect_final, onset};
+    ws.paths[i] = path;
+    for (std::size_t k = 0; k < months.size(); ++k) p.true_spp[k] = path.at(months[k]);
+    Stream drop_rng(seed, r, StreamKind::dropout, i);
+    dropout_.follow(p, scenario_.trial.last_month(), path, drop_rng);
+    measurement_.observe(p, ws.deviations[i]);
+  }
+}
+
+namespace {
+
+struct Sum {
+  double s = 0, ss = 0;
+  int n = 0;
+  void add(double x) {
+    s += x;
+    ss += x * x;
+    ++n;
+  }
+  Value mean() const { return n > 0 ? Value::of(s / n) : Value{}; }
+};
+
+// Two-pass SD for numerical safety; values are few (one arm of one trial).
+template <class Get>
+Value arm_sd(const TrialData& t, Arm arm, bool completers_only, Get get) {
+  double s = 0;
+  int n = 0;
+  for (const std::size_t i : t.randomized) {
+    const Patient& p = t.patients[i];
+    if (p.arm != arm || (completers_only && !p.completed(t.last()))) continue;
+    s += get(p);
+    ++n;
+  }
+  if (n < 2) return {};
+  const double m = s / n;
+  double ss = 0;
+  for (const std::size_t i : t.randomized) {
+    const Patient& p = t.patients[i];
+    if (p.arm != arm || (completers_only && !p.completed(t.last()))) continue;
+    ss += (get(p) - m) * (get(p) - m);
+  }
+  return Value::of(std::sqrt(ss / (n - 1)));
+}
+
+}  // namespace
+
+ReplicateResult TrialSimulator::summarize(std::uint64_t r, Workspace& ws) const {
+  const TrialData& t = ws.trial;
+  const auto& months = scenario_.trial.months;
+  const std::size_t last = t.last();
+  ReplicateResult out;
+  out.replicate = r;
+  out.consented = static_cast<int>(t.patients.size());
+  for (const Patient& p : t.patients) {
+    switch (p.status) {
+      case Status::prior_mg: ++out.prior_mg; break;
+      case Status::lost_pre_baseline: ++out.lost_pre_baseline; break;
+      case Status::entry_above_max: ++out.entry_above_max; break;
+      case Status::entry_below_min: ++out.entry_below_min; break;
+      case Status::randomized: ++out.randomized; break;
+    }
+  }
+
+  for (const Arm arm : {Arm::control, Arm::treatment}) {
+    ArmResult& a = out.arms[arm_index(arm)];
+    Sum y_base, t_base, t_final, t_final_untreated, effect, y_final_c, t_final_c;
+    std::array<Sum, kMaxVisits> mg;
+    std::array<int, kMaxVisits> below{};
+    for (const std::size_t i : t.randomized) {
+      const Patient& p = t.patients[i];
+      if (p.arm != arm) continue;
+      ++a.randomized;
+      const bool done = p.completed(last);
+      if (done) ++a.completed;
+      if (p.dropout_reason != DropoutReason::none) {
+        ++a.withdrawn[0];
+        ++a.withdrawn[static_cast<std::size_t>(p.dropout_reason)];
+      }
+      for (std::size_t k = 1; k < months.size(); ++k) {
+        if (p.dropout_month < months[k]) ++a.withdrawn_before_visit[k];
+        if (p.seen[k]) {
+          mg[k].add(p.serum_mg[k]);
+          if (p.serum_mg[k] < scenario_.treatment.target_mg_low) ++below[k];
+        }
+      }
+      const TruePath& path = ws.paths[i];
+      y_base.add(p.observed_spp[0]);
+      t_base.add(p.true_baseline);
+      t_final.add(p.true_spp[last]);
+      effect.add(path.effect_at(months[last]));
+      t_final_untreated.add(p.true_spp[last] - path.effect_at(months[last]));
+      if (done) {
+        y_final_c.add(p.observed_spp[last]);
+        t_final_c.add(p.true_spp[last]);
+      }
+    }
+    a.baseline_mean = y_base.mean();
+    a.true_baseline_mean = t_base.mean();
+    a.final_mean = y_final_c.mean();
+    a.baseline_sd = arm_sd(t, arm, false, [](const Patient& p) { return p.observed_spp[0]; });
+    a.final_sd = arm_sd(t, arm, true, [&](const Patient& p) { return p.observed_spp[last]; });
+    for (std::size_t k = 1; k < months.size(); ++k) {
+      a.mg_mean[k] = mg[k].mean();
+      if (mg[k].n > 0) a.mg_below_target[k] = Value::of(below[k]);
+    }
+    if (a.randomized > 0) {
+      a.rtm.drift = Value::of(t_final_untreated.mean().v - t_base.mean().v);
+      a.rtm.treatment_effect = effect.mean();
+      a.rtm.regression_to_mean = Value::of(t_base.mean().v - y_base.mean().v);
+    }
+    if (a.completed > 0) {
+      a.rtm.observed_change = Value::of(y_final_c.mean().v - y_base.mean().v);
+      a.rtm.attrition = Value::of(t_final_c.mean().v - t_final.mean().v);
+      a.rtm.final_deviation = Value::of(y_final_c.mean().v - t_final_c.mean().v);
+    }
+  }
+
+  for (const Method m : scenario_.analysis.methods) {
+    out.estimates[static_cast<std::size_t>(m)] = analysis_.estimate(m, t, ws.analysis);
+  }
+  return out;
+}
+
+}  // namespace trialsim

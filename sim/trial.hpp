@@ -1,0 +1,101 @@
+#pragma once
+// One simulated trial: from consent to the analyses, and what is kept of it.
+#include "models/analysis.hpp"
+#include "models/dropout.hpp"
+#include "models/measurement.hpp"
+#include "models/population.hpp"
+#include "models/randomization.hpp"
+#include "models/screening.hpp"
+#include "models/treatment.hpp"
+#include "models/trial_data.hpp"
+#include "sim/scenario.hpp"
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+namespace trialsim {
+
+// A per-trial quantity that may be undefined (e.g. the SD of an arm with one completer).
+struct Value {
+  double v = 0;
+  bool defined = false;
+  static Value of(double x) { return {x, true}; }
+};
+
+// How the observed change of an arm splits up (all in mmHg, means over patients):
+//   observed_change = mean_C(Y_final) - mean_R(Y_base)
+//                   = drift + treatment_effect + regression_to_mean + attrition + final_deviation
+// with R the arm's randomized patients, C its completers, T true SPP and Y observed SPP:
+//   drift              mean_R(T_final without effect) - mean_R(T_base)
+//   treatment_effect   mean_R(true MgO effect at the final visit)          (0 in control)
+//   regression_to_mean mean_R(T_base) - mean_R(Y_base)   (= minus the baseline's selection error)
+// where T_base is the true SPP at the time(s) of the baseline reading(s), so that selection
+// on the patient's true level or slope is never counted as regression to the mean.
+//   attrition          mean_C(T_final) - mean_R(T_final)
+//   final_deviation    mean_C(Y_final) - mean_C(T_final) (biological fluctuation still
+//                      carried over from entry, plus reading noise, among completers)
+struct RtmComponents {
+  Value observed_change, drift, treatment_effect, regression_to_mean, attrition, final_deviation;
+};
+
+struct ArmResult {
+  int randomized = 0;
+  int completed = 0;  // observed at the last visit
+  std::array<int, kDropoutReasons> withdrawn{};        // by reason; [0] = total
+  std::array<int, kMaxVisits> withdrawn_before_visit{};  // dropped out before visit k
+  Value baseline_mean, baseline_sd;                    // observed baseline, randomized
+  Value final_mean, final_sd;                          // observed last visit, completers
+  Value true_baseline_mean;
+  std::array<Value, kMaxVisits> mg_mean{};             // serum Mg among those seen at visit k
+  std::array<Value, kMaxVisits> mg_below_target{};     // count below target_mg_low (treatment arm)
+  RtmComponents rtm;
+};
+
+struct ReplicateResult {
+  std::uint64_t replicate = 0;
+  int consented = 0;
+  int prior_mg = 0;
+  int lost_pre_baseline = 0;
+  int entry_above_max = 0;
+  int entry_below_min = 0;
+  int randomized = 0;
+  std::array<ArmResult, 2> arms;  // indexed by arm_index: [0] control, [1] treatment
+  std::array<Estimate, kMethods> estimates{};  // only the scenario's methods are filled
+};
+
+// Scratch space reused across the replicates a worker runs, so a replicate does not allocate.
+struct Workspace {
+  TrialData trial;
+  std::vector<Deviations> deviations;
+  std::vector<TruePath> paths;
+  AnalysisWorkspace analysis;
+};
+
+class TrialSimulator {
+ public:
+  explicit TrialSimulator(const Scenario& s);
+
+  // Simulates replicate `r` into ws.trial (every consented patient, with their fate).
+  void simulate(std::uint64_t seed, std::uint64_t r, Workspace& ws) const;
+  // Funnel counts, arm summaries, RTM split and every configured analysis of ws.trial.
+  ReplicateResult summarize(std::uint64_t r, Workspace& ws) const;
+  ReplicateResult run(std::uint64_t seed, std::uint64_t r, Workspace& ws) const {
+    simulate(seed, r, ws);
+    return summarize(r, ws);
+  }
+
+  const Scenario& scenario() const { return scenario_; }
+
+ private:
+  const Scenario& scenario_;
+  Population population_;
+  Measurement measurement_;
+  Screening screening_;
+  Randomizer randomizer_;
+  Treatment treatment_;
+  Dropout dropout_;
+  Analysis analysis_;
+};
+
+}  // namespace trialsim

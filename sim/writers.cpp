@@ -1,0 +1,170 @@
+#include "sim/writers.hpp"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+
+namespace trialsim {
+
+AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
+  tmp_ = path_ + ".tmp-" + std::to_string(::getpid());
+  file_ = std::fopen(tmp_.c_str(), "wb");
+  if (file_ == nullptr) throw InputError(path_ + ": cannot write output file: " + std::strerror(errno));
+}
+
+AtomicFile::~AtomicFile() {
+  if (file_ != nullptr) std::fclose(file_);
+  if (!committed_) std::remove(tmp_.c_str());
+}
+
+void AtomicFile::write(const std::string& s) {
+  if (std::fwrite(s.data(), 1, s.size(), file_) != s.size()) {
+    throw std::runtime_error(path_ + ": write failed: " + std::strerror(errno));
+  }
+}
+
+void AtomicFile::commit() {
+  const bool ok = std::fflush(file_) == 0 && std::ferror(file_) == 0;
+  const int close_rc = std::fclose(file_);
+  file_ = nullptr;
+  if (!ok || close_rc != 0) throw std::runtime_error(path_ + ": write failed: " + std::strerror(errno));
+  if (std::rename(tmp_.c_str(), path_.c_str()) != 0) {
+    throw std::runtime_error(path_ + ": cannot move output into place: " + std::strerror(errno));
+  }
+  committed_ = true;
+}
+
+namespace {
+
+std::string cell(double v) {
+  if (!std::isfinite(v)) return "";
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.10g", v);
+  return buf;
+}
+std::string cell(const Value& v) { return v.defined ? cell(v.v) : ""; }
+
+const char* status_name(NotEstimable s) {
+  switch (s) {
+    case NotEstimable::none: return "ok";
+    case NotEstimable::too_few_patients: return "too_few_patients";
+    case NotEstimable::no_variance: return "no_variance";
+    case NotEstimable::rank_deficient: return "rank_deficient";
+  }
+  return "?";
+}
+
+const char* reason_name(DropoutReason r) {
+  switch (r) {
+    case DropoutReason::none: return "";
+    case DropoutReason::death: return "death";
+    case DropoutReason::transfer: return "transfer";
+    case DropoutReason::adverse_event: return "adverse_event";
+  }
+  return "?";
+}
+
+const char* patient_status(Status s) {
+  switch (s) {
+    case Status::prior_mg: return "excluded_prior_mg";
+    case Status::lost_pre_baseline: return "lost_pre_baseline";
+    case Status::entry_above_max: return "excluded_entry_above_max";
+    case Status::entry_below_min: return "excluded_entry_below_min";
+    case Status::randomized: return "randomized";
+  }
+  return "?";
+}
+
+std::string month_suffix(double m) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "_m%g", m);
+  return buf;
+}
+
+}  // namespace
+
+TrialsCsv::TrialsCsv(const Scenario& s, const std::string& path) : scenario_(s), file_(path) {
+  std::string h =
+      "replicate,consented,excluded_prior_mg,lost_pre_baseline,excluded_entry_above_max,excluded_entry_below_min,"
+      "randomized";
+  for (const char* arm : {"treatment", "control"}) {
+    for (const char* col : {"allocated", "withdrawn", "completed", "baseline_mean", "baseline_sd", "final_mean",
+                            "final_sd", "rtm_observed_change", "rtm_drift", "rtm_treatment_effect",
+                            "rtm_regression_to_mean", "rtm_attrition", "rtm_final_deviation"}) {
+      h += std::string(",") + col + "_" + arm;
+    }
+  }
+  for (const Method m : s.analysis.methods) {
+    const std::string n(method_name(m));
+    for (const char* col : {"status", "estimate", "se", "ci_low", "ci_high", "p", "df"}) h += "," + n + "_" + col;
+  }
+  file_.write(h + "\n");
+}
+
+void TrialsCsv::add(const ReplicateResult& r) {
+  std::string row = std::to_string(r.replicate) + "," + std::to_string(r.consented) + "," + std::to_string(r.prior_mg) +
+                    "," + std::to_string(r.lost_pre_baseline) + "," + std::to_string(r.entry_above_max) + "," +
+                    std::to_string(r.entry_below_min) + "," + std::to_string(r.randomized);
+  for (const Arm arm : {Arm::treatment, Arm::control}) {
+    const ArmResult& a = r.arms[arm_index(arm)];
+    row += "," + std::to_string(a.randomized) + "," + std::to_string(a.withdrawn[0]) + "," + std::to_string(a.completed);
+    for (const Value* v : {&a.baseline_mean, &a.baseline_sd, &a.final_mean, &a.final_sd, &a.rtm.observed_change,
+                           &a.rtm.drift, &a.rtm.treatment_effect, &a.rtm.regression_to_mean, &a.rtm.attrition,
+                           &a.rtm.final_deviation}) {
+      row += "," + cell(*v);
+    }
+  }
+  for (const Method m : scenario_.analysis.methods) {
+    const Estimate& e = r.estimates[static_cast<std::size_t>(m)];
+    row += std::string(",") + status_name(e.status);
+    if (e.estimable()) {
+      for (double v : {e.estimate, e.se, e.ci_low, e.ci_high, e.p, e.df}) row += "," + cell(v);
+    } else {
+      row += ",,,,,,";
+    }
+  }
+  file_.write(row + "\n");
+}
+
+void write_patients_csv(const Scenario& s, const TrialData& trial, const std::string& path) {
+  AtomicFile f(path);
+  const auto& months = s.trial.months;
+  std::string h = "id,status,arm,stratum,age,male,vintage_years,diabetes,prior_mg";
+  for (std::size_t l = 0; l < kLabs; ++l) h += "," + std::string(Population::lab_name(l));
+  h += ",entry_spp";
+  for (const double m : months) {
+    const std::string sfx = month_suffix(m);
+    h += ",true_spp" + sfx + ",observed_spp" + sfx + ",serum_mg" + sfx + ",dose_mg" + sfx;
+  }
+  h += ",dropout_month,dropout_reason\n";
+  f.write(h);
+  for (const Patient& p : trial.patients) {
+    const bool rand = p.status == Status::randomized;
+    std::string row = std::to_string(p.id) + "," + patient_status(p.status) + "," +
+                      (rand ? (p.arm == Arm::treatment ? "treatment" : "control") : "") + "," +
+                      (p.cov.diabetes ? "diabetes" : "no_diabetes") + "," + cell(p.cov.age) + "," +
+                      (p.cov.male ? "1" : "0") + "," + cell(p.cov.vintage) + "," + (p.cov.diabetes ? "1" : "0") + "," +
+                      (p.cov.prior_mg ? "1" : "0");
+    for (const double v : p.cov.labs) row += "," + cell(v);
+    // The entry reading is taken only for patients who reach it.
+    const bool entered = p.status != Status::prior_mg && p.status != Status::lost_pre_baseline;
+    row += "," + (entered ? cell(p.entry_spp) : std::string());
+    for (std::size_t k = 0; k < months.size(); ++k) {
+      if (!rand) {
+        row += ",,,,";
+        continue;
+      }
+      row += "," + cell(p.true_spp[k]) + "," + (p.seen[k] ? cell(p.observed_spp[k]) : "") + "," +
+             (p.seen[k] ? cell(p.serum_mg[k]) : "") + "," + (p.seen[k] ? cell(p.dose[k]) : "");
+    }
+    row += "," + (rand && std::isfinite(p.dropout_month) ? cell(p.dropout_month) : std::string()) + "," +
+           reason_name(p.dropout_reason) + "\n";
+    f.write(row);
+  }
+  f.commit();
+}
+
+}  // namespace trialsim

@@ -1,0 +1,46 @@
+#pragma once
+// Output files. Every file is written to a temporary name beside its target and renamed into
+// place only when complete, so an interrupted or failed run never leaves a half-written file.
+#include "sim/scenario.hpp"
+#include "sim/trial.hpp"
+
+#include <cstdio>
+#include <string>
+
+namespace trialsim {
+
+class AtomicFile {
+ public:
+  // Opens `<path>.tmp-<pid>` for writing; throws InputError if it cannot be created.
+  explicit AtomicFile(std::string path);
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+  ~AtomicFile();  // removes the temporary file unless committed
+
+  std::FILE* get() { return file_; }
+  void write(const std::string& s);
+  // Flushes, closes and renames into place; throws std::runtime_error on an I/O error.
+  void commit();
+
+ private:
+  std::string path_, tmp_;
+  std::FILE* file_ = nullptr;
+  bool committed_ = false;
+};
+
+// One row per simulated trial: funnel counts, arm summaries and every analysis.
+class TrialsCsv {
+ public:
+  TrialsCsv(const Scenario& s, const std::string& path);
+  void add(const ReplicateResult& r);
+  void commit() { file_.commit(); }
+
+ private:
+  const Scenario& scenario_;
+  AtomicFile file_;
+};
+
+// The patient-level table of one trial: every consented patient with their fate.
+void write_patients_csv(const Scenario& s, const TrialData& trial, const std::string& path);
+
+}  // namespace trialsim

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Command-line behaviour: help, version, outputs, and bad input (one line, exit 2, no files).
+# Usage: test_cli.sh path/to/trialsim repo_root
+set -u
+bin=$1
+root=$2
+seed="$root/configs/seed_trial.toml"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+passed=0
+failed=0
+
+ok() { passed=$((passed + 1)); }
+bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
+
+# expect_error NAME EXPECTED_SUBSTRING -- ARGS...: exit 2, exactly one stderr line containing
+# the substring, nothing on stdout, no file in $work/out.
+expect_error() {
+  local name=$1 want=$2
+  shift 3
+  rm -rf "$work/out" && mkdir -p "$work/out"
+  "$bin" "$@" >"$work/stdout" 2>"$work/stderr"
+  local rc=$?
+  local lines
+  lines=$(wc -l <"$work/stderr")
+  if [ "$rc" -ne 2 ]; then bad "$name: exit $rc, expected 2"; return; fi
+  if [ "$lines" -ne 1 ]; then bad "$name: $lines stderr lines, expected 1: $(cat "$work/stderr")"; return; fi
+  if ! grep -qF -- "$want" "$work/stderr"; then bad "$name: stderr lacks '$want': $(cat "$work/stderr")"; return; fi
+  if [ -s "$work/stdout" ]; then bad "$name: wrote to stdout"; return; fi
+  if [ -n "$(ls -A "$work/out")" ]; then bad "$name: left files: $(ls -A "$work/out")"; return; fi
+  ok
+}
+
+# --help and --version
+if "$bin" --help | grep -q "run"; then ok; else bad "--help lacks the run command"; fi
+if "$bin" run --help | grep -q -- "--patients-csv"; then ok; else bad "run --help lacks --patients-csv"; fi
+if [ "$("$bin" --version)" = "trialsim 0.1.0" ]; then ok; else bad "--version: $("$bin" --version)"; fi
+
+# Bad input
+printf '[trial]\nconsented = 50\n\n[dropout]\ndeath_per_year = -0.1\n' >"$work/neg.toml"
+expect_error "negative rate" "neg.toml:5: dropout.death_per_year: must be >= 0, got -0.1" -- run "$work/neg.toml" --json "$work/out/s.json"
+printf '[dropout]\ndeath_per_yaer = 0.1\n' >"$work/typo.toml"
+expect_error "unknown key" "typo.toml:2: dropout.death_per_yaer: unknown key; did you mean dropout.death_per_year?" -- run "$work/typo.toml" --json "$work/out/s.json"
+printf '[screening]\nentry_max = -30.0\n' >"$work/cut.toml"
+expect_error "impossible cutoff" "screening.entry_max: nobody can pass this cutoff" -- run "$work/cut.toml" --trials-csv "$work/out/t.csv"
+printf '[trial\nconsented = 3\n' >"$work/syntax.toml"
+expect_error "syntax error" "syntax.toml:1:" -- run "$work/syntax.toml"
+expect_error "missing file" "cannot open scenario file" -- run "$work/nope.toml" --json "$work/out/s.json"
+expect_error "bad --set value" "--set trial.alpha=2: trial.alpha: must be in (0, 1), got 2" -- run "$seed" --set trial.alpha=2 --json "$work/out/s.json"
+expect_error "bad --set key" "did you mean trial.consented?" -- run "$seed" --set trial.consentd=10 --json "$work/out/s.json"
+expect_error "wrong type" "expected an integer" -- run "$seed" --set 'trial.consented="ten"' --json "$work/out/s.json"
+expect_error "bad --reps" "--reps" -- run "$seed" --reps 0
+expect_error "bad --threads" "--threads" -- run "$seed" --threads -3
+expect_error "unknown option" "--bogus" -- run "$seed" --bogus
+expect_error "patients without replicate" "--patients-csv: needs --replicate" -- run "$seed" --patients-csv "$work/out/p.csv"
+expect_error "unwritable output" "cannot write output file" -- run "$seed" --reps 10 --json "$work/out/no/such/dir/s.json"
+
+# A normal run writes the summary JSON, one CSV row per trial, and a table on stdout.
+if "$bin" run "$seed" --reps 300 --seed 5 --threads 2 --json "$work/s.json" --trials-csv "$work/t.csv" >"$work/table.txt" 2>"$work/err.txt"; then ok; else bad "seed run failed: $(cat "$work/err.txt")"; fi
+if grep -q '"replicates": 300' "$work/s.json" && grep -q '"regression_to_mean"' "$work/s.json"; then ok; else bad "summary JSON lacks keys"; fi
+if [ "$(wc -l <"$work/t.csv")" -eq 301 ]; then ok; else bad "trials CSV has $(wc -l <"$work/t.csv") lines, expected 301"; fi
+if head -1 "$work/t.csv" | grep -q "^replicate,.*,ancova_p,ancova_df$"; then ok; else bad "trials CSV header: $(head -1 "$work/t.csv")"; fi
+if grep -q "regression to the mean" "$work/table.txt" && grep -q "ancova" "$work/table.txt"; then ok; else bad "summary table incomplete"; fi
+if ! grep -qi "nan" "$work/s.json"; then ok; else bad "NaN in summary JSON"; fi
+if [ ! -s "$work/err.txt" ]; then ok; else bad "stderr not empty without a terminal: $(cat "$work/err.txt")"; fi
+
+# Same output at 1 and 2 threads.
+"$bin" run "$seed" --reps 300 --seed 5 --threads 1 --json "$work/s1.json" --trials-csv "$work/t1.csv" --quiet
+if cmp -s "$work/s.json" "$work/s1.json" && cmp -s "$work/t.csv" "$work/t1.csv"; then ok; else bad "1 vs 2 threads differ"; fi
+
+# Replaying one trial gives its row of the full run and its patient table.
+"$bin" run "$seed" --seed 5 --replicate 17 --patients-csv "$work/p.csv" --trials-csv "$work/t17.csv" >"$work/r17.txt"
+if [ "$(sed -n 2p "$work/t17.csv")" = "$(sed -n 19p "$work/t.csv")" ]; then ok; else bad "replayed row differs from the full run's"; fi
+if [ "$(wc -l <"$work/p.csv")" -eq 107 ]; then ok; else bad "patients CSV has $(wc -l <"$work/p.csv") lines, expected 107"; fi
+if head -1 "$work/p.csv" | grep -q "^id,status,arm,stratum,.*,true_spp_m0,observed_spp_m0,serum_mg_m0,dose_mg_m0,.*,dropout_month,dropout_reason$"; then ok; else bad "patients CSV header"; fi
+if grep -q ",randomized,treatment," "$work/p.csv" && grep -q ",excluded_entry_above_max,," "$work/p.csv"; then ok; else bad "patients CSV content"; fi
+if grep -q "ancova" "$work/r17.txt"; then ok; else bad "replicate report lacks analyses"; fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

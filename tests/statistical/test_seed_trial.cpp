@@ -1,0 +1,40 @@
+// The seed scenario reproduces the report's figures on average (../shared/seed/trial-facts.md).
+#include "sim/engine.hpp"
+#include "sim/scenario.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace trialsim;
+
+TEST_CASE("the seed scenario reproduces the trial report on average", "[statistical][seed]") {
+  const Scenario s = Scenario::load(std::string(TRIALSIM_SOURCE_DIR) + "/configs/seed_trial.toml");
+  EngineOptions o;
+  o.replicates = 2000;
+  o.seed = 20190401;
+  const auto j = run_replicates(s, o).to_json(o.seed);
+  auto mean = [&](const nlohmann::json& node) { return node["mean"].get<double>(); };
+  // Report: 86 randomized (43/43), 32 and 39 completers.
+  CHECK(mean(j["funnel"]["randomized"]) == Approx(86).margin(2));
+  CHECK(mean(j["funnel"]["allocated"]["treatment"]) == Approx(43).margin(1.5));
+  CHECK(mean(j["funnel"]["completed"]["treatment"]) == Approx(32).margin(2));
+  CHECK(mean(j["funnel"]["completed"]["control"]) == Approx(39).margin(2));
+  CHECK(mean(j["funnel"]["excluded_entry_above_max"]) == Approx(9).margin(1.5));
+  // Baseline SPP 58 (15) and 57 (15); final 66 (21) and 69 (18).
+  for (const char* arm : {"treatment", "control"}) {
+    INFO(arm);
+    CHECK(mean(j["spp"]["baseline"][arm]) == Approx(57.5).margin(1.5));
+    CHECK(j["spp"]["baseline"][arm]["sd"].get<double>() == Approx(15).margin(2.5));
+    CHECK(mean(j["spp"]["final"][arm]) == Approx(67.5).margin(2));
+    CHECK(j["spp"]["final"][arm]["sd"].get<double>() == Approx(19.5).margin(2.5));
+  }
+  // Serum Mg at month 6: 3.0 (0.4) vs 2.5 (0.3).
+  CHECK(mean(j["serum_mg"]["month6"]["treatment"]) == Approx(3.0).margin(0.1));
+  CHECK(mean(j["serum_mg"]["month6"]["control"]) == Approx(2.5).margin(0.05));
+  // Both arms rise by 8-12 mmHg; regression to the mean explains only 1-3 of it.
+  const auto& rtm = j["rtm"]["control"];
+  CHECK(mean(rtm["observed_change"]) > 8);
+  CHECK(mean(rtm["observed_change"]) < 12);
+  CHECK(mean(rtm["regression_to_mean"]) > 1);
+  CHECK(mean(rtm["regression_to_mean"]) < 3);
+  CHECK(mean(rtm["attrition"]) > 0);
+}

@@ -1,0 +1,199 @@
+#include <catch2/catch.hpp>
+
+#include "models/analysis.hpp"
+#include "tests/reference/analysis_reference.hpp"
+
+#include <array>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+using namespace trialsim;
+namespace ref = trialsim::reference;
+
+namespace {
+
+constexpr double kTolerance = 1e-9;
+
+Approx close_to(double expected) { return Approx(expected).epsilon(kTolerance).margin(0.0); }
+
+// Checks one analysis against a reference at both the 95% and the 90% confidence level.
+template <class Analyse>
+void check_against(const Analyse& analyse, const ref::Expected& want) {
+  struct Level {
+    double alpha, low, high;
+  };
+  for (const Level level : {Level{0.05, want.ci95_low, want.ci95_high}, Level{0.10, want.ci90_low, want.ci90_high}}) {
+    INFO("alpha = " << level.alpha);
+    const Estimate got = analyse(level.alpha);
+    REQUIRE(got.estimable());
+    CHECK(got.estimate == close_to(want.estimate));
+    CHECK(got.se == close_to(want.se));
+    CHECK(got.df == close_to(want.df));
+    CHECK(got.p == close_to(want.p));
+    CHECK(got.ci_low == close_to(level.low));
+    CHECK(got.ci_high == close_to(level.high));
+  }
+}
+
+const std::vector<double> kEmpty;
+
+}  // namespace
+
+TEST_CASE("student_t matches the pooled-variance t test on 7 vs 9 values", "[analysis]") {
+  check_against([](double alpha) { return student_t(ref::small_treatment, ref::small_control, alpha); },
+                ref::small_student);
+}
+
+TEST_CASE("student_t matches the pooled-variance t test on 20 vs 25 values", "[analysis]") {
+  check_against([](double alpha) { return student_t(ref::unequal_treatment, ref::unequal_control, alpha); },
+                ref::unequal_student);
+}
+
+TEST_CASE("student_t accepts one treated and two control values with one degree of freedom", "[analysis]") {
+  check_against([](double alpha) { return student_t(ref::minimal_treatment, ref::minimal_control, alpha); },
+                ref::minimal_student);
+}
+
+TEST_CASE("welch_t matches Welch's test with Satterthwaite df on 7 vs 9 values", "[analysis]") {
+  check_against([](double alpha) { return welch_t(ref::small_treatment, ref::small_control, alpha); },
+                ref::small_welch);
+}
+
+TEST_CASE("welch_t matches Welch's test with Satterthwaite df on unequal variances", "[analysis]") {
+  check_against([](double alpha) { return welch_t(ref::unequal_treatment, ref::unequal_control, alpha); },
+                ref::unequal_welch);
+}
+
+TEST_CASE("swapping the arms negates the estimate and keeps se, df and p", "[analysis]") {
+  const auto check_swap = [](const Estimate& forward, const Estimate& backward) {
+    REQUIRE(forward.estimable());
+    REQUIRE(backward.estimable());
+    CHECK(backward.estimate == close_to(-forward.estimate));
+    CHECK(backward.se == close_to(forward.se));
+    CHECK(backward.df == close_to(forward.df));
+    CHECK(backward.p == close_to(forward.p));
+    CHECK(backward.ci_low == close_to(-forward.ci_high));
+    CHECK(backward.ci_high == close_to(-forward.ci_low));
+  };
+  check_swap(student_t(ref::unequal_treatment, ref::unequal_control, 0.05),
+             student_t(ref::unequal_control, ref::unequal_treatment, 0.05));
+  check_swap(welch_t(ref::unequal_treatment, ref::unequal_control, 0.05),
+             welch_t(ref::unequal_control, ref::unequal_treatment, 0.05));
+}
+
+TEST_CASE("ancova matches OLS with arm, baseline and stratum", "[analysis]") {
+  check_against(
+      [](double alpha) {
+        return ancova(ref::ancova_y, ref::ancova_baseline, ref::ancova_treated, ref::ancova_stratum, alpha);
+      },
+      ref::ancova_expected);
+}
+
+TEST_CASE("ancova drops a constant stratum and matches OLS with arm and baseline", "[analysis]") {
+  check_against(
+      [](double alpha) {
+        return ancova(ref::ancova_flat_y, ref::ancova_flat_baseline, ref::ancova_flat_treated,
+                      ref::ancova_flat_stratum, alpha);
+      },
+      ref::ancova_flat_expected);
+}
+
+TEST_CASE("ancova gives the same result whichever value a constant stratum takes", "[analysis]") {
+  const std::vector<std::int8_t> zeros(ref::ancova_flat_stratum.size(), 0);
+  const Estimate ones = ancova(ref::ancova_flat_y, ref::ancova_flat_baseline, ref::ancova_flat_treated,
+                               ref::ancova_flat_stratum, 0.05);
+  const Estimate none = ancova(ref::ancova_flat_y, ref::ancova_flat_baseline, ref::ancova_flat_treated, zeros, 0.05);
+  REQUIRE(none.estimable());
+  CHECK(none.estimate == close_to(ones.estimate));
+  CHECK(none.se == close_to(ones.se));
+  CHECK(none.df == ones.df);
+}
+
+TEST_CASE("two-sample tests report too_few_patients when an arm is empty", "[analysis]") {
+  const std::vector<double> values{1.0, 2.5, 3.0};
+  CHECK(student_t(kEmpty, values, 0.05).status == NotEstimable::too_few_patients);
+  CHECK(student_t(values, kEmpty, 0.05).status == NotEstimable::too_few_patients);
+  CHECK(student_t(kEmpty, kEmpty, 0.05).status == NotEstimable::too_few_patients);
+  CHECK(welch_t(kEmpty, values, 0.05).status == NotEstimable::too_few_patients);
+  CHECK(welch_t(values, kEmpty, 0.05).status == NotEstimable::too_few_patients);
+  CHECK_FALSE(student_t(kEmpty, values, 0.05).estimable());
+}
+
+TEST_CASE("student_t reports too_few_patients with one value per arm", "[analysis]") {
+  const std::vector<double> one{4.2}, other{5.1};
+  const Estimate e = student_t(one, other, 0.05);
+  CHECK_FALSE(e.estimable());
+  CHECK(e.status == NotEstimable::too_few_patients);
+}
+
+TEST_CASE("welch_t reports too_few_patients when an arm has fewer than two values", "[analysis]") {
+  const std::vector<double> one{4.2}, several{5.1, 4.7, 6.0, 5.5};
+  CHECK(welch_t(one, several, 0.05).status == NotEstimable::too_few_patients);
+  CHECK(welch_t(several, one, 0.05).status == NotEstimable::too_few_patients);
+  CHECK(welch_t(one, one, 0.05).status == NotEstimable::too_few_patients);
+}
+
+TEST_CASE("two-sample tests report no_variance when all values are identical", "[analysis]") {
+  const std::vector<double> a(7, 5.0), b(9, 5.0);
+  CHECK(student_t(a, b, 0.05).status == NotEstimable::no_variance);
+  CHECK(welch_t(a, b, 0.05).status == NotEstimable::no_variance);
+}
+
+TEST_CASE("two-sample tests report no_variance when each arm is constant", "[analysis]") {
+  const std::vector<double> a(4, 6.5), b(3, 5.25);
+  CHECK(student_t(a, b, 0.05).status == NotEstimable::no_variance);
+  CHECK(welch_t(a, b, 0.05).status == NotEstimable::no_variance);
+}
+
+TEST_CASE("two-sample tests report no_variance for constant arms whose mean is inexact in binary",
+          "[analysis]") {
+  const std::vector<double> same_a(7, 7.3), same_b(9, 7.3);
+  CHECK(student_t(same_a, same_b, 0.05).status == NotEstimable::no_variance);
+  CHECK(welch_t(same_a, same_b, 0.05).status == NotEstimable::no_variance);
+  const std::vector<double> a(7, 7.3), b(9, 7.1);
+  CHECK(student_t(a, b, 0.05).status == NotEstimable::no_variance);
+  CHECK(welch_t(a, b, 0.05).status == NotEstimable::no_variance);
+}
+
+TEST_CASE("ancova reports no_variance when all outcomes are identical", "[analysis]") {
+  for (const double value : {5.0, 7.3}) {
+    INFO("y = " << value);
+    const std::vector<double> y(ref::ancova_y.size(), value);
+    CHECK(ancova(y, ref::ancova_baseline, ref::ancova_treated, ref::ancova_stratum, 0.05).status ==
+          NotEstimable::no_variance);
+  }
+}
+
+TEST_CASE("ancova reports rank_deficient when the baseline is constant", "[analysis]") {
+  for (const double value : {120.0, 7.3, 0.1}) {
+    INFO("baseline = " << value);
+    const std::vector<double> baseline(ref::ancova_y.size(), value);
+    const Estimate e = ancova(ref::ancova_y, baseline, ref::ancova_treated, ref::ancova_stratum, 0.05);
+    CHECK_FALSE(e.estimable());
+    CHECK(e.status == NotEstimable::rank_deficient);
+  }
+}
+
+TEST_CASE("ancova reports too_few_patients when all patients are in one arm", "[analysis]") {
+  const std::vector<std::int8_t> all_treated(ref::ancova_y.size(), 1), all_control(ref::ancova_y.size(), 0);
+  CHECK(ancova(ref::ancova_y, ref::ancova_baseline, all_treated, ref::ancova_stratum, 0.05).status ==
+        NotEstimable::too_few_patients);
+  CHECK(ancova(ref::ancova_y, ref::ancova_baseline, all_control, ref::ancova_stratum, 0.05).status ==
+        NotEstimable::too_few_patients);
+}
+
+TEST_CASE("ancova reports too_few_patients with no patients", "[analysis]") {
+  const std::vector<std::int8_t> none;
+  CHECK(ancova(kEmpty, kEmpty, none, none, 0.05).status == NotEstimable::too_few_patients);
+}
+
+TEST_CASE("ancova reports too_few_patients with no more patients than coefficients", "[analysis]") {
+  const std::vector<double> y{4.1, 5.2, 3.9, 4.8}, baseline{4.0, 5.5, 4.2, 4.4};
+  const std::vector<std::int8_t> treated{1, 0, 1, 0}, stratum{0, 0, 1, 1};
+  CHECK(ancova(y, baseline, treated, stratum, 0.05).status == NotEstimable::too_few_patients);
+  const std::vector<std::int8_t> one_stratum(4, 0);
+  CHECK(ancova(std::span(y).first(3), std::span(baseline).first(3), std::span(treated).first(3),
+               std::span(one_stratum).first(3), 0.05)
+            .status == NotEstimable::too_few_patients);
+}

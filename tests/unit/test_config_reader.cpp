@@ -1,0 +1,97 @@
+#include "sim/scenario.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace trialsim;
+
+namespace {
+std::string error_of(const std::string& toml, const std::vector<std::string>& sets = {}) {
+  try {
+    ConfigReader in = ConfigReader::from_string(toml, "x.toml");
+    for (const auto& s : sets) in.apply_override(s);
+    (void)Scenario::read(in);
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+}  // namespace
+
+TEST_CASE("an empty scenario loads with documented defaults", "[config]") {
+  ConfigReader in = ConfigReader::from_string("", "empty.toml");
+  const Scenario s = Scenario::read(in);
+  CHECK(s.trial.consented == 106);
+  CHECK(s.trial.months == std::vector<double>{0, 6, 12});
+  CHECK_FALSE(s.screening.entry_max.has_value());
+  CHECK(s.treatment.effect_onset_months == 12.0);
+}
+
+TEST_CASE("an out-of-range value names file, line, key, value and the expected range", "[config]") {
+  CHECK(error_of("[trial]\nconsented = 50\n\n[dropout]\ndeath_per_year = -0.1\n") ==
+        "x.toml:5: dropout.death_per_year: must be >= 0, got -0.1");
+  CHECK(error_of("[trial]\nalpha = 1.5\n") == "x.toml:2: trial.alpha: must be in (0, 1), got 1.5");
+  CHECK(error_of("[screening]\npre_baseline_loss = 1.0\n") ==
+        "x.toml:2: screening.pre_baseline_loss: must be in [0, 1), got 1.0");
+}
+
+TEST_CASE("a value of the wrong type is rejected with its type", "[config]") {
+  CHECK(error_of("[trial]\nconsented = \"many\"\n") ==
+        "x.toml:2: trial.consented: expected an integer, got a string \"many\"");
+  CHECK(error_of("[trial]\nconsented = 10.5\n") ==
+        "x.toml:2: trial.consented: expected an integer, got a number 10.5");
+  CHECK(error_of("[spp]\nmean = true\n") == "x.toml:2: spp.mean: expected a number, got a boolean true");
+}
+
+TEST_CASE("an unknown key is an error that suggests the near miss", "[config]") {
+  CHECK(error_of("[dropout]\ndeath_per_yaer = 0.1\n") ==
+        "x.toml:2: dropout.death_per_yaer: unknown key; did you mean dropout.death_per_year?");
+  CHECK(error_of("[dropuot]\ndeath_per_year = 0.1\n") ==
+        "x.toml:1: dropuot: unknown section; did you mean [dropout]?");
+  CHECK(error_of("[trial]\nsomething_else = 1\n") == "x.toml:2: trial.something_else: unknown key (see README, 'Scenario keys')");
+}
+
+TEST_CASE("a syntax error reports line and column", "[config]") {
+  const std::string e = error_of("[trial]\nconsented = = 3\n");
+  CHECK(e.rfind("x.toml:2:", 0) == 0);
+  CHECK(e.find("TOML syntax error") != std::string::npos);
+}
+
+TEST_CASE("a --set override changes a key and is validated like the file", "[config]") {
+  ConfigReader in = ConfigReader::from_string("[trial]\nconsented = 50\n", "x.toml");
+  in.apply_override("trial.consented=80");
+  in.apply_override("randomization.method=block");  // bare word taken as a string
+  in.apply_override("treatment.effect_mmHg = 4.5");
+  const Scenario s = Scenario::read(in);
+  CHECK(s.trial.consented == 80);
+  CHECK(s.randomization.method == RandomizationMethod::block);
+  CHECK(s.treatment.effect_mmHg == 4.5);
+
+  CHECK(error_of("", {"trial.alpha=2"}) == "--set trial.alpha=2: trial.alpha: must be in (0, 1), got 2");
+  CHECK(error_of("", {"trial.alhpa=0.1"}) == "--set trial.alhpa=0.1: trial.alhpa: unknown key; did you mean trial.alpha?");
+  CHECK(error_of("", {"trial.alpha"}).find("expected KEY=VALUE") != std::string::npos);
+  CHECK(error_of("[trial]\nconsented = 106\n", {"trial.consented.x=1"}) ==
+        "--set trial.consented.x=1: trial.consented is 106, not a section");
+  CHECK(error_of("", {"trial.consented.x=1"}) ==
+        "--set trial.consented.x=1: trial.consented: expected an integer, got a table");
+}
+
+TEST_CASE("inconsistent designs are rejected at load time", "[config]") {
+  CHECK(error_of("[trial]\nmonths = [6, 12]\n") ==
+        "x.toml:2: trial.months: the first visit must be month 0 (baseline), got [6, 12]");
+  CHECK(error_of("[trial]\nmonths = [0, 12, 6]\n") == "x.toml:2: trial.months: visit months must be strictly increasing");
+  CHECK(error_of("[screening]\nentry_max = 40\nentry_min = 50\n").find("screening.entry_max: must be above screening.entry_min") !=
+        std::string::npos);
+  CHECK(error_of("[randomization]\nblock_sizes = [4, 5]\n") ==
+        "x.toml:2: randomization.block_sizes: every block size must be a multiple of 2 (the sum of randomization.ratio), got 5");
+  CHECK(error_of("[analysis]\nmethods = [\"ancova\", \"mmrm_typo\"]\n").find("element 2 must be one of") != std::string::npos);
+  CHECK(error_of("[randomization]\nmethod = \"urn\"\n") ==
+        "x.toml:2: randomization.method: must be one of simple, block, stratified_block, minimization, got \"urn\"");
+}
+
+TEST_CASE("a cutoff nobody can pass is rejected before simulating", "[config]") {
+  const std::string e = error_of("[screening]\nentry_max = -20.0\n");
+  CHECK(e.rfind("x.toml:2: screening.entry_max: nobody can pass this cutoff", 0) == 0);
+  CHECK(error_of("[screening]\nentry_max = 40.0\n") == "no error");
+  CHECK(error_of("[trial]\nconsented = 2\n[screening]\npre_baseline_loss = 0.5\n").find("trial.consented: too few patients") !=
+        std::string::npos);
+}
