@@ -39,7 +39,10 @@ class Progress {
   explicit Progress(bool enabled) : enabled_(enabled), start_(std::chrono::steady_clock::now()) {}
   void update(std::uint64_t done, std::uint64_t total) {
     if (!enabled_) return;
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    const auto now = std::chrono::steady_clock::now();
+    if (done < total && now - last_ < std::chrono::milliseconds(100)) return;
+    last_ = now;
+    const double secs = std::chrono::duration<double>(now - start_).count();
     const double frac = total ? static_cast<double>(done) / static_cast<double>(total) : 1.0;
     const double eta = frac > 0 ? secs * (1 - frac) / frac : 0.0;
     const int width = 30;
@@ -56,6 +59,7 @@ class Progress {
  private:
   bool enabled_;
   std::chrono::steady_clock::time_point start_;
+  std::chrono::steady_clock::time_point last_{};
 };
 
 std::string replicate_table(const Scenario& s, const ReplicateResult& r, std::uint64_t seed) {
