@@ -10,10 +10,11 @@ namespace trialsim {
 
 DropoutConfig DropoutConfig::read(ConfigReader& in, double reference_spp) {
   DropoutConfig c;
-  c.death_per_year = in.number("dropout.death_per_year", c.death_per_year, Bounds::at_least(0.0));
-  c.transfer_per_year = in.number("dropout.transfer_per_year", c.transfer_per_year, Bounds::at_least(0.0));
-  c.ae_per_year = in.number("dropout.ae_per_year", c.ae_per_year, Bounds::at_least(0.0));
-  c.spp_hazard_ratio_per_10 = in.number("dropout.spp_hazard_ratio_per_10", c.spp_hazard_ratio_per_10, Bounds::above(0.0));
+  c.death_per_year = in.number("dropout.death_per_year", c.death_per_year, Bounds::closed(0.0, 100.0));
+  c.transfer_per_year = in.number("dropout.transfer_per_year", c.transfer_per_year, Bounds::closed(0.0, 100.0));
+  c.ae_per_year = in.number("dropout.ae_per_year", c.ae_per_year, Bounds::closed(0.0, 100.0));
+  c.spp_hazard_ratio_per_10 =
+      in.number("dropout.spp_hazard_ratio_per_10", c.spp_hazard_ratio_per_10, Bounds::closed(0.01, 100.0));
   c.reference_spp = reference_spp;
   return c;
 }
@@ -35,7 +36,8 @@ void Dropout::follow(Patient& p, double horizon_months, const TruePath& true_spp
   for (double start = 0.0; start < horizon_months; start += 1.0) {
     const double width = std::min(1.0, horizon_months - start);
     const double mid = start + 0.5 * width;
-    const double multiplier = std::exp(log_hr_per_mmHg_ * (cfg_.reference_spp - true_spp.at(mid)));
+    // Capped so that an extreme true SPP cannot overflow the hazards (e^700 ~ 1e304).
+    const double multiplier = std::exp(std::min(700.0, log_hr_per_mmHg_ * (cfg_.reference_spp - true_spp.at(mid))));
     const double death = cfg_.death_per_year / 12.0 * multiplier;
     const double transfer = cfg_.transfer_per_year / 12.0 * multiplier;
     const double ae = treated ? cfg_.ae_per_year / 12.0 : 0.0;

@@ -69,10 +69,12 @@ class Measurement {
   SppLatent draw_latent(const Covariates& cov, Stream& rng) const;
   // Biological fluctuation and reading noise at every reading, from the measurement stream.
   Deviations draw_deviations(Stream& rng) const;
-  // True SPP at `month` without any treatment effect.
-  double true_untreated(const SppLatent& s, double month) const {
-    return s.level + (drift_per_month_ + s.slope) * month;
+  // The patient's true SPP path, given their full treatment effect and its onset.
+  TruePath path(const SppLatent& s, double effect = 0.0, double onset_months = 0.0) const {
+    return {s.level, drift_per_month_ + s.slope, effect, onset_months};
   }
+  // True SPP at `month` without any treatment effect.
+  double true_untreated(const SppLatent& s, double month) const { return path(s).at(month); }
   // Mean of the entry readings.
   double entry_mean(const SppLatent& s, const Deviations& d) const;
   // True SPP averaged over the times of the baseline reading(s).
@@ -83,8 +85,6 @@ class Measurement {
 
   const SppConfig& spp() const { return spp_; }
   const MeasurementConfig& config() const { return cfg_; }
-  const EntrySchedule& entry() const { return entry_; }
-  const std::vector<double>& months() const { return months_; }
 
  private:
   SppConfig spp_;

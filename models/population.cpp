@@ -101,12 +101,13 @@ PopulationConfig PopulationConfig::read(ConfigReader& in) {
 }
 
 Population::Population(const PopulationConfig& cfg) : cfg_(cfg) {
-  corr_.setIdentity();
+  Eigen::Matrix<double, kCovariateDims, kCovariateDims> corr;
+  corr.setIdentity();
   for (const auto& p : kPairs) {
-    corr_(static_cast<Eigen::Index>(p.a), static_cast<Eigen::Index>(p.b)) = p.r;
-    corr_(static_cast<Eigen::Index>(p.b), static_cast<Eigen::Index>(p.a)) = p.r;
+    corr(static_cast<Eigen::Index>(p.a), static_cast<Eigen::Index>(p.b)) = p.r;
+    corr(static_cast<Eigen::Index>(p.b), static_cast<Eigen::Index>(p.a)) = p.r;
   }
-  Eigen::LLT<Eigen::Matrix<double, kCovariateDims, kCovariateDims>> llt(corr_);
+  Eigen::LLT<Eigen::Matrix<double, kCovariateDims, kCovariateDims>> llt(corr);
   if (llt.info() != Eigen::Success) throw std::logic_error("covariate correlation matrix is not positive definite");
   chol_ = llt.matrixL();
   const boost::math::normal std_normal;

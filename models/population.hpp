@@ -37,12 +37,9 @@ class Population {
   const PopulationConfig& config() const { return cfg_; }
   // Name of each lab, for output columns.
   static std::string_view lab_name(std::size_t lab);
-  // The latent Gaussian-copula correlation matrix (for tests).
-  const Eigen::Matrix<double, kCovariateDims, kCovariateDims>& correlation() const { return corr_; }
 
  private:
   PopulationConfig cfg_;
-  Eigen::Matrix<double, kCovariateDims, kCovariateDims> corr_;
   Eigen::Matrix<double, kCovariateDims, kCovariateDims> chol_;
   double male_threshold_;
   double diabetes_threshold_;

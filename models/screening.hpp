@@ -32,9 +32,6 @@ class Screening {
   // Where the patient leaves the funnel (or Status::randomized), given the entry SPP mean.
   // Uses the patient's screening stream for the loss before baseline.
   Status classify(const Covariates& cov, double entry_spp, Stream& rng) const;
-  bool passes_cutoff(double entry_spp) const {
-    return (!cfg_.entry_max || entry_spp < *cfg_.entry_max) && (!cfg_.entry_min || entry_spp >= *cfg_.entry_min);
-  }
 
   const ScreeningConfig& config() const { return cfg_; }
 

@@ -11,7 +11,9 @@ TreatmentConfig TreatmentConfig::read(ConfigReader& in, double last_visit_month)
   TreatmentConfig c;
   c.effect_mmHg = in.number("treatment.effect_mmHg", c.effect_mmHg, Bounds::any());
   c.effect_sd_mmHg = in.number("treatment.effect_sd_mmHg", c.effect_sd_mmHg, Bounds::at_least(0.0));
-  c.effect_onset_months = in.number("treatment.effect_onset_months", last_visit_month, Bounds::at_least(0.0));
+  // effect_mmHg is defined as the effect at the last visit, so it must be fully phased in by then.
+  c.effect_onset_months =
+      in.number("treatment.effect_onset_months", last_visit_month, Bounds::closed(0.0, last_visit_month));
   c.start_dose_mg = in.number("treatment.start_dose_mg", c.start_dose_mg, Bounds::at_least(0.0));
   c.dose_step_mg = in.number("treatment.dose_step_mg", c.dose_step_mg, Bounds::at_least(0.0));
   c.min_dose_mg = in.number("treatment.min_dose_mg", c.min_dose_mg, Bounds::at_least(0.0));
@@ -24,7 +26,8 @@ TreatmentConfig TreatmentConfig::read(ConfigReader& in, double last_visit_month)
     in.fail("treatment.start_dose_mg", "must lie between treatment.min_dose_mg and treatment.max_dose_mg, got " +
                                            describe(toml::value<double>(c.start_dose_mg)));
   }
-  c.titration_months = in.numbers("treatment.titration_months", c.titration_months, Bounds::above(0.0), 0, 24);
+  c.titration_months = in.numbers("treatment.titration_months", c.titration_months,
+                                  {0.0, last_visit_month, true, false}, 0, 24);
   if (!std::is_sorted(c.titration_months.begin(), c.titration_months.end()) ||
       std::adjacent_find(c.titration_months.begin(), c.titration_months.end()) != c.titration_months.end()) {
     in.fail("treatment.titration_months", "must be strictly increasing");

@@ -25,8 +25,10 @@ class Moments {
   double mean() const { return mean_; }
   double variance() const { return n_ > 1 ? m2_ / static_cast<double>(n_ - 1) : 0.0; }
   double sd() const { return std::sqrt(variance()); }
-  // Monte Carlo SE of the mean: sd / sqrt(n).
-  double mcse() const { return n_ > 1 ? sd() / std::sqrt(static_cast<double>(n_)) : 0.0; }
+  // Monte Carlo SE of the mean: sd / sqrt(n); NaN (undefined, written as null) for n < 2.
+  double mcse() const {
+    return n_ > 1 ? sd() / std::sqrt(static_cast<double>(n_)) : std::numeric_limits<double>::quiet_NaN();
+  }
   double min() const { return min_; }
   double max() const { return max_; }
 

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <filesystem>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -31,6 +32,7 @@ struct RunArgs {
   std::vector<std::string> sets;
   std::string json_path, trials_csv, patients_csv;
   std::optional<std::uint64_t> replicate;
+  bool reps_given = false;
   bool quiet = false;
 };
 
@@ -90,15 +92,34 @@ std::string replicate_table(const Scenario& s, const ReplicateResult& r, std::ui
   return o;
 }
 
+// Two outputs (or an output and the scenario) naming one file would overwrite each other.
+void check_distinct_paths(const RunArgs& a) {
+  namespace fs = std::filesystem;
+  std::vector<std::pair<std::string, fs::path>> seen{{"the scenario file", fs::weakly_canonical(a.scenario)}};
+  for (const auto& [flag, path] : {std::pair<std::string, std::string>{"--json", a.json_path},
+                                   {"--trials-csv", a.trials_csv},
+                                   {"--patients-csv", a.patients_csv}}) {
+    if (path.empty()) continue;
+    const fs::path canon = fs::weakly_canonical(path);
+    for (const auto& [other, other_path] : seen) {
+      if (canon == other_path) throw InputError(flag + ": " + path + " is the same file as " + other);
+    }
+    seen.emplace_back(flag, canon);
+  }
+}
+
 int run_command(const RunArgs& a) {
   if (!a.patients_csv.empty() && !a.replicate) {
     throw InputError("--patients-csv: needs --replicate R (the trial whose patients to write)");
   }
-  if (a.replicate && *a.replicate >= a.reps && a.reps != 10000) {
-    // --reps only matters for a full run; with --replicate it is ignored unless contradictory.
+  check_distinct_paths(a);
+  if (a.replicate && a.reps_given && *a.replicate >= a.reps) {
+    // With --replicate, --reps is not needed; given, it must contain the replayed trial.
     throw InputError("--replicate: " + std::to_string(*a.replicate) + " is not below --reps " + std::to_string(a.reps));
   }
   const Scenario scenario = Scenario::load(a.scenario, a.sets);
+  // From here on an interrupt stops the run cleanly: temporary files are removed.
+  std::signal(SIGINT, on_sigint);
 
   // Create every output before simulating, so an unwritable path fails fast.
   std::unique_ptr<AtomicFile> json_file;
@@ -106,28 +127,31 @@ int run_command(const RunArgs& a) {
   std::unique_ptr<TrialsCsv> trials;
   if (!a.trials_csv.empty()) trials = std::make_unique<TrialsCsv>(scenario, a.trials_csv);
 
+  std::unique_ptr<AtomicFile> patients;
+  if (!a.patients_csv.empty()) patients = std::make_unique<AtomicFile>(a.patients_csv);
+
   if (a.replicate) {
     const TrialSimulator sim(scenario);
     Workspace ws;
     const ReplicateResult r = sim.run(a.seed, *a.replicate, ws);
-    if (!a.patients_csv.empty()) write_patients_csv(scenario, ws.trial, a.patients_csv);
-    if (trials) {
-      trials->add(r);
-      trials->commit();
-    }
+    if (patients) write_patients_csv(scenario, ws.trial, *patients);
+    if (trials) trials->add(r);
     if (json_file) {
       SummaryAccumulator one(scenario);
       one.add(r);
       nlohmann::json j = one.to_json(a.seed);
       j["replicate"] = *a.replicate;
       json_file->write(j.dump(2) + "\n");
-      json_file->commit();
     }
+    if (g_interrupted.load()) throw Interrupted{};
+    // Everything is written; only now do the files appear.
+    if (patients) patients->commit();
+    if (trials) trials->commit();
+    if (json_file) json_file->commit();
     if (!a.quiet) std::cout << replicate_table(scenario, r, a.seed);
     return 0;
   }
 
-  std::signal(SIGINT, on_sigint);
   Progress progress(!a.quiet && ::isatty(STDERR_FILENO) != 0);
   EngineOptions opt;
   opt.replicates = a.reps;
@@ -156,13 +180,18 @@ int cli_main(int argc, char** argv) {
   RunArgs a;
   CLI::App* run = app.add_subcommand("run", "Simulate a scenario many times and summarize its operating characteristics");
   run->add_option("scenario", a.scenario, "Scenario file (TOML), e.g. configs/seed_trial.toml")->required();
-  run->add_option("--reps", a.reps, "Number of simulated trials")->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1000000000}))->capture_default_str();
-  run->add_option("--seed", a.seed, "Random seed; the same seed gives identical output at any thread count")->capture_default_str();
+  CLI::Option* reps = run->add_option("--reps", a.reps, "Number of simulated trials")
+                          ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1000000000}))
+                          ->capture_default_str();
+  run->add_option("--seed", a.seed, "Random seed; the same seed gives identical output at any thread count")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   run->add_option("--threads", a.threads, "Worker threads (default: all cores)")->check(CLI::Range(1, 1024));
   run->add_option("--set", a.sets, "Override a scenario key, e.g. --set treatment.effect_mmHg=5 (repeatable)")->take_all()->allow_extra_args(false);
   run->add_option("--json", a.json_path, "Write the summary (or, with --replicate, that trial) as JSON");
   run->add_option("--trials-csv", a.trials_csv, "Write one row per simulated trial");
-  run->add_option("--replicate", a.replicate, "Replay this one trial (0-based) instead of the whole run");
+  run->add_option("--replicate", a.replicate, "Replay this one trial (0-based) instead of the whole run")
+      ->check(CLI::NonNegativeNumber);
   run->add_option("--patients-csv", a.patients_csv, "With --replicate: write that trial's patient-level table");
   run->add_flag("--quiet", a.quiet, "No summary table on stdout and no progress bar");
 
@@ -177,6 +206,7 @@ int cli_main(int argc, char** argv) {
     return 2;
   }
   try {
+    a.reps_given = reps->count() > 0;
     return run_command(a);
   } catch (const InputError& e) {
     std::cerr << e.what() << "\n";

@@ -145,12 +145,21 @@ void ConfigReader::apply_override(const std::string& assignment) {
     }
   }
   if (value.empty()) throw InputError(where_text + ": " + key + ": missing value after '='");
+  if (value.find_first_of("\r\n") != std::string::npos) {
+    throw InputError(where_text + ": " + key + ": one value per --set; repeat --set for more keys");
+  }
   toml::table parsed;
   try {
     const std::string snippet = "v = " + value;
     parsed = toml::parse(std::string_view(snippet), std::string_view("--set"));
   } catch (const toml::parse_error&) {
     parsed = toml::table{{"v", value}};  // a bare word: take it as a string
+  }
+  if (parsed.size() != 1 || parsed.get("v") == nullptr) {
+    throw InputError(where_text + ": " + key + ": expected a single TOML value after '='");
+  }
+  if (parsed.get("v")->is_table()) {
+    throw InputError(where_text + ": " + key + ": set keys one at a time, e.g. --set " + key + ".KEY=VALUE");
   }
   toml::table* t = &root_;
   for (std::size_t i = 0; i + 1 < parts.size(); ++i) {

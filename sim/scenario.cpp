@@ -4,18 +4,23 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <sstream>
 
 namespace trialsim {
 
 TrialConfig TrialConfig::read(ConfigReader& in) {
   TrialConfig c;
-  c.consented = static_cast<int>(in.integer("trial.consented", c.consented, 2, 1000000));
+  c.consented = static_cast<int>(in.integer("trial.consented", c.consented, 2, 100000));
   c.alpha = in.number("trial.alpha", c.alpha, Bounds::open(0.0, 1.0));
   c.months = in.numbers("trial.months", c.months, Bounds::closed(0.0, 240.0), 2, kMaxVisits);
   if (c.months.front() != 0.0) in.fail("trial.months", "the first visit must be month 0 (baseline), got " + describe(*in.table().at_path("trial.months").node()));
   for (std::size_t k = 1; k < c.months.size(); ++k) {
     if (!(c.months[k] > c.months[k - 1])) in.fail("trial.months", "visit months must be strictly increasing");
+    if (month_label(c.months[k]) == month_label(c.months[k - 1])) {
+      in.fail("trial.months", "months " + std::to_string(c.months[k - 1]) + " and " + std::to_string(c.months[k]) +
+                                  " are too close to label apart; use values that differ in 6 significant digits");
+    }
   }
   return c;
 }
@@ -23,9 +28,7 @@ TrialConfig TrialConfig::read(ConfigReader& in) {
 Scenario Scenario::load(const std::string& path, const std::vector<std::string>& overrides) {
   ConfigReader in = ConfigReader::from_file(path);
   for (const auto& o : overrides) in.apply_override(o);
-  Scenario s = read(in);
-  s.source = path;
-  return s;
+  return read(in);
 }
 
 Scenario Scenario::read(ConfigReader& in) {
@@ -58,6 +61,12 @@ Scenario Scenario::read(ConfigReader& in) {
     in.fail(key, msg.str());
   }
   return s;
+}
+
+std::string month_label(double month) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", month);
+  return buf;
 }
 
 double entry_pass_probability(const Scenario& s) {

@@ -47,6 +47,9 @@ struct Scenario {
   nlohmann::json to_json() const;
 };
 
+// The label of a visit month in output keys and columns ("6" for month 6, "1.5" for 1.5).
+std::string month_label(double month);
+
 // Probability that a consented patient's entry SPP mean passes the cutoff(s), by a normal
 // approximation of its marginal distribution; used to reject designs nobody can enter.
 double entry_pass_probability(const Scenario& s);

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <sstream>
 
 namespace trialsim {
@@ -142,14 +143,18 @@ namespace {
 
 using nlohmann::json;
 
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
 json num(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
 
 json est(double v, double mcse) { return json{{"estimate", num(v)}, {"mcse", num(mcse)}}; }
 
 // Distribution over trials of a per-trial quantity.
 json stat(const Moments& m) {
-  if (m.n() == 0) return json{{"mean", nullptr}, {"mcse", nullptr}, {"sd", nullptr}, {"trials", 0}};
-  return json{{"mean", num(m.mean())}, {"mcse", num(m.mcse())}, {"sd", num(m.sd())},
+  if (m.n() == 0) {
+    return json{{"mean", nullptr}, {"mcse", nullptr}, {"sd", nullptr}, {"min", nullptr}, {"max", nullptr}, {"trials", 0}};
+  }
+  return json{{"mean", num(m.mean())}, {"mcse", num(m.mcse())}, {"sd", num(m.n() > 1 ? m.sd() : kNaN)},
               {"min", num(m.min())},   {"max", num(m.max())},   {"trials", m.n()}};
 }
 
@@ -171,11 +176,7 @@ const char* kArmNames[2] = {"control", "treatment"};
 const char* kReasonNames[kDropoutReasons] = {"total", "death", "transfer", "adverse_event"};
 const char* kNotEstimableNames[4] = {"none", "too_few_patients", "no_variance", "rank_deficient"};
 
-std::string month_key(double m) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "month%g", m);
-  return buf;
-}
+std::string month_key(double m) { return "month" + month_label(m); }
 
 }  // namespace
 
@@ -201,14 +202,14 @@ json SummaryAccumulator::to_json(std::uint64_t seed) const {
            {"not_estimable", ne},
            {"power", est(p.power, p.power_mcse)}};
     const bool any = p.estimable > 0;
-    a["mean_estimate"] = any ? est(p.mean_estimate, p.bias_mcse) : est(NAN, NAN);
-    a["bias"] = any ? est(p.bias, p.bias_mcse) : est(NAN, NAN);
+    a["mean_estimate"] = any ? est(p.mean_estimate, p.bias_mcse) : est(kNaN, kNaN);
+    a["bias"] = any ? est(p.bias, p.bias_mcse) : est(kNaN, kNaN);
     const bool spread = p.has_spread;
-    a["emp_se"] = spread ? est(p.emp_se, p.emp_se_mcse) : est(NAN, NAN);
-    a["model_se"] = spread ? est(p.model_se, p.model_se_mcse) : est(NAN, NAN);
-    a["relative_se_error_pct"] = spread && p.emp_se > 0 ? est(p.relative_se_error, p.relative_se_error_mcse) : est(NAN, NAN);
-    a["rmse"] = spread ? est(p.rmse, p.rmse_mcse) : est(NAN, NAN);
-    a["coverage"] = spread ? est(p.coverage, p.coverage_mcse) : est(NAN, NAN);
+    a["emp_se"] = spread ? est(p.emp_se, p.emp_se_mcse) : est(kNaN, kNaN);
+    a["model_se"] = spread ? est(p.model_se, p.model_se_mcse) : est(kNaN, kNaN);
+    a["relative_se_error_pct"] = spread && p.emp_se > 0 ? est(p.relative_se_error, p.relative_se_error_mcse) : est(kNaN, kNaN);
+    a["rmse"] = spread ? est(p.rmse, p.rmse_mcse) : est(kNaN, kNaN);
+    a["coverage"] = spread ? est(p.coverage, p.coverage_mcse) : est(kNaN, kNaN);
     analyses[std::string(method_name(m))] = a;
   }
   out["analyses"] = analyses;

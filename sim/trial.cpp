@@ -45,13 +45,12 @@ void TrialSimulator::simulate(std::uint64_t seed, std::uint64_t r, Workspace& ws
   Stream rand_rng(seed, r, StreamKind::randomization, 0);
   randomizer_.assign(t, rand_rng);
 
-  const double drift = scenario_.spp.drift_per_year / 12.0;
   const double onset = scenario_.treatment.effect_onset_months;
   for (const std::size_t i : t.randomized) {
     Patient& p = t.patients[i];
     Stream trt_rng(seed, r, StreamKind::treatment, i);
     treatment_.apply(p, months, trt_rng);
-    const TruePath path{p.spp.level, drift + p.spp.slope, p.treatment_effect_final, onset};
+    const TruePath path = measurement_.path(p.spp, p.treatment_effect_final, onset);
     ws.paths[i] = path;
     for (std::size_t k = 0; k < months.size(); ++k) p.true_spp[k] = path.at(months[k]);
     Stream drop_rng(seed, r, StreamKind::dropout, i);
@@ -63,11 +62,10 @@ void TrialSimulator::simulate(std::uint64_t seed, std::uint64_t r, Workspace& ws
 namespace {
 
 struct Sum {
-  double s = 0, ss = 0;
+  double s = 0;
   int n = 0;
   void add(double x) {
     s += x;
-    ss += x * x;
     ++n;
   }
   Value mean() const { return n > 0 ? Value::of(s / n) : Value{}; }
@@ -156,12 +154,12 @@ ReplicateResult TrialSimulator::summarize(std::uint64_t r, Workspace& ws) const 
       a.mg_mean[k] = mg[k].mean();
       if (mg[k].n > 0) a.mg_below_target[k] = Value::of(below[k]);
     }
-    if (a.randomized > 0) {
+    // All six together, and only when the arm has completers, so that the summary averages
+    // every component over the same trials and the identity holds for the means too.
+    if (a.completed > 0) {
       a.rtm.drift = Value::of(t_final_untreated.mean().v - t_base.mean().v);
       a.rtm.treatment_effect = effect.mean();
       a.rtm.regression_to_mean = Value::of(t_base.mean().v - y_base.mean().v);
-    }
-    if (a.completed > 0) {
       a.rtm.observed_change = Value::of(y_final_c.mean().v - y_base.mean().v);
       a.rtm.attrition = Value::of(t_final_c.mean().v - t_final.mean().v);
       a.rtm.final_deviation = Value::of(y_final_c.mean().v - t_final_c.mean().v);

@@ -64,7 +64,8 @@ struct ReplicateResult {
   std::array<Estimate, kMethods> estimates{};  // only the scenario's methods are filled
 };
 
-// Scratch space reused across the replicates a worker runs, so a replicate does not allocate.
+// Scratch space reused across the replicates a worker thread runs, so a replicate does not
+// allocate.
 struct Workspace {
   TrialData trial;
   std::vector<Deviations> deviations;

@@ -1,5 +1,6 @@
 #include "sim/writers.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -10,9 +11,17 @@
 namespace trialsim {
 
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
-  tmp_ = path_ + ".tmp-" + std::to_string(::getpid());
-  file_ = std::fopen(tmp_.c_str(), "wb");
-  if (file_ == nullptr) throw InputError(path_ + ": cannot write output file: " + std::strerror(errno));
+  std::string name = path_ + ".tmp-XXXXXX";
+  const int fd = ::mkstemp(name.data());
+  if (fd < 0) throw InputError(path_ + ": cannot write output file: " + std::strerror(errno));
+  tmp_ = name;
+  ::fchmod(fd, 0644);  // mkstemp creates 0600; outputs are ordinary readable files
+  file_ = ::fdopen(fd, "wb");
+  if (file_ == nullptr) {
+    ::close(fd);
+    std::remove(tmp_.c_str());
+    throw InputError(path_ + ": cannot write output file: " + std::strerror(errno));
+  }
 }
 
 AtomicFile::~AtomicFile() {
@@ -78,11 +87,7 @@ const char* patient_status(Status s) {
   return "?";
 }
 
-std::string month_suffix(double m) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "_m%g", m);
-  return buf;
-}
+std::string month_suffix(double m) { return "_m" + month_label(m); }
 
 }  // namespace
 
@@ -129,8 +134,7 @@ void TrialsCsv::add(const ReplicateResult& r) {
   file_.write(row + "\n");
 }
 
-void write_patients_csv(const Scenario& s, const TrialData& trial, const std::string& path) {
-  AtomicFile f(path);
+void write_patients_csv(const Scenario& s, const TrialData& trial, AtomicFile& f) {
   const auto& months = s.trial.months;
   std::string h = "id,status,arm,stratum,age,male,vintage_years,diabetes,prior_mg";
   for (std::size_t l = 0; l < kLabs; ++l) h += "," + std::string(Population::lab_name(l));
@@ -164,7 +168,6 @@ void write_patients_csv(const Scenario& s, const TrialData& trial, const std::st
            reason_name(p.dropout_reason) + "\n";
     f.write(row);
   }
-  f.commit();
 }
 
 }  // namespace trialsim

@@ -11,7 +11,7 @@ namespace trialsim {
 
 class AtomicFile {
  public:
-  // Opens `<path>.tmp-<pid>` for writing; throws InputError if it cannot be created.
+  // Creates a unique `<path>.tmp-XXXXXX` for writing; throws InputError if it cannot.
   explicit AtomicFile(std::string path);
   AtomicFile(const AtomicFile&) = delete;
   AtomicFile& operator=(const AtomicFile&) = delete;
@@ -40,7 +40,8 @@ class TrialsCsv {
   AtomicFile file_;
 };
 
-// The patient-level table of one trial: every consented patient with their fate.
-void write_patients_csv(const Scenario& s, const TrialData& trial, const std::string& path);
+// The patient-level table of one trial: every consented patient with their fate. The caller
+// commits the file.
+void write_patients_csv(const Scenario& s, const TrialData& trial, AtomicFile& f);
 
 }  // namespace trialsim

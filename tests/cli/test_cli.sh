@@ -38,7 +38,7 @@ if [ "$("$bin" --version)" = "trialsim 0.1.0" ]; then ok; else bad "--version: $
 
 # Bad input
 printf '[trial]\nconsented = 50\n\n[dropout]\ndeath_per_year = -0.1\n' >"$work/neg.toml"
-expect_error "negative rate" "neg.toml:5: dropout.death_per_year: must be >= 0, got -0.1" -- run "$work/neg.toml" --json "$work/out/s.json"
+expect_error "negative rate" "neg.toml:5: dropout.death_per_year: must be in [0, 100], got -0.1" -- run "$work/neg.toml" --json "$work/out/s.json"
 printf '[dropout]\ndeath_per_yaer = 0.1\n' >"$work/typo.toml"
 expect_error "unknown key" "typo.toml:2: dropout.death_per_yaer: unknown key; did you mean dropout.death_per_year?" -- run "$work/typo.toml" --json "$work/out/s.json"
 printf '[screening]\nentry_max = -30.0\n' >"$work/cut.toml"
@@ -53,6 +53,10 @@ expect_error "bad --reps" "--reps" -- run "$seed" --reps 0
 expect_error "bad --threads" "--threads" -- run "$seed" --threads -3
 expect_error "unknown option" "--bogus" -- run "$seed" --bogus
 expect_error "patients without replicate" "--patients-csv: needs --replicate" -- run "$seed" --patients-csv "$work/out/p.csv"
+expect_error "replicate outside reps" "--replicate: 10 is not below --reps 10" -- run "$seed" --reps 10 --replicate 10 --json "$work/out/s.json"
+expect_error "negative seed" "--seed" -- run "$seed" --seed -1
+expect_error "two outputs, one file" "--trials-csv: $work/out/same is the same file as --json" -- run "$seed" --reps 10 --json "$work/out/same" --trials-csv "$work/out/same"
+expect_error "output overwrites scenario" "is the same file as the scenario file" -- run "$work/neg.toml" --json "$work/neg.toml"
 expect_error "unwritable output" "cannot write output file" -- run "$seed" --reps 10 --json "$work/out/no/such/dir/s.json"
 
 # A normal run writes the summary JSON, one CSV row per trial, and a table on stdout.
@@ -61,7 +65,7 @@ if grep -q '"replicates": 300' "$work/s.json" && grep -q '"regression_to_mean"' 
 if [ "$(wc -l <"$work/t.csv")" -eq 301 ]; then ok; else bad "trials CSV has $(wc -l <"$work/t.csv") lines, expected 301"; fi
 if head -1 "$work/t.csv" | grep -q "^replicate,.*,ancova_p,ancova_df$"; then ok; else bad "trials CSV header: $(head -1 "$work/t.csv")"; fi
 if grep -q "regression to the mean" "$work/table.txt" && grep -q "ancova" "$work/table.txt"; then ok; else bad "summary table incomplete"; fi
-if ! grep -qi "nan" "$work/s.json"; then ok; else bad "NaN in summary JSON"; fi
+if ! grep -q '"mcse": null' "$work/s.json"; then ok; else bad "undefined MC SE in a normal run's summary"; fi
 if [ ! -s "$work/err.txt" ]; then ok; else bad "stderr not empty without a terminal: $(cat "$work/err.txt")"; fi
 
 # Same output at 1 and 2 threads.

@@ -35,10 +35,10 @@ void check_within(double observed, double expected, double mcse) {
 
 // A design whose final SPP is exactly normal with variance sd_between^2 + sd_biological^2 +
 // sd_measurement^2 and n patients per arm: no cutoff, no dropout, no covariate shifts.
-std::string plain_design(int per_arm, double effect) {
+std::string plain_design(int per_arm, double effect, double diabetes_prob = 0.616) {
   std::ostringstream t;
   t << "[trial]\nconsented = " << 2 * per_arm << "\nmonths = [0, 12]\n"
-    << "[population]\nprior_mg_prob = 0.0\n"
+    << "[population]\nprior_mg_prob = 0.0\ndiabetes_prob = " << diabetes_prob << "\n"
     << "[spp]\nsd_between = 10.0\nsd_biological = 6.0\nsd_measurement = 5.0\ndiabetes_shift = 0.0\n"
     << "age_shift_per_10y = 0.0\nsd_slope_per_year = 0.0\n"
     << "[screening]\npre_baseline_loss = 0.0\n"
@@ -172,17 +172,20 @@ TEST_CASE("every method holds its type I error under non-informative dropout", "
   }
 }
 
-TEST_CASE("ANCOVA is more efficient than the completers t test when baseline predicts outcome",
-          "[statistical][ancova]") {
-  const Scenario s = scenario(plain_design(40, 0.0));
-  const auto sum = simulate(s, 3000, 11);
+TEST_CASE("ANCOVA's variance matches 2 sigma^2 (1 - rho^2)/n (1 + 1/(2n - 4))", "[statistical][ancova]") {
+  // No diabetics, so the stratum column drops out and baseline is the only (normal) covariate.
+  const Scenario s = scenario(plain_design(40, 0.0, 0.0));
+  const auto sum = simulate(s, 4000, 11);
   const Performance t = performance(sum.method(Method::completers_ttest), sum.replicates(), 0.0);
   const Performance a = performance(sum.method(Method::ancova), sum.replicates(), 0.0);
-  // Correlation of baseline and month-12 readings: (sb^2 + su^2 e^-2) / total; ANCOVA variance
-  // is (1 - rho^2) times the t test's, up to the small-sample factor.
+  // Correlation of baseline and month-12 readings: (sb^2 + su^2 e^-2) / total. With normal
+  // covariates E[(X'X)^-1] gives the exact small-sample factor 1 + 1/(2n - 4) for the model
+  // variance (Wishart moments); the model SE's MC SE is small enough to tell it apart.
   const double total = 161.0;
   const double rho = (100.0 + 36.0 * std::exp(-2.0)) / total;
-  const double expected_se = std::sqrt(total * 2.0 / 40 * (1 - rho * rho) * (1 + 1.0 / (2.0 * 40 - 4)));
-  check_within(a.emp_se, expected_se, a.emp_se_mcse);
+  const double expected_var = 2.0 * total * (1 - rho * rho) / 40 * (1 + 1.0 / (2.0 * 40 - 4));
+  check_within(a.model_se, std::sqrt(expected_var), a.model_se_mcse);
+  check_within(a.emp_se, std::sqrt(expected_var), a.emp_se_mcse);
+  check_within(a.relative_se_error, 0.0, a.relative_se_error_mcse);
   CHECK(a.emp_se < t.emp_se);
 }

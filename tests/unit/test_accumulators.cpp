@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <vector>
 
 using namespace trialsim;
@@ -41,7 +42,10 @@ TEST_CASE("empty and single-value Moments report no spread", "[accumulators]") {
   Moments m;
   CHECK(m.n() == 0);
   CHECK(m.variance() == 0.0);
+  CHECK(std::isnan(m.mcse()));
   m.add(3.0);
   CHECK(m.variance() == 0.0);
-  CHECK(m.mcse() == 0.0);
+  CHECK(std::isnan(m.mcse()));  // undefined, written as null
+  m.add(5.0);
+  CHECK(m.mcse() == Approx(1.0));
 }

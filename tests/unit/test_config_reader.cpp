@@ -28,7 +28,7 @@ TEST_CASE("an empty scenario loads with documented defaults", "[config]") {
 
 TEST_CASE("an out-of-range value names file, line, key, value and the expected range", "[config]") {
   CHECK(error_of("[trial]\nconsented = 50\n\n[dropout]\ndeath_per_year = -0.1\n") ==
-        "x.toml:5: dropout.death_per_year: must be >= 0, got -0.1");
+        "x.toml:5: dropout.death_per_year: must be in [0, 100], got -0.1");
   CHECK(error_of("[trial]\nalpha = 1.5\n") == "x.toml:2: trial.alpha: must be in (0, 1), got 1.5");
   CHECK(error_of("[screening]\npre_baseline_loss = 1.0\n") ==
         "x.toml:2: screening.pre_baseline_loss: must be in [0, 1), got 1.0");
@@ -86,6 +86,18 @@ TEST_CASE("inconsistent designs are rejected at load time", "[config]") {
   CHECK(error_of("[analysis]\nmethods = [\"ancova\", \"mmrm_typo\"]\n").find("element 2 must be one of") != std::string::npos);
   CHECK(error_of("[randomization]\nmethod = \"urn\"\n") ==
         "x.toml:2: randomization.method: must be one of simple, block, stratified_block, minimization, got \"urn\"");
+}
+
+TEST_CASE("values that would make results meaningless are rejected", "[config]") {
+  CHECK(error_of("[treatment]\neffect_onset_months = 24.0\n") ==
+        "x.toml:2: treatment.effect_onset_months: must be in [0, 12], got 24.0");
+  CHECK(error_of("[treatment]\ntitration_months = [1.0, 13.0]\n") ==
+        "x.toml:2: treatment.titration_months: element 2 must be in (0, 12], got 13.0");
+  CHECK(error_of("[dropout]\nspp_hazard_ratio_per_10 = 1e300\n") ==
+        "x.toml:2: dropout.spp_hazard_ratio_per_10: must be in [0.01, 100], got 1e+300");
+  CHECK(error_of("[trial]\nmonths = [0, 6.0000001, 6.0000002]\n").find("too close to label apart") != std::string::npos);
+  CHECK(error_of("", {"trial.alpha=0.1\ntrial.consented=5"}).find("one value per --set") != std::string::npos);
+  CHECK(error_of("", {"trial={alpha=0.1}"}) == "--set trial={alpha=0.1}: trial: set keys one at a time, e.g. --set trial.KEY=VALUE");
 }
 
 TEST_CASE("a cutoff nobody can pass is rejected before simulating", "[config]") {
