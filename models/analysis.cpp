@@ -14,6 +14,7 @@ std::string_view method_name(Method m) {
     case Method::completers_welch: return "completers_welch";
     case Method::change_ttest: return "change_ttest";
     case Method::ancova: return "ancova";
+    case Method::mmrm: return "mmrm";
   }
   return "?";
 }
@@ -24,6 +25,7 @@ std::string_view method_description(Method m) {
     case Method::completers_welch: return "Welch t, final visit, completers";
     case Method::change_ttest: return "Student t on final minus baseline, completers";
     case Method::ancova: return "ANCOVA final ~ arm + baseline + stratum, completers";
+    case Method::mmrm: return "MMRM, all post-baseline visits, unstructured covariance, REML, Satterthwaite df";
   }
   return "?";
 }
@@ -167,6 +169,21 @@ AnalysisConfig AnalysisConfig::read(ConfigReader& in, double alpha) {
 
 Estimate Analysis::estimate(Method m, const TrialData& trial, AnalysisWorkspace& ws) const {
   const std::size_t last = trial.last();
+  if (m == Method::mmrm) {
+    MmrmData& d = ws.mmrm;
+    d.clear(static_cast<int>(last));
+    for (const std::size_t i : trial.randomized) {
+      const Patient& p = trial.patients[i];
+      d.treated.push_back(p.arm == Arm::treatment ? 1 : 0);
+      d.stratum.push_back(p.cov.diabetes ? 1 : 0);
+      d.baseline.push_back(p.observed_spp[0]);
+      for (std::size_t k = 1; k <= last; ++k) {
+        d.y.push_back(p.observed_spp[k]);
+        d.seen.push_back(p.seen[k] ? 1 : 0);
+      }
+    }
+    return fit_mmrm(d, cfg_.alpha).effect;
+  }
   ws.a.clear();
   ws.b.clear();
   ws.y.clear();
@@ -185,6 +202,8 @@ Estimate Analysis::estimate(Method m, const TrialData& trial, AnalysisWorkspace&
       case Method::change_ttest:
         (p.arm == Arm::treatment ? ws.a : ws.b).push_back(final_value - p.observed_spp[0]);
         break;
+      case Method::mmrm:
+        break;
       case Method::ancova:
         ws.y.push_back(final_value);
         ws.base.push_back(p.observed_spp[0]);
@@ -198,6 +217,7 @@ Estimate Analysis::estimate(Method m, const TrialData& trial, AnalysisWorkspace&
     case Method::change_ttest: return student_t(ws.a, ws.b, cfg_.alpha);
     case Method::completers_welch: return welch_t(ws.a, ws.b, cfg_.alpha);
     case Method::ancova: return ancova(ws.y, ws.base, ws.arm, ws.stratum, cfg_.alpha);
+    case Method::mmrm: break;
   }
   return {};
 }

@@ -1,5 +1,7 @@
 #pragma once
 // Per-trial analyses of the treatment effect (MgO minus control) at the last visit.
+#include "models/estimate.hpp"
+#include "models/mmrm.hpp"
 #include "models/trial_data.hpp"
 #include "sim/config_reader.hpp"
 
@@ -10,30 +12,11 @@
 
 namespace trialsim {
 
-enum class Method : std::uint8_t { completers_ttest, completers_welch, change_ttest, ancova };
-inline constexpr std::size_t kMethods = 4;
+enum class Method : std::uint8_t { completers_ttest, completers_welch, change_ttest, ancova, mmrm };
+inline constexpr std::size_t kMethods = 5;
 
 std::string_view method_name(Method m);
 std::string_view method_description(Method m);
-
-// Why a trial could not be analysed by a method.
-enum class NotEstimable : std::uint8_t {
-  none = 0,
-  too_few_patients,  // an arm empty, or not enough completers for a variance
-  no_variance,       // all outcomes identical: the standard error is zero
-  rank_deficient,    // the ANCOVA design matrix is singular (e.g. constant baseline)
-};
-
-struct Estimate {
-  NotEstimable status = NotEstimable::too_few_patients;
-  double estimate = 0;
-  double se = 0;
-  double ci_low = 0;
-  double ci_high = 0;
-  double p = 0;
-  double df = 0;
-  bool estimable() const { return status == NotEstimable::none; }
-};
 
 // Two-sample Student t test with pooled variance (treatment minus control).
 Estimate student_t(std::span<const double> treatment, std::span<const double> control, double alpha);
@@ -45,7 +28,8 @@ Estimate ancova(std::span<const double> y, std::span<const double> baseline, std
                 std::span<const std::int8_t> stratum, double alpha);
 
 struct AnalysisConfig {
-  std::vector<Method> methods{Method::completers_ttest, Method::completers_welch, Method::change_ttest, Method::ancova};
+  std::vector<Method> methods{Method::completers_ttest, Method::completers_welch, Method::change_ttest, Method::ancova,
+                              Method::mmrm};
   double alpha = 0.05;
 
   static AnalysisConfig read(ConfigReader& in, double alpha);
@@ -55,6 +39,7 @@ struct AnalysisConfig {
 struct AnalysisWorkspace {
   std::vector<double> a, b, y, base;
   std::vector<std::int8_t> arm, stratum;
+  MmrmData mmrm;
 };
 
 class Analysis {

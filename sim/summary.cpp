@@ -174,7 +174,8 @@ json arm_stat(const Moments& mean, const Moments& sd) {
 
 const char* kArmNames[2] = {"control", "treatment"};
 const char* kReasonNames[kDropoutReasons] = {"total", "death", "transfer", "adverse_event"};
-const char* kNotEstimableNames[4] = {"none", "too_few_patients", "no_variance", "rank_deficient"};
+const char* kNotEstimableNames[kNotEstimableReasons] = {"none", "too_few_patients", "no_variance", "rank_deficient",
+                                                        "not_converged"};
 
 std::string month_key(double m) { return "month" + month_label(m); }
 
@@ -196,7 +197,7 @@ json SummaryAccumulator::to_json(std::uint64_t seed) const {
     const MethodAccumulator& acc = methods_[static_cast<std::size_t>(m)];
     const Performance p = performance(acc, replicates_, s.true_effect());
     json ne{{"total", replicates_ - p.estimable}};
-    for (std::size_t k = 1; k < 4; ++k) ne[kNotEstimableNames[k]] = acc.not_estimable[k];
+    for (std::size_t k = 1; k < kNotEstimableReasons; ++k) ne[kNotEstimableNames[k]] = acc.not_estimable[k];
     json a{{"description", std::string(method_description(m))},
            {"estimable", p.estimable},
            {"not_estimable", ne},

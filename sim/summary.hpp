@@ -18,7 +18,7 @@ struct MethodAccumulator {
   Moments err2;      // squared error (estimate - true effect)^2
   Moments cover;     // 1 if the CI covers the true effect
   Moments reject;    // over ALL trials: 1 if estimable and p < alpha
-  std::array<std::uint64_t, 4> not_estimable{};  // by NotEstimable reason
+  std::array<std::uint64_t, kNotEstimableReasons> not_estimable{};  // by NotEstimable reason
   void merge(const MethodAccumulator& o);
 };
 

@@ -62,6 +62,7 @@ const char* status_name(NotEstimable s) {
     case NotEstimable::too_few_patients: return "too_few_patients";
     case NotEstimable::no_variance: return "no_variance";
     case NotEstimable::rank_deficient: return "rank_deficient";
+    case NotEstimable::not_converged: return "not_converged";
   }
   return "?";
 }

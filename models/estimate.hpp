@@ -1,0 +1,29 @@
+#pragma once
+// What one analysis of one trial returns.
+#include <cstddef>
+#include <cstdint>
+
+namespace trialsim {
+
+// Why a trial could not be analysed by a method.
+enum class NotEstimable : std::uint8_t {
+  none = 0,
+  too_few_patients,  // an arm empty, or not enough completers for a variance
+  no_variance,       // all outcomes identical: the standard error is zero
+  rank_deficient,    // a design matrix or covariance is not identified (e.g. constant baseline)
+  not_converged,     // an iterative fit (MMRM's REML) did not converge
+};
+inline constexpr std::size_t kNotEstimableReasons = 5;
+
+struct Estimate {
+  NotEstimable status = NotEstimable::too_few_patients;
+  double estimate = 0;
+  double se = 0;
+  double ci_low = 0;
+  double ci_high = 0;
+  double p = 0;
+  double df = 0;
+  bool estimable() const { return status == NotEstimable::none; }
+};
+
+}  // namespace trialsim

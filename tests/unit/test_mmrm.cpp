@@ -1,0 +1,118 @@
+// MMRM against R (nlme::gls REML, unstructured covariance) on trials written by trialsim's
+// --patients-csv; see tests/reference/make_mmrm_reference.R.
+#include "models/analysis.hpp"
+#include "models/mmrm.hpp"
+#include "tests/reference/mmrm_reference.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+using namespace trialsim;
+
+namespace {
+
+MmrmData from_fixture(const ref_mmrm::Fixture& f) {
+  MmrmData d;
+  d.clear(2);
+  for (std::size_t i = 0; i < f.baseline.size(); ++i) {
+    d.treated.push_back(static_cast<std::int8_t>(f.treated[i]));
+    d.stratum.push_back(static_cast<std::int8_t>(f.stratum[i]));
+    d.baseline.push_back(f.baseline[i]);
+    for (const double v : {f.y6[i], f.y12[i]}) {
+      d.y.push_back(std::isnan(v) ? 0.0 : v);
+      d.seen.push_back(std::isnan(v) ? 0 : 1);
+    }
+  }
+  return d;
+}
+
+// Relative agreement to 1e-6, with an absolute floor of 1e-6 x `scale` for values near zero.
+void check_close(double got, double want, double scale, const char* what) {
+  INFO(what << ": got " << got << ", reference " << want);
+  CHECK(std::abs(got - want) <= 1e-6 * std::max(std::abs(want), scale));
+}
+
+}  // namespace
+
+TEST_CASE("MMRM matches R's REML fit, SE, Satterthwaite df and p on reference trials", "[mmrm]") {
+  for (const auto& f : ref_mmrm::fixtures) {
+    DYNAMIC_SECTION(f.name) {
+      const MmrmFit fit = fit_mmrm(from_fixture(f), 0.05);
+      REQUIRE(fit.effect.estimable());
+      CHECK(fit.patients == f.patients);
+      CHECK(fit.observations == f.observations);
+      check_close(fit.effect.estimate, f.effect, f.se, "effect");
+      check_close(fit.effect.se, f.se, f.se, "se");
+      check_close(fit.effect.df, f.df, 1.0, "df");
+      check_close(fit.effect.p, f.p, 1e-3, "p");
+      check_close(fit.effect.ci_low, f.ci_low, f.se, "ci_low");
+      check_close(fit.effect.ci_high, f.ci_high, f.se, "ci_high");
+      for (std::size_t k = 0; k < 7; ++k) check_close(fit.beta(static_cast<Eigen::Index>(k)), f.beta[k], f.se, "beta");
+      check_close(fit.sigma(0, 0), f.sigma[0], f.sigma[0], "S11");
+      check_close(fit.sigma(1, 0), f.sigma[1], f.sigma[0], "S21");
+      check_close(fit.sigma(1, 1), f.sigma[2], f.sigma[2], "S22");
+      check_close(fit.reml_loglik, f.reml_loglik, 1.0, "REML log-likelihood");
+      CHECK(fit.iterations < 50);
+    }
+  }
+}
+
+TEST_CASE("MMRM with one post-baseline visit is ANCOVA with visit-specific baseline", "[mmrm]") {
+  const auto& f = ref_mmrm::fixtures.front();
+  MmrmData d;
+  d.clear(1);
+  std::vector<double> y, base;
+  std::vector<std::int8_t> arm, stratum;
+  for (std::size_t i = 0; i < f.baseline.size(); ++i) {
+    d.treated.push_back(static_cast<std::int8_t>(f.treated[i]));
+    d.stratum.push_back(static_cast<std::int8_t>(f.stratum[i]));
+    d.baseline.push_back(f.baseline[i]);
+    d.y.push_back(std::isnan(f.y12[i]) ? 0.0 : f.y12[i]);
+    d.seen.push_back(std::isnan(f.y12[i]) ? 0 : 1);
+    if (!std::isnan(f.y12[i])) {
+      y.push_back(f.y12[i]);
+      base.push_back(f.baseline[i]);
+      arm.push_back(static_cast<std::int8_t>(f.treated[i]));
+      stratum.push_back(static_cast<std::int8_t>(f.stratum[i]));
+    }
+  }
+  const MmrmFit fit = fit_mmrm(d, 0.05);
+  const Estimate a = ancova(y, base, arm, stratum, 0.05);
+  REQUIRE(fit.effect.estimable());
+  CHECK(fit.effect.estimate == Approx(a.estimate).epsilon(1e-10));
+  // REML's variance estimate is the residual mean square, so the SEs agree; with one variance
+  // parameter the Satterthwaite df is the residual df.
+  CHECK(fit.effect.se == Approx(a.se).epsilon(1e-8));
+  CHECK(fit.effect.df == Approx(a.df).epsilon(1e-6));
+}
+
+TEST_CASE("MMRM reports trials it cannot fit instead of returning numbers", "[mmrm]") {
+  const auto& f = ref_mmrm::fixtures.front();
+  SECTION("no treated patient seen at the last visit") {
+    MmrmData d = from_fixture(f);
+    for (std::size_t i = 0; i < d.patients(); ++i) {
+      if (d.treated[i]) d.seen[i * 2 + 1] = 0;
+    }
+    CHECK(fit_mmrm(d, 0.05).effect.status == NotEstimable::rank_deficient);
+  }
+  SECTION("no patient seen at both visits: their covariance is not identified") {
+    MmrmData d = from_fixture(f);
+    for (std::size_t i = 0; i < d.patients(); ++i) {
+      if (d.seen[i * 2] && d.seen[i * 2 + 1]) d.seen[i * 2 + (i % 2)] = 0;
+    }
+    CHECK(fit_mmrm(d, 0.05).effect.status == NotEstimable::rank_deficient);
+  }
+  SECTION("fewer patients than parameters") {
+    MmrmData d;
+    d.clear(2);
+    for (int i = 0; i < 5; ++i) {
+      d.treated.push_back(static_cast<std::int8_t>(i % 2));
+      d.stratum.push_back(0);
+      d.baseline.push_back(50.0 + i);
+      d.y.insert(d.y.end(), {55.0 + i, 57.0 - i});
+      d.seen.insert(d.seen.end(), {1, 1});
+    }
+    CHECK(fit_mmrm(d, 0.05).effect.status == NotEstimable::too_few_patients);
+  }
+}
