@@ -15,6 +15,7 @@ std::string_view method_name(Method m) {
     case Method::change_ttest: return "change_ttest";
     case Method::ancova: return "ancova";
     case Method::mmrm: return "mmrm";
+    case Method::ipw_ancova: return "ipw_ancova";
   }
   return "?";
 }
@@ -26,6 +27,7 @@ std::string_view method_description(Method m) {
     case Method::change_ttest: return "Student t on final minus baseline, completers";
     case Method::ancova: return "ANCOVA final ~ arm + baseline + stratum, completers";
     case Method::mmrm: return "MMRM, all post-baseline visits, unstructured covariance, REML, Satterthwaite df";
+    case Method::ipw_ancova: return "ANCOVA on completers weighted by 1/P(complete), HC0 sandwich SE";
   }
   return "?";
 }
@@ -184,6 +186,29 @@ Estimate Analysis::estimate(Method m, const TrialData& trial, AnalysisWorkspace&
     }
     return fit_mmrm(d, cfg_.alpha).effect;
   }
+  if (m == Method::ipw_ancova) {
+    IpwData& d = ws.ipw;
+    d.clear();
+    for (const std::size_t i : trial.randomized) {
+      const Patient& p = trial.patients[i];
+      d.treated.push_back(p.arm == Arm::treatment ? 1 : 0);
+      d.stratum.push_back(p.cov.diabetes ? 1 : 0);
+      d.baseline.push_back(p.observed_spp[0]);
+      double last_seen = p.observed_spp[0];
+      bool any = false;
+      for (std::size_t k = 1; k < last; ++k) {
+        if (p.seen[k]) {
+          last_seen = p.observed_spp[k];
+          any = true;
+        }
+      }
+      d.last_observed.push_back(last_seen);
+      d.seen_intermediate.push_back(any ? 1 : 0);
+      d.completed.push_back(p.completed(last) ? 1 : 0);
+      d.final_value.push_back(p.completed(last) ? p.observed_spp[last] : 0.0);
+    }
+    return fit_ipw_ancova(d, cfg_.alpha).effect;
+  }
   ws.a.clear();
   ws.b.clear();
   ws.y.clear();
@@ -203,6 +228,7 @@ Estimate Analysis::estimate(Method m, const TrialData& trial, AnalysisWorkspace&
         (p.arm == Arm::treatment ? ws.a : ws.b).push_back(final_value - p.observed_spp[0]);
         break;
       case Method::mmrm:
+      case Method::ipw_ancova:
         break;
       case Method::ancova:
         ws.y.push_back(final_value);
@@ -217,7 +243,8 @@ Estimate Analysis::estimate(Method m, const TrialData& trial, AnalysisWorkspace&
     case Method::change_ttest: return student_t(ws.a, ws.b, cfg_.alpha);
     case Method::completers_welch: return welch_t(ws.a, ws.b, cfg_.alpha);
     case Method::ancova: return ancova(ws.y, ws.base, ws.arm, ws.stratum, cfg_.alpha);
-    case Method::mmrm: break;
+    case Method::mmrm:
+    case Method::ipw_ancova: break;
   }
   return {};
 }

@@ -1,6 +1,7 @@
 #pragma once
 // Per-trial analyses of the treatment effect (MgO minus control) at the last visit.
 #include "models/estimate.hpp"
+#include "models/ipw.hpp"
 #include "models/mmrm.hpp"
 #include "models/trial_data.hpp"
 #include "sim/config_reader.hpp"
@@ -12,8 +13,8 @@
 
 namespace trialsim {
 
-enum class Method : std::uint8_t { completers_ttest, completers_welch, change_ttest, ancova, mmrm };
-inline constexpr std::size_t kMethods = 5;
+enum class Method : std::uint8_t { completers_ttest, completers_welch, change_ttest, ancova, mmrm, ipw_ancova };
+inline constexpr std::size_t kMethods = 6;
 
 std::string_view method_name(Method m);
 std::string_view method_description(Method m);
@@ -29,7 +30,7 @@ Estimate ancova(std::span<const double> y, std::span<const double> baseline, std
 
 struct AnalysisConfig {
   std::vector<Method> methods{Method::completers_ttest, Method::completers_welch, Method::change_ttest, Method::ancova,
-                              Method::mmrm};
+                              Method::mmrm, Method::ipw_ancova};
   double alpha = 0.05;
 
   static AnalysisConfig read(ConfigReader& in, double alpha);
@@ -40,6 +41,7 @@ struct AnalysisWorkspace {
   std::vector<double> a, b, y, base;
   std::vector<std::int8_t> arm, stratum;
   MmrmData mmrm;
+  IpwData ipw;
 };
 
 class Analysis {

@@ -116,3 +116,81 @@ TEST_CASE("MMRM reports trials it cannot fit instead of returning numbers", "[mm
     CHECK(fit_mmrm(d, 0.05).effect.status == NotEstimable::too_few_patients);
   }
 }
+
+namespace {
+IpwData ipw_from_fixture(const ref_mmrm::Fixture& f) {
+  IpwData d;
+  for (std::size_t i = 0; i < f.baseline.size(); ++i) {
+    d.treated.push_back(static_cast<std::int8_t>(f.treated[i]));
+    d.stratum.push_back(static_cast<std::int8_t>(f.stratum[i]));
+    d.baseline.push_back(f.baseline[i]);
+    const bool seen6 = !std::isnan(f.y6[i]);
+    d.last_observed.push_back(seen6 ? f.y6[i] : f.baseline[i]);
+    d.seen_intermediate.push_back(seen6 ? 1 : 0);
+    d.completed.push_back(std::isnan(f.y12[i]) ? 0 : 1);
+    d.final_value.push_back(std::isnan(f.y12[i]) ? 0.0 : f.y12[i]);
+  }
+  return d;
+}
+}  // namespace
+
+TEST_CASE("IPW ANCOVA matches R's glm, weighted lm and HC0 sandwich on reference trials", "[ipw]") {
+  for (const auto& f : ref_mmrm::fixtures) {
+    DYNAMIC_SECTION(f.name) {
+      const IpwFit fit = fit_ipw_ancova(ipw_from_fixture(f), 0.05);
+      REQUIRE(fit.effect.estimable());
+      check_close(fit.effect.estimate, f.ipw_effect, f.ipw_se, "effect");
+      check_close(fit.effect.se, f.ipw_se, f.ipw_se, "se");
+      CHECK(fit.effect.df == f.ipw_df);
+      check_close(fit.effect.p, f.ipw_p, 1e-3, "p");
+      check_close(fit.effect.ci_low, f.ipw_ci_low, f.ipw_se, "ci_low");
+      check_close(fit.effect.ci_high, f.ipw_ci_high, f.ipw_se, "ci_high");
+      for (std::size_t k = 0; k < 6; ++k) {
+        check_close(fit.logit_coef(static_cast<Eigen::Index>(k)), f.logit_coef[k], 1e-3, "logit coefficient");
+      }
+      for (std::size_t k = 0; k < 4; ++k) {
+        check_close(fit.outcome_coef(static_cast<Eigen::Index>(k)), f.ipw_coef[k], f.ipw_se, "outcome coefficient");
+      }
+    }
+  }
+}
+
+TEST_CASE("IPW without dropout is unweighted ANCOVA with a sandwich SE", "[ipw]") {
+  IpwData d = ipw_from_fixture(ref_mmrm::fixtures.front());
+  std::vector<double> y, base;
+  std::vector<std::int8_t> arm, stratum;
+  IpwData all;
+  for (std::size_t i = 0; i < d.patients(); ++i) {
+    if (!d.completed[i]) continue;
+    all.treated.push_back(d.treated[i]);
+    all.stratum.push_back(d.stratum[i]);
+    all.baseline.push_back(d.baseline[i]);
+    all.last_observed.push_back(d.last_observed[i]);
+    all.seen_intermediate.push_back(d.seen_intermediate[i]);
+    all.completed.push_back(1);
+    all.final_value.push_back(d.final_value[i]);
+    y.push_back(d.final_value[i]);
+    base.push_back(d.baseline[i]);
+    arm.push_back(d.treated[i]);
+    stratum.push_back(d.stratum[i]);
+  }
+  const IpwFit fit = fit_ipw_ancova(all, 0.05);
+  const Estimate a = ancova(y, base, arm, stratum, 0.05);
+  REQUIRE(fit.effect.estimable());
+  CHECK(fit.effect.estimate == Approx(a.estimate).epsilon(1e-10));
+  CHECK(fit.effect.df == a.df);
+}
+
+TEST_CASE("IPW reports separation and empty arms as not estimable", "[ipw]") {
+  IpwData d = ipw_from_fixture(ref_mmrm::fixtures.front());
+  SECTION("completion perfectly predicted by arm: weights unbounded") {
+    for (std::size_t i = 0; i < d.patients(); ++i) d.completed[i] = d.treated[i] ? 1 : 0;
+    CHECK_FALSE(fit_ipw_ancova(d, 0.05).effect.estimable());
+  }
+  SECTION("no completer in one arm") {
+    for (std::size_t i = 0; i < d.patients(); ++i) {
+      if (d.treated[i]) d.completed[i] = 0;
+    }
+    CHECK_FALSE(fit_ipw_ancova(d, 0.05).effect.estimable());
+  }
+}
