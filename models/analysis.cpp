@@ -16,6 +16,7 @@ std::string_view method_name(Method m) {
     case Method::ancova: return "ancova";
     case Method::mmrm: return "mmrm";
     case Method::ipw_ancova: return "ipw_ancova";
+    case Method::mi_delta: return "mi_delta";
   }
   return "?";
 }
@@ -28,6 +29,7 @@ std::string_view method_description(Method m) {
     case Method::ancova: return "ANCOVA final ~ arm + baseline + stratum, completers";
     case Method::mmrm: return "MMRM, all post-baseline visits, unstructured covariance, REML, Satterthwaite df";
     case Method::ipw_ancova: return "ANCOVA on completers weighted by 1/P(complete), HC0 sandwich SE";
+    case Method::mi_delta: return "multiple imputation from the MMRM, shifted by delta (MNAR), ANCOVA, Rubin's rules";
   }
   return "?";
 }
@@ -160,6 +162,9 @@ AnalysisConfig AnalysisConfig::read(ConfigReader& in, double alpha) {
   std::vector<std::string> all;
   for (std::size_t m = 0; m < kMethods; ++m) all.emplace_back(method_name(static_cast<Method>(m)));
   const auto names = in.choices("analysis.methods", all, all, 1);
+  c.mi.imputations = static_cast<int>(in.integer("analysis.mi_imputations", c.mi.imputations, 2, 1000));
+  c.mi.delta = in.number("analysis.mnar_delta_mmHg", c.mi.delta, Bounds::closed(-100.0, 100.0));
+  c.mi.delta_both_arms = in.choice("analysis.mnar_delta_arms", "treatment", {"treatment", "both"}) == "both";
   c.methods.clear();
   for (const auto& n : names) {
     for (std::size_t m = 0; m < kMethods; ++m) {
@@ -169,9 +174,10 @@ AnalysisConfig AnalysisConfig::read(ConfigReader& in, double alpha) {
   return c;
 }
 
-Estimate Analysis::estimate(Method m, const TrialData& trial, AnalysisWorkspace& ws) const {
+Estimate Analysis::estimate(Method m, const TrialData& trial, AnalysisWorkspace& ws, Stream& rng) const {
   const std::size_t last = trial.last();
-  if (m == Method::mmrm) {
+  if ((m == Method::mmrm || m == Method::mi_delta) && !ws.mmrm_fitted) {
+    // One MMRM fit per trial serves both methods.
     MmrmData& d = ws.mmrm;
     d.clear(static_cast<int>(last));
     for (const std::size_t i : trial.randomized) {
@@ -184,8 +190,11 @@ Estimate Analysis::estimate(Method m, const TrialData& trial, AnalysisWorkspace&
         d.seen.push_back(p.seen[k] ? 1 : 0);
       }
     }
-    return fit_mmrm(d, cfg_.alpha).effect;
+    ws.mmrm_fit = fit_mmrm(d, cfg_.alpha);
+    ws.mmrm_fitted = true;
   }
+  if (m == Method::mmrm) return ws.mmrm_fit.effect;
+  if (m == Method::mi_delta) return mi_delta(ws.mmrm, ws.mmrm_fit, cfg_.mi, cfg_.alpha, rng);
   if (m == Method::ipw_ancova) {
     IpwData& d = ws.ipw;
     d.clear();
@@ -229,6 +238,7 @@ Estimate Analysis::estimate(Method m, const TrialData& trial, AnalysisWorkspace&
         break;
       case Method::mmrm:
       case Method::ipw_ancova:
+      case Method::mi_delta:
         break;
       case Method::ancova:
         ws.y.push_back(final_value);
@@ -244,7 +254,8 @@ Estimate Analysis::estimate(Method m, const TrialData& trial, AnalysisWorkspace&
     case Method::completers_welch: return welch_t(ws.a, ws.b, cfg_.alpha);
     case Method::ancova: return ancova(ws.y, ws.base, ws.arm, ws.stratum, cfg_.alpha);
     case Method::mmrm:
-    case Method::ipw_ancova: break;
+    case Method::ipw_ancova:
+    case Method::mi_delta: break;
   }
   return {};
 }

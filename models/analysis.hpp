@@ -2,6 +2,7 @@
 // Per-trial analyses of the treatment effect (MgO minus control) at the last visit.
 #include "models/estimate.hpp"
 #include "models/ipw.hpp"
+#include "models/mi_delta.hpp"
 #include "models/mmrm.hpp"
 #include "models/trial_data.hpp"
 #include "sim/config_reader.hpp"
@@ -13,8 +14,8 @@
 
 namespace trialsim {
 
-enum class Method : std::uint8_t { completers_ttest, completers_welch, change_ttest, ancova, mmrm, ipw_ancova };
-inline constexpr std::size_t kMethods = 6;
+enum class Method : std::uint8_t { completers_ttest, completers_welch, change_ttest, ancova, mmrm, ipw_ancova, mi_delta };
+inline constexpr std::size_t kMethods = 7;
 
 std::string_view method_name(Method m);
 std::string_view method_description(Method m);
@@ -30,8 +31,9 @@ Estimate ancova(std::span<const double> y, std::span<const double> baseline, std
 
 struct AnalysisConfig {
   std::vector<Method> methods{Method::completers_ttest, Method::completers_welch, Method::change_ttest, Method::ancova,
-                              Method::mmrm, Method::ipw_ancova};
+                              Method::mmrm, Method::ipw_ancova, Method::mi_delta};
   double alpha = 0.05;
+  MiSettings mi;
 
   static AnalysisConfig read(ConfigReader& in, double alpha);
 };
@@ -41,13 +43,15 @@ struct AnalysisWorkspace {
   std::vector<double> a, b, y, base;
   std::vector<std::int8_t> arm, stratum;
   MmrmData mmrm;
+  MmrmFit mmrm_fit;
+  bool mmrm_fitted = false;  // mmrm_fit belongs to the current trial; reset per trial
   IpwData ipw;
 };
 
 class Analysis {
  public:
   explicit Analysis(const AnalysisConfig& cfg) : cfg_(cfg) {}
-  Estimate estimate(Method m, const TrialData& trial, AnalysisWorkspace& ws) const;
+  Estimate estimate(Method m, const TrialData& trial, AnalysisWorkspace& ws, Stream& rng) const;
   const AnalysisConfig& config() const { return cfg_; }
 
  private:

@@ -33,9 +33,25 @@ IpwFit fit_ipw_ancova(const IpwData& d, double alpha) {
     return fit;
   }
 
+  // With monotone dropout nobody unseen at every intermediate visit completes: the seen
+  // indicator separates completion and its coefficient diverges. The maximum-likelihood limit
+  // gives those patients P(complete) = 0, and as non-completers they carry no weight, so the
+  // model is fitted among the patients seen at an intermediate visit, without the indicator.
+  bool unseen_complete = false, any_unseen = false;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (d.seen_intermediate[i]) continue;
+    any_unseen = true;
+    unseen_complete = unseen_complete || d.completed[i] != 0;
+  }
+  const bool drop_unseen = any_unseen && !unseen_complete;
+  std::vector<std::size_t> rows;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!(drop_unseen && !d.seen_intermediate[i])) rows.push_back(i);
+  }
+
   // Completion model columns; constant or redundant ones are left out.
   std::array<std::vector<double>, 6> cand;
-  for (std::size_t i = 0; i < n; ++i) {
+  for (const std::size_t i : rows) {
     cand[0].push_back(1.0);
     cand[1].push_back(d.baseline[i]);
     cand[2].push_back(d.stratum[i] != 0 ? 1.0 : 0.0);
@@ -43,8 +59,7 @@ IpwFit fit_ipw_ancova(const IpwData& d, double alpha) {
     cand[4].push_back(d.last_observed[i]);
     cand[5].push_back(d.seen_intermediate[i] != 0 ? 1.0 : 0.0);
   }
-  const bool any_intermediate = std::any_of(d.seen_intermediate.begin(), d.seen_intermediate.end(),
-                                            [](std::uint8_t s) { return s != 0; });
+  const bool any_intermediate = std::any_of(rows.begin(), rows.end(), [&](std::size_t i) { return d.seen_intermediate[i] != 0; });
   std::vector<int> cols{0};
   for (int k = 1; k < 6; ++k) {
     if (!varies(cand[static_cast<std::size_t>(k)])) continue;
@@ -52,41 +67,49 @@ IpwFit fit_ipw_ancova(const IpwData& d, double alpha) {
     cols.push_back(k);
   }
   std::vector<double> weight(n, 1.0);
-  if (completers < n) {
+  std::size_t completers_in_rows = 0;
+  for (const std::size_t i : rows) completers_in_rows += d.completed[i] != 0 ? 1u : 0u;
+  if (completers_in_rows < rows.size()) {
     const auto p = static_cast<Eigen::Index>(cols.size());
-    Eigen::MatrixXd X(static_cast<Eigen::Index>(n), p);
-    Eigen::VectorXd y(static_cast<Eigen::Index>(n));
-    for (std::size_t i = 0; i < n; ++i) {
+    const auto nr = static_cast<Eigen::Index>(rows.size());
+    Eigen::MatrixXd X(nr, p);
+    Eigen::VectorXd y(nr);
+    for (Eigen::Index r = 0; r < nr; ++r) {
       for (Eigen::Index c = 0; c < p; ++c) {
-        X(static_cast<Eigen::Index>(i), c) = cand[static_cast<std::size_t>(cols[static_cast<std::size_t>(c)])][i];
+        X(r, c) = cand[static_cast<std::size_t>(cols[static_cast<std::size_t>(c)])][static_cast<std::size_t>(r)];
       }
-      y(static_cast<Eigen::Index>(i)) = d.completed[i] != 0 ? 1.0 : 0.0;
+      y(r) = d.completed[rows[static_cast<std::size_t>(r)]] != 0 ? 1.0 : 0.0;
     }
     if (Eigen::ColPivHouseholderQR<Eigen::MatrixXd>(X).rank() < p) {
       fit.effect = not_estimable(NotEstimable::rank_deficient);
       return fit;
     }
     // IRLS for the logistic model (McCullagh & Nelder 1989, section 4.4), converged on the
-    // relative change in deviance as glm() does, but to 1e-12.
+    // relative change in deviance as glm() does, but to 1e-10. As in R's binomial family the
+    // linear predictor is clamped (|eta| <= 36, where the probability is 1 to machine
+    // precision), so that quasi-separation, in which some patients' probability of completing
+    // tends to 1 and their weight to 1, still converges.
+    static constexpr double kEtaMax = 36.0;
+    auto inv_logit = [](const Eigen::VectorXd& eta) -> Eigen::VectorXd {
+      return (1.0 + (-eta.array().max(-kEtaMax).min(kEtaMax)).exp()).inverse().matrix();
+    };
     Eigen::VectorXd beta = Eigen::VectorXd::Zero(p);
     double deviance = std::numeric_limits<double>::infinity();
     bool converged = false;
-    Eigen::VectorXd mu(static_cast<Eigen::Index>(n));
-    for (fit.iterations = 1; fit.iterations <= 50; ++fit.iterations) {
+    Eigen::VectorXd mu(nr);
+    for (fit.iterations = 1; fit.iterations <= 100; ++fit.iterations) {
       const Eigen::VectorXd eta = X * beta;
-      mu = (1.0 + (-eta).array().exp()).inverse().matrix();
-      const Eigen::ArrayXd w = mu.array() * (1.0 - mu.array());
-      if ((w <= 0.0).any()) break;
+      mu = inv_logit(eta);
+      const Eigen::ArrayXd w = (mu.array() * (1.0 - mu.array())).max(std::numeric_limits<double>::epsilon());
       const Eigen::VectorXd z = eta.array() + (y - mu).array() / w;
       const Eigen::MatrixXd xtwx = X.transpose() * w.matrix().asDiagonal() * X;
       const Eigen::LLT<Eigen::MatrixXd> llt(xtwx);
       if (llt.info() != Eigen::Success) break;
       beta = llt.solve(X.transpose() * (w * z.array()).matrix());
-      const Eigen::VectorXd eta_new = X * beta;
-      mu = (1.0 + (-eta_new).array().exp()).inverse().matrix();
+      mu = inv_logit(X * beta);
       double dev = 0;
       for (Eigen::Index i = 0; i < mu.size(); ++i) dev -= 2.0 * (y(i) > 0 ? std::log(mu(i)) : std::log1p(-mu(i)));
-      if (std::abs(dev - deviance) / (std::abs(dev) + 0.1) < 1e-12) {
+      if (std::abs(dev - deviance) / (std::abs(dev) + 0.1) < 1e-10) {
         converged = true;
         break;
       }
@@ -94,15 +117,15 @@ IpwFit fit_ipw_ancova(const IpwData& d, double alpha) {
     }
     // Separation sends some completer's probability to 0 and its weight to infinity.
     double smallest = 1.0;
-    for (std::size_t i = 0; i < n; ++i) {
-      if (d.completed[i]) smallest = std::min(smallest, mu(static_cast<Eigen::Index>(i)));
+    for (Eigen::Index r = 0; r < nr; ++r) {
+      if (y(r) > 0) smallest = std::min(smallest, mu(r));
     }
     if (!converged || !(smallest > 1e-8)) {
       fit.effect = not_estimable(NotEstimable::not_converged);
       return fit;
     }
     for (Eigen::Index c = 0; c < p; ++c) fit.logit_coef(cols[static_cast<std::size_t>(c)]) = beta(c);
-    for (std::size_t i = 0; i < n; ++i) weight[i] = 1.0 / mu(static_cast<Eigen::Index>(i));
+    for (Eigen::Index r = 0; r < nr; ++r) weight[rows[static_cast<std::size_t>(r)]] = 1.0 / mu(r);
   }
 
   // Weighted ANCOVA on completers with the HC0 sandwich.

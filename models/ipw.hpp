@@ -40,7 +40,9 @@ struct IpwData {
 struct IpwFit {
   Estimate effect;
   // [intercept, baseline, stratum, arm, last_observed, seen_intermediate]; columns that are
-  // constant or duplicate others in the data are left out and reported as 0.
+  // constant or duplicate others in the data are left out and reported as 0. When no patient
+  // unseen at every intermediate visit completes (monotone dropout), the model is fitted
+  // among the others and seen_intermediate is left out (its MLE is at infinity).
   Eigen::VectorXd logit_coef;
   Eigen::VectorXd outcome_coef;  // [intercept, arm, baseline, stratum]
   int iterations = 0;

@@ -352,6 +352,7 @@ MmrmFit fit_mmrm(const MmrmData& data, double alpha) {
 
   fit.beta = ev.beta;
   fit.sigma = sigma_of(theta, d);
+  fit.beta_cov = ev.phi;
   fit.reml_loglik = ev.loglik;
   const int c = d.J + d.J - 1;  // gamma_J: arm at the last visit
   const double var = ev.phi(c, c);

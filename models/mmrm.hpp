@@ -45,6 +45,7 @@ struct MmrmFit {
   Estimate effect;
   Eigen::VectorXd beta;   // [alpha_1..J, gamma_1..J, delta_1..J, eta (if stratum varies)]
   Eigen::MatrixXd sigma;  // J x J
+  Eigen::MatrixXd beta_cov;  // (X' V^-1 X)^-1 at the REML estimate
   double reml_loglik = 0; // -1/2 [sum log|V_i| + log|X'V^-1X| + r'V^-1 r + (N - p) log 2 pi]
   int iterations = 0;
   int patients = 0;       // contributing (at least one post-baseline value)

@@ -95,7 +95,7 @@ Value arm_sd(const TrialData& t, Arm arm, bool completers_only, Get get) {
 
 }  // namespace
 
-ReplicateResult TrialSimulator::summarize(std::uint64_t r, Workspace& ws) const {
+ReplicateResult TrialSimulator::summarize(std::uint64_t seed, std::uint64_t r, Workspace& ws) const {
   const TrialData& t = ws.trial;
   const auto& months = scenario_.trial.months;
   const std::size_t last = t.last();
@@ -166,8 +166,11 @@ ReplicateResult TrialSimulator::summarize(std::uint64_t r, Workspace& ws) const 
     }
   }
 
+  ws.analysis.mmrm_fitted = false;
   for (const Method m : scenario_.analysis.methods) {
-    out.estimates[static_cast<std::size_t>(m)] = analysis_.estimate(m, t, ws.analysis);
+    // Each method its own sub-stream, so adding a method never changes another's results.
+    Stream rng(seed, r, StreamKind::analysis, static_cast<std::uint64_t>(m));
+    out.estimates[static_cast<std::size_t>(m)] = analysis_.estimate(m, t, ws.analysis, rng);
   }
   return out;
 }

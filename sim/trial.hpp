@@ -80,10 +80,11 @@ class TrialSimulator {
   // Simulates replicate `r` into ws.trial (every consented patient, with their fate).
   void simulate(std::uint64_t seed, std::uint64_t r, Workspace& ws) const;
   // Funnel counts, arm summaries, RTM split and every configured analysis of ws.trial.
-  ReplicateResult summarize(std::uint64_t r, Workspace& ws) const;
+  // Analyses that draw random numbers (multiple imputation) use the replicate's analysis stream.
+  ReplicateResult summarize(std::uint64_t seed, std::uint64_t r, Workspace& ws) const;
   ReplicateResult run(std::uint64_t seed, std::uint64_t r, Workspace& ws) const {
     simulate(seed, r, ws);
-    return summarize(r, ws);
+    return summarize(seed, r, ws);
   }
 
   const Scenario& scenario() const { return scenario_; }

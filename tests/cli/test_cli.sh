@@ -63,7 +63,7 @@ expect_error "unwritable output" "cannot write output file" -- run "$seed" --rep
 if "$bin" run "$seed" --reps 300 --seed 5 --threads 2 --json "$work/s.json" --trials-csv "$work/t.csv" >"$work/table.txt" 2>"$work/err.txt"; then ok; else bad "seed run failed: $(cat "$work/err.txt")"; fi
 if grep -q '"replicates": 300' "$work/s.json" && grep -q '"regression_to_mean"' "$work/s.json"; then ok; else bad "summary JSON lacks keys"; fi
 if [ "$(wc -l <"$work/t.csv")" -eq 301 ]; then ok; else bad "trials CSV has $(wc -l <"$work/t.csv") lines, expected 301"; fi
-if head -1 "$work/t.csv" | grep -q "^replicate,.*,ancova_p,ancova_df,.*,mmrm_p,mmrm_df,.*,ipw_ancova_df$"; then ok; else bad "trials CSV header: $(head -1 "$work/t.csv")"; fi
+if head -1 "$work/t.csv" | grep -q "^replicate,.*,ancova_p,ancova_df,.*,mmrm_p,mmrm_df,.*,ipw_ancova_df,.*,mi_delta_df$"; then ok; else bad "trials CSV header: $(head -1 "$work/t.csv")"; fi
 if grep -q "regression to the mean" "$work/table.txt" && grep -q "ancova" "$work/table.txt"; then ok; else bad "summary table incomplete"; fi
 if ! grep -q '"mcse": null' "$work/s.json"; then ok; else bad "undefined MC SE in a normal run's summary"; fi
 if [ ! -s "$work/err.txt" ]; then ok; else bad "stderr not empty without a terminal: $(cat "$work/err.txt")"; fi

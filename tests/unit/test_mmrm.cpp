@@ -1,6 +1,7 @@
 // MMRM against R (nlme::gls REML, unstructured covariance) on trials written by trialsim's
 // --patients-csv; see tests/reference/make_mmrm_reference.R.
 #include "models/analysis.hpp"
+#include "models/mi_delta.hpp"
 #include "models/mmrm.hpp"
 #include "tests/reference/mmrm_reference.hpp"
 
@@ -183,7 +184,7 @@ TEST_CASE("IPW without dropout is unweighted ANCOVA with a sandwich SE", "[ipw]"
 
 TEST_CASE("IPW reports separation and empty arms as not estimable", "[ipw]") {
   IpwData d = ipw_from_fixture(ref_mmrm::fixtures.front());
-  SECTION("completion perfectly predicted by arm: weights unbounded") {
+  SECTION("completion perfectly predicted by arm leaves the control arm without completers") {
     for (std::size_t i = 0; i < d.patients(); ++i) d.completed[i] = d.treated[i] ? 1 : 0;
     CHECK_FALSE(fit_ipw_ancova(d, 0.05).effect.estimable());
   }
@@ -193,4 +194,47 @@ TEST_CASE("IPW reports separation and empty arms as not estimable", "[ipw]") {
     }
     CHECK_FALSE(fit_ipw_ancova(d, 0.05).effect.estimable());
   }
+}
+
+TEST_CASE("Rubin's rules with Barnard-Rubin df match a hand computation", "[mi]") {
+  // Reference: scipy, Q = (1, 2.5, 1.75, 2.2), U = (0.5, 0.6, 0.55, 0.45), complete-data df 40.
+  const Estimate e = rubin_combine({1.0, 2.5, 1.75, 2.2}, {0.5, 0.6, 0.55, 0.45}, 40.0, 0.05);
+  REQUIRE(e.estimable());
+  CHECK(e.estimate == Approx(1.8625).epsilon(1e-12));
+  CHECK(e.se == Approx(1.0281202507489093).epsilon(1e-12));
+  CHECK(e.df == Approx(7.286725913040937).epsilon(1e-10));
+  CHECK(e.p == Approx(0.11128353617426215).epsilon(1e-8));
+  CHECK(e.ci_low == Approx(-0.5493593795254641).epsilon(1e-8));
+  CHECK(e.ci_high == Approx(4.274359379525464).epsilon(1e-8));
+  // No between-imputation variance: the complete-data df.
+  const Estimate same = rubin_combine({2.0, 2.0, 2.0}, {0.5, 0.5, 0.5}, 40.0, 0.05);
+  CHECK(same.df == 40.0);
+  CHECK(same.se == Approx(std::sqrt(0.5)));
+}
+
+TEST_CASE("MI with delta 0 is close to the MMRM and reproducible from its stream", "[mi]") {
+  const auto& f = ref_mmrm::fixtures.front();
+  const MmrmData d = from_fixture(f);
+  MiSettings s;
+  s.imputations = 200;
+  Stream rng1(1, 2, StreamKind::analysis, 6), rng2(1, 2, StreamKind::analysis, 6);
+  const Estimate a = mi_delta(d, s, 0.05, rng1);
+  const Estimate b = mi_delta(d, s, 0.05, rng2);
+  REQUIRE(a.estimable());
+  CHECK(a.estimate == b.estimate);
+  CHECK(a.se == b.se);
+  // Imputation and the MMRM estimate the same MAR effect; with 200 imputations their
+  // difference is well under a tenth of the SE.
+  CHECK(std::abs(a.estimate - f.effect) < 0.1 * f.se);
+  CHECK(a.se == Approx(f.se).epsilon(0.1));
+  // A shift in the MgO arm moves the estimate by about delta x the share of MgO patients imputed.
+  s.delta = -10.0;
+  Stream rng3(1, 2, StreamKind::analysis, 6);
+  const Estimate shifted = mi_delta(d, s, 0.05, rng3);
+  double treated = 0, imputed = 0;
+  for (std::size_t i = 0; i < f.baseline.size(); ++i) {
+    treated += f.treated[i];
+    imputed += f.treated[i] && std::isnan(f.y12[i]) ? 1 : 0;
+  }
+  CHECK(shifted.estimate - a.estimate == Approx(-10.0 * imputed / treated).margin(0.5));
 }
