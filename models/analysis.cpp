@@ -28,7 +28,7 @@ std::string_view method_description(Method m) {
     case Method::change_ttest: return "Student t on final minus baseline, completers";
     case Method::ancova: return "ANCOVA final ~ arm + baseline + stratum, completers";
     case Method::mmrm: return "MMRM, all post-baseline visits, unstructured covariance, REML, Satterthwaite df";
-    case Method::ipw_ancova: return "ANCOVA on completers weighted by 1/P(complete), HC0 sandwich SE";
+    case Method::ipw_ancova: return "ANCOVA on completers weighted by 1/P(complete) from sequential logistic models, HC2 SE";
     case Method::mi_delta: return "multiple imputation from the MMRM, shifted by delta (MNAR), ANCOVA, Rubin's rules";
   }
   return "?";
@@ -197,24 +197,16 @@ Estimate Analysis::estimate(Method m, const TrialData& trial, AnalysisWorkspace&
   if (m == Method::mi_delta) return mi_delta(ws.mmrm, ws.mmrm_fit, cfg_.mi, cfg_.alpha, rng);
   if (m == Method::ipw_ancova) {
     IpwData& d = ws.ipw;
-    d.clear();
+    d.clear(static_cast<int>(last));
     for (const std::size_t i : trial.randomized) {
       const Patient& p = trial.patients[i];
       d.treated.push_back(p.arm == Arm::treatment ? 1 : 0);
       d.stratum.push_back(p.cov.diabetes ? 1 : 0);
       d.baseline.push_back(p.observed_spp[0]);
-      double last_seen = p.observed_spp[0];
-      bool any = false;
-      for (std::size_t k = 1; k < last; ++k) {
-        if (p.seen[k]) {
-          last_seen = p.observed_spp[k];
-          any = true;
-        }
+      for (std::size_t k = 1; k <= last; ++k) {
+        d.y.push_back(p.observed_spp[k]);
+        d.seen.push_back(p.seen[k] ? 1 : 0);
       }
-      d.last_observed.push_back(last_seen);
-      d.seen_intermediate.push_back(any ? 1 : 0);
-      d.completed.push_back(p.completed(last) ? 1 : 0);
-      d.final_value.push_back(p.completed(last) ? p.observed_spp[last] : 0.0);
     }
     return fit_ipw_ancova(d, cfg_.alpha).effect;
   }

@@ -16,6 +16,7 @@ DropoutConfig DropoutConfig::read(ConfigReader& in, double reference_spp) {
   c.spp_hazard_ratio_per_10 =
       in.number("dropout.spp_hazard_ratio_per_10", c.spp_hazard_ratio_per_10, Bounds::closed(0.01, 100.0));
   c.reference_spp = reference_spp;
+  c.on_observed = in.choice("dropout.hazard_depends_on", "true_spp", {"true_spp", "observed_spp"}) == "observed_spp";
   return c;
 }
 
@@ -26,7 +27,16 @@ Dropout::Dropout(const DropoutConfig& cfg)
 // Exp(1) threshold is compared with the cumulative all-cause hazard; the interval where it is
 // crossed gives the exact event time, and the cause is drawn in proportion to the
 // cause-specific hazards there (Beyersmann, Latouche, Buchholz et al., Stat Med 2009).
-void Dropout::follow(Patient& p, double horizon_months, const TruePath& true_spp, Stream& rng) const {
+void Dropout::follow(Patient& p, double horizon_months, const TruePath& true_spp, const std::vector<double>& months,
+                     const std::array<double, kMaxVisits>& readings, Stream& rng) const {
+  auto spp_at = [&](double t) {
+    if (!cfg_.on_observed) return true_spp.at(t);
+    double last = readings[0];
+    for (std::size_t k = 1; k < months.size() && months[k] <= t; ++k) {
+      if (!std::isnan(readings[k])) last = readings[k];
+    }
+    return last;
+  };
   boost::random::exponential_distribution<double> expo(1.0);
   boost::random::uniform_01<double> unif;
   const double threshold = expo(rng);
@@ -37,7 +47,7 @@ void Dropout::follow(Patient& p, double horizon_months, const TruePath& true_spp
     const double width = std::min(1.0, horizon_months - start);
     const double mid = start + 0.5 * width;
     // Capped so that an extreme true SPP cannot overflow the hazards (e^700 ~ 1e304).
-    const double multiplier = std::exp(std::min(700.0, log_hr_per_mmHg_ * (cfg_.reference_spp - true_spp.at(mid))));
+    const double multiplier = std::exp(std::min(700.0, log_hr_per_mmHg_ * (cfg_.reference_spp - spp_at(mid))));
     const double death = cfg_.death_per_year / 12.0 * multiplier;
     const double transfer = cfg_.transfer_per_year / 12.0 * multiplier;
     const double ae = treated ? cfg_.ae_per_year / 12.0 : 0.0;

@@ -4,6 +4,9 @@
 #include "sim/config_reader.hpp"
 #include "sim/rng.hpp"
 
+#include <array>
+#include <vector>
+
 
 namespace trialsim {
 
@@ -13,6 +16,9 @@ struct DropoutConfig {
   double ae_per_year = 0.19;               // treatment arm only
   double spp_hazard_ratio_per_10 = 1.38;   // per 10 mmHg lower true SPP; 1 = non-informative
   double reference_spp = 59.5;             // the SPP at which the rates above apply (spp.mean)
+  // What the hazard ratio acts on: the patient's true SPP (dropout missing not at random), or
+  // their last observed SPP reading (missing at random given the observed data).
+  bool on_observed = false;
 
   static DropoutConfig read(ConfigReader& in, double reference_spp);
 };
@@ -22,10 +28,12 @@ class Dropout {
   explicit Dropout(const DropoutConfig& cfg);
 
   // Draws the patient's dropout month and reason over [0, horizon] from its dropout stream.
-  // `true_spp` is the patient's true SPP path; death and transfer hazards are multiplied by
-  // spp_hazard_ratio_per_10^((reference - true_spp)/10), evaluated at the middle of each
-  // month (piecewise-constant hazards).
-  void follow(Patient& p, double horizon_months, const TruePath& true_spp, Stream& rng) const;
+  // Death and transfer hazards are multiplied by spp_hazard_ratio_per_10^((reference - x)/10),
+  // x evaluated at the middle of each month (piecewise-constant hazards): the true SPP
+  // `true_spp`, or with on_observed the last reading in `readings` (at `months`, NaN where a
+  // visit is missed) taken before that time.
+  void follow(Patient& p, double horizon_months, const TruePath& true_spp, const std::vector<double>& months,
+              const std::array<double, kMaxVisits>& readings, Stream& rng) const;
 
   const DropoutConfig& config() const { return cfg_; }
 

@@ -4,6 +4,7 @@
 #include <boost/random/uniform_01.hpp>
 
 #include <cmath>
+#include <limits>
 
 namespace trialsim {
 
@@ -92,15 +93,19 @@ double Measurement::true_baseline(const SppLatent& s) const {
   return sum / entry_.readings;
 }
 
-void Measurement::observe(Patient& p, const Deviations& d) const {
+std::array<double, kMaxVisits> Measurement::potential(const Patient& p, const Deviations& d) const {
+  std::array<double, kMaxVisits> y{};
+  y[0] = entry_.separate_baseline ? p.true_spp[0] + d.visit[0] : p.entry_spp;
+  for (std::size_t k = 1; k < months_.size(); ++k) {
+    y[k] = d.missed[k] ? std::numeric_limits<double>::quiet_NaN() : p.true_spp[k] + d.visit[k];
+  }
+  return y;
+}
+
+void Measurement::observe(Patient& p, const std::array<double, kMaxVisits>& potential) const {
   for (std::size_t k = 0; k < months_.size(); ++k) {
-    if (k == 0) {
-      p.seen[0] = true;
-      p.observed_spp[0] = entry_.separate_baseline ? p.true_spp[0] + d.visit[0] : p.entry_spp;
-      continue;
-    }
-    p.seen[k] = !d.missed[k] && months_[k] < p.dropout_month;
-    p.observed_spp[k] = p.seen[k] ? p.true_spp[k] + d.visit[k] : 0.0;
+    p.seen[k] = k == 0 || (!std::isnan(potential[k]) && months_[k] < p.dropout_month);
+    p.observed_spp[k] = p.seen[k] ? potential[k] : 0.0;
   }
 }
 

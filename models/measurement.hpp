@@ -79,9 +79,11 @@ class Measurement {
   double entry_mean(const SppLatent& s, const Deviations& d) const;
   // True SPP averaged over the times of the baseline reading(s).
   double true_baseline(const SppLatent& s) const;
-  // Observed SPP at the visits the patient attended (before dropout, not missed). true_spp
-  // must already be filled.
-  void observe(Patient& p, const Deviations& d) const;
+  // The reading each visit would give if the patient were still in the trial (NaN where the
+  // visit is missed at random). true_spp and entry_spp must already be filled.
+  std::array<double, kMaxVisits> potential(const Patient& p, const Deviations& d) const;
+  // Observed SPP at the visits the patient attended: before dropout and not missed.
+  void observe(Patient& p, const std::array<double, kMaxVisits>& potential) const;
 
   const SppConfig& spp() const { return spp_; }
   const MeasurementConfig& config() const { return cfg_; }

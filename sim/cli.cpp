@@ -4,6 +4,7 @@
 #include "sim/engine.hpp"
 #include "sim/scenario.hpp"
 #include "sim/summary.hpp"
+#include "sim/validation.hpp"
 #include "sim/writers.hpp"
 
 #include <CLI/CLI.hpp>
@@ -171,6 +172,47 @@ int run_command(const RunArgs& a) {
   return 0;
 }
 
+struct ValidateArgs {
+  std::uint64_t reps = 4000;
+  std::uint64_t seed = 20190401;
+  int threads = 0;
+  std::string json_path;
+};
+
+int validate_command(const ValidateArgs& a) {
+  std::unique_ptr<AtomicFile> json_file;
+  if (!a.json_path.empty()) json_file = std::make_unique<AtomicFile>(a.json_path);
+  std::printf("trialsim %s validation: %llu simulated trials per scenario, seed %llu\n", TRIALSIM_VERSION,
+              static_cast<unsigned long long>(a.reps), static_cast<unsigned long long>(a.seed));
+  std::printf("A case passes when |z| <= 4, z = (simulated - reference) / MC SE; sign cases pass when z < -4.\n\n");
+  std::printf("%-58s %-26s %10s %10s %8s %8s  %s\n", "case", "reference from", "reference", "simulated", "MC SE", "z",
+              "result");
+  ValidationOptions o;
+  o.replicates = a.reps;
+  o.seed = a.seed;
+  o.threads = a.threads;
+  o.on_case = [](const ValidationCase& c) {
+    std::printf("%-58s %-26s %10.4f %10.4f %8.4f %8.2f  %s\n", c.name.c_str(), c.source.c_str(), c.reference, c.simulated,
+                c.mcse, c.z, c.pass ? "pass" : "FAIL");
+    std::fflush(stdout);
+  };
+  const auto cases = run_validation(o);
+  int failed = 0;
+  nlohmann::json j = nlohmann::json::array();
+  for (const auto& c : cases) {
+    failed += c.pass ? 0 : 1;
+    j.push_back({{"case", c.name}, {"source", c.source}, {"reference", c.reference}, {"simulated", c.simulated},
+                 {"mcse", c.mcse}, {"z", std::isfinite(c.z) ? nlohmann::json(c.z) : nlohmann::json(nullptr)},
+                 {"rule", c.sign_rule ? "z < -4" : "|z| <= 4"}, {"pass", c.pass}});
+  }
+  std::printf("\n%zu passed, %d failed\n", cases.size() - static_cast<std::size_t>(failed), failed);
+  if (json_file) {
+    json_file->write(nlohmann::json{{"replicates", a.reps}, {"seed", a.seed}, {"cases", j}}.dump(2) + "\n");
+    json_file->commit();
+  }
+  return failed == 0 ? 0 : 1;
+}
+
 }  // namespace
 
 int cli_main(int argc, char** argv) {
@@ -195,6 +237,16 @@ int cli_main(int argc, char** argv) {
   run->add_option("--patients-csv", a.patients_csv, "With --replicate: write that trial's patient-level table");
   run->add_flag("--quiet", a.quiet, "No summary table on stdout and no progress bar");
 
+  ValidateArgs v;
+  CLI::App* validate = app.add_subcommand(
+      "validate", "Run the built-in validation suite (closed forms and theory); exit 0 only if every case passes");
+  validate->add_option("--reps", v.reps, "Simulated trials per scenario; more makes every case stricter")
+      ->check(CLI::Range(std::uint64_t{100}, std::uint64_t{100000000}))
+      ->capture_default_str();
+  validate->add_option("--seed", v.seed, "Random seed")->check(CLI::NonNegativeNumber)->capture_default_str();
+  validate->add_option("--threads", v.threads, "Worker threads (default: all cores)")->check(CLI::Range(1, 1024));
+  validate->add_option("--json", v.json_path, "Write the cases and results as JSON");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -202,10 +254,12 @@ int cli_main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::cerr << "trialsim: " << e.what() << " (see trialsim " << (run->parsed() ? "run " : "") << "--help)\n";
+    const char* sub = run->parsed() ? "run " : validate->parsed() ? "validate " : "";
+    std::cerr << "trialsim: " << e.what() << " (see trialsim " << sub << "--help)\n";
     return 2;
   }
   try {
+    if (validate->parsed()) return validate_command(v);
     a.reps_given = reps->count() > 0;
     return run_command(a);
   } catch (const InputError& e) {

@@ -168,8 +168,13 @@ nlohmann::json Scenario::to_json() const {
        {{"death_per_year", dropout.death_per_year},
         {"transfer_per_year", dropout.transfer_per_year},
         {"ae_per_year", dropout.ae_per_year},
-        {"spp_hazard_ratio_per_10", dropout.spp_hazard_ratio_per_10}}},
-      {"analysis", {{"methods", methods}}},
+        {"spp_hazard_ratio_per_10", dropout.spp_hazard_ratio_per_10},
+        {"hazard_depends_on", dropout.on_observed ? "observed_spp" : "true_spp"}}},
+      {"analysis",
+       {{"methods", methods},
+        {"mi_imputations", analysis.mi.imputations},
+        {"mnar_delta_mmHg", analysis.mi.delta},
+        {"mnar_delta_arms", analysis.mi.delta_both_arms ? "both" : "treatment"}}},
   };
 }
 

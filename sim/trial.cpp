@@ -54,8 +54,9 @@ void TrialSimulator::simulate(std::uint64_t seed, std::uint64_t r, Workspace& ws
     ws.paths[i] = path;
     for (std::size_t k = 0; k < months.size(); ++k) p.true_spp[k] = path.at(months[k]);
     Stream drop_rng(seed, r, StreamKind::dropout, i);
-    dropout_.follow(p, scenario_.trial.last_month(), path, drop_rng);
-    measurement_.observe(p, ws.deviations[i]);
+    const auto readings = measurement_.potential(p, ws.deviations[i]);
+    dropout_.follow(p, scenario_.trial.last_month(), path, months, readings, drop_rng);
+    measurement_.observe(p, readings);
   }
 }
 

@@ -80,5 +80,15 @@ if head -1 "$work/p.csv" | grep -q "^id,status,arm,stratum,.*,true_spp_m0,observ
 if grep -q ",randomized,treatment," "$work/p.csv" && grep -q ",excluded_entry_above_max,," "$work/p.csv"; then ok; else bad "patients CSV content"; fi
 if grep -q "ancova" "$work/r17.txt"; then ok; else bad "replicate report lacks analyses"; fi
 
+# validate: bad size refused; a small run writes every case and its exit code matches the results.
+expect_error "validate with too few trials" "--reps" -- validate --reps 10
+if "$bin" validate --help | grep -q -- "--reps"; then ok; else bad "validate --help lacks --reps"; fi
+"$bin" validate --reps 200 --threads 2 --json "$work/v.json" >"$work/v.txt"
+rc=$?
+fails=$(grep -c " FAIL$" "$work/v.txt")
+if { [ "$fails" -eq 0 ] && [ "$rc" -eq 0 ]; } || { [ "$fails" -gt 0 ] && [ "$rc" -eq 1 ]; }; then ok; else bad "validate exit $rc with $fails failures"; fi
+if [ "$(grep -c '"case":' "$work/v.json")" -ge 20 ]; then ok; else bad "validate JSON has fewer than 20 cases"; fi
+if grep -q "^[0-9]* passed, [0-9]* failed$" "$work/v.txt"; then ok; else bad "validate lacks its closing line"; fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -5,8 +5,8 @@
 #  * MMRM: REML fit by nlme::gls with an unstructured 2x2 covariance (corSymm + varIdent), the
 #    treatment effect at month 12 with a Satterthwaite df computed here from dense matrices
 #    (expected REML information), cross-checked against emmeans' Satterthwaite df;
-#  * IPW: completers at month 12 weighted by 1 / P(completed) from a logistic model, weighted
-#    least squares with an HC0 sandwich SE (sandwich::vcovHC), df = completers - 4.
+#  * IPW: completers at month 12 weighted by 1 / P(completed) from sequential logistic models, weighted
+#    least squares with an HC2 sandwich SE (sandwich::vcovHC), df = completers - 4.
 #
 # Run from the repository root (CI does not need R: the header is committed):
 #   apt-get update
@@ -287,35 +287,47 @@ ipw_reference <- function(pat, name) {
   d <- pat
   d$completed <- as.numeric(!is.na(d$y12))
   d$seen6 <- as.numeric(!is.na(d$y6))
+  d$in6 <- as.numeric(d$seen6 == 1 | d$completed == 1)  # still in the trial at month 6
   d$last_obs <- ifelse(d$seen6 == 1, d$y6, d$baseline)
-  logit <- glm(completed ~ baseline + stratum + arm + last_obs + seen6, family = binomial,
-               data = d, control = glm.control(epsilon = 1e-14, maxit = 100))
-  if (!logit$converged) fail("%s: logistic model did not converge", name)
-  logit_default <- glm(completed ~ baseline + stratum + arm + last_obs + seen6,
-                       family = binomial, data = d)
-  d$p <- fitted(logit)
+  ctl <- glm.control(epsilon = 1e-14, maxit = 100)
+  # Sequential (monotone dropout) completion model: P(complete) = P(in at 6) P(seen at 12 | in at 6).
+  s1 <- glm(in6 ~ baseline + stratum + arm, family = binomial, data = d, control = ctl)
+  if (!s1$converged) fail("%s: stage 1 logistic model did not converge", name)
+  # No seen6 term: a patient who missed month 6 is known to be still in only because they were
+  # seen at month 12, so the indicator would separate stage 2 by construction.
+  r2 <- d[d$in6 == 1, ]
+  f2 <- completed ~ baseline + stratum + arm + last_obs
+  s2 <- glm(f2, family = binomial, data = r2, control = ctl)
+  if (!s2$converged) fail("%s: stage 2 logistic model did not converge", name)
+  s2_default <- glm(f2, family = binomial, data = r2)
+  d$p <- fitted(s1)
+  d$p[d$in6 == 1] <- d$p[d$in6 == 1] * fitted(s2)
   comp <- d[d$completed == 1, ]
   comp$w <- 1 / comp$p
   out <- lm(y12 ~ arm + baseline + stratum, data = comp, weights = w)
-  V <- vcovHC(out, type = "HC0")
+  V <- vcovHC(out, type = "HC2")
   est <- coef(out)[["arm"]]
   se <- sqrt(V["arm", "arm"])
 
-  # The HC0 sandwich by hand: (X'WX)^-1 X' diag(w^2 e^2) X (X'WX)^-1.
+  # The HC2 sandwich by hand: (X'WX)^-1 X' diag(w^2 e^2 / (1 - h)) X (X'WX)^-1 with
+  # h = w x' (X'WX)^-1 x the weighted leverages.
   X <- model.matrix(out)
   e <- comp$y12 - drop(X %*% coef(out))
   bread <- solve(crossprod(X, comp$w * X))
-  meat <- crossprod(X, (comp$w * e)^2 * X)
-  check_close(sqrt((bread %*% meat %*% bread)["arm", "arm"]), se, "HC0 by hand", 1e-10)
+  h <- comp$w * rowSums((X %*% bread) * X)
+  meat <- crossprod(X, (comp$w * e)^2 / (1 - h) * X)
+  check_close(sqrt((bread %*% meat %*% bread)["arm", "arm"]), se, "HC2 by hand", 1e-10)
 
   n <- nrow(comp)
   df <- n - 4
   tval <- est / se
   p <- 2 * pt(-abs(tval), df)
   q <- qt(0.975, df)
+  stage2 <- as.numeric(coef(s2))
   list(est = est, se = se, df = df, p = p, ci_low = est - q * se, ci_high = est + q * se,
-       logit_coef = as.numeric(coef(logit)), lm_coef = as.numeric(coef(out)), completers = n,
-       logit_default_diff = max(abs(coef(logit_default) - coef(logit)) / abs(coef(logit))),
+       stage1_coef = as.numeric(coef(s1)), stage2_coef = stage2, lm_coef = as.numeric(coef(out)),
+       completers = n,
+       logit_default_diff = max(abs(coef(s2_default) - coef(s2)) / abs(coef(s2))),
        weight_range = range(comp$w))
 }
 
@@ -399,12 +411,14 @@ out <- c(
   "//   emmeans' Satterthwaite df (observed information, numerically) is in a comment per fixture,",
   sprintf("//   for information only: it differs from df by %s.", emm_range),
   "//",
-  "// IPW: completed = y12 observed, seen6 = y6 observed, last_obs = y6 if observed else baseline;",
-  "//   glm(completed ~ baseline + stratum + arm + last_obs + seen6, binomial) over all randomized",
-  "//   (logit_coef in that order, intercept first); weight 1 / fitted probability for completers;",
-  "//   lm(y12 ~ arm + baseline + stratum, weights) on completers (ipw_coef in that order, intercept",
-  "//   first); ipw_se = HC0 sandwich (sandwich::vcovHC, weights treated as known);",
-  "//   ipw_df = completers - 4; p two-sided from t(ipw_df); 95% CI.",
+  "// IPW: completed = y12 observed, seen6 = y6 observed, in6 = seen6 or completed (still in at",
+  "//   month 6), last_obs = y6 if observed else baseline. Sequential completion model:",
+  "//   stage 1 glm(in6 ~ baseline + stratum + arm, binomial) over all randomized (stage1_coef,",
+  "//   intercept first); stage 2 glm(completed ~ baseline + stratum + arm + last_obs, binomial)",
+  "//   among in6 (stage2_coef);",
+  "//   weight 1 / (p1 p2) for completers; lm(y12 ~ arm + baseline + stratum, weights) on",
+  "//   completers (ipw_coef, intercept first); ipw_se = HC2 sandwich (sandwich::vcovHC, weights",
+  "//   treated as known); ipw_df = completers - 4; p two-sided from t(ipw_df); 95% CI.",
   "#pragma once",
   "",
   "#include <array>",
@@ -430,7 +444,8 @@ out <- c(
   "  int patients, observations;",
   "  // IPW completers analysis",
   "  double ipw_effect, ipw_se, ipw_df, ipw_p, ipw_ci_low, ipw_ci_high;",
-  "  std::array<double, 6> logit_coef;  // intercept, baseline, stratum, arm, last_obs, seen6",
+  "  std::array<double, 4> stage1_coef;  // intercept, baseline, stratum, arm",
+  "  std::array<double, 5> stage2_coef;  // intercept, baseline, stratum, arm, last_obs",
   "  std::array<double, 4> ipw_coef;    // weighted lm: intercept, arm, baseline, stratum",
   "};",
   "",
@@ -471,7 +486,8 @@ for (r in results) {
     sprintf("        .ipw_p = %s,", fmt(w$p)),
     sprintf("        .ipw_ci_low = %s,", fmt(w$ci_low)),
     sprintf("        .ipw_ci_high = %s,", fmt(w$ci_high)),
-    sprintf("        .logit_coef = %s,", vec(fmt(w$logit_coef), 3)),
+    sprintf("        .stage1_coef = %s,", vec(fmt(w$stage1_coef), 4)),
+    sprintf("        .stage2_coef = %s,", vec(fmt(w$stage2_coef), 3)),
     sprintf("        .ipw_coef = %s,", vec(fmt(w$lm_coef), 4)),
     "    },"
   )

@@ -29,12 +29,14 @@
 //   emmeans' Satterthwaite df (observed information, numerically) is in a comment per fixture,
 //   for information only: it differs from df by 0.28% to 1.4%.
 //
-// IPW: completed = y12 observed, seen6 = y6 observed, last_obs = y6 if observed else baseline;
-//   glm(completed ~ baseline + stratum + arm + last_obs + seen6, binomial) over all randomized
-//   (logit_coef in that order, intercept first); weight 1 / fitted probability for completers;
-//   lm(y12 ~ arm + baseline + stratum, weights) on completers (ipw_coef in that order, intercept
-//   first); ipw_se = HC0 sandwich (sandwich::vcovHC, weights treated as known);
-//   ipw_df = completers - 4; p two-sided from t(ipw_df); 95% CI.
+// IPW: completed = y12 observed, seen6 = y6 observed, in6 = seen6 or completed (still in at
+//   month 6), last_obs = y6 if observed else baseline. Sequential completion model:
+//   stage 1 glm(in6 ~ baseline + stratum + arm, binomial) over all randomized (stage1_coef,
+//   intercept first); stage 2 glm(completed ~ baseline + stratum + arm + last_obs, binomial)
+//   among in6 (stage2_coef);
+//   weight 1 / (p1 p2) for completers; lm(y12 ~ arm + baseline + stratum, weights) on
+//   completers (ipw_coef, intercept first); ipw_se = HC2 sandwich (sandwich::vcovHC, weights
+//   treated as known); ipw_df = completers - 4; p two-sided from t(ipw_df); 95% CI.
 #pragma once
 
 #include <array>
@@ -60,7 +62,8 @@ struct Fixture {
   int patients, observations;
   // IPW completers analysis
   double ipw_effect, ipw_se, ipw_df, ipw_p, ipw_ci_low, ipw_ci_high;
-  std::array<double, 6> logit_coef;  // intercept, baseline, stratum, arm, last_obs, seen6
+  std::array<double, 4> stage1_coef;  // intercept, baseline, stratum, arm
+  std::array<double, 5> stage2_coef;  // intercept, baseline, stratum, arm, last_obs
   std::array<double, 4> ipw_coef;    // weighted lm: intercept, arm, baseline, stratum
 };
 
@@ -177,18 +180,21 @@ inline const std::vector<Fixture> fixtures = {
         .reml_loglik = -577.01212185133522,
         .patients = 87,
         .observations = 145,
-        .ipw_effect = -5.1264909389784021,
-        .ipw_se = 4.093904682028195,
+        .ipw_effect = -4.9124557492996903,
+        .ipw_se = 4.2077564147564042,
         .ipw_df = 63.0,
-        .ipw_p = 0.21511666281826999,
-        .ipw_ci_low = -13.307506642290829,
-        .ipw_ci_high = 3.0545247643340252,
-        .logit_coef = {
-            0.43878967500920824, -0.0035468351482252471, -0.29869575706676371,
-            -1.1470237131888505, 0.016920047659311179, 0.59239256447313626,
+        .ipw_p = 0.24741778114930604,
+        .ipw_ci_low = -13.320985985959133,
+        .ipw_ci_high = 3.4960744873597527,
+        .stage1_coef = {
+            32.641138132769889, 0.016064604013136488, -1.4043226485803635, -30.750456330570913,
+        },
+        .stage2_coef = {
+            0.89643394276507737, -9.9142831845225196e-05, -0.022054701593065076,
+            -0.73782175593718136, 0.011480894365622184,
         },
         .ipw_coef = {
-            30.94019648583788, -5.1264909389784021, 0.58838716592682638, 5.0634282431825595,
+            30.109563990165814, -4.9124557492996903, 0.60167380582057683, 5.55370507153199,
         },
     },
     // trial_b.csv: seed 23, replicate 7, missed_visit_prob 0.15.
@@ -300,18 +306,21 @@ inline const std::vector<Fixture> fixtures = {
         .reml_loglik = -505.74615569237289,
         .patients = 77,
         .observations = 128,
-        .ipw_effect = 2.0415995057640641,
-        .ipw_se = 4.0255538576373127,
+        .ipw_effect = 2.1711302398000312,
+        .ipw_se = 4.208217226781608,
         .ipw_df = 56.0,
-        .ipw_p = 0.61403406027737661,
-        .ipw_ci_low = -6.0225538977701314,
-        .ipw_ci_high = 10.105752909298261,
-        .logit_coef = {
-            1.3445962151257229, -0.039735058055753822, -0.0075915131512540538,
-            -0.23810551129196506, 0.013590940413745612, 1.2761124429043915,
+        .ipw_p = 0.60793696963483845,
+        .ipw_ci_low = -6.2589418626459574,
+        .ipw_ci_high = 10.601202342246019,
+        .stage1_coef = {
+            4.7728444017631988, -0.034692968224744131, -0.22312323626612951, -1.4258404109181941,
+        },
+        .stage2_coef = {
+            3.0287398002876413, -0.042669006195277144, -0.0090032989674161731,
+            0.3014878182089239, 0.0090807312370197041,
         },
         .ipw_coef = {
-            34.959524375907769, 2.0415995057640641, 0.52902953786416718, -0.35305831160796136,
+            35.739508969598376, 2.1711302398000312, 0.51599041129564105, -0.74892219997546661,
         },
     },
     // trial_c.csv: seed 37, replicate 5, missed_visit_prob 0.15, heavier informative dropout (spp_hazard_ratio_per_10 2.0, death_per_year 0.3).
@@ -423,18 +432,21 @@ inline const std::vector<Fixture> fixtures = {
         .reml_loglik = -424.95942012673544,
         .patients = 67,
         .observations = 108,
-        .ipw_effect = 1.3354135819212209,
-        .ipw_se = 4.6813501643265401,
+        .ipw_effect = 2.5239566380774843,
+        .ipw_se = 5.5648409386667694,
         .ipw_df = 42.0,
-        .ipw_p = 0.77684511649678001,
-        .ipw_ci_low = -8.1119335291922869,
-        .ipw_ci_high = 10.78276069303473,
-        .logit_coef = {
-            -1.2250890807045292, -0.01460394366104069, 0.02560466071227133,
-            -0.46759246466580479, 0.011965484246508297, 2.2115149163858865,
+        .ipw_p = 0.65248463754719355,
+        .ipw_ci_low = -8.7063470393409403,
+        .ipw_ci_high = 13.754260315495909,
+        .stage1_coef = {
+            -0.44502376797802995, 0.041892399469291776, -0.59242649802661485, -0.76081585713865185,
+        },
+        .stage2_coef = {
+            2.0522076893581103, -0.028884043672268399, 0.17275365237953796,
+            -0.23925932952284135, 0.0069499564267037541,
         },
         .ipw_coef = {
-            37.120359195202624, 1.3354135819212209, 0.59209771138581457, -3.7572821391461515,
+            38.889483294368162, 2.5239566380774843, 0.56317550079753398, -3.247128908034226,
         },
     },
 };

@@ -243,6 +243,9 @@ TEST_CASE("MgO titration stays within the dose range and raises serum Mg", "[tre
   CHECK(mg_t / (n / 2) < 3.2);
 }
 
+const std::vector<double> kMonths{0, 6, 12};
+const std::array<double, kMaxVisits> kNoReadings{};
+
 TEST_CASE("non-informative dropout follows the exponential competing-risks law", "[dropout]") {
   DropoutConfig cfg;
   cfg.death_per_year = 0.2;
@@ -256,7 +259,7 @@ TEST_CASE("non-informative dropout follows the exponential competing-risks law",
     Patient p;
     p.arm = Arm::treatment;
     Stream rng(10, 0, StreamKind::dropout, static_cast<std::uint64_t>(i));
-    drop.follow(p, 12.0, TruePath{60, 0, 0, 0}, rng);
+    drop.follow(p, 12.0, TruePath{60, 0, 0, 0}, kMonths, kNoReadings, rng);
     if (p.dropout_reason != DropoutReason::none) {
       ++dropped;
       REQUIRE(p.dropout_month >= 0.0);
@@ -287,11 +290,38 @@ TEST_CASE("informative dropout multiplies the hazard per 10 mmHg lower true SPP"
     Patient p;
     p.arm = Arm::control;
     Stream rng(11, 0, StreamKind::dropout, static_cast<std::uint64_t>(i));
-    drop.follow(p, 12.0, TruePath{40, 0, 0, 0}, rng);  // 20 mmHg below reference: x2.25
+    drop.follow(p, 12.0, TruePath{40, 0, 0, 0}, kMonths, kNoReadings, rng);  // 20 mmHg below reference: x2.25
     low += p.dropout_reason != DropoutReason::none;
   }
   const double p = 1 - std::exp(-0.2 * 2.25);
   check_within(static_cast<double>(low) / n, p, std::sqrt(p * (1 - p) / n));
+}
+
+TEST_CASE("dropout on observed SPP uses the last reading taken before each month", "[dropout]") {
+  DropoutConfig cfg;
+  cfg.death_per_year = 0.2;
+  cfg.transfer_per_year = 0.0;
+  cfg.ae_per_year = 0.0;
+  cfg.spp_hazard_ratio_per_10 = 1.5;
+  cfg.reference_spp = 60.0;
+  cfg.on_observed = true;
+  const Dropout drop(cfg);
+  // Baseline reading 60 (x1), month-6 reading 40 (x2.25); the true SPP (80) is ignored.
+  std::array<double, kMaxVisits> readings{};
+  readings[0] = 60.0;
+  readings[1] = 40.0;
+  readings[2] = 40.0;
+  const int n = 20000;
+  int dropped = 0;
+  for (int i = 0; i < n; ++i) {
+    Patient p;
+    p.arm = Arm::control;
+    Stream rng(12, 0, StreamKind::dropout, static_cast<std::uint64_t>(i));
+    drop.follow(p, 12.0, TruePath{80, 0, 0, 0}, kMonths, readings, rng);
+    dropped += p.dropout_reason != DropoutReason::none;
+  }
+  const double p = 1 - std::exp(-0.2 * 0.5 - 0.2 * 2.25 * 0.5);
+  check_within(static_cast<double>(dropped) / n, p, std::sqrt(p * (1 - p) / n));
 }
 
 TEST_CASE("visits after dropout are missing and the baseline is the entry reading", "[measurement]") {

@@ -1,0 +1,229 @@
+#include "sim/validation.hpp"
+
+#include "sim/engine.hpp"
+#include "sim/scenario.hpp"
+
+#include <boost/math/distributions/chi_squared.hpp>
+#include <boost/math/distributions/non_central_t.hpp>
+#include <boost/math/distributions/normal.hpp>
+#include <boost/math/distributions/students_t.hpp>
+#include <boost/math/quadrature/gauss_kronrod.hpp>
+
+#include <cmath>
+#include <limits>
+#include <sstream>
+
+namespace trialsim {
+
+double t_test_power(int per_arm, double delta, double sigma, double alpha) {
+  const double df = 2.0 * per_arm - 2;
+  const double ncp = delta / (sigma * std::sqrt(2.0 / per_arm));
+  const double q = boost::math::quantile(boost::math::complement(boost::math::students_t(df), alpha / 2));
+  const boost::math::non_central_t nct(df, ncp);
+  return boost::math::cdf(boost::math::complement(nct, q)) + boost::math::cdf(nct, -q);
+}
+
+double welch_power(int n1, int n2, double var1, double var2, double delta, double alpha) {
+  // Mean difference D ~ N(delta, a + b), independent of the sample variances
+  // S_i^2 = var_i U_i / k_i, U_i ~ chi2(k_i). Given them, Welch rejects when
+  // |D| > t_{1 - alpha/2}(nu) sqrt(V) with V and nu its own estimates.
+  const double a = var1 / n1, b = var2 / n2, sd = std::sqrt(a + b);
+  const double k1 = n1 - 1.0, k2 = n2 - 1.0;
+  const boost::math::chi_squared c1(k1), c2(k2);
+  const boost::math::normal n01;
+  using Quad = boost::math::quadrature::gauss_kronrod<double, 31>;
+  auto outer = [&](double p1) {
+    const double v1 = a * boost::math::quantile(c1, p1) / k1;
+    auto inner = [&](double p2) {
+      const double v2 = b * boost::math::quantile(c2, p2) / k2;
+      const double v = v1 + v2;
+      const double nu = v * v / (v1 * v1 / k1 + v2 * v2 / k2);
+      const double q = boost::math::quantile(boost::math::complement(boost::math::students_t(nu), alpha / 2)) * std::sqrt(v);
+      return boost::math::cdf(boost::math::complement(n01, (q - delta) / sd)) + boost::math::cdf(n01, (-q - delta) / sd);
+    };
+    return Quad::integrate(inner, 0.0, 1.0, 8, 1e-10);
+  };
+  return Quad::integrate(outer, 0.0, 1.0, 8, 1e-9);
+}
+
+double barnett_rtm(double mu, double sb2, double sw2, double cutoff, bool below) {
+  const double s = std::sqrt(sb2 + sw2);
+  const double z = (cutoff - mu) / s;
+  const boost::math::normal n01;
+  const double phi = boost::math::pdf(n01, z);
+  return below ? sw2 / s * phi / boost::math::cdf(n01, z)
+               : -sw2 / s * phi / boost::math::cdf(boost::math::complement(n01, z));
+}
+
+namespace {
+
+Scenario scenario(const std::string& toml, const std::string& name) {
+  ConfigReader in = ConfigReader::from_string(toml, "validation:" + name);
+  return Scenario::read(in);
+}
+
+// Final SPP exactly normal, variance 100 + 36 + 25 = 161 (+ effect_sd^2 on MgO), n per arm,
+// no cutoff, no dropout, no covariate shifts.
+std::string plain(int per_arm, double effect, double effect_sd = 0.0, double diabetes_prob = 0.616) {
+  std::ostringstream t;
+  t << "[trial]\nconsented = " << 2 * per_arm << "\nmonths = [0, 12]\n"
+    << "[population]\nprior_mg_prob = 0.0\ndiabetes_prob = " << diabetes_prob << "\n"
+    << "[spp]\nsd_between = 10.0\nsd_biological = 6.0\nsd_measurement = 5.0\ndiabetes_shift = 0.0\n"
+    << "age_shift_per_10y = 0.0\nsd_slope_per_year = 0.0\n"
+    << "[screening]\npre_baseline_loss = 0.0\n"
+    << "[randomization]\nmethod = \"block\"\nblock_sizes = [" << 2 * per_arm << "]\n"
+    << "[treatment]\neffect_mmHg = " << effect << "\neffect_sd_mmHg = " << effect_sd << "\n"
+    << "[dropout]\ndeath_per_year = 0.0\ntransfer_per_year = 0.0\nae_per_year = 0.0\n"
+    << "[analysis]\nmethods = [\"completers_ttest\", \"completers_welch\", \"ancova\"]\n";
+  return t.str();
+}
+
+// Baseline = one (or k) readings with T ~ N(60, 100), biological SD 8 (or sd_bio), noise SD 5.
+std::string rtm_design(const std::string& screening, double sd_bio = 8.0) {
+  std::ostringstream t;
+  t << "[trial]\nconsented = 150\n[population]\nprior_mg_prob = 0.0\n"
+    << "[spp]\nmean = 60.0\nsd_between = 10.0\nsd_biological = " << sd_bio
+    << "\nsd_measurement = 5.0\ndiabetes_shift = 0.0\nage_shift_per_10y = 0.0\ndrift_per_year = 0.0\n"
+    << "sd_slope_per_year = 0.0\n[screening]\npre_baseline_loss = 0.0\n" << screening
+    << "\n[dropout]\ndeath_per_year = 0.0\ntransfer_per_year = 0.0\nae_per_year = 0.0\n"
+    << "[analysis]\nmethods = [\"completers_ttest\"]\n";
+  return t.str();
+}
+
+// The seed trial's design with dropout of the given kind.
+std::string dropout_design(const std::string& dropout, double effect) {
+  std::ostringstream t;
+  t << "[screening]\nentry_max = 80.0\npre_baseline_loss = 0.0777\n[treatment]\neffect_mmHg = " << effect
+    << "\n[dropout]\n" << dropout << "\n[analysis]\nmi_imputations = 10\n";
+  return t.str();
+}
+
+class Suite {
+ public:
+  explicit Suite(const ValidationOptions& o) : o_(o) {}
+
+  SummaryAccumulator simulate(const Scenario& s) const {
+    EngineOptions e;
+    e.replicates = o_.replicates;
+    e.seed = o_.seed;
+    e.threads = o_.threads;
+    return run_replicates(s, e);
+  }
+
+  void add(std::string name, std::string source, double reference, double simulated, double mcse, bool sign_rule = false) {
+    ValidationCase c{std::move(name), std::move(source), reference, simulated, mcse, 0, sign_rule, false};
+    c.z = mcse > 0 ? (simulated - reference) / mcse : (simulated == reference ? 0.0 : std::numeric_limits<double>::infinity());
+    c.pass = sign_rule ? c.z < -4.0 : std::abs(c.z) <= 4.0;
+    if (o_.on_case) o_.on_case(c);
+    cases_.push_back(std::move(c));
+  }
+  double n() const { return static_cast<double>(o_.replicates); }
+  std::vector<ValidationCase> take() { return std::move(cases_); }
+
+ private:
+  const ValidationOptions& o_;
+  std::vector<ValidationCase> cases_;
+};
+
+std::string num(double v) {
+  std::ostringstream s;
+  s << v;
+  return s.str();
+}
+
+}  // namespace
+
+std::vector<ValidationCase> run_validation(const ValidationOptions& options) {
+  Suite suite(options);
+  const double sigma2 = 161.0;
+  const double alpha = 0.05;
+
+  // Student t power, both rejection tails.
+  for (const auto& [per_arm, effect] : std::vector<std::pair<int, double>>{{20, 10.0}, {50, 5.0}, {30, -8.0}, {40, -4.0}}) {
+    const auto sum = suite.simulate(scenario(plain(per_arm, effect), "power"));
+    const Performance p = performance(sum.method(Method::completers_ttest), sum.replicates(), effect);
+    const double exact = t_test_power(per_arm, effect, std::sqrt(sigma2), alpha);
+    suite.add("Student t power, " + std::to_string(per_arm) + "/arm, effect " + num(effect), "noncentral t", exact, p.power,
+              std::sqrt(exact * (1 - exact) / suite.n()));
+  }
+  // Welch power with unequal variances (heterogeneous effect on MgO).
+  for (const auto& [per_arm, effect, tau] : std::vector<std::tuple<int, double, double>>{{30, 8.0, 12.0}, {20, -10.0, 15.0}}) {
+    const auto sum = suite.simulate(scenario(plain(per_arm, effect, tau), "welch"));
+    const Performance p = performance(sum.method(Method::completers_welch), sum.replicates(), effect);
+    const double exact = welch_power(per_arm, per_arm, sigma2 + tau * tau, sigma2, effect, alpha);
+    suite.add("Welch power, " + std::to_string(per_arm) + "/arm, effect " + num(effect) + ", SD ratio " +
+                  num(std::sqrt((sigma2 + tau * tau) / sigma2)).substr(0, 4),
+              "exact integral", exact, p.power, std::sqrt(exact * (1 - exact) / suite.n()));
+  }
+  // ANCOVA variance 2 sigma^2 (1 - rho^2)/n (1 + 1/(2n - 4)), baseline the only covariate.
+  {
+    const int n = 40;
+    const auto sum = suite.simulate(scenario(plain(n, 0.0, 0.0, 0.0), "ancova"));
+    const Performance p = performance(sum.method(Method::ancova), sum.replicates(), 0.0);
+    const double rho = (100.0 + 36.0 * std::exp(-2.0)) / sigma2;
+    const double var = 2.0 * sigma2 * (1 - rho * rho) / n * (1 + 1.0 / (2.0 * n - 4));
+    suite.add("ANCOVA model SE, 40/arm, rho " + num(rho).substr(0, 5), "2s2(1-r2)/n(1+1/(2n-4))", std::sqrt(var),
+              p.model_se, p.model_se_mcse);
+    suite.add("ANCOVA empirical SE, 40/arm", "2s2(1-r2)/n(1+1/(2n-4))", std::sqrt(var), p.emp_se, p.emp_se_mcse);
+  }
+  // Regression to the mean in the control arm's baseline.
+  auto rtm_case = [&](const std::string& name, const std::string& screening, double expected, double sd_bio = 8.0) {
+    const auto sum = suite.simulate(scenario(rtm_design(screening, sd_bio), "rtm"));
+    const Moments& m = sum.arm(Arm::control).regression_to_mean;
+    suite.add(name, "Barnett et al. 2005", expected, m.mean(), m.mcse());
+  };
+  const double sb2 = 100.0, su2 = 64.0, se2 = 25.0;
+  rtm_case("RTM, one reading < 60", "entry_max = 60.0", barnett_rtm(60, sb2, su2 + se2, 60, true));
+  rtm_case("RTM, one reading < 75", "entry_max = 75.0", barnett_rtm(60, sb2, su2 + se2, 75, true));
+  rtm_case("RTM, one reading >= 70", "entry_min = 70.0", barnett_rtm(60, sb2, su2 + se2, 70, false));
+  rtm_case("RTM, mean of 3 readings at one visit < 65", "entry_max = 65.0\nentry_measurements = 3",
+           barnett_rtm(60, sb2, su2 + se2 / 3, 65, true));
+  const double rho3 = std::exp(-3.0 / 6.0);
+  rtm_case("RTM, mean of 2 readings 3 months apart < 65",
+           "entry_max = 65.0\nentry_measurements = 2\nentry_interval_months = 3.0",
+           barnett_rtm(60, sb2, su2 * (2 + 2 * rho3) / 4 + se2 / 2, 65, true));
+  rtm_case("RTM, separate baseline, compound symmetry", "entry_max = 60.0\nseparate_baseline = true", 0.0, 0.0);
+
+  // Every method under MCAR dropout, no effect: type I error and coverage.
+  {
+    const auto sum = suite.simulate(scenario(
+        dropout_design("death_per_year = 0.1\ntransfer_per_year = 0.05\nae_per_year = 0.2\nspp_hazard_ratio_per_10 = 1.0", 0.0),
+        "mcar"));
+    const double se_alpha = std::sqrt(alpha * (1 - alpha) / suite.n());
+    for (std::size_t m = 0; m < kMethods; ++m) {
+      const Performance p = performance(sum.method(static_cast<Method>(m)), sum.replicates(), 0.0);
+      suite.add("type I error, MCAR dropout: " + std::string(method_name(static_cast<Method>(m))), "alpha", alpha, p.power,
+                se_alpha);
+    }
+    for (std::size_t m = 0; m < kMethods; ++m) {
+      const Performance p = performance(sum.method(static_cast<Method>(m)), sum.replicates(), 0.0);
+      suite.add("CI coverage, MCAR dropout: " + std::string(method_name(static_cast<Method>(m))), "1 - alpha", 1 - alpha,
+                p.coverage, std::sqrt(alpha * (1 - alpha) / static_cast<double>(p.estimable)));
+    }
+  }
+  // Informative dropout of low-SPP patients and an effect of 8: MgO keeps more of its
+  // patients, so completers analyses understate the effect; under MAR (dropout on the last
+  // observed reading) the MMRM and imputation are unbiased.
+  {
+    const auto mnar = suite.simulate(scenario(
+        dropout_design("death_per_year = 0.3\ntransfer_per_year = 0.0\nae_per_year = 0.0\nspp_hazard_ratio_per_10 = 2.5", 8.0),
+        "mnar"));
+    const Performance c = performance(mnar.method(Method::completers_ttest), mnar.replicates(), 8.0);
+    suite.add("bias < 0, completers t test, dropout on true SPP", "theory: attenuation", 0.0, c.bias, c.bias_mcse, true);
+    const auto mar = suite.simulate(scenario(
+        dropout_design("death_per_year = 0.3\ntransfer_per_year = 0.0\nae_per_year = 0.0\nspp_hazard_ratio_per_10 = 2.5\n"
+                       "hazard_depends_on = \"observed_spp\"",
+                       8.0),
+        "mar"));
+    const Performance cm = performance(mar.method(Method::completers_ttest), mar.replicates(), 8.0);
+    suite.add("bias < 0, completers t test, dropout on observed SPP", "theory: attenuation", 0.0, cm.bias, cm.bias_mcse, true);
+    for (const Method m : {Method::mmrm, Method::mi_delta}) {
+      const Performance p = performance(mar.method(m), mar.replicates(), 8.0);
+      suite.add("bias 0, " + std::string(method_name(m)) + ", dropout on observed SPP (MAR)", "theory: valid under MAR", 0.0,
+                p.bias, p.bias_mcse);
+    }
+  }
+  return suite.take();
+}
+
+}  // namespace trialsim
