@@ -60,27 +60,22 @@ MeanVar mean_var(std::span<const double> x) {
   return r;
 }
 
-// Fills CI and two-sided p from estimate, se and df using the t distribution.
-Estimate finish_t(double est, double se, double df, double alpha) {
-  Estimate e;
-  if (!(se > 0.0) || !std::isfinite(se)) {
-    e.status = NotEstimable::no_variance;
-    return e;
-  }
-  const boost::math::students_t dist(df);
-  const double t = est / se;
+}  // namespace
+
+Estimate t_estimate(double est, double se, double df, double alpha) {
+  if (!(se > 0.0) || !std::isfinite(se)) return not_estimable(NotEstimable::no_variance);
+  const boost::math::students_t dist(std::min(df, 1e12));
   const double q = boost::math::quantile(boost::math::complement(dist, alpha / 2.0));
+  Estimate e;
   e.status = NotEstimable::none;
   e.estimate = est;
   e.se = se;
   e.df = df;
   e.ci_low = est - q * se;
   e.ci_high = est + q * se;
-  e.p = std::min(1.0, 2.0 * boost::math::cdf(boost::math::complement(dist, std::abs(t))));
+  e.p = std::min(1.0, 2.0 * boost::math::cdf(boost::math::complement(dist, std::abs(est / se))));
   return e;
 }
-
-}  // namespace
 
 Estimate student_t(std::span<const double> treatment, std::span<const double> control, double alpha) {
   const MeanVar a = mean_var(treatment), b = mean_var(control);
@@ -88,7 +83,7 @@ Estimate student_t(std::span<const double> treatment, std::span<const double> co
   const double df = static_cast<double>(a.n + b.n - 2);
   const double pooled = ((static_cast<double>(a.n) - 1) * a.var + (static_cast<double>(b.n) - 1) * b.var) / df;
   const double se = std::sqrt(pooled * (1.0 / static_cast<double>(a.n) + 1.0 / static_cast<double>(b.n)));
-  return finish_t(a.mean - b.mean, se, df, alpha);
+  return t_estimate(a.mean - b.mean, se, df, alpha);
 }
 
 Estimate welch_t(std::span<const double> treatment, std::span<const double> control, double alpha) {
@@ -97,12 +92,10 @@ Estimate welch_t(std::span<const double> treatment, std::span<const double> cont
   const double va = a.var / static_cast<double>(a.n), vb = b.var / static_cast<double>(b.n);
   const double denom = va * va / static_cast<double>(a.n - 1) + vb * vb / static_cast<double>(b.n - 1);
   if (!(denom > 0.0)) {
-    Estimate e;
-    e.status = NotEstimable::no_variance;
-    return e;
+    return not_estimable(NotEstimable::no_variance);
   }
   const double df = (va + vb) * (va + vb) / denom;
-  return finish_t(a.mean - b.mean, std::sqrt(va + vb), df, alpha);
+  return t_estimate(a.mean - b.mean, std::sqrt(va + vb), df, alpha);
 }
 
 Estimate ancova(std::span<const double> y, std::span<const double> baseline, std::span<const std::int8_t> treated,
@@ -133,18 +126,14 @@ Estimate ancova(std::span<const double> y, std::span<const double> baseline, std
   }
   const Eigen::ColPivHouseholderQR<Eigen::MatrixXd> qr(X);
   if (qr.rank() < p) {
-    Estimate e;
-    e.status = NotEstimable::rank_deficient;
-    return e;
+    return not_estimable(NotEstimable::rank_deficient);
   }
   const Eigen::VectorXd beta = qr.solve(Y);
   const double rss = (Y - X * beta).squaredNorm();
   // A perfect fit (e.g. a constant outcome) leaves only rounding residue: no variance to test.
   const double tss = (Y.array() - Y.mean()).square().sum();
   if (!(rss > 1e-24 * static_cast<double>(n) * std::max(tss, Y.squaredNorm()))) {
-    Estimate e;
-    e.status = NotEstimable::no_variance;
-    return e;
+    return not_estimable(NotEstimable::no_variance);
   }
   const double df = static_cast<double>(n - p);
   const double sigma2 = rss / df;
@@ -153,7 +142,7 @@ Estimate ancova(std::span<const double> y, std::span<const double> baseline, std
   const Eigen::MatrixXd Rinv = R.triangularView<Eigen::Upper>().solve(Eigen::MatrixXd::Identity(p, p));
   const Eigen::MatrixXd xtx_inv_perm = Rinv * Rinv.transpose();
   const Eigen::MatrixXd xtx_inv = qr.colsPermutation() * xtx_inv_perm * qr.colsPermutation().transpose();
-  return finish_t(beta(1), std::sqrt(sigma2 * xtx_inv(1, 1)), df, alpha);
+  return t_estimate(beta(1), std::sqrt(sigma2 * xtx_inv(1, 1)), df, alpha);
 }
 
 AnalysisConfig AnalysisConfig::read(ConfigReader& in, double alpha) {
@@ -176,39 +165,30 @@ AnalysisConfig AnalysisConfig::read(ConfigReader& in, double alpha) {
 
 Estimate Analysis::estimate(Method m, const TrialData& trial, AnalysisWorkspace& ws, Stream& rng) const {
   const std::size_t last = trial.last();
-  if ((m == Method::mmrm || m == Method::mi_delta) && !ws.mmrm_fitted) {
-    // One MMRM fit per trial serves both methods.
-    MmrmData& d = ws.mmrm;
-    d.clear(static_cast<int>(last));
-    for (const std::size_t i : trial.randomized) {
-      const Patient& p = trial.patients[i];
-      d.treated.push_back(p.arm == Arm::treatment ? 1 : 0);
-      d.stratum.push_back(p.cov.diabetes ? 1 : 0);
-      d.baseline.push_back(p.observed_spp[0]);
-      for (std::size_t k = 1; k <= last; ++k) {
-        d.y.push_back(p.observed_spp[k]);
-        d.seen.push_back(p.seen[k] ? 1 : 0);
+  if (m == Method::mmrm || m == Method::mi_delta || m == Method::ipw_ancova) {
+    if (!ws.visits_built) {
+      RepeatedMeasures& d = ws.visits;
+      d.clear(static_cast<int>(last));
+      for (const std::size_t i : trial.randomized) {
+        const Patient& p = trial.patients[i];
+        d.treated.push_back(p.arm == Arm::treatment ? 1 : 0);
+        d.stratum.push_back(p.cov.diabetes ? 1 : 0);
+        d.baseline.push_back(p.observed_spp[0]);
+        for (std::size_t k = 1; k <= last; ++k) {
+          d.y.push_back(p.observed_spp[k]);
+          d.seen.push_back(p.seen[k] ? 1 : 0);
+        }
       }
+      ws.visits_built = true;
     }
-    ws.mmrm_fit = fit_mmrm(d, cfg_.alpha);
-    ws.mmrm_fitted = true;
-  }
-  if (m == Method::mmrm) return ws.mmrm_fit.effect;
-  if (m == Method::mi_delta) return mi_delta(ws.mmrm, ws.mmrm_fit, cfg_.mi, cfg_.alpha, rng);
-  if (m == Method::ipw_ancova) {
-    IpwData& d = ws.ipw;
-    d.clear(static_cast<int>(last));
-    for (const std::size_t i : trial.randomized) {
-      const Patient& p = trial.patients[i];
-      d.treated.push_back(p.arm == Arm::treatment ? 1 : 0);
-      d.stratum.push_back(p.cov.diabetes ? 1 : 0);
-      d.baseline.push_back(p.observed_spp[0]);
-      for (std::size_t k = 1; k <= last; ++k) {
-        d.y.push_back(p.observed_spp[k]);
-        d.seen.push_back(p.seen[k] ? 1 : 0);
-      }
+    if (m == Method::ipw_ancova) return fit_ipw_ancova(ws.visits, cfg_.alpha).effect;
+    // One MMRM fit per trial serves both the MMRM and the imputation.
+    if (!ws.mmrm_fitted) {
+      ws.mmrm_fit = fit_mmrm(ws.visits, cfg_.alpha);
+      ws.mmrm_fitted = true;
     }
-    return fit_ipw_ancova(d, cfg_.alpha).effect;
+    if (m == Method::mmrm) return ws.mmrm_fit.effect;
+    return mi_delta(ws.visits, ws.mmrm_fit, cfg_.mi, cfg_.alpha, rng);
   }
   ws.a.clear();
   ws.b.clear();

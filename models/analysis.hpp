@@ -42,10 +42,9 @@ struct AnalysisConfig {
 struct AnalysisWorkspace {
   std::vector<double> a, b, y, base;
   std::vector<std::int8_t> arm, stratum;
-  MmrmData mmrm;
-  MmrmFit mmrm_fit;
-  bool mmrm_fitted = false;  // mmrm_fit belongs to the current trial; reset per trial
-  IpwData ipw;
+  RepeatedMeasures visits;   // the current trial's post-baseline data, built on first use
+  MmrmFit mmrm_fit;          // the current trial's MMRM, fitted on first use
+  bool visits_built = false, mmrm_fitted = false;  // reset per trial
 };
 
 class Analysis {

@@ -26,4 +26,15 @@ struct Estimate {
   bool estimable() const { return status == NotEstimable::none; }
 };
 
+// An estimable Estimate from estimate, SE and t degrees of freedom: (1 - alpha) CI and two-sided
+// p from Student's t (Boost.Math); no_variance when the SE is zero or not finite.
+Estimate t_estimate(double estimate, double se, double df, double alpha);
+
+// A not-estimable result with its reason.
+inline Estimate not_estimable(NotEstimable why) {
+  Estimate e;
+  e.status = why;
+  return e;
+}
+
 }  // namespace trialsim

@@ -1,7 +1,6 @@
 #include "models/ipw.hpp"
 
 #include <Eigen/Dense>
-#include <boost/math/distributions/students_t.hpp>
 
 #include <algorithm>
 #include <array>
@@ -10,12 +9,6 @@
 
 namespace trialsim {
 namespace {
-
-Estimate not_estimable(NotEstimable why) {
-  Estimate e;
-  e.status = why;
-  return e;
-}
 
 // Logistic regression by IRLS (McCullagh & Nelder 1989, section 4.4), converged on the
 // relative change in deviance as glm() does, but to 1e-10. As in R's binomial family the
@@ -47,7 +40,7 @@ bool logistic(const Eigen::MatrixXd& X, const Eigen::VectorXd& y, Eigen::VectorX
 
 }  // namespace
 
-IpwFit fit_ipw_ancova(const IpwData& d, double alpha) {
+IpwFit fit_ipw_ancova(const RepeatedMeasures& d, double alpha) {
   IpwFit fit;
   const std::size_t n = d.patients();
   const auto J = static_cast<std::size_t>(d.visits);
@@ -175,21 +168,7 @@ IpwFit fit_ipw_ancova(const IpwData& d, double alpha) {
   const Eigen::MatrixXd cov = bread * (Z.transpose() * u2.asDiagonal() * Z) * bread;
   fit.outcome_coef = Eigen::VectorXd::Zero(4);
   fit.outcome_coef.head(q) = gamma;
-  const double se = std::sqrt(cov(1, 1));
-  if (!(se > 0.0) || !std::isfinite(se)) {
-    fit.effect = not_estimable(NotEstimable::no_variance);
-    return fit;
-  }
-  const double df = static_cast<double>(nc - q);
-  const boost::math::students_t dist(df);
-  const double qt = boost::math::quantile(boost::math::complement(dist, alpha / 2.0));
-  fit.effect.status = NotEstimable::none;
-  fit.effect.estimate = gamma(1);
-  fit.effect.se = se;
-  fit.effect.df = df;
-  fit.effect.ci_low = gamma(1) - qt * se;
-  fit.effect.ci_high = gamma(1) + qt * se;
-  fit.effect.p = std::min(1.0, 2.0 * boost::math::cdf(boost::math::complement(dist, std::abs(gamma(1) / se))));
+  fit.effect = t_estimate(gamma(1), std::sqrt(cov(1, 1)), static_cast<double>(nc - q), alpha);
   return fit;
 }
 

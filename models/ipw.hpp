@@ -15,31 +15,13 @@
 // completers) and HC3 conservative (0.042). Valid when dropout is missing at random given the
 // stage models' covariates.
 #include "models/estimate.hpp"
+#include "models/repeated_measures.hpp"
 
 #include <Eigen/Core>
 
-#include <cstdint>
 #include <vector>
 
 namespace trialsim {
-
-// Wide data: one row per randomized patient, J post-baseline visits (the last is the endpoint).
-struct IpwData {
-  int visits = 0;  // J
-  std::vector<std::int8_t> treated, stratum;
-  std::vector<double> baseline;
-  std::vector<double> y;           // n x J, row-major; ignored where !seen
-  std::vector<std::uint8_t> seen;  // n x J
-  std::size_t patients() const { return baseline.size(); }
-  void clear(int j) {
-    visits = j;
-    treated.clear();
-    stratum.clear();
-    baseline.clear();
-    y.clear();
-    seen.clear();
-  }
-};
 
 struct IpwFit {
   Estimate effect;
@@ -52,6 +34,6 @@ struct IpwFit {
 
 // not_converged: a stage's IRLS did not converge in 100 iterations, or a completer's
 // probability of completing is below 1e-8 (unbounded weight).
-IpwFit fit_ipw_ancova(const IpwData& d, double alpha);
+IpwFit fit_ipw_ancova(const RepeatedMeasures& d, double alpha);
 
 }  // namespace trialsim

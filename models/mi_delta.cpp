@@ -4,7 +4,6 @@
 
 #include <Eigen/Cholesky>
 #include <Eigen/Dense>
-#include <boost/math/distributions/students_t.hpp>
 #include <boost/random/chi_squared_distribution.hpp>
 #include <boost/random/normal_distribution.hpp>
 
@@ -36,40 +35,26 @@ Estimate rubin_combine(const std::vector<double>& q, const std::vector<double>& 
     const double nu_obs = (df_complete + 1) / (df_complete + 3) * df_complete * (1 - gamma);
     df = 1.0 / (1.0 / nu_old + 1.0 / nu_obs);
   }
-  const double se = std::sqrt(t);
-  const boost::math::students_t dist(df);
-  const double qt = boost::math::quantile(boost::math::complement(dist, alpha / 2));
-  e.status = NotEstimable::none;
-  e.estimate = qbar;
-  e.se = se;
-  e.df = df;
-  e.ci_low = qbar - qt * se;
-  e.ci_high = qbar + qt * se;
-  e.p = std::min(1.0, 2.0 * boost::math::cdf(boost::math::complement(dist, std::abs(qbar / se))));
-  return e;
+  return t_estimate(qbar, std::sqrt(t), df, alpha);
 }
 
-Estimate mi_delta(const MmrmData& d, const MiSettings& s, double alpha, Stream& rng) {
+Estimate mi_delta(const RepeatedMeasures& d, const MiSettings& s, double alpha, Stream& rng) {
   return mi_delta(d, fit_mmrm(d, alpha), s, alpha, rng);
 }
 
-Estimate mi_delta(const MmrmData& d, const MmrmFit& fit, const MiSettings& s, double alpha, Stream& rng) {
+Estimate mi_delta(const RepeatedMeasures& d, const MmrmFit& fit, const MiSettings& s, double alpha, Stream& rng) {
   if (!fit.effect.estimable()) return fit.effect;
   const int J = d.visits;
   const auto q = fit.beta.size();
   const bool has_stratum = q == 3 * J + 1;
   const double nu = fit.patients - (has_stratum ? 4 : 3);
   if (!(nu > J + 1)) {
-    Estimate e;
-    e.status = NotEstimable::too_few_patients;
-    return e;
+    return not_estimable(NotEstimable::too_few_patients);
   }
   const Eigen::LLT<Eigen::MatrixXd> beta_chol(fit.beta_cov);
   const Eigen::LLT<Eigen::MatrixXd> scale_chol((nu * fit.sigma).inverse());
   if (beta_chol.info() != Eigen::Success || scale_chol.info() != Eigen::Success) {
-    Estimate e;
-    e.status = NotEstimable::rank_deficient;
-    return e;
+    return not_estimable(NotEstimable::rank_deficient);
   }
   const Eigen::MatrixXd beta_l = beta_chol.matrixL();
   const Eigen::MatrixXd scale_l = scale_chol.matrixL();

@@ -29,8 +29,8 @@ struct MiSettings {
 Estimate rubin_combine(const std::vector<double>& estimates, const std::vector<double>& variances, double df_complete,
                        double alpha);
 
-Estimate mi_delta(const MmrmData& d, const MiSettings& s, double alpha, Stream& rng);
+Estimate mi_delta(const RepeatedMeasures& d, const MiSettings& s, double alpha, Stream& rng);
 // The same from an MMRM already fitted to `d`.
-Estimate mi_delta(const MmrmData& d, const MmrmFit& fit, const MiSettings& s, double alpha, Stream& rng);
+Estimate mi_delta(const RepeatedMeasures& d, const MmrmFit& fit, const MiSettings& s, double alpha, Stream& rng);
 
 }  // namespace trialsim

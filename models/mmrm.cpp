@@ -2,7 +2,6 @@
 
 #include <Eigen/Cholesky>
 #include <Eigen/Dense>
-#include <boost/math/distributions/students_t.hpp>
 
 #include <array>
 #include <cmath>
@@ -203,15 +202,9 @@ Evaluation evaluate(const Design& d, const Eigen::VectorXd& theta, bool derivati
   return ev;
 }
 
-Estimate not_estimable(NotEstimable why) {
-  Estimate e;
-  e.status = why;
-  return e;
-}
-
 }  // namespace
 
-MmrmFit fit_mmrm(const MmrmData& data, double alpha) {
+MmrmFit fit_mmrm(const RepeatedMeasures& data, double alpha) {
   MmrmFit fit;
   Design d;
   d.J = data.visits;
@@ -367,17 +360,7 @@ MmrmFit fit_mmrm(const MmrmData& data, double alpha) {
     fit.effect = not_estimable(NotEstimable::no_variance);
     return fit;
   }
-  const double se = std::sqrt(var);
-  const double est = ev.beta(c);
-  const boost::math::students_t dist(std::min(df, 1e9));
-  const double q = boost::math::quantile(boost::math::complement(dist, alpha / 2.0));
-  fit.effect.status = NotEstimable::none;
-  fit.effect.estimate = est;
-  fit.effect.se = se;
-  fit.effect.df = df;
-  fit.effect.ci_low = est - q * se;
-  fit.effect.ci_high = est + q * se;
-  fit.effect.p = std::min(1.0, 2.0 * boost::math::cdf(boost::math::complement(dist, std::abs(est / se))));
+  fit.effect = t_estimate(ev.beta(c), std::sqrt(var), df, alpha);
   return fit;
 }
 

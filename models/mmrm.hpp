@@ -14,6 +14,7 @@
 // using the expected REML information I (Satterthwaite, Biometrics Bull 1946; the rule the
 // SAS MIXED DDFM=SATTERTH option and R's mmrm package use).
 #include "models/estimate.hpp"
+#include "models/repeated_measures.hpp"
 #include "models/trial_data.hpp"
 
 #include <Eigen/Core>
@@ -22,24 +23,6 @@
 #include <vector>
 
 namespace trialsim {
-
-// Wide data: one row per patient, J post-baseline visits.
-struct MmrmData {
-  int visits = 0;  // J
-  std::vector<std::int8_t> treated, stratum;
-  std::vector<double> baseline;
-  std::vector<double> y;            // n x J, row-major; ignored where !seen
-  std::vector<std::uint8_t> seen;   // n x J
-  std::size_t patients() const { return baseline.size(); }
-  void clear(int j) {
-    visits = j;
-    treated.clear();
-    stratum.clear();
-    baseline.clear();
-    y.clear();
-    seen.clear();
-  }
-};
 
 struct MmrmFit {
   Estimate effect;
@@ -56,6 +39,6 @@ struct MmrmFit {
 // iterations, rank_deficient when a fixed effect or a covariance element is not identified
 // (e.g. no treated patient observed at the last visit, or no patient seen at two visits),
 // too_few_patients when fewer patients than parameters contribute.
-MmrmFit fit_mmrm(const MmrmData& d, double alpha);
+MmrmFit fit_mmrm(const RepeatedMeasures& d, double alpha);
 
 }  // namespace trialsim

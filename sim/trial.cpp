@@ -167,6 +167,7 @@ ReplicateResult TrialSimulator::summarize(std::uint64_t seed, std::uint64_t r, W
     }
   }
 
+  ws.analysis.visits_built = false;
   ws.analysis.mmrm_fitted = false;
   for (const Method m : scenario_.analysis.methods) {
     // Each method its own sub-stream, so adding a method never changes another's results.

@@ -13,8 +13,8 @@ using namespace trialsim;
 
 namespace {
 
-MmrmData from_fixture(const ref_mmrm::Fixture& f) {
-  MmrmData d;
+RepeatedMeasures from_fixture(const ref_mmrm::Fixture& f) {
+  RepeatedMeasures d;
   d.clear(2);
   for (std::size_t i = 0; i < f.baseline.size(); ++i) {
     d.treated.push_back(static_cast<std::int8_t>(f.treated[i]));
@@ -61,7 +61,7 @@ TEST_CASE("MMRM matches R's REML fit, SE, Satterthwaite df and p on reference tr
 
 TEST_CASE("MMRM with one post-baseline visit is ANCOVA with visit-specific baseline", "[mmrm]") {
   const auto& f = ref_mmrm::fixtures.front();
-  MmrmData d;
+  RepeatedMeasures d;
   d.clear(1);
   std::vector<double> y, base;
   std::vector<std::int8_t> arm, stratum;
@@ -91,21 +91,21 @@ TEST_CASE("MMRM with one post-baseline visit is ANCOVA with visit-specific basel
 TEST_CASE("MMRM reports trials it cannot fit instead of returning numbers", "[mmrm]") {
   const auto& f = ref_mmrm::fixtures.front();
   SECTION("no treated patient seen at the last visit") {
-    MmrmData d = from_fixture(f);
+    RepeatedMeasures d = from_fixture(f);
     for (std::size_t i = 0; i < d.patients(); ++i) {
       if (d.treated[i]) d.seen[i * 2 + 1] = 0;
     }
     CHECK(fit_mmrm(d, 0.05).effect.status == NotEstimable::rank_deficient);
   }
   SECTION("no patient seen at both visits: their covariance is not identified") {
-    MmrmData d = from_fixture(f);
+    RepeatedMeasures d = from_fixture(f);
     for (std::size_t i = 0; i < d.patients(); ++i) {
       if (d.seen[i * 2] && d.seen[i * 2 + 1]) d.seen[i * 2 + (i % 2)] = 0;
     }
     CHECK(fit_mmrm(d, 0.05).effect.status == NotEstimable::rank_deficient);
   }
   SECTION("fewer patients than parameters") {
-    MmrmData d;
+    RepeatedMeasures d;
     d.clear(2);
     for (int i = 0; i < 5; ++i) {
       d.treated.push_back(static_cast<std::int8_t>(i % 2));
@@ -118,27 +118,10 @@ TEST_CASE("MMRM reports trials it cannot fit instead of returning numbers", "[mm
   }
 }
 
-namespace {
-IpwData ipw_from_fixture(const ref_mmrm::Fixture& f) {
-  IpwData d;
-  d.clear(2);
-  for (std::size_t i = 0; i < f.baseline.size(); ++i) {
-    d.treated.push_back(static_cast<std::int8_t>(f.treated[i]));
-    d.stratum.push_back(static_cast<std::int8_t>(f.stratum[i]));
-    d.baseline.push_back(f.baseline[i]);
-    for (const double v : {f.y6[i], f.y12[i]}) {
-      d.y.push_back(std::isnan(v) ? 0.0 : v);
-      d.seen.push_back(std::isnan(v) ? 0 : 1);
-    }
-  }
-  return d;
-}
-}  // namespace
-
 TEST_CASE("IPW ANCOVA matches R's sequential glm, weighted lm and HC2 sandwich on reference trials", "[ipw]") {
   for (const auto& f : ref_mmrm::fixtures) {
     DYNAMIC_SECTION(f.name) {
-      const IpwFit fit = fit_ipw_ancova(ipw_from_fixture(f), 0.05);
+      const IpwFit fit = fit_ipw_ancova(from_fixture(f), 0.05);
       REQUIRE(fit.effect.estimable());
       check_close(fit.effect.estimate, f.ipw_effect, f.ipw_se, "effect");
       check_close(fit.effect.se, f.ipw_se, f.ipw_se, "se");
@@ -167,7 +150,7 @@ TEST_CASE("IPW ANCOVA matches R's sequential glm, weighted lm and HC2 sandwich o
 
 TEST_CASE("IPW without dropout is unweighted ANCOVA with a sandwich SE", "[ipw]") {
   const auto& f = ref_mmrm::fixtures.front();
-  IpwData all;
+  RepeatedMeasures all;
   all.clear(2);
   std::vector<double> y, base;
   std::vector<std::int8_t> arm, stratum;
@@ -192,7 +175,7 @@ TEST_CASE("IPW without dropout is unweighted ANCOVA with a sandwich SE", "[ipw]"
 }
 
 TEST_CASE("IPW reports an arm without completers as not estimable", "[ipw]") {
-  IpwData d = ipw_from_fixture(ref_mmrm::fixtures.front());
+  RepeatedMeasures d = from_fixture(ref_mmrm::fixtures.front());
   for (std::size_t i = 0; i < d.patients(); ++i) {
     if (d.treated[i]) d.seen[i * 2 + 1] = 0;
   }
@@ -217,7 +200,7 @@ TEST_CASE("Rubin's rules with Barnard-Rubin df match a hand computation", "[mi]"
 
 TEST_CASE("MI with delta 0 is close to the MMRM and reproducible from its stream", "[mi]") {
   const auto& f = ref_mmrm::fixtures.front();
-  const MmrmData d = from_fixture(f);
+  const RepeatedMeasures d = from_fixture(f);
   MiSettings s;
   s.imputations = 200;
   Stream rng1(1, 2, StreamKind::analysis, 6), rng2(1, 2, StreamKind::analysis, 6);
