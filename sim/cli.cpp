@@ -4,6 +4,7 @@
 #include "sim/engine.hpp"
 #include "sim/scenario.hpp"
 #include "sim/summary.hpp"
+#include "sim/sweep.hpp"
 #include "sim/validation.hpp"
 #include "sim/writers.hpp"
 
@@ -213,6 +214,38 @@ int validate_command(const ValidateArgs& a) {
   return failed == 0 ? 0 : 1;
 }
 
+struct SweepArgs {
+  std::string scenario;
+  std::vector<std::string> varies, sets;
+  std::uint64_t reps = 10000;
+  std::uint64_t seed = 20190401;
+  int threads = 0;
+  std::string out;
+  bool no_crn = false;
+  bool quiet = false;
+};
+
+int sweep_command(const SweepArgs& a) {
+  SweepOptions o;
+  o.scenario_path = a.scenario;
+  o.sets = a.sets;
+  for (const auto& v : a.varies) o.axes.push_back(parse_axis(v, "--vary"));
+  o.replicates = a.reps;
+  o.seed = a.seed;
+  o.threads = a.threads;
+  o.common_random_numbers = !a.no_crn;
+  o.out_dir = a.out;
+  o.cancel = &g_interrupted;
+  if (!a.quiet) o.log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
+  std::signal(SIGINT, on_sigint);
+  const SweepResult r = run_sweep(o);
+  if (!a.quiet) {
+    std::printf("%zu grid points (%zu computed, %zu already done); results in %s/sweep.csv and %s/sweep.json\n", r.points,
+                r.computed, r.reused, a.out.c_str(), a.out.c_str());
+  }
+  return 0;
+}
+
 }  // namespace
 
 int cli_main(int argc, char** argv) {
@@ -247,6 +280,25 @@ int cli_main(int argc, char** argv) {
   validate->add_option("--threads", v.threads, "Worker threads (default: all cores)")->check(CLI::Range(1, 1024));
   validate->add_option("--json", v.json_path, "Write the cases and results as JSON");
 
+  SweepArgs w;
+  CLI::App* sweep = app.add_subcommand("sweep", "Simulate a scenario over a grid of parameter values (resumable)");
+  sweep->add_option("scenario", w.scenario, "Scenario file (TOML); its sweep.vary axes are included")->required();
+  sweep->add_option("--vary", w.varies, "An axis: KEY=V1,V2,... or KEY=LO:HI:STEP (repeatable; the grid is the product)")
+      ->take_all()
+      ->allow_extra_args(false);
+  sweep->add_option("--set", w.sets, "Override a scenario key at every grid point (repeatable)")->take_all()->allow_extra_args(false);
+  sweep->add_option("--out", w.out, "Output directory: sweep.csv, sweep.json and points/ (one file per finished point)")
+      ->required();
+  sweep->add_option("--reps", w.reps, "Simulated trials per grid point")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1000000000}))
+      ->capture_default_str();
+  sweep->add_option("--seed", w.seed, "Random seed")->check(CLI::NonNegativeNumber)->capture_default_str();
+  sweep->add_option("--threads", w.threads, "Worker threads (default: all cores)")->check(CLI::Range(1, 1024));
+  sweep->add_flag("--no-crn", w.no_crn,
+                  "Independent random numbers per grid point (default: common random numbers, the same simulated "
+                  "patients at every point)");
+  sweep->add_flag("--quiet", w.quiet, "No progress lines");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -254,19 +306,20 @@ int cli_main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    const char* sub = run->parsed() ? "run " : validate->parsed() ? "validate " : "";
+    const char* sub = run->parsed() ? "run " : validate->parsed() ? "validate " : sweep->parsed() ? "sweep " : "";
     std::cerr << "trialsim: " << e.what() << " (see trialsim " << sub << "--help)\n";
     return 2;
   }
   try {
     if (validate->parsed()) return validate_command(v);
+    if (sweep->parsed()) return sweep_command(w);
     a.reps_given = reps->count() > 0;
     return run_command(a);
   } catch (const InputError& e) {
     std::cerr << e.what() << "\n";
     return 2;
-  } catch (const Interrupted&) {
-    std::cerr << "\ntrialsim: interrupted; no output files were written\n";
+  } catch (const Interrupted& e) {
+    std::cerr << "\ntrialsim: " << (e.message.empty() ? "interrupted; no output files were written" : e.message) << "\n";
     return 130;
   } catch (const std::exception& e) {
     std::cerr << "trialsim: error: " << e.what() << "\n";

@@ -123,9 +123,9 @@ ConfigReader ConfigReader::from_string(std::string_view text, std::string source
   }
 }
 
-void ConfigReader::apply_override(const std::string& assignment) {
+void ConfigReader::apply_override(const std::string& assignment, const std::string& option) {
   const std::size_t eq = assignment.find('=');
-  const std::string where_text = "--set " + assignment;
+  const std::string where_text = option + " " + assignment;
   if (eq == std::string::npos || eq == 0) {
     throw InputError(where_text + ": expected KEY=VALUE with a dotted key path, e.g. --set trial.alpha=0.025");
   }
@@ -323,6 +323,21 @@ std::vector<std::int64_t> ConfigReader::integers(std::string_view path, std::vec
                      std::to_string(hi) + "], got " + describe(e));
     }
     out.push_back(i->get());
+  }
+  return out;
+}
+
+std::vector<std::string> ConfigReader::strings(std::string_view path, std::vector<std::string> fallback) {
+  touch(path);
+  const toml::node* n = find(path);
+  if (n == nullptr) return fallback;
+  const auto* a = n->as_array();
+  if (a == nullptr) fail(path, std::string("expected an array of strings, got ") + what_is(*n));
+  std::vector<std::string> out;
+  for (std::size_t k = 0; k < a->size(); ++k) {
+    const auto* s = a->get(k)->as_string();
+    if (s == nullptr) fail(path, "element " + std::to_string(k + 1) + ": expected a string, got " + describe(*a->get(k)));
+    out.push_back(s->get());
   }
   return out;
 }

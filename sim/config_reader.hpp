@@ -46,7 +46,7 @@ class ConfigReader {
 
   // Applies one `--set key.path=value` override. The value is parsed as a TOML value; a bare
   // word that is not valid TOML (`--set randomization.method=block`) is taken as a string.
-  void apply_override(const std::string& assignment);
+  void apply_override(const std::string& assignment, const std::string& option = "--set");
 
   double number(std::string_view path, double fallback, Bounds bounds);
   std::optional<double> optional_number(std::string_view path, Bounds bounds);
@@ -58,6 +58,7 @@ class ConfigReader {
   std::vector<std::int64_t> integers(std::string_view path, std::vector<std::int64_t> fallback,
                                      std::int64_t lo, std::int64_t hi, std::size_t min_len,
                                      std::size_t max_len);
+  std::vector<std::string> strings(std::string_view path, std::vector<std::string> fallback);
   std::vector<std::string> choices(std::string_view path, std::vector<std::string> fallback,
                                    const std::vector<std::string>& allowed, std::size_t min_len);
 

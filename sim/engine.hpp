@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <string>
 
 namespace trialsim {
 
@@ -27,6 +28,8 @@ struct EngineOptions {
 };
 
 struct Interrupted : std::exception {
+  std::string message;  // what was kept, for the user; empty: nothing was written
+  explicit Interrupted(std::string m = {}) : message(std::move(m)) {}
   const char* what() const noexcept override { return "interrupted"; }
 };
 

@@ -25,9 +25,11 @@ TrialConfig TrialConfig::read(ConfigReader& in) {
   return c;
 }
 
-Scenario Scenario::load(const std::string& path, const std::vector<std::string>& overrides) {
+Scenario Scenario::load(const std::string& path, const std::vector<std::string>& overrides,
+                        const std::vector<std::string>& varies) {
   ConfigReader in = ConfigReader::from_file(path);
   for (const auto& o : overrides) in.apply_override(o);
+  for (const auto& v : varies) in.apply_override(v, "--vary");
   return read(in);
 }
 
@@ -43,6 +45,8 @@ Scenario Scenario::read(ConfigReader& in) {
   s.treatment = TreatmentConfig::read(in, s.trial.last_month());
   s.dropout = DropoutConfig::read(in, s.spp.mean);
   s.analysis = AnalysisConfig::read(in, s.trial.alpha);
+  s.sweep_vary = in.strings("sweep.vary", {});
+  s.sweep_crn = in.boolean("sweep.common_random_numbers", true);
   in.check_no_unknown_keys();
 
   // Designs nobody (or almost nobody) can enter are errors, not trials full of "not estimable".

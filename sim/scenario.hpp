@@ -35,9 +35,12 @@ struct Scenario {
   TreatmentConfig treatment;
   DropoutConfig dropout;
   AnalysisConfig analysis;
+  std::vector<std::string> sweep_vary;  // sweep.vary: axes as "KEY=V1,V2,..." or "KEY=LO:HI:STEP"
+  bool sweep_crn = true;                // sweep.common_random_numbers
 
   // Reads a scenario file and applies `--set` overrides; throws InputError on bad input.
-  static Scenario load(const std::string& path, const std::vector<std::string>& overrides = {});
+  static Scenario load(const std::string& path, const std::vector<std::string>& overrides = {},
+                       const std::vector<std::string>& varies = {});
   // Reads every section from `in` and rejects unknown keys and inconsistent values.
   static Scenario read(ConfigReader& in);
 

@@ -90,5 +90,16 @@ if { [ "$fails" -eq 0 ] && [ "$rc" -eq 0 ]; } || { [ "$fails" -gt 0 ] && [ "$rc"
 if [ "$(grep -c '"case":' "$work/v.json")" -ge 20 ]; then ok; else bad "validate JSON has fewer than 20 cases"; fi
 if grep -q "^[0-9]* passed, [0-9]* failed$" "$work/v.txt"; then ok; else bad "validate lacks its closing line"; fi
 
+# sweep: a grid from --vary and the file's [sweep] section, resumed on rerun; bad axes refused;
+# Ctrl-C keeps only complete grid points.
+printf '[sweep]\nvary = ["screening.entry_max=70:80:10"]\n[analysis]\nmethods = ["ancova"]\n' >"$work/sw.toml"
+expect_error "sweep bad axis" "--vary trial.consented=abc" -- sweep "$work/sw.toml" --vary trial.consented=abc --out "$work/out/sw"
+if "$bin" sweep "$work/sw.toml" --vary trial.consented=60,100 --reps 100 --out "$work/sw" --quiet; then ok; else bad "sweep failed"; fi
+if [ "$(ls "$work/sw/points" | wc -l)" -eq 4 ] && [ "$(head -1 "$work/sw/sweep.csv")" = "screening.entry_max,trial.consented,method,metric,estimate,mcse" ]; then ok; else bad "sweep outputs: $(ls "$work/sw/points" | wc -l) points, header $(head -1 "$work/sw/sweep.csv")"; fi
+if "$bin" sweep "$work/sw.toml" --vary trial.consented=60,100 --reps 100 --out "$work/sw" | grep -q "0 computed, 4 already done"; then ok; else bad "sweep did not resume"; fi
+timeout --preserve-status -s INT 3 "$bin" sweep "$work/sw.toml" --vary trial.consented=60:200:20 --reps 400000 --threads 2 --out "$work/swi" --quiet 2>"$work/swi.err"
+rc=$?
+if [ "$rc" -eq 130 ] && grep -q "rerun the same command to resume" "$work/swi.err" && [ -z "$(find "$work/swi" -name '*.tmp-*')" ] && [ ! -e "$work/swi/sweep.csv" ]; then ok; else bad "sweep interrupt: exit $rc, $(cat "$work/swi.err")"; fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
