@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 namespace trialsim {
 
@@ -163,10 +164,40 @@ AnalysisConfig AnalysisConfig::read(ConfigReader& in, double alpha) {
   return c;
 }
 
-Estimate Analysis::estimate(Method m, const TrialData& trial, AnalysisWorkspace& ws, Stream& rng) const {
+Estimate Analysis::completers(Method m, const TrialData& trial, AnalysisWorkspace& ws) const {
   const std::size_t last = trial.last();
-  if (m == Method::mmrm || m == Method::mi_delta || m == Method::ipw_ancova) {
-    if (!ws.visits_built) {
+  ws.a.clear();
+  ws.b.clear();
+  ws.y.clear();
+  ws.base.clear();
+  ws.arm.clear();
+  ws.stratum.clear();
+  for (const std::size_t i : trial.randomized) {
+    const Patient& p = trial.patients[i];
+    if (!p.completed(last)) continue;
+    const double final_value = p.observed_spp[last];
+    if (m == Method::ancova) {
+      ws.y.push_back(final_value);
+      ws.base.push_back(p.observed_spp[0]);
+      ws.arm.push_back(p.arm == Arm::treatment ? 1 : 0);
+      ws.stratum.push_back(p.cov.diabetes ? 1 : 0);
+    } else {
+      const double v = m == Method::change_ttest ? final_value - p.observed_spp[0] : final_value;
+      (p.arm == Arm::treatment ? ws.a : ws.b).push_back(v);
+    }
+  }
+  if (m == Method::ancova) return ancova(ws.y, ws.base, ws.arm, ws.stratum, cfg_.alpha);
+  return m == Method::completers_welch ? welch_t(ws.a, ws.b, cfg_.alpha) : student_t(ws.a, ws.b, cfg_.alpha);
+}
+
+std::array<Estimate, kMethods> Analysis::estimate_all(const TrialData& trial, AnalysisWorkspace& ws, std::uint64_t seed,
+                                                      std::uint64_t replicate) const {
+  std::array<Estimate, kMethods> out{};
+  bool visits_built = false;
+  std::optional<MmrmFit> mmrm;
+  auto visits = [&]() -> const RepeatedMeasures& {
+    if (!visits_built) {
+      const std::size_t last = trial.last();
       RepeatedMeasures& d = ws.visits;
       d.clear(static_cast<int>(last));
       for (const std::size_t i : trial.randomized) {
@@ -179,57 +210,31 @@ Estimate Analysis::estimate(Method m, const TrialData& trial, AnalysisWorkspace&
           d.seen.push_back(p.seen[k] ? 1 : 0);
         }
       }
-      ws.visits_built = true;
+      visits_built = true;
     }
-    if (m == Method::ipw_ancova) return fit_ipw_ancova(ws.visits, cfg_.alpha).effect;
-    // One MMRM fit per trial serves both the MMRM and the imputation.
-    if (!ws.mmrm_fitted) {
-      ws.mmrm_fit = fit_mmrm(ws.visits, cfg_.alpha);
-      ws.mmrm_fitted = true;
-    }
-    if (m == Method::mmrm) return ws.mmrm_fit.effect;
-    return mi_delta(ws.visits, ws.mmrm_fit, cfg_.mi, cfg_.alpha, rng);
-  }
-  ws.a.clear();
-  ws.b.clear();
-  ws.y.clear();
-  ws.base.clear();
-  ws.arm.clear();
-  ws.stratum.clear();
-  for (const std::size_t i : trial.randomized) {
-    const Patient& p = trial.patients[i];
-    if (!p.completed(last)) continue;
-    const double final_value = p.observed_spp[last];
+    return ws.visits;
+  };
+  auto mmrm_fit = [&]() -> const MmrmFit& {
+    if (!mmrm) mmrm = fit_mmrm(visits(), cfg_.alpha);
+    return *mmrm;
+  };
+  for (const Method m : cfg_.methods) {
+    Estimate& e = out[static_cast<std::size_t>(m)];
     switch (m) {
       case Method::completers_ttest:
       case Method::completers_welch:
-        (p.arm == Arm::treatment ? ws.a : ws.b).push_back(final_value);
-        break;
       case Method::change_ttest:
-        (p.arm == Arm::treatment ? ws.a : ws.b).push_back(final_value - p.observed_spp[0]);
+      case Method::ancova: e = completers(m, trial, ws); break;
+      case Method::mmrm: e = mmrm_fit().effect; break;
+      case Method::ipw_ancova: e = fit_ipw_ancova(visits(), cfg_.alpha).effect; break;
+      case Method::mi_delta: {
+        Stream rng(seed, replicate, StreamKind::analysis, static_cast<std::uint64_t>(m));
+        e = mi_delta(visits(), mmrm_fit(), cfg_.mi, cfg_.alpha, rng);
         break;
-      case Method::mmrm:
-      case Method::ipw_ancova:
-      case Method::mi_delta:
-        break;
-      case Method::ancova:
-        ws.y.push_back(final_value);
-        ws.base.push_back(p.observed_spp[0]);
-        ws.arm.push_back(p.arm == Arm::treatment ? 1 : 0);
-        ws.stratum.push_back(p.cov.diabetes ? 1 : 0);
-        break;
+      }
     }
   }
-  switch (m) {
-    case Method::completers_ttest:
-    case Method::change_ttest: return student_t(ws.a, ws.b, cfg_.alpha);
-    case Method::completers_welch: return welch_t(ws.a, ws.b, cfg_.alpha);
-    case Method::ancova: return ancova(ws.y, ws.base, ws.arm, ws.stratum, cfg_.alpha);
-    case Method::mmrm:
-    case Method::ipw_ancova:
-    case Method::mi_delta: break;
-  }
-  return {};
+  return out;
 }
 
 }  // namespace trialsim

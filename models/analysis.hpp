@@ -7,6 +7,7 @@
 #include "models/trial_data.hpp"
 #include "sim/config_reader.hpp"
 
+#include <array>
 #include <cstdint>
 #include <span>
 #include <string_view>
@@ -42,18 +43,23 @@ struct AnalysisConfig {
 struct AnalysisWorkspace {
   std::vector<double> a, b, y, base;
   std::vector<std::int8_t> arm, stratum;
-  RepeatedMeasures visits;   // the current trial's post-baseline data, built on first use
-  MmrmFit mmrm_fit;          // the current trial's MMRM, fitted on first use
-  bool visits_built = false, mmrm_fitted = false;  // reset per trial
+  RepeatedMeasures visits;
 };
 
 class Analysis {
  public:
   explicit Analysis(const AnalysisConfig& cfg) : cfg_(cfg) {}
-  Estimate estimate(Method m, const TrialData& trial, AnalysisWorkspace& ws, Stream& rng) const;
+  // Every configured method on one trial (other entries stay not estimable). Methods that
+  // draw random numbers use their own analysis sub-stream of (seed, replicate), so adding a
+  // method never changes another's results; the post-baseline table and the MMRM fit are
+  // built at most once and shared by mmrm, ipw_ancova and mi_delta.
+  std::array<Estimate, kMethods> estimate_all(const TrialData& trial, AnalysisWorkspace& ws, std::uint64_t seed,
+                                              std::uint64_t replicate) const;
   const AnalysisConfig& config() const { return cfg_; }
 
  private:
+  // The completers analyses: t tests and ANCOVA on patients seen at the last visit.
+  Estimate completers(Method m, const TrialData& trial, AnalysisWorkspace& ws) const;
   AnalysisConfig cfg_;
 };
 

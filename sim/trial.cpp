@@ -167,13 +167,7 @@ ReplicateResult TrialSimulator::summarize(std::uint64_t seed, std::uint64_t r, W
     }
   }
 
-  ws.analysis.visits_built = false;
-  ws.analysis.mmrm_fitted = false;
-  for (const Method m : scenario_.analysis.methods) {
-    // Each method its own sub-stream, so adding a method never changes another's results.
-    Stream rng(seed, r, StreamKind::analysis, static_cast<std::uint64_t>(m));
-    out.estimates[static_cast<std::size_t>(m)] = analysis_.estimate(m, t, ws.analysis, rng);
-  }
+  out.estimates = analysis_.estimate_all(t, ws.analysis, seed, r);
   return out;
 }
 
