@@ -252,9 +252,12 @@ SweepResult run_sweep(const SweepOptions& o) {
     }
     all.push_back(done);
   }
+  json axis_list = json::array();
+  for (const auto& ax : axes) axis_list.push_back({{"key", ax.key}, {"values", ax.values}});
   AtomicFile js((dir / "sweep.json").string());
   js.write(json{{"trialsim_version", TRIALSIM_VERSION},
                 {"scenario", o.scenario_path},
+                {"axes", axis_list},
                 {"seed", o.seed},
                 {"replicates", o.replicates},
                 {"common_random_numbers", crn},
