@@ -36,7 +36,43 @@ struct RunArgs {
   std::optional<std::uint64_t> replicate;
   bool reps_given = false;
   bool quiet = false;
+  PrecisionTarget precision;
 };
+
+// Options shared by run, sweep and samplesize for precision on demand.
+void add_precision_options(CLI::App* app, PrecisionTarget& t, CLI::Option* reps) {
+  auto* power = app->add_option("--mcse-target", t.power_mcse,
+                                "Add trials in batches of 1024 until the MC SE of power is at most this (every method)")
+                    ->check(CLI::Range(1e-5, 0.5));
+  auto* bias = app->add_option("--mcse-bias", t.bias_mcse,
+                               "Also (or only) until the MC SE of bias is at most this many mmHg (every method)")
+                   ->check(CLI::Range(1e-6, 1e6));
+  auto* cap = app->add_option("--max-reps", t.max_replicates,
+                              "With --mcse-target/--mcse-bias: stop at this many trials even if the target is not met")
+                  ->check(CLI::Range(std::uint64_t{64}, std::uint64_t{1000000000}))
+                  ->capture_default_str();
+  power->excludes(reps);
+  bias->excludes(reps);
+  cap->excludes(reps);
+}
+
+std::string precision_line(const PrecisionReport& r, const PrecisionTarget& t) {
+  char line[320];
+  std::string want;
+  if (t.power_mcse > 0) {
+    std::snprintf(line, sizeof line, "MC SE of power <= %g (reached %.4g)", t.power_mcse, r.worst_power_mcse);
+    want += line;
+  }
+  if (t.bias_mcse > 0) {
+    std::snprintf(line, sizeof line, "%sMC SE of bias <= %g mmHg (reached %.4g)", want.empty() ? "" : " and ", t.bias_mcse,
+                  r.worst_bias_mcse);
+    want += line;
+  }
+  std::snprintf(line, sizeof line, "%s %s after %llu trials in %llu batches%s", r.met ? "Precision reached:" : "WARNING: precision NOT reached:",
+                want.c_str(), static_cast<unsigned long long>(r.replicates), static_cast<unsigned long long>(r.batches),
+                r.met ? "" : " (--max-reps reached; raise it or relax the target)");
+  return line;
+}
 
 class Progress {
  public:
@@ -115,6 +151,9 @@ int run_command(const RunArgs& a) {
     throw InputError("--patients-csv: needs --replicate R (the trial whose patients to write)");
   }
   check_distinct_paths(a);
+  if (a.replicate && a.precision.active()) {
+    throw InputError("--replicate: replays one trial; --mcse-target and --mcse-bias do not apply");
+  }
   if (a.replicate && a.reps_given && *a.replicate >= a.reps) {
     // With --replicate, --reps is not needed; given, it must contain the replayed trial.
     throw InputError("--replicate: " + std::to_string(*a.replicate) + " is not below --reps " + std::to_string(a.reps));
@@ -162,14 +201,19 @@ int run_command(const RunArgs& a) {
   opt.cancel = &g_interrupted;
   opt.on_progress = [&](std::uint64_t done, std::uint64_t total) { progress.update(done, total); };
   if (trials) opt.on_trial = [&](const ReplicateResult& r) { trials->add(r); };
-  const SummaryAccumulator summary = run_replicates(scenario, opt);
+  PrecisionReport precision;
+  const SummaryAccumulator summary =
+      a.precision.active() ? run_to_precision(scenario, opt, a.precision, precision) : run_replicates(scenario, opt);
   progress.finish();
   if (trials) trials->commit();
   if (json_file) {
-    json_file->write(summary.to_json(a.seed).dump(2) + "\n");
+    nlohmann::json j = summary.to_json(a.seed);
+    if (a.precision.active()) j["precision"] = precision.to_json(a.precision);
+    json_file->write(j.dump(2) + "\n");
     json_file->commit();
   }
   if (!a.quiet) std::cout << summary.to_table(a.seed);
+  if (a.precision.active() && (!a.quiet || !precision.met)) std::cerr << precision_line(precision, a.precision) << "\n";
   return 0;
 }
 
@@ -223,6 +267,7 @@ struct SweepArgs {
   std::string out;
   bool no_crn = false;
   bool quiet = false;
+  PrecisionTarget precision;
 };
 
 int sweep_command(const SweepArgs& a) {
@@ -234,6 +279,7 @@ int sweep_command(const SweepArgs& a) {
   o.seed = a.seed;
   o.threads = a.threads;
   o.common_random_numbers = !a.no_crn;
+  o.precision = a.precision;
   o.out_dir = a.out;
   o.cancel = &g_interrupted;
   if (!a.quiet) o.log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
@@ -269,6 +315,7 @@ int cli_main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   run->add_option("--patients-csv", a.patients_csv, "With --replicate: write that trial's patient-level table");
   run->add_flag("--quiet", a.quiet, "No summary table on stdout and no progress bar");
+  add_precision_options(run, a.precision, reps);
 
   ValidateArgs v;
   CLI::App* validate = app.add_subcommand(
@@ -289,9 +336,10 @@ int cli_main(int argc, char** argv) {
   sweep->add_option("--set", w.sets, "Override a scenario key at every grid point (repeatable)")->take_all()->allow_extra_args(false);
   sweep->add_option("--out", w.out, "Output directory: sweep.csv, sweep.json and points/ (one file per finished point)")
       ->required();
-  sweep->add_option("--reps", w.reps, "Simulated trials per grid point")
-      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1000000000}))
-      ->capture_default_str();
+  CLI::Option* sweep_reps = sweep->add_option("--reps", w.reps, "Simulated trials per grid point")
+                               ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1000000000}))
+                               ->capture_default_str();
+  add_precision_options(sweep, w.precision, sweep_reps);
   sweep->add_option("--seed", w.seed, "Random seed")->check(CLI::NonNegativeNumber)->capture_default_str();
   sweep->add_option("--threads", w.threads, "Worker threads (default: all cores)")->check(CLI::Range(1, 1024));
   sweep->add_flag("--no-crn", w.no_crn,

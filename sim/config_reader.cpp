@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -104,23 +105,67 @@ std::string describe(const toml::node& node) {
   return s;
 }
 
-ConfigReader ConfigReader::from_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(path + ": cannot open scenario file");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return from_string(text.str(), path);
-}
+namespace {
 
-ConfigReader ConfigReader::from_string(std::string_view text, std::string source_name) {
+toml::table parse_located(std::string_view text, const std::string& source_name) {
   try {
-    toml::table t = toml::parse(text, source_name);
-    return ConfigReader(std::move(t), std::move(source_name));
+    return toml::parse(text, source_name);
   } catch (const toml::parse_error& e) {
     const auto& pos = e.source().begin;
     throw InputError(source_name + ":" + std::to_string(pos.line) + ":" + std::to_string(pos.column) +
                      ": TOML syntax error: " + std::string(e.description()));
   }
+}
+
+// `over`'s keys replace `base`'s, section by section.
+void merge_into(toml::table& base, toml::table&& over) {
+  for (auto&& [k, node] : over) {
+    toml::node* mine = base.get(k.str());
+    if (mine != nullptr && mine->is_table() && node.is_table()) {
+      merge_into(*mine->as_table(), std::move(*node.as_table()));
+    } else {
+      base.insert_or_assign(k.str(), std::move(node));
+    }
+  }
+}
+
+// A scenario file, with the file named by its top-level `extends` key (relative to it) read
+// first and overlaid; `chain` holds the files being read, to reject a cycle.
+toml::table read_scenario_file(const std::string& path, std::vector<std::filesystem::path>& chain) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(path + ": cannot open scenario file");
+  std::ostringstream text;
+  text << in.rdbuf();
+  toml::table t = parse_located(text.str(), path);
+  const toml::node* ext = t.get("extends");
+  if (ext == nullptr) return t;
+  const auto line = std::to_string(ext->source().begin.line);
+  if (!ext->is_string()) throw InputError(path + ":" + line + ": extends: expected the path of a scenario file, got " + describe(*ext));
+  std::filesystem::path base = ext->as_string()->get();
+  if (base.is_relative()) base = std::filesystem::path(path).parent_path() / base;
+  const auto canon = std::filesystem::weakly_canonical(base);
+  if (std::find(chain.begin(), chain.end(), canon) != chain.end()) {
+    throw InputError(path + ":" + line + ": extends: " + base.string() + " extends this file again (a cycle)");
+  }
+  if (!std::filesystem::exists(base)) throw InputError(path + ":" + line + ": extends: no such scenario file " + base.string());
+  chain.push_back(canon);
+  toml::table merged = read_scenario_file(base.string(), chain);
+  chain.pop_back();
+  t.erase("extends");
+  merge_into(merged, std::move(t));
+  return merged;
+}
+
+}  // namespace
+
+ConfigReader ConfigReader::from_file(const std::string& path) {
+  std::vector<std::filesystem::path> chain{std::filesystem::weakly_canonical(path)};
+  return ConfigReader(read_scenario_file(path, chain), path);
+}
+
+ConfigReader ConfigReader::from_string(std::string_view text, std::string source_name) {
+  toml::table t = parse_located(text, source_name);
+  return ConfigReader(std::move(t), std::move(source_name));
 }
 
 void ConfigReader::apply_override(const std::string& assignment, const std::string& option) {
@@ -148,6 +193,18 @@ void ConfigReader::apply_override(const std::string& assignment, const std::stri
   if (value.find_first_of("\r\n") != std::string::npos) {
     throw InputError(where_text + ": " + key + ": one value per --set; repeat --set for more keys");
   }
+  if (value == "none") {
+    toml::node* parent = &root_;
+    for (std::size_t i = 0; i + 1 < parts.size() && parent != nullptr; ++i) {
+      toml::table* t = parent->as_table();
+      parent = t ? t->get(parts[i]) : nullptr;
+    }
+    if (parent != nullptr && parent->is_table()) parent->as_table()->erase(parts.back());
+    overrides_.erase(key);
+    removed_[key] = where_text;
+    return;
+  }
+  removed_.erase(key);
   toml::table parsed;
   try {
     const std::string snippet = "v = " + value;
@@ -190,7 +247,14 @@ const toml::node* ConfigReader::find(std::string_view path) const {
   return n;
 }
 
-void ConfigReader::touch(std::string_view path) { asked_.emplace(path); }
+void ConfigReader::touch(std::string_view path, bool may_be_none) {
+  asked_.emplace(path);
+  if (may_be_none) return;
+  if (const auto it = removed_.find(path); it != removed_.end()) {
+    throw InputError(it->second + ": " + std::string(path) +
+                     ": cannot be none (only optional keys such as screening.entry_max can be removed)");
+  }
+}
 
 std::string ConfigReader::where(std::string_view path) const {
   if (auto it = overrides_.find(path); it != overrides_.end()) return it->second;
@@ -199,7 +263,8 @@ std::string ConfigReader::where(std::string_view path) const {
   }
   if (const toml::node* n = find(path)) {
     const auto& src = n->source();
-    if (src.begin.line > 0) return source_ + ":" + std::to_string(src.begin.line);
+    // A key may come from a file this one extends.
+    if (src.begin.line > 0) return (src.path ? *src.path : source_) + ":" + std::to_string(src.begin.line);
   }
   return source_;
 }
@@ -209,12 +274,16 @@ void ConfigReader::fail(std::string_view path, const std::string& message) const
 }
 
 double ConfigReader::number(std::string_view path, double fallback, Bounds bounds) {
-  const auto v = optional_number(path, bounds);
+  const auto v = read_number(path, bounds, false);
   return v ? *v : fallback;
 }
 
 std::optional<double> ConfigReader::optional_number(std::string_view path, Bounds bounds) {
-  touch(path);
+  return read_number(path, bounds, true);
+}
+
+std::optional<double> ConfigReader::read_number(std::string_view path, Bounds bounds, bool may_be_none) {
+  touch(path, may_be_none);
   const toml::node* n = find(path);
   if (n == nullptr) return std::nullopt;
   double v = 0.0;
@@ -420,6 +489,13 @@ void ConfigReader::check_no_unknown_keys() const {
     }
   };
   walk(walk, root_, "");
+  for (const auto& [path, text] : removed_) {
+    if (asked_.count(path) == 0) {
+      const std::string hint = suggest(path);
+      throw InputError(text + ": " + path + ": unknown key" +
+                       (hint.empty() ? std::string(" (see README, 'Scenario keys')") : "; did you mean " + hint + "?"));
+    }
+  }
   if (found.empty()) return;
   const auto first = std::min_element(found.begin(), found.end(), [](const Unknown& a, const Unknown& b) {
     return a.line != b.line ? a.line < b.line : a.path < b.path;

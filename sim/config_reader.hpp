@@ -46,6 +46,8 @@ class ConfigReader {
 
   // Applies one `--set key.path=value` override. The value is parsed as a TOML value; a bare
   // word that is not valid TOML (`--set randomization.method=block`) is taken as a string.
+  // The word `none` removes the key, which only optional keys accept (`--set
+  // screening.entry_max=none`: no upper entry cutoff); any other key read after that is an error.
   void apply_override(const std::string& assignment, const std::string& option = "--set");
 
   double number(std::string_view path, double fallback, Bounds bounds);
@@ -77,13 +79,15 @@ class ConfigReader {
  private:
   ConfigReader(toml::table root, std::string source) : root_(std::move(root)), source_(std::move(source)) {}
   const toml::node* find(std::string_view path) const;
-  void touch(std::string_view path);
+  void touch(std::string_view path, bool may_be_none = false);
+  std::optional<double> read_number(std::string_view path, Bounds bounds, bool may_be_none);
   std::string suggest(const std::string& unknown) const;
 
   toml::table root_;
   std::string source_;
   std::map<std::string, std::string, std::less<>> overrides_;  // key path -> "--set k=v" text
   std::set<std::string, std::less<>> asked_;
+  std::map<std::string, std::string, std::less<>> removed_;  // key path -> "--set k=none" text
 };
 
 // Renders a TOML node as the user wrote it, for "got ..." in messages.

@@ -8,6 +8,10 @@
 #include <algorithm>
 #include <memory>
 #include <optional>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <stdexcept>
 #include <vector>
 
 namespace trialsim {
@@ -22,8 +26,16 @@ using BlockPtr = std::shared_ptr<Block>;
 }  // namespace
 
 SummaryAccumulator run_replicates(const Scenario& scenario, const EngineOptions& options) {
-  const TrialSimulator sim(scenario);
   SummaryAccumulator total(scenario);
+  extend_replicates(scenario, options, total);
+  return total;
+}
+
+void extend_replicates(const Scenario& scenario, const EngineOptions& options, SummaryAccumulator& total) {
+  const std::uint64_t first = total.replicates();
+  if (first >= options.replicates) return;
+  if (first % kBlockSize != 0) throw std::logic_error("extend_replicates: start is not on a block boundary");
+  const TrialSimulator sim(scenario);
   const int threads = options.threads > 0 ? options.threads : tbb::info::default_concurrency();
   tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads));
   const std::uint64_t blocks = (options.replicates + kBlockSize - 1) / kBlockSize;
@@ -31,7 +43,7 @@ SummaryAccumulator run_replicates(const Scenario& scenario, const EngineOptions&
   // Scratch space per worker thread, reused across its blocks. Results never depend on it:
   // every replicate overwrites what it uses.
   tbb::enumerable_thread_specific<Workspace> workspaces;
-  std::uint64_t next = 0;
+  std::uint64_t next = first / kBlockSize;
   // Tokens bound the blocks in flight, so memory stays flat in the number of replicates.
   const auto tokens = static_cast<std::size_t>(2 * threads);
 
@@ -69,7 +81,90 @@ SummaryAccumulator run_replicates(const Scenario& scenario, const EngineOptions&
             if (options.on_progress) options.on_progress(total.replicates(), options.replicates);
           }));
   if (options.cancel && options.cancel->load() && total.replicates() < options.replicates) throw Interrupted{};
-  return total;
+}
+
+PrecisionReport precision_of(const SummaryAccumulator& s, const Scenario& scenario, const PrecisionTarget& t) {
+  PrecisionReport r;
+  r.replicates = s.replicates();
+  const std::vector<Method>& methods = t.methods.empty() ? scenario.analysis.methods : t.methods;
+  const double n = static_cast<double>(s.replicates());
+  bool met = n > 0;
+  for (const Method m : methods) {
+    const MethodAccumulator& acc = s.method(m);
+    if (t.power_mcse > 0) {
+      const double p_adj = (acc.reject.mean() * n + 2.0) / (n + 4.0);
+      const double mcse = std::sqrt(p_adj * (1 - p_adj) / std::max(n, 1.0));
+      r.worst_power_mcse = std::max(r.worst_power_mcse, mcse);
+      met = met && mcse <= t.power_mcse;
+    }
+    if (t.bias_mcse > 0) {
+      // Fewer than two estimable trials: no MC SE yet, so the target is not met.
+      const double mcse = acc.estimate.n() > 1 ? acc.estimate.mcse() : std::numeric_limits<double>::infinity();
+      r.worst_bias_mcse = std::max(r.worst_bias_mcse, mcse);
+      met = met && mcse <= t.bias_mcse;
+    }
+  }
+  r.met = met;
+  return r;
+}
+
+std::string PrecisionTarget::to_identity() const {
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "power_mcse=%.17g,bias_mcse=%.17g,batch=%llu,max=%llu", power_mcse, bias_mcse,
+                static_cast<unsigned long long>(batch), static_cast<unsigned long long>(max_replicates));
+  std::string s = buf;
+  for (const Method m : methods) s += "," + std::string(method_name(m));
+  return s;
+}
+
+nlohmann::json PrecisionTarget::to_json() const {
+  auto target = [](double v) { return v > 0 ? nlohmann::json(v) : nlohmann::json(nullptr); };
+  return {{"power_mcse_target", target(power_mcse)},
+          {"bias_mcse_target", target(bias_mcse)},
+          {"batch", batch},
+          {"max_replicates", max_replicates}};
+}
+
+nlohmann::json PrecisionReport::to_json(const PrecisionTarget& t) const {
+  auto value = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
+  nlohmann::json j = t.to_json();
+  j.update(nlohmann::json{{"replicates", replicates},
+          {"batches", batches},
+          {"met", met},
+          {"worst_power_mcse_stopping_rule", t.power_mcse > 0 ? value(worst_power_mcse) : nlohmann::json(nullptr)},
+          {"worst_bias_mcse", t.bias_mcse > 0 ? value(worst_bias_mcse) : nlohmann::json(nullptr)}});
+  return j;
+}
+
+SummaryAccumulator run_to_precision(const Scenario& scenario, const EngineOptions& options, const PrecisionTarget& t,
+                                    PrecisionReport& report) {
+  if (!t.active()) throw std::logic_error("run_to_precision: no target");
+  if (t.batch == 0 || t.batch % kBlockSize != 0) throw std::logic_error("run_to_precision: batch is not whole blocks");
+  SummaryAccumulator total(scenario);
+  EngineOptions o = options;
+  std::uint64_t batches = 0;
+  std::uint64_t goal = std::min(t.batch, t.max_replicates);
+  for (;;) {
+    o.replicates = goal;
+    extend_replicates(scenario, o, total);
+    ++batches;
+    report = precision_of(total, scenario, t);
+    report.batches = batches;
+    if (report.met || total.replicates() >= t.max_replicates) return total;
+    // Aim at the replicates the current MC SEs predict (MC SE ~ 1/sqrt(n)), rounded up to whole
+    // batches, at least one batch more and at most double what is done: the goal depends only on
+    // the merged summary, never on timing or threads.
+    const double n = static_cast<double>(total.replicates());
+    double ratio = 1.0;
+    if (t.power_mcse > 0) ratio = std::max(ratio, std::pow(report.worst_power_mcse / t.power_mcse, 2));
+    if (t.bias_mcse > 0 && std::isfinite(report.worst_bias_mcse)) {
+      ratio = std::max(ratio, std::pow(report.worst_bias_mcse / t.bias_mcse, 2));
+    }
+    const double wanted = std::min(2.0 * n, n * ratio);
+    std::uint64_t next = static_cast<std::uint64_t>(std::ceil(wanted / static_cast<double>(t.batch))) * t.batch;
+    next = std::max(next, total.replicates() + t.batch);
+    goal = std::min(next, t.max_replicates);
+  }
 }
 
 }  // namespace trialsim

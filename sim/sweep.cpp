@@ -65,6 +65,7 @@ void tidy_rows(const json& summary, std::vector<std::tuple<std::string, std::str
     rows.emplace_back(method, metric, est, mcse);
   };
   const json& f = summary["funnel"];
+  add("design", "replicates", summary["replicates"], nullptr);
   add("design", "randomized", f["randomized"]["mean"], f["randomized"]["mcse"]);
   for (const char* arm : {"treatment", "control"}) {
     add("design", std::string("completed_") + arm, f["completed"][arm]["mean"], f["completed"][arm]["mcse"]);
@@ -180,7 +181,8 @@ SweepResult run_sweep(const SweepOptions& o) {
     scenarios.push_back(Scenario::load(o.scenario_path, o.sets, p.varies));
     json key = scenarios.back().to_json();
     key.erase("source");
-    const std::string identity = key.dump() + "|seed=" + std::to_string(o.seed) + "|reps=" + std::to_string(o.replicates) +
+    const std::string reps = o.precision.active() ? o.precision.to_identity() : std::to_string(o.replicates);
+    const std::string identity = key.dump() + "|seed=" + std::to_string(o.seed) + "|reps=" + reps +
                                  "|crn=" + (crn ? "1" : "0") + "|version=" + TRIALSIM_VERSION;
     p.hash = hex(fnv1a(identity));
     // Without common random numbers each point draws from streams named by its own inputs.
@@ -214,8 +216,10 @@ SweepResult run_sweep(const SweepOptions& o) {
     e.cancel = o.cancel;
     const auto start = std::chrono::steady_clock::now();
     SummaryAccumulator summary(scenarios[i]);
+    PrecisionReport precision;
     try {
-      summary = run_replicates(scenarios[i], e);
+      summary = o.precision.active() ? run_to_precision(scenarios[i], e, o.precision, precision)
+                                     : run_replicates(scenarios[i], e);
     } catch (const Interrupted&) {
       throw Interrupted{"interrupted: " + std::to_string(result.computed + result.reused) + " of " + std::to_string(total) +
                         " grid points are done and kept in " + (dir / "points").string() +
@@ -224,14 +228,19 @@ SweepResult run_sweep(const SweepOptions& o) {
     json axes_json = json::object();
     for (std::size_t a = 0; a < axes.size(); ++a) axes_json[axes[a].key] = p.values[a];
     AtomicFile out(file.string());
-    out.write(json{{"hash", p.hash}, {"axes", axes_json}, {"seed", p.seed}, {"summary", summary.to_json(p.seed)}}.dump(1) +
-              "\n");
+    json point{{"hash", p.hash}, {"axes", axes_json}, {"seed", p.seed}, {"summary", summary.to_json(p.seed)}};
+    if (o.precision.active()) point["precision"] = precision.to_json(o.precision);
+    out.write(point.dump(1) + "\n");
     out.commit();
     ++result.computed;
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     char t[32];
     std::snprintf(t, sizeof t, "%.1f s", secs);
-    if (o.log) o.log(prefix + "computed in " + t);
+    std::string note = std::string("computed in ") + t;
+    if (o.precision.active()) {
+      note += ", " + std::to_string(precision.replicates) + " trials" + (precision.met ? "" : " (WARNING: precision target NOT met)");
+    }
+    if (o.log) o.log(prefix + note);
   }
 
   // Collect every point, in grid order, into the tidy CSV and the JSON.
@@ -259,7 +268,8 @@ SweepResult run_sweep(const SweepOptions& o) {
                 {"scenario", o.scenario_path},
                 {"axes", axis_list},
                 {"seed", o.seed},
-                {"replicates", o.replicates},
+                {"replicates", o.precision.active() ? json(nullptr) : json(o.replicates)},
+                {"precision", o.precision.active() ? o.precision.to_json() : json(nullptr)},
                 {"common_random_numbers", crn},
                 {"points", all}}
                .dump(1) +

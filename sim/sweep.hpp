@@ -29,6 +29,7 @@ struct SweepOptions {
   std::uint64_t seed = 20190401;
   int threads = 0;
   bool common_random_numbers = true;
+  PrecisionTarget precision;       // when active, each point runs to it and `replicates` is unused
   std::string out_dir;
   const std::atomic<bool>* cancel = nullptr;
   std::function<void(const std::string&)> log;  // one line per grid point
