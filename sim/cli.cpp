@@ -4,6 +4,7 @@
 #include "sim/engine.hpp"
 #include "sim/scenario.hpp"
 #include "sim/summary.hpp"
+#include "sim/samplesize.hpp"
 #include "sim/sweep.hpp"
 #include "sim/validation.hpp"
 #include "sim/writers.hpp"
@@ -292,6 +293,27 @@ int sweep_command(const SweepArgs& a) {
   return 0;
 }
 
+struct SampleSizeArgs {
+  SampleSizeOptions o;
+  std::string json_path;
+  bool quiet = false;
+};
+
+int samplesize_command(SampleSizeArgs& a) {
+  std::unique_ptr<AtomicFile> json_file;
+  if (!a.json_path.empty()) json_file = std::make_unique<AtomicFile>(a.json_path);
+  a.o.cancel = &g_interrupted;
+  if (!a.quiet) a.o.log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
+  std::signal(SIGINT, on_sigint);
+  const SampleSizeResult r = find_sample_size(a.o);
+  if (json_file) {
+    json_file->write(r.to_json(a.o).dump(2) + "\n");
+    json_file->commit();
+  }
+  if (!a.quiet) std::cout << r.to_table(a.o);
+  return 0;
+}
+
 }  // namespace
 
 int cli_main(int argc, char** argv) {
@@ -347,6 +369,30 @@ int cli_main(int argc, char** argv) {
                   "patients at every point)");
   sweep->add_flag("--quiet", w.quiet, "No progress lines");
 
+  SampleSizeArgs ss;
+  CLI::App* samplesize = app.add_subcommand(
+      "samplesize", "Find the smallest number of patients (or other integer key) giving an analysis a target power");
+  samplesize->add_option("scenario", ss.o.scenario_path, "Scenario file (TOML)")->required();
+  samplesize->add_option("--method", ss.o.method, "Analysis whose power is targeted, e.g. ancova")->required();
+  samplesize->add_option("--target-power", ss.o.target_power, "Power to reach")
+      ->check(CLI::Range(0.01, 0.999))
+      ->capture_default_str();
+  samplesize->add_option("--key", ss.o.key, "Integer scenario key searched over")->capture_default_str();
+  samplesize->add_option("--step", ss.o.step, "Search on multiples of this (e.g. 2 or 4 to keep blocks whole)")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  samplesize->add_option("--lo", ss.o.lo, "Smallest value searched (default: --step)")->check(CLI::Range(1, 100000000));
+  samplesize->add_option("--hi", ss.o.hi, "Largest value searched (default: 100000)")->check(CLI::Range(1, 100000000));
+  CLI::Option* ss_reps = samplesize->add_option("--reps", ss.o.replicates, "Simulated trials at each value evaluated")
+                             ->check(CLI::Range(std::uint64_t{100}, std::uint64_t{1000000000}))
+                             ->capture_default_str();
+  add_precision_options(samplesize, ss.o.precision, ss_reps);
+  samplesize->add_option("--seed", ss.o.seed, "Random seed")->check(CLI::NonNegativeNumber)->capture_default_str();
+  samplesize->add_option("--threads", ss.o.threads, "Worker threads (default: all cores)")->check(CLI::Range(1, 1024));
+  samplesize->add_option("--set", ss.o.sets, "Override a scenario key (repeatable)")->take_all()->allow_extra_args(false);
+  samplesize->add_option("--json", ss.json_path, "Write the evaluated points, the fit and the result as JSON");
+  samplesize->add_flag("--quiet", ss.quiet, "No progress lines and no table");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -354,13 +400,18 @@ int cli_main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    const char* sub = run->parsed() ? "run " : validate->parsed() ? "validate " : sweep->parsed() ? "sweep " : "";
+    const char* sub = run->parsed()          ? "run "
+                      : validate->parsed()   ? "validate "
+                      : sweep->parsed()      ? "sweep "
+                      : samplesize->parsed() ? "samplesize "
+                                             : "";
     std::cerr << "trialsim: " << e.what() << " (see trialsim " << sub << "--help)\n";
     return 2;
   }
   try {
     if (validate->parsed()) return validate_command(v);
     if (sweep->parsed()) return sweep_command(w);
+    if (samplesize->parsed()) return samplesize_command(ss);
     a.reps_given = reps->count() > 0;
     return run_command(a);
   } catch (const InputError& e) {

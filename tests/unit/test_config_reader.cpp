@@ -2,6 +2,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+#include <fstream>
+
 using namespace trialsim;
 
 namespace {
@@ -106,4 +109,60 @@ TEST_CASE("a cutoff nobody can pass is rejected before simulating", "[config]") 
   CHECK(error_of("[screening]\nentry_max = 40.0\n") == "no error");
   CHECK(error_of("[trial]\nconsented = 2\n[screening]\npre_baseline_loss = 0.5\n").find("trial.consented: too few patients") !=
         std::string::npos);
+}
+
+TEST_CASE("'none' removes an optional key and is an error for any other", "[config]") {
+  ConfigReader in = ConfigReader::from_string("[screening]\nentry_max = 80.0\n", "x.toml");
+  in.apply_override("screening.entry_max=none");
+  CHECK_FALSE(Scenario::read(in).screening.entry_max.has_value());
+  // A later value brings it back.
+  ConfigReader again = ConfigReader::from_string("[screening]\nentry_max = 80.0\n", "x.toml");
+  again.apply_override("screening.entry_max=none");
+  again.apply_override("screening.entry_max=70");
+  CHECK(Scenario::read(again).screening.entry_max == 70.0);
+  CHECK(error_of("", {"trial.alpha=none"}) ==
+        "--set trial.alpha=none: trial.alpha: cannot be none (only optional keys such as screening.entry_max can be removed)");
+  CHECK(error_of("", {"screening.entry_mx=none"}) ==
+        "--set screening.entry_mx=none: screening.entry_mx: unknown key; did you mean screening.entry_max?");
+}
+
+namespace {
+std::filesystem::path write_file(const std::filesystem::path& p, const std::string& text) {
+  std::filesystem::create_directories(p.parent_path());
+  std::ofstream(p) << text;
+  return p;
+}
+std::string load_error(const std::filesystem::path& p) {
+  try {
+    (void)Scenario::load(p.string());
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+}  // namespace
+
+TEST_CASE("a scenario extends another file, key by key, and errors name the file that set the key", "[config]") {
+  const auto dir = std::filesystem::temp_directory_path() / "trialsim_test_extends";
+  std::filesystem::remove_all(dir);
+  write_file(dir / "base.toml", "[trial]\nconsented = 50\nalpha = 0.05\n[treatment]\neffect_mmHg = 3.0\n");
+  const auto child = write_file(dir / "sub" / "child.toml", "extends = \"../base.toml\"\n[trial]\nconsented = 70\n");
+  const Scenario s = Scenario::load(child.string());
+  CHECK(s.trial.consented == 70);           // the child's value wins
+  CHECK(s.treatment.effect_mmHg == 3.0);    // the rest comes from the base
+  CHECK(s.trial.alpha == 0.05);
+
+  write_file(dir / "bad_base.toml", "[trial]\n\nalpha = 2.0\n");
+  const auto bad = write_file(dir / "bad_child.toml", "extends = \"bad_base.toml\"\n");
+  CHECK(load_error(bad) == (dir / "bad_base.toml").string() + ":3: trial.alpha: must be in (0, 1), got 2.0");
+  const auto typo = write_file(dir / "typo.toml", "extends = \"base.toml\"\n[trial]\nconsentd = 70\n");
+  CHECK(load_error(typo) == typo.string() + ":3: trial.consentd: unknown key; did you mean trial.consented?");
+
+  const auto a = write_file(dir / "a.toml", "extends = \"b.toml\"\n");
+  write_file(dir / "b.toml", "extends = \"a.toml\"\n");
+  CHECK(load_error(a).find("extends this file again (a cycle)") != std::string::npos);
+  const auto missing = write_file(dir / "m.toml", "extends = \"nowhere.toml\"\n");
+  CHECK(load_error(missing) == missing.string() + ":1: extends: no such scenario file " + (dir / "nowhere.toml").string());
+  const auto number = write_file(dir / "n.toml", "extends = 3\n");
+  CHECK(load_error(number) == number.string() + ":1: extends: expected the path of a scenario file, got 3");
 }

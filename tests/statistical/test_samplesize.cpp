@@ -1,0 +1,149 @@
+// Precision on demand and the sample-size search, against closed forms.
+#include "sim/engine.hpp"
+#include "sim/samplesize.hpp"
+#include "sim/validation.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+using namespace trialsim;
+
+namespace {
+const std::string kSeed = std::string(TRIALSIM_SOURCE_DIR) + "/configs/seed_trial.toml";
+
+// No cutoff, no dropout, no exclusions, blocks of 2: the completers t test is the exact
+// two-sample t test on N(., 161) outcomes with n/2 patients per arm.
+std::string plain_scenario(double effect) {
+  const auto path = std::filesystem::temp_directory_path() / "trialsim_test_samplesize_plain.toml";
+  std::ofstream(path) << "[trial]\nconsented = 40\nmonths = [0, 12]\n[population]\nprior_mg_prob = 0.0\n"
+                      << "[spp]\nsd_between = 10.0\nsd_biological = 6.0\nsd_measurement = 5.0\ndiabetes_shift = 0.0\n"
+                      << "age_shift_per_10y = 0.0\nsd_slope_per_year = 0.0\n[screening]\npre_baseline_loss = 0.0\n"
+                      << "[randomization]\nmethod = \"block\"\nblock_sizes = [2]\n[treatment]\neffect_mmHg = " << effect
+                      << "\n[dropout]\ndeath_per_year = 0.0\ntransfer_per_year = 0.0\nae_per_year = 0.0\n"
+                      << "[analysis]\nmethods = [\"completers_ttest\", \"ancova\"]\n";
+  return path.string();
+}
+
+int exact_t_test_total(double effect, double power) {
+  for (int per_arm = 2;; ++per_arm) {
+    if (t_test_power(per_arm, effect, std::sqrt(161.0), 0.05) >= power) return 2 * per_arm;
+  }
+}
+}  // namespace
+
+TEST_CASE("a precision run equals a plain run of the replicates it took, at any thread count", "[precision]") {
+  const Scenario s = Scenario::load(kSeed, {"treatment.effect_mmHg=6", "analysis.methods=[\"completers_ttest\",\"ancova\"]"});
+  PrecisionTarget t;
+  t.power_mcse = 0.008;
+  EngineOptions o;
+  o.seed = 5;
+  o.threads = 1;
+  PrecisionReport r1, r2;
+  const std::string one = run_to_precision(s, o, t, r1).to_json(5).dump();
+  o.threads = 2;
+  CHECK(run_to_precision(s, o, t, r2).to_json(5).dump() == one);
+  CHECK(r2.replicates == r1.replicates);
+  REQUIRE(r1.met);
+  // p(1-p)/n <= 0.008^2 needs about 3900 trials at p ~ 0.5; batches are whole multiples of 1024.
+  CHECK(r1.replicates % 1024 == 0);
+  CHECK(r1.replicates >= 2048);
+  CHECK(r1.worst_power_mcse <= 0.008);
+  o.replicates = r1.replicates;
+  CHECK(run_replicates(s, o).to_json(5).dump() == one);
+  // One batch fewer would not have met the target.
+  o.replicates = r1.replicates - 1024;
+  CHECK_FALSE(precision_of(run_replicates(s, o), s, t).met);
+}
+
+TEST_CASE("a precision run stops at the cap and says the target was not met", "[precision]") {
+  const Scenario s = Scenario::load(kSeed, {"analysis.methods=[\"ancova\"]"});
+  PrecisionTarget t;
+  t.bias_mcse = 0.05;  // needs ~6000 trials (SD ~4 mmHg)
+  t.max_replicates = 2048;
+  EngineOptions o;
+  PrecisionReport r;
+  (void)run_to_precision(s, o, t, r);
+  CHECK_FALSE(r.met);
+  CHECK(r.replicates == 2048);
+  CHECK(r.worst_bias_mcse > 0.05);
+}
+
+TEST_CASE("no rejections yet is not precision: the stopping rule uses the adjusted proportion", "[precision]") {
+  const Scenario s = Scenario::load(kSeed, {"analysis.methods=[\"ancova\"]"});
+  SummaryAccumulator empty(s);
+  PrecisionTarget t;
+  t.power_mcse = 0.01;
+  CHECK_FALSE(precision_of(empty, s, t).met);
+  ReplicateResult r;
+  r.estimates[static_cast<std::size_t>(Method::ancova)] = Estimate{};  // not estimable: no rejection
+  for (int i = 0; i < 100; ++i) empty.add(r);
+  // Morris's MC SE of a power of 0/100 is 0; the rule sees p~ = 2/104.
+  const PrecisionReport p = precision_of(empty, s, t);
+  CHECK_FALSE(p.met);
+  CHECK(p.worst_power_mcse == Approx(std::sqrt(2.0 / 104 * (102.0 / 104) / 100)));
+}
+
+TEST_CASE("without cutoff or dropout the sample size matches the exact t test within one step", "[samplesize]") {
+  SampleSizeOptions o;
+  o.scenario_path = plain_scenario(9.5);
+  o.method = "completers_ttest";
+  o.target_power = 0.8;
+  o.step = 2;
+  o.seed = 11;
+  const SampleSizeResult r = find_sample_size(o);
+  const int exact = exact_t_test_total(9.5, 0.8);  // 58
+  CHECK(exact == 58);
+  CHECK(std::abs(r.n - exact) <= o.step);
+  CHECK(r.n_low <= exact + o.step);
+  CHECK(r.n_high >= exact - o.step);
+  CHECK(r.n_low <= r.n);
+  CHECK(r.n <= r.n_high);
+  CHECK(r.at_n.randomized == r.n);  // nobody is excluded
+  CHECK(r.at_n.completed_treatment == r.n / 2.0);
+  CHECK(r.fit.b > 0);
+  // Another target: 90% power.
+  o.target_power = 0.9;
+  const SampleSizeResult r90 = find_sample_size(o);
+  CHECK(std::abs(r90.n - exact_t_test_total(9.5, 0.9)) <= o.step);
+}
+
+TEST_CASE("the sample-size search is reproducible at any thread count", "[samplesize]") {
+  SampleSizeOptions o;
+  o.scenario_path = plain_scenario(9.5);
+  o.method = "ancova";
+  o.replicates = 1000;
+  o.threads = 1;
+  const nlohmann::json one = find_sample_size(o).to_json(o);
+  o.threads = 2;
+  CHECK(find_sample_size(o).to_json(o) == one);
+}
+
+TEST_CASE("a target no sample size reaches, or an unknown key or method, is a clear error", "[samplesize]") {
+  SampleSizeOptions o;
+  o.scenario_path = plain_scenario(0.0);
+  o.method = "ancova";
+  o.replicates = 500;
+  o.hi = 300;
+  CHECK_THROWS_WITH(find_sample_size(o), Catch::Contains("at trial.consented=300, the top of the search range; raise --hi"));
+  o.method = "anova";
+  CHECK_THROWS_WITH(find_sample_size(o), Catch::StartsWith("--method: unknown analysis 'anova'; expected one of"));
+  o.method = "ancova";
+  o.key = "treatment.effect_mmHg";
+  CHECK_THROWS_WITH(find_sample_size(o), "--key treatment.effect_mmHg: not an integer scenario key (e.g. trial.consented)");
+}
+
+TEST_CASE("a target already met at the smallest size searched is reported as such", "[samplesize]") {
+  SampleSizeOptions o;
+  o.scenario_path = plain_scenario(40.0);  // 2.5 SDs: tiny trials have high power
+  o.method = "completers_ttest";
+  o.replicates = 500;
+  o.lo = 20;
+  o.step = 2;
+  const SampleSizeResult r = find_sample_size(o);
+  CHECK(r.at_lower_limit);
+  CHECK(r.n == 20);
+  CHECK(r.at_n.power >= 0.8);
+}
