@@ -101,5 +101,22 @@ timeout --preserve-status -s INT 3 "$bin" sweep "$work/sw.toml" --vary trial.con
 rc=$?
 if [ "$rc" -eq 130 ] && grep -q "rerun the same command to resume" "$work/swi.err" && [ -z "$(find "$work/swi" -name '*.tmp-*')" ] && [ ! -e "$work/swi/sweep.csv" ]; then ok; else bad "sweep interrupt: exit $rc, $(cat "$work/swi.err")"; fi
 
+# Precision on demand: reps are reported, and --reps is refused alongside a target.
+expect_error "reps with mcse target" "--reps excludes --mcse-target" -- run "$seed" --reps 100 --mcse-target 0.01 --json "$work/out/s.json"
+expect_error "replicate with mcse target" "--replicate: replays one trial" -- run "$seed" --replicate 3 --mcse-target 0.01 --json "$work/out/s.json"
+if "$bin" run "$seed" --mcse-target 0.02 --set 'analysis.methods=["ancova"]' --json "$work/prec.json" --quiet 2>"$work/prec.err" &&
+   grep -q '"met": true' "$work/prec.json" && grep -q '"replicates": 1024' "$work/prec.json" && [ ! -s "$work/prec.err" ]; then ok; else bad "precision run: $(cat "$work/prec.err")"; fi
+if "$bin" run "$seed" --mcse-bias 0.01 --max-reps 128 --set 'analysis.methods=["ancova"]' --quiet 2>"$work/prec.err" &&
+   grep -q "WARNING: precision NOT reached" "$work/prec.err"; then ok; else bad "precision cap not reported: $(cat "$work/prec.err")"; fi
+# 'none' removes the optional cutoff, in --set and in sweep values.
+if "$bin" sweep "$seed" --vary screening.entry_max=none,80 --set 'analysis.methods=["ancova"]' --reps 64 --out "$work/swn" --quiet &&
+   [ "$(grep -c '^none,' "$work/swn/sweep.csv")" -gt 10 ]; then ok; else bad "sweep over entry_max=none"; fi
+
+# samplesize: bad method, unreachable target, and a successful search with JSON.
+expect_error "samplesize bad method" "--method: unknown analysis 'ancva'" -- samplesize "$seed" --method ancva --json "$work/out/ss.json"
+expect_error "samplesize unreachable" "raise --hi" -- samplesize "$seed" --method ancova --hi 200 --reps 200 --quiet --json "$work/out/ss.json"
+if "$bin" samplesize "$seed" --method ancova --set treatment.effect_mmHg=12 --reps 500 --json "$work/ss.json" 2>/dev/null |
+   grep -q "Smallest trial.consented with ancova power >= 0.8: " && grep -q '"interval"' "$work/ss.json"; then ok; else bad "samplesize run"; fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
