@@ -166,3 +166,26 @@ TEST_CASE("a scenario extends another file, key by key, and errors name the file
   const auto number = write_file(dir / "n.toml", "extends = 3\n");
   CHECK(load_error(number) == number.string() + ":1: extends: expected the path of a scenario file, got 3");
 }
+
+TEST_CASE("every shipped scenario loads, and its sweep axes resolve", "[config]") {
+  const std::filesystem::path dir = std::string(TRIALSIM_SOURCE_DIR) + "/configs";
+  int files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().extension() != ".toml") continue;
+    ++files;
+    INFO(entry.path().string());
+    const Scenario s = Scenario::load(entry.path().string());
+    for (const auto& axis : s.sweep_vary) {
+      const auto eq = axis.find('=');
+      REQUIRE(eq != std::string::npos);
+      // The first value of each axis must itself load.
+      const std::string first = axis.substr(0, axis.find_first_of(",:", eq));
+      CHECK_NOTHROW(Scenario::load(entry.path().string(), {}, {first}));
+    }
+  }
+  CHECK(files >= 4);
+  const Scenario entry = Scenario::load(std::string(TRIALSIM_SOURCE_DIR) + "/configs/entry_criteria.toml");
+  CHECK(entry.treatment.effect_mmHg == 8.0);
+  CHECK(entry.population.prior_mg_prob == 0.0283);  // from seed_trial.toml
+  CHECK(entry.sweep_vary.size() == 3);
+}
