@@ -689,7 +689,11 @@ Figure consort_figure(Plotter& plotter, const json& summary) {
                         "Withdrawals are split by reason (means).";
   if (!skipped.empty()) {
     caption += " Not drawn, because they excluded nobody in any trial: ";
-    for (std::size_t i = 0; i < skipped.size(); ++i) caption += (i ? "; " : "") + skipped[i];
+    for (std::size_t i = 0; i < skipped.size(); ++i) {
+      std::string label = skipped[i];
+      if (label.rfind("Entry", 0) == 0 || label.rfind("Prior", 0) == 0 || label.rfind("Lost", 0) == 0) label[0] = static_cast<char>(label[0] - 'A' + 'a');
+      caption += (i ? "; " : "") + label;
+    }
     caption += ".";
   }
   return plotter.render("consort", title, caption, body);
@@ -778,7 +782,8 @@ std::optional<Figure> estimates_figure(Plotter& plotter, const json& summary, co
                      "set xlabel 'estimated effect, MgO minus control (mmHg)'\n"
                      "set ylabel 'density (per mmHg)'\n"
                      "set yrange [0:*]\nset offsets 0, 0, graph 0.08, 0\n"
-                     "set key below center horizontal maxcols 3 Left reverse width 1\n"
+                     "set key below center horizontal maxcols 2 Left reverse width 1\n"
+                     "set bmargin " + std::to_string(4 + static_cast<double>((methods.size() + 1) / 2) * 1.3) + "\n"
                      "set arrow 1 from " + te + ", graph 0 to " + te + ", graph 1 nohead lc rgb '#222222' lw 1.5 dt 2 front\n"
                      "set label 1 " + gp(" true effect " + fixed(samples.true_effect, 1)) + " at " + te +
                      ", graph 0.97 left front textcolor rgb '#222222'\n" +

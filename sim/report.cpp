@@ -89,7 +89,8 @@ body { margin: 0; background: #f4f5f7; color: #1d232b; font: 15px/1.5 "DejaVu Sa
 main { max-width: 1000px; margin: 0 auto; padding: 28px 32px 48px; background: #fff; min-height: 100vh; box-shadow: 0 0 0 1px #e3e6ea; }
 h1 { font-size: 26px; line-height: 1.25; margin: 0 0 6px; }
 h2 { font-size: 19px; margin: 34px 0 10px; padding-bottom: 4px; border-bottom: 2px solid #0072B2; }
-h3 { font-size: 16px; margin: 0 0 6px; }
+h3 { font-size: 16px; margin: 18px 0 6px; }
+figure h3 { margin-top: 0; }
 p { margin: 8px 0; }
 .meta { color: #4a5562; margin: 0 0 8px; }
 .meta span { white-space: nowrap; margin-right: 18px; }
@@ -102,8 +103,12 @@ th, td { padding: 4px 10px; border-bottom: 1px solid #e3e6ea; vertical-align: to
 th { text-align: left; font-weight: 600; background: #f1f3f6; border-bottom: 1px solid #cfd5dc; }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tbody tr:hover { background: #fafbfc; }
+td.method { min-width: 230px; }
+td.sub { padding-left: 28px; color: #3b4652; }
 td .desc { display: block; color: #5b6672; font-size: 12.5px; }
 .se { color: #6b7682; font-size: 0.9em; }
+table.methods th { vertical-align: bottom; }
+table.stack .se { display: block; }
 .scenario { display: flex; flex-wrap: wrap; gap: 0 28px; }
 .scenario table { font-size: 12.5px; flex: 1 1 420px; }
 .scenario td:first-child { color: #3b4652; white-space: nowrap; }
@@ -135,9 +140,15 @@ void flatten(const json& j, const std::string& prefix, std::vector<std::pair<std
   rows.emplace_back(prefix, scalar(j));
 }
 
-std::string scenario_tables(const json& scenario) {
+// `varied`: keys whose value differs across a sweep's grid, shown with their values instead.
+std::string scenario_tables(const json& scenario, const std::vector<std::pair<std::string, std::string>>& varied = {}) {
   std::vector<std::pair<std::string, std::string>> rows;
   if (scenario.is_object()) flatten(scenario, "", rows);
+  for (auto& [key, value] : rows) {
+    for (const auto& [k, values] : varied) {
+      if (k == key) value = "varied: " + values;
+    }
+  }
   if (rows.empty()) return "<p class=\"note\">No resolved scenario in the input.</p>\n";
   // Two tables side by side (stacked on narrow screens) keep the long key list compact.
   const std::size_t half = (rows.size() + 1) / 2;
@@ -192,6 +203,13 @@ std::string page(const std::string& title, const std::string& meta, const std::s
          "</main>\n</body>\n</html>\n";
 }
 
+// Escaped, with a line-break opportunity after each underscore so long names can wrap in headers.
+std::string breakable(const std::string& name) {
+  std::string out;
+  for (const char c : name) out += c == '_' ? std::string("_<wbr>") : esc(std::string(1, c));
+  return out;
+}
+
 std::string meta_item(const std::string& label, const std::string& value) {
   return "<span>" + esc(label) + " <strong>" + esc(value) + "</strong></span>";
 }
@@ -209,7 +227,7 @@ std::string analyses_table(const json& analyses) {
     for (auto it = analyses.begin(); it != analyses.end(); ++it) {
       const json& a = it.value();
       const std::string desc = text(a, {"description"}, "");
-      out += "<tr><td><code>" + esc(it.key()) + "</code>" + (desc.empty() ? "" : "<span class=\"desc\">" + esc(desc) + "</span>") +
+      out += "<tr><td class=\"method\"><code>" + esc(it.key()) + "</code>" + (desc.empty() ? "" : "<span class=\"desc\">" + esc(desc) + "</span>") +
              "</td><td class=\"n\">" + estimate_cell(a, "power", 3) + "</td><td class=\"n\">" + estimate_cell(a, "bias", 2) +
              "</td><td class=\"n\">" + estimate_cell(a, "emp_se", 2) + "</td><td class=\"n\">" + estimate_cell(a, "model_se", 2) +
              "</td><td class=\"n\">" + estimate_cell(a, "rmse", 2) + "</td><td class=\"n\">" + estimate_cell(a, "coverage", 3) +
@@ -219,8 +237,8 @@ std::string analyses_table(const json& analyses) {
   return out + "</tbody></table></div>\n";
 }
 
-std::string funnel_row(const std::string& label, const json& v) {
-  return "<tr><td>" + esc(label) + "</td><td class=\"n\">" + with_mcse(num(v, {"mean"}), num(v, {"mcse"}), 2) +
+std::string funnel_row(const std::string& label, const json& v, bool sub = false) {
+  return std::string(sub ? "<tr><td class=\"sub\">" : "<tr><td>") + esc(label) + "</td><td class=\"n\">" + with_mcse(num(v, {"mean"}), num(v, {"mcse"}), 2) +
          "</td><td class=\"n\">" + fixed(num(v, {"sd"}), 2) + "</td><td class=\"n\">" + fixed(num(v, {"min"}), 0) + "–" +
          fixed(num(v, {"max"}), 0) + "</td></tr>\n";
 }
@@ -249,9 +267,9 @@ std::string funnel_table(const json& summary) {
     const std::string a = arm_name(arm);
     out += funnel_row("allocated to " + a, at({"allocated", arm}));
     out += funnel_row("withdrawn, " + a, at({"withdrawn", arm, "total"}));
-    out += funnel_row("  death", at({"withdrawn", arm, "death"}));
-    out += funnel_row("  transfer", at({"withdrawn", arm, "transfer"}));
-    out += funnel_row("  adverse event", at({"withdrawn", arm, "adverse_event"}));
+    out += funnel_row("death", at({"withdrawn", arm, "death"}), true);
+    out += funnel_row("transfer", at({"withdrawn", arm, "transfer"}), true);
+    out += funnel_row("adverse event", at({"withdrawn", arm, "adverse_event"}), true);
     out += funnel_row("completed, " + a, at({"completed", arm}));
   }
   return out + "</tbody></table></div>\n";
@@ -315,6 +333,7 @@ std::string sweep_report_html(const nlohmann::json& sweep, const std::vector<Fig
                            meta_item("common random numbers", crn ? "yes" : "no");
 
   std::vector<std::string> keys;
+  std::vector<std::pair<std::string, std::string>> varied;
   std::string content = "<section>\n<h2>Axes</h2>\n<ul>\n";
   for (const json& a : axes) {
     const std::string key = text(a, {"key"}, "?");
@@ -324,14 +343,13 @@ std::string sweep_report_html(const nlohmann::json& sweep, const std::vector<Fig
       for (const json& v : a["values"]) values += (values.empty() ? "" : ", ") + (v.is_string() ? v.get<std::string>() : v.dump());
     }
     content += "<li><code>" + esc(key) + "</code>: " + esc(values) + "</li>\n";
+    varied.emplace_back(key, values);
   }
   content += "</ul>\n</section>\n";
 
   const json first = points.empty() ? json() : (points[0].contains("summary") ? points[0]["summary"] : json());
-  std::string varied;
-  for (const std::string& k : keys) varied += (varied.empty() ? "" : ", ") + k;
-  content += "<section>\n<h2>Scenario</h2>\n<p class=\"note\">As resolved at the first grid point; " + esc(varied) +
-             " vary across the grid.</p>\n" + scenario_tables(first.is_object() && first.contains("scenario") ? first["scenario"] : json()) +
+  content += "<section>\n<h2>Scenario</h2>\n<p class=\"note\">As resolved at every grid point, but for the axes.</p>\n" +
+             scenario_tables(first.is_object() && first.contains("scenario") ? first["scenario"] : json(), varied) +
              "</section>\n";
 
   // Methods in order of first appearance over the points.
@@ -342,19 +360,19 @@ std::string sweep_report_html(const nlohmann::json& sweep, const std::vector<Fig
       if (std::find(methods.begin(), methods.end(), it.key()) == methods.end()) methods.push_back(it.key());
     }
   }
-  std::string head1 = "<tr>", head2 = "<tr>";
-  for (const std::string& k : keys) head1 += "<th rowspan=\"2\"><code>" + esc(k) + "</code></th>";
-  head1 += "<th class=\"n\" rowspan=\"2\">randomized</th><th class=\"n\" rowspan=\"2\">consented per randomized</th>"
-           "<th class=\"n\" rowspan=\"2\">RTM, control (mmHg)</th>";
-  for (const std::string& m : methods) {
-    head1 += "<th colspan=\"2\"><code>" + esc(m) + "</code></th>";
-    head2 += "<th class=\"n\">power</th><th class=\"n\">bias</th>";
-  }
-  std::string rows;
+  // Three tables rather than one wide one, so that every column fits on a page: the design's
+  // figures, then power and bias with one column per method.
+  auto short_key = [](const std::string& k) { return k.substr(k.rfind('.') == std::string::npos ? 0 : k.rfind('.') + 1); };
+  std::string axis_head;
+  for (const std::string& k : keys) axis_head += "<th title=\"" + esc(k) + "\"><code>" + breakable(short_key(k)) + "</code></th>";
+  auto axis_cells = [&](const json& p) {
+    std::string cells;
+    for (const std::string& k : keys) cells += "<td>" + esc(text(p, {"axes", k}, "NA")) + "</td>";
+    return cells;
+  };
+  std::string design;
   for (const json& p : points) {
     const json s = p.contains("summary") ? p["summary"] : json::object();
-    rows += "<tr>";
-    for (const std::string& k : keys) rows += "<td>" + esc(text(p, {"axes", k}, "NA")) + "</td>";
     const auto c = num(s, {"funnel", "consented", "mean"});
     const auto r = num(s, {"funnel", "randomized", "mean"});
     const auto r_se = num(s, {"funnel", "randomized", "mcse"});
@@ -364,18 +382,32 @@ std::string sweep_report_html(const nlohmann::json& sweep, const std::vector<Fig
       // Delta method for a ratio of means with the consented count fixed.
       if (r_se) burden_se = *c / (*r * *r) * *r_se;
     }
-    rows += "<td class=\"n\">" + with_mcse(r, r_se, 1) + "</td><td class=\"n\">" + with_mcse(burden, burden_se, 3) + "</td><td class=\"n\">" +
-            with_mcse(num(s, {"rtm", "control", "regression_to_mean", "mean"}), num(s, {"rtm", "control", "regression_to_mean", "mcse"}), 2) +
-            "</td>";
-    for (const std::string& m : methods) {
-      const json a = s.contains("analyses") && s["analyses"].contains(m) ? s["analyses"][m] : json::object();
-      rows += "<td class=\"n\">" + estimate_cell(a, "power", 3) + "</td><td class=\"n\">" + estimate_cell(a, "bias", 2) + "</td>";
-    }
-    rows += "</tr>\n";
+    design += "<tr>" + axis_cells(p) + "<td class=\"n\">" + with_mcse(r, r_se, 1) + "</td><td class=\"n\">" +
+              with_mcse(burden, burden_se, 3) + "</td><td class=\"n\">" +
+              with_mcse(num(s, {"rtm", "control", "regression_to_mean", "mean"}), num(s, {"rtm", "control", "regression_to_mean", "mcse"}), 2) +
+              "</td></tr>\n";
   }
+  auto method_table = [&](const char* metric, int decimals) {
+    std::string head = "<tr>" + axis_head;
+    for (const std::string& m : methods) head += "<th class=\"n\"><code>" + breakable(m) + "</code></th>";
+    std::string rows;
+    for (const json& p : points) {
+      rows += "<tr>" + axis_cells(p);
+      for (const std::string& m : methods) {
+        const json* a = nullptr;
+        if (p.contains("summary") && p["summary"].contains("analyses") && p["summary"]["analyses"].contains(m)) a = &p["summary"]["analyses"][m];
+        rows += "<td class=\"n\">" + (a ? estimate_cell(*a, metric, decimals) : std::string("NA")) + "</td>";
+      }
+      rows += "</tr>\n";
+    }
+    // Many methods: each MC SE goes under its value so the columns stay narrow.
+    return std::string("<div class=\"scroll\"><table class=\"methods") + (methods.size() > 4 ? " stack" : "") + "\">\n<thead>" + head + "</tr></thead>\n<tbody>\n" + rows + "</tbody></table></div>\n";
+  };
   content += "<section>\n<h2>Grid points</h2>\n<p class=\"note\">Means per trial; Monte Carlo SE in parentheses.</p>\n"
-             "<div class=\"scroll\"><table>\n<thead>" + head1 + "</tr>\n" + head2 + "</tr></thead>\n<tbody>\n" + rows +
-             "</tbody></table></div>\n</section>\n";
+             "<div class=\"scroll\"><table>\n<thead><tr>" + axis_head +
+             "<th class=\"n\">randomized</th><th class=\"n\">consented per randomized</th><th class=\"n\">regression to the mean, "
+             "control (mmHg)</th></tr></thead>\n<tbody>\n" + design + "</tbody></table></div>\n" +
+             "<h3>Power</h3>\n" + method_table("power", 3) + "<h3>Bias (mmHg)</h3>\n" + method_table("bias", 2) + "</section>\n";
   content += figures_section(figures);
   return page(title, meta, content, version);
 }
