@@ -479,7 +479,7 @@ Figure chart_figure(Plotter& plotter, const std::string& name, const std::string
   const std::size_t rows = (n + cols - 1) / cols;
   const bool multi = n > 1;
   const double W = 900;
-  const double H = std::max(560.0, 80.0 + 240.0 * static_cast<double>(rows) + 120.0);
+  const double H = std::max(560.0, 80.0 + 260.0 * static_cast<double>(rows) + 120.0);
 
   // Legend entries: every series with data in some panel, labelled, in series order.
   std::vector<std::pair<std::size_t, std::string>> entries;
@@ -524,10 +524,10 @@ Figure chart_figure(Plotter& plotter, const std::string& name, const std::string
   for (std::size_t i = 0; i < n; ++i) {
     const double c = static_cast<double>(i % cols), r = static_cast<double>(i / cols);
     const double x0 = left + c * cell_w + (c > 0 ? 18 : 0), x1 = left + (c + 1) * cell_w - (c + 1 < static_cast<double>(cols) ? 18 : 0);
-    const double y1 = grid_top - r * cell_h - (multi ? 26 : 4), y0 = grid_top - (r + 1) * cell_h + 30;
+    const double y1 = grid_top - r * cell_h - (multi ? 34 : 4), y0 = grid_top - (r + 1) * cell_h + 30;
     body += "set lmargin at screen " + at_screen(x0, W) + "\nset rmargin at screen " + at_screen(x1, W) +
             "\nset bmargin at screen " + at_screen(y0, H) + "\nset tmargin at screen " + at_screen(y1, H) + "\n";
-    body += multi ? "set title " + gp(panels[i].title) + " offset 0,-0.4\n" : "unset title\n";
+    body += multi ? "set title " + gp(panels[i].title) + " offset 0,-0.6\n" : "unset title\n";
     // Only the first column repeats the (common) y tic labels.
     body += c > 0 ? "set format y ''\n" : (o.probability ? "set format y '%.2g'\n" : "set format y '% h'\n");
     body += panel_plot(plotter, name + "_" + std::to_string(i), panels[i], o);

@@ -418,8 +418,18 @@ std::string samplesize_report_html(const nlohmann::json& samplesize, const std::
   const std::string method = text(ss, {"method"}, "NA");
   const std::string key = text(ss, {"key"}, "n");
   const std::string title = "trialsim sample size: " + method + ", " + key;
+  std::vector<std::string> reps;  // trials per point, each distinct value once
+  if (ss.contains("points") && ss["points"].is_array()) {
+    for (const json& p : ss["points"]) {
+      const std::string r = text(p, {"replicates"}, "NA");
+      if (std::find(reps.begin(), reps.end(), r) == reps.end()) reps.push_back(r);
+    }
+  }
+  std::string rep_text;
+  for (const std::string& r : reps) rep_text += (rep_text.empty() ? "" : ", ") + r;
   const std::string meta = meta_item("trialsim", version) + meta_item("seed", text(ss, {"seed"}, "NA")) +
-                           meta_item("method", method) + meta_item("target power", fixed(num(ss, {"target_power"}), 2));
+                           meta_item("trials per point", rep_text.empty() ? "NA" : rep_text) + meta_item("method", method) +
+                           meta_item("target power", fixed(num(ss, {"target_power"}), 2));
 
   std::string result;
   const auto n = num(ss, {"result", "n"});
