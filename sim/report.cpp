@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <optional>
 #include <string_view>
@@ -114,7 +116,7 @@ table.stack .se { display: block; }
 .scenario td:first-child { color: #3b4652; white-space: nowrap; }
 .scenario td:last-child { word-break: break-word; }
 figure { margin: 26px 0 0; padding: 16px 18px 12px; border: 1px solid #e3e6ea; border-radius: 6px; }
-figure svg { display: block; width: 100%; height: auto; max-width: 900px; margin: 0 auto; }
+figure svg, figure img { display: block; width: 100%; height: auto; max-width: 900px; margin: 0 auto; }
 figcaption { color: #39434e; font-size: 14px; margin-top: 8px; max-width: 860px; }
 footer { margin-top: 36px; color: #6b7682; font-size: 12.5px; }
 )";
@@ -174,11 +176,48 @@ std::string inline_svg(const std::string& svg, const std::string& prefix) {
   }
   for (const std::string_view pattern : {"id='", "id=\"", "href='#", "href=\"#", "url(#"}) {
     std::string from(pattern), to = from + prefix;
-    // gnuplot escapes '<' in its text, so these patterns only occur inside tags.
+    // gnuplot writes these only as attributes and url() references; a label containing the
+    // same text would at worst read differently, never break the document.
     for (std::size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
   }
   const auto start = s.find("<svg");
   return start == std::string::npos ? std::string() : s.substr(start);
+}
+
+std::string base64(const std::string& bytes) {
+  static constexpr char kDigits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  for (std::size_t i = 0; i < bytes.size(); i += 3) {
+    const std::size_t n = std::min<std::size_t>(3, bytes.size() - i);
+    std::uint32_t v = 0;
+    for (std::size_t k = 0; k < 3; ++k) v = (v << 8) | (k < n ? static_cast<unsigned char>(bytes[i + k]) : 0u);
+    for (std::size_t k = 0; k < 4; ++k) out += k <= n ? kDigits[(v >> (18 - 6 * k)) & 0x3f] : '=';
+  }
+  return out;
+}
+
+// An event-handler attribute such as ` onload=` (in lower case text).
+bool has_event_attribute(const std::string& lower) {
+  for (std::size_t at = lower.find(" on"); at != std::string::npos; at = lower.find(" on", at + 1)) {
+    std::size_t k = at + 3;
+    while (k < lower.size() && std::islower(static_cast<unsigned char>(lower[k]))) ++k;
+    if (k > at + 3 && k < lower.size() && lower[k] == '=') return true;
+  }
+  return false;
+}
+
+// The figure as inline SVG; a figure whose SVG is missing or carries script is shown from its
+// PNG instead, as a data: URI, so the page never runs or fetches anything.
+std::string figure_image(const Figure& f, const std::string& prefix) {
+  std::string lower = f.svg;
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  const bool unsafe = lower.find("<script") != std::string::npos || lower.find("<foreignobject") != std::string::npos ||
+                      lower.find("javascript:") != std::string::npos || has_event_attribute(lower);
+  std::string svg = unsafe ? std::string() : inline_svg(f.svg, prefix);
+  if (!svg.empty()) return svg;
+  if (f.png.empty()) return "<p class=\"note\">(no image)</p>";
+  return "<img alt=\"" + esc(f.title) + "\" src=\"data:image/png;base64," + base64(f.png) + "\">";
 }
 
 std::string figures_section(const std::vector<Figure>& figures) {
@@ -187,7 +226,7 @@ std::string figures_section(const std::vector<Figure>& figures) {
   for (std::size_t i = 0; i < figures.size(); ++i) {
     const Figure& f = figures[i];
     out += "<figure id=\"fig-" + esc(f.name) + "\">\n<h3>Figure " + std::to_string(i + 1) + ". " + esc(f.title) + "</h3>\n";
-    out += inline_svg(f.svg, "f" + std::to_string(i + 1) + "-") + "\n";
+    out += figure_image(f, "f" + std::to_string(i + 1) + "-") + "\n";
     out += "<figcaption>" + esc(f.caption) + "</figcaption>\n</figure>\n";
   }
   return out + "</section>\n";

@@ -451,6 +451,14 @@ TEST_CASE("reports are self-contained pages with every figure and escaped text",
   CHECK(pages[2].first.find("<strong>118</strong>") != std::string::npos);
 }
 
+TEST_CASE("a figure whose SVG carries script is shown from its PNG", "[plots][report]") {
+  const Figure bad{"x", "X <1>", "caption", "<svg onload=\"alert(1)\"><script>alert(2)</script></svg>", std::string("\x89PNG\r\n", 6)};
+  const std::string html = run_report_html(json::object(), {bad});
+  check_offline(html);
+  CHECK(html.find("alert") == std::string::npos);
+  CHECK(html.find("<img alt=\"X &lt;1&gt;\" src=\"data:image/png;base64,iVBORw0K\">") != std::string::npos);
+}
+
 // Not part of the suite: renders the figures and reports of real runs for a person to look at.
 //   TRIALSIM_RENDER_DIR=out [TRIALSIM_RENDER_RUN=run.json TRIALSIM_RENDER_TRIALS=trials.csv]
 //   [TRIALSIM_RENDER_SWEEP=sweep.json] [TRIALSIM_RENDER_SAMPLESIZE=samplesize.json] trialsim_tests "[.render]"
