@@ -103,9 +103,10 @@ code { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 0
 table { border-collapse: collapse; font-size: 14px; margin: 6px 0 4px; }
 th, td { padding: 4px 10px; border-bottom: 1px solid #e3e6ea; vertical-align: top; }
 th { text-align: left; font-weight: 600; background: #f1f3f6; border-bottom: 1px solid #cfd5dc; }
-td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
+td.n { white-space: nowrap; }
 tbody tr:hover { background: #fafbfc; }
-td.method { min-width: 230px; }
+td.method { min-width: 210px; }
 td.sub { padding-left: 28px; color: #3b4652; }
 td .desc { display: block; color: #5b6672; font-size: 12.5px; }
 .se { color: #6b7682; font-size: 0.9em; }
@@ -259,7 +260,7 @@ constexpr std::array<const char*, 2> kArms = {"treatment", "control"};
 
 std::string analyses_table(const json& analyses) {
   std::string out =
-      "<div class=\"scroll\"><table>\n<thead><tr><th>method</th><th class=\"n\">power</th><th class=\"n\">bias</th>"
+      "<div class=\"scroll\"><table class=\"stack\">\n<thead><tr><th>method</th><th class=\"n\">power</th><th class=\"n\">bias</th>"
       "<th class=\"n\">emp SE</th><th class=\"n\">model SE</th><th class=\"n\">RMSE</th><th class=\"n\">coverage</th>"
       "<th class=\"n\">not estimable</th></tr></thead>\n<tbody>\n";
   if (analyses.is_object()) {
