@@ -938,10 +938,8 @@ SweepGrid read_sweep(const json& sweep) {
       }
     }
     g.points.push_back({xi, combo, &summary});
-    const json& analyses = member(summary, "analyses");
-    if (!analyses.is_object()) continue;
-    for (auto it = analyses.begin(); it != analyses.end(); ++it) {
-      if (std::find(g.methods.begin(), g.methods.end(), it.key()) == g.methods.end()) g.methods.push_back(it.key());
+    for (const std::string& m : method_names(summary)) {
+      if (std::find(g.methods.begin(), g.methods.end(), m) == g.methods.end()) g.methods.push_back(m);
     }
   }
   g.replicates = member(sweep, "replicates").is_number_unsigned() ? sweep["replicates"].get<std::uint64_t>() : 0;
@@ -1151,6 +1149,25 @@ std::vector<Figure> samplesize_figures(const nlohmann::json& samplesize) {
   }
   std::vector<Figure> out;
   out.push_back(plotter.render("samplesize", title, caption, body));
+  return out;
+}
+
+std::vector<std::string> method_names(const nlohmann::json& summary) {
+  std::vector<std::string> out;
+  const json& analyses = member(summary, "analyses");
+  if (!analyses.is_object()) return out;
+  const json& configured = member(member(member(summary, "scenario"), "analysis"), "methods");
+  if (configured.is_array()) {
+    for (const json& m : configured) {
+      if (m.is_string() && analyses.contains(m.get<std::string>()) &&
+          std::find(out.begin(), out.end(), m.get<std::string>()) == out.end()) {
+        out.push_back(m.get<std::string>());
+      }
+    }
+  }
+  for (auto it = analyses.begin(); it != analyses.end(); ++it) {
+    if (std::find(out.begin(), out.end(), it.key()) == out.end()) out.push_back(it.key());
+  }
   return out;
 }
 

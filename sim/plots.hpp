@@ -42,6 +42,10 @@ std::vector<Figure> sweep_figures(const nlohmann::json& sweep);
 // "samplesize": simulated power per n, the fitted curve and the chosen n.
 std::vector<Figure> samplesize_figures(const nlohmann::json& samplesize);
 
+// The analyses in `summary` in the scenario's order (scenario.analysis.methods), then any
+// others; figures and reports list methods in this order.
+std::vector<std::string> method_names(const nlohmann::json& summary);
+
 // Writes DIR/<name>.svg and DIR/<name>.png for each figure, each atomically; creates DIR.
 void write_figures(const std::vector<Figure>& figures, const std::string& dir);
 

@@ -258,21 +258,21 @@ std::string arm_name(const std::string& arm) { return arm == "treatment" ? "MgO"
 
 constexpr std::array<const char*, 2> kArms = {"treatment", "control"};
 
-std::string analyses_table(const json& analyses) {
+std::string analyses_table(const json& summary) {
+  const json none = json::object();
+  const json& analyses = summary.is_object() && summary.contains("analyses") ? summary["analyses"] : none;
   std::string out =
       "<div class=\"scroll\"><table class=\"stack\">\n<thead><tr><th>method</th><th class=\"n\">power</th><th class=\"n\">bias</th>"
       "<th class=\"n\">emp SE</th><th class=\"n\">model SE</th><th class=\"n\">RMSE</th><th class=\"n\">coverage</th>"
       "<th class=\"n\">not estimable</th></tr></thead>\n<tbody>\n";
-  if (analyses.is_object()) {
-    for (auto it = analyses.begin(); it != analyses.end(); ++it) {
-      const json& a = it.value();
-      const std::string desc = text(a, {"description"}, "");
-      out += "<tr><td class=\"method\"><code>" + esc(it.key()) + "</code>" + (desc.empty() ? "" : "<span class=\"desc\">" + esc(desc) + "</span>") +
-             "</td><td class=\"n\">" + estimate_cell(a, "power", 3) + "</td><td class=\"n\">" + estimate_cell(a, "bias", 2) +
-             "</td><td class=\"n\">" + estimate_cell(a, "emp_se", 2) + "</td><td class=\"n\">" + estimate_cell(a, "model_se", 2) +
-             "</td><td class=\"n\">" + estimate_cell(a, "rmse", 2) + "</td><td class=\"n\">" + estimate_cell(a, "coverage", 3) +
-             "</td><td class=\"n\">" + fixed(num(a, {"not_estimable", "total"}), 0) + "</td></tr>\n";
-    }
+  for (const std::string& method : method_names(summary)) {
+    const json& a = analyses[method];
+    const std::string desc = text(a, {"description"}, "");
+    out += "<tr><td class=\"method\"><code>" + esc(method) + "</code>" + (desc.empty() ? "" : "<span class=\"desc\">" + esc(desc) + "</span>") +
+           "</td><td class=\"n\">" + estimate_cell(a, "power", 3) + "</td><td class=\"n\">" + estimate_cell(a, "bias", 2) +
+           "</td><td class=\"n\">" + estimate_cell(a, "emp_se", 2) + "</td><td class=\"n\">" + estimate_cell(a, "model_se", 2) +
+           "</td><td class=\"n\">" + estimate_cell(a, "rmse", 2) + "</td><td class=\"n\">" + estimate_cell(a, "coverage", 3) +
+           "</td><td class=\"n\">" + fixed(num(a, {"not_estimable", "total"}), 0) + "</td></tr>\n";
   }
   return out + "</tbody></table></div>\n";
 }
@@ -350,7 +350,7 @@ std::string run_report_html(const nlohmann::json& summary, const std::vector<Fig
   std::string content = "<section>\n<h2>Scenario</h2>\n" + scenario_tables(summary.contains("scenario") ? summary["scenario"] : json()) + "</section>\n";
   content += "<section>\n<h2>Analyses</h2>\n<p class=\"note\">Estimate = MgO minus control at the last visit. Power counts "
              "trials where a method could not estimate as not rejecting; the other measures are over the trials where it could.</p>\n" +
-             analyses_table(summary.contains("analyses") ? summary["analyses"] : json()) + "</section>\n";
+             analyses_table(summary) + "</section>\n";
   content += "<section>\n<h2>Patient flow</h2>\n" + funnel_table(summary) + "</section>\n";
   content += "<section>\n<h2>Why the observed SPP changed</h2>\n<p class=\"note\">Completers at the last visit minus all "
              "randomized at baseline, per arm.</p>\n" + rtm_table(summary) + "</section>\n";
@@ -392,12 +392,12 @@ std::string sweep_report_html(const nlohmann::json& sweep, const std::vector<Fig
              scenario_tables(first.is_object() && first.contains("scenario") ? first["scenario"] : json(), varied) +
              "</section>\n";
 
-  // Methods in order of first appearance over the points.
+  // Methods in the scenario's order, then in order of first appearance over the points.
   std::vector<std::string> methods;
   for (const json& p : points) {
-    if (!p.contains("summary") || !p["summary"].contains("analyses") || !p["summary"]["analyses"].is_object()) continue;
-    for (auto it = p["summary"]["analyses"].begin(); it != p["summary"]["analyses"].end(); ++it) {
-      if (std::find(methods.begin(), methods.end(), it.key()) == methods.end()) methods.push_back(it.key());
+    if (!p.contains("summary")) continue;
+    for (const std::string& m : method_names(p["summary"])) {
+      if (std::find(methods.begin(), methods.end(), m) == methods.end()) methods.push_back(m);
     }
   }
   // Three tables rather than one wide one, so that every column fits on a page: the design's

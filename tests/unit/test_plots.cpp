@@ -451,6 +451,17 @@ TEST_CASE("reports are self-contained pages with every figure and escaped text",
   CHECK(pages[2].first.find("<strong>118</strong>") != std::string::npos);
 }
 
+TEST_CASE("methods are listed in the scenario's order", "[plots][report]") {
+  json summary = synthetic_summary(106, {"ancova", "completers_ttest", "mmrm"});
+  summary["scenario"]["analysis"]["methods"] = {"mmrm", "completers_ttest", "ancova"};
+  CHECK(method_names(summary) == std::vector<std::string>{"mmrm", "completers_ttest", "ancova"});
+  summary["scenario"]["analysis"]["methods"] = {"mmrm"};
+  CHECK(method_names(summary) == std::vector<std::string>{"mmrm", "ancova", "completers_ttest"});
+  const std::string html = run_report_html(summary, {});
+  CHECK(html.find("<code>mmrm</code>") < html.find("<code>ancova</code>"));
+  CHECK(method_names(json::object()).empty());
+}
+
 TEST_CASE("a figure whose SVG carries script is shown from its PNG", "[plots][report]") {
   const Figure bad{"x", "X <1>", "caption", "<svg onload=\"alert(1)\"><script>alert(2)</script></svg>", std::string("\x89PNG\r\n", 6)};
   const std::string html = run_report_html(json::object(), {bad});
