@@ -1075,20 +1075,29 @@ std::vector<Figure> samplesize_figures(const nlohmann::json& samplesize) {
   const auto target = value_at(samplesize, {"target_power"});
   Plotter plotter;
 
+  // The y axis covers the points' bars, the curve's band and the target, within [0, 1].
+  double ylo = target.value_or(1.0), yhi = target.value_or(0.0);
+  auto cover = [&](double lo, double hi) {
+    ylo = std::min(ylo, lo);
+    yhi = std::max(yhi, hi);
+  };
   std::string pts;
   for (const json& p : points) {
     const auto n = value_at(p, {"n"});
     const auto power = value_at(p, {"power"});
     if (!n || !power) continue;
-    pts += datum(n) + " " + datum(power) + " " + datum(1.96 * value_at(p, {"power_mcse"}).value_or(0)) + "\n";
+    const double half = 1.96 * value_at(p, {"power_mcse"}).value_or(0);
+    pts += datum(n) + " " + datum(power) + " " + datum(half) + "\n";
+    cover(*power - half, *power + half);
   }
   std::string curve;
   for (const json& c : member(samplesize, "curve")) {
     const auto n = value_at(c, {"n"});
     const auto power = value_at(c, {"power"});
     if (!n || !power) continue;
-    curve += datum(n) + " " + datum(power) + " " + datum(value_at(c, {"lower"}).value_or(*power)) + " " +
-             datum(value_at(c, {"upper"}).value_or(*power)) + "\n";
+    const double lo = value_at(c, {"lower"}).value_or(*power), hi = value_at(c, {"upper"}).value_or(*power);
+    curve += datum(n) + " " + datum(power) + " " + datum(lo) + " " + datum(hi) + "\n";
+    cover(lo, hi);
   }
   const json& result = member(samplesize, "result");
   const auto rn = value_at(result, {"n"});
@@ -1101,9 +1110,11 @@ std::vector<Figure> samplesize_figures(const nlohmann::json& samplesize) {
 
   const std::string title = "Sample size: power of " + method + " against " + short_key(key);
   std::string body = preamble() + title_cmd(title) + "set xlabel " + gp(key_label(key)) + "\n" +
-                     "set ylabel 'power (share of trials rejecting H0)'\nset yrange [0<*:*<1]\n"
-                     "set offsets graph 0.03, graph 0.03, graph 0.04, graph 0.04\n"
-                     "set key outside bottom center horizontal Left reverse width 1\n";
+                     "set ylabel 'power (share of trials rejecting H0)'\n"
+                     "set yrange [" + datum(ylo < yhi ? std::max(0.0, ylo - 0.04 * (yhi - ylo)) : 0.0) + ":" +
+                     datum(ylo < yhi ? std::min(1.0, yhi + 0.04 * (yhi - ylo)) : 1.0) + "]\n"
+                     "set offsets graph 0.03, graph 0.03, 0, 0\n"
+                     "set key outside bottom center horizontal Left reverse width 1\nset bmargin 7.5\n";
   if (rn) {
     if (i_lo && i_hi) {
       body += "set object 1 rect from " + datum(i_lo) + ", graph 0 to " + datum(i_hi) +
@@ -1116,10 +1127,14 @@ std::vector<Figure> samplesize_figures(const nlohmann::json& samplesize) {
   }
   std::string plot = "plot ";
   std::string sep;
+  if (curve.empty() && pts.empty()) {
+    plot += "-1 notitle";
+    sep = ", ";
+  }
   if (!curve.empty()) {
     const std::string f = plotter.data("curve", curve);
     plot += f + " using 1:3:4 with filledcurves lc rgb '#0072B2' title 'fit band', " + f +
-            " using 1:2 with lines lc rgb '#0072B2' lw 2 dt 1 title 'fitted probit curve'";
+            " using 1:2 with lines lc rgb '#0072B2' lw 2 dt 1 title 'fitted curve'";
     sep = ", ";
   }
   if (!pts.empty()) {
@@ -1128,10 +1143,12 @@ std::vector<Figure> samplesize_figures(const nlohmann::json& samplesize) {
     sep = ", ";
   }
   if (target) {
-    plot += sep + datum(target) + " with lines lc rgb '#222222' dt 2 lw 1.5 title " + gp("target power " + fixed(*target, 2));
+    // An arrow spans the whole axis; a function would stop at the outermost points.
+    body += "set arrow 2 from graph 0, first " + datum(target) + " to graph 1, first " + datum(target) +
+            " nohead lc rgb '#222222' dt 2 lw 1.5 back\n";
+    plot += sep + "keyentry with lines lc rgb '#222222' dt 2 lw 1.5 title " + gp("target power " + fixed(*target, 2));
     sep = ", ";
   }
-  if (sep.empty()) plot += "-1 notitle";
   if (rn) plot += ", keyentry with lines lc rgb '#009E73' lw 2 dt 1 title 'chosen n and its interval'";
   body += plot + "\n";
 
