@@ -1,0 +1,1206 @@
+#include "sim/plots.hpp"
+
+#include "sim/config_reader.hpp"
+#include "sim/writers.hpp"
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <numbers>
+#include <optional>
+#include <sstream>
+#include <stdexcept>
+#include <string_view>
+
+extern char** environ;
+
+namespace trialsim {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+// ---------------------------------------------------------------------------------------------
+// Reading summary values: anything absent, null or non-finite is "undefined" (nullopt), so that
+// nothing undefined can reach a data file or a label.
+
+std::optional<double> value_at(const json& j, std::initializer_list<std::string_view> path) {
+  const json* p = &j;
+  for (const std::string_view k : path) {
+    if (!p->is_object()) return std::nullopt;
+    const auto it = p->find(std::string(k));
+    if (it == p->end()) return std::nullopt;
+    p = &*it;
+  }
+  if (!p->is_number()) return std::nullopt;
+  const double v = p->get<double>();
+  if (!std::isfinite(v)) return std::nullopt;
+  return v;
+}
+
+const json& member(const json& j, const char* key) {
+  static const json null_value;  // a constant, shared read-only: absent members read as null
+  if (!j.is_object()) return null_value;
+  const auto it = j.find(key);
+  return it == j.end() ? null_value : *it;
+}
+
+// Fixed decimals, never "-0.00".
+std::string fixed(double v, int decimals) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+  std::string s = buf;
+  if (s[0] == '-' && s.find_first_not_of("-0.") == std::string::npos) s.erase(0, 1);
+  return s;
+}
+
+std::string fixed_or_na(std::optional<double> v, int decimals) { return v ? fixed(*v, decimals) : "NA"; }
+
+// A number for a data file: full precision, or gnuplot's missing-value marker.
+std::string datum(std::optional<double> v) {
+  if (!v) return "?";
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.10g", *v);
+  return buf;
+}
+
+// A gnuplot double-quoted string. The terminals run noenhanced, so only the string syntax
+// itself needs escaping; control characters other than newlines are dropped.
+std::string gp(const std::string& s) {
+  std::string q = "\"";
+  for (const char c : s) {
+    if (c == '\\' || c == '"') {
+      q += '\\';
+      q += c;
+    } else if (c == '\n') {
+      q += "\\n";
+    } else if (static_cast<unsigned char>(c) >= 0x20) {
+      q += c;
+    }
+  }
+  return q + "\"";
+}
+
+// The last component of a dotted key: "screening.entry_max" -> "entry_max".
+std::string short_key(const std::string& key) {
+  const auto dot = key.rfind('.');
+  return dot == std::string::npos ? key : key.substr(dot + 1);
+}
+
+// Axis label for a scenario key, with its unit where the key's name implies one.
+std::string key_label(const std::string& key) {
+  static const std::array<std::pair<std::string_view, std::string_view>, 6> named = {{
+      {"trial.consented", "patients consented per trial"},
+      {"screening.entry_max", "entry cutoff: SPP below (mmHg)"},
+      {"screening.entry_min", "entry cutoff: SPP at least (mmHg)"},
+      {"screening.entry_measurements", "SPP readings averaged for entry"},
+      {"measurement.readings_per_visit", "SPP readings averaged per visit"},
+      {"treatment.effect_mmHg", "true treatment effect (mmHg)"},
+  }};
+  for (const auto& [k, label] : named) {
+    if (k == key) return std::string(label) + "   [" + key + "]";
+  }
+  std::string unit;
+  auto ends_with = [&](std::string_view suffix) {
+    return key.size() >= suffix.size() && key.compare(key.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  if (ends_with("_mmHg") || key.rfind("spp.", 0) == 0) unit = "mmHg";
+  if (key == "spp.biological_corr_months" || ends_with("_months")) unit = "months";
+  if (ends_with("_per_year")) unit = key.rfind("spp.", 0) == 0 ? "mmHg per year" : "per year";
+  if (ends_with("_prob")) unit = "probability";
+  if (ends_with("_mg") && key.rfind("treatment.", 0) == 0) unit = "mg/day";
+  return unit.empty() ? key : key + " (" + unit + ")";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Style. Okabe & Ito's palette (2008), ordered so the first colours are the most distinct on
+// white; yellow, the weakest on white, comes last. Point shapes and dash patterns differ too,
+// so lines stay apart in greyscale and for every kind of colour vision.
+
+constexpr std::array<const char*, 8> kColours = {"#0072B2", "#D55E00", "#009E73", "#CC79A7",
+                                                 "#E69F00", "#56B4E9", "#000000", "#F0E442"};
+constexpr std::array<int, 8> kPoints = {7, 5, 9, 11, 13, 15, 6, 4};
+constexpr std::array<int, 8> kDashes = {1, 2, 1, 4, 1, 2, 1, 4};
+constexpr std::size_t kMaxSeries = kColours.size();
+constexpr std::size_t kMaxPanels = 9;
+constexpr const char* kTreatmentColour = "#D55E00";
+constexpr const char* kControlColour = "#0072B2";
+
+// Shared settings at the top of every figure's body. `fs` (the base font size) is set by the
+// terminal section of the script, since SVG and PNG render the same point size differently.
+std::string preamble() {
+  std::string s =
+      "reset\n"
+      "set encoding utf8\n"
+      "set datafile missing '?'\n"
+      "set border 3 back lc rgb '#333333' lw 1\n"
+      "set tics nomirror out scale 0.6 textcolor rgb '#222222'\n"
+      "set style line 100 lc rgb '#e2e2e2' lw 1 dt 1\n"
+      "set grid back ls 100, ls 100\n"
+      "set style fill transparent solid 0.15 noborder\n"
+      "set key noautotitle spacing 1.15 samplen 2.5\n"
+      "set xlabel offset 0,0.2\n"
+      "set ylabel offset 0.5,0\n";
+  for (std::size_t i = 0; i < kColours.size(); ++i) {
+    s += "set linetype " + std::to_string(i + 1) + " lc rgb '" + kColours[i] + "' lw 2 pt " +
+         std::to_string(kPoints[i]) + " ps 1 dt " + std::to_string(kDashes[i]) + "\n";
+  }
+  return s;
+}
+
+std::string title_cmd(const std::string& title) {
+  return "set title " + gp(title) + " font sprintf('DejaVu Sans Bold,%d', fs+1)\n";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running gnuplot.
+
+// A private directory (mkdtemp: mode 0700, unique name) removed with everything in it.
+class TempDir {
+ public:
+  TempDir() {
+    std::string templ = (fs::temp_directory_path() / "trialsim-plots-XXXXXX").string();
+    std::vector<char> buf(templ.begin(), templ.end());
+    buf.push_back('\0');
+    if (::mkdtemp(buf.data()) == nullptr) {
+      throw std::runtime_error("--plots: cannot create a temporary directory: " + std::string(std::strerror(errno)));
+    }
+    path_ = buf.data();
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);  // best effort: a destructor must not throw
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+void write_text(const fs::path& p, const std::string& text) {
+  std::ofstream out(p, std::ios::binary);
+  out << text;
+  if (!out.flush()) throw std::runtime_error("--plots: cannot write " + p.string());
+}
+
+std::string read_all(const fs::path& p) {
+  std::error_code ec;
+  const auto size = fs::file_size(p, ec);
+  if (ec) return {};
+  std::string s(static_cast<std::size_t>(size), '\0');
+  std::ifstream in(p, std::ios::binary);
+  if (!in.read(s.data(), static_cast<std::streamsize>(s.size()))) return {};
+  return s;
+}
+
+// Runs `gnuplot script` (argv, searched on PATH, no shell) with stdin and stdout on /dev/null
+// and returns its exit status; `err` receives its stderr.
+int spawn_gnuplot(const fs::path& script, std::string& err) {
+  int pipe_fd[2];
+  if (::pipe2(pipe_fd, O_CLOEXEC) != 0) throw std::runtime_error("--plots: pipe: " + std::string(std::strerror(errno)));
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, pipe_fd[1], 2);
+  std::string prog = "gnuplot", arg = script.string();
+  std::array<char*, 3> argv = {prog.data(), arg.data(), nullptr};
+  pid_t pid = 0;
+  const int rc = ::posix_spawnp(&pid, prog.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(pipe_fd[1]);
+  if (rc != 0) {
+    ::close(pipe_fd[0]);
+    if (rc == ENOENT) throw InputError("--plots: gnuplot not found; install Debian's gnuplot-nox");
+    throw std::runtime_error("--plots: cannot run gnuplot: " + std::string(std::strerror(rc)));
+  }
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::read(pipe_fd[0], buf, sizeof buf);
+    if (n > 0) {
+      err.append(buf, static_cast<std::size_t>(n));
+    } else if (n == 0 || errno != EINTR) {
+      break;
+    }
+  }
+  ::close(pipe_fd[0]);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) throw std::runtime_error("--plots: waiting for gnuplot: " + std::string(std::strerror(errno)));
+  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
+// gnuplot's messages on one line: the last few non-empty lines, which name the failing command.
+std::string one_line(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string l; std::getline(in, l);) {
+    const auto b = l.find_first_not_of(" \t^");
+    if (b != std::string::npos) lines.push_back(l.substr(b));
+  }
+  std::string out;
+  for (std::size_t i = lines.size() > 4 ? lines.size() - 4 : 0; i < lines.size(); ++i) out += (out.empty() ? "" : " | ") + lines[i];
+  return out.empty() ? "no message" : out;
+}
+
+std::string xml_escape(const std::string& s) {
+  std::string out;
+  for (const char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+// One figure's worth of files in a private directory: data files, then the script, then
+// gnuplot renders the same body twice, as SVG and as PNG.
+class Plotter {
+ public:
+  // Writes a data file and returns its path as a gnuplot string.
+  std::string data(const std::string& stem, const std::string& content) {
+    const fs::path p = dir_.path() / (stem + ".dat");
+    write_text(p, content);
+    return gp(p.string());
+  }
+
+  Figure render(const std::string& name, const std::string& title, const std::string& caption,
+                const std::string& body, int height = 560) {
+    const fs::path base = dir_.path() / name;
+    const std::string size = "size 900," + std::to_string(height);
+    write_text(fs::path(base.string() + ".body.gp"), body);
+    const std::string script =
+        "set encoding utf8\n"
+        "set terminal svg " + size + " fixed noenhanced font 'DejaVu Sans,14' background rgb 'white'\n"
+        "set output " + gp(base.string() + ".svg") + "\n"
+        "fs = 14\n"
+        "load " + gp(base.string() + ".body.gp") + "\n"
+        "unset output\n"
+        "set terminal pngcairo " + size + " noenhanced font 'DejaVu Sans,12' background rgb 'white'\n"
+        "set output " + gp(base.string() + ".png") + "\n"
+        "fs = 12\n"
+        "load " + gp(base.string() + ".body.gp") + "\n"
+        "unset output\n";
+    const fs::path script_path = base.string() + ".gp";
+    write_text(script_path, script);
+    std::string err;
+    const int status = spawn_gnuplot(script_path, err);
+    if (status != 0) throw std::runtime_error("--plots: gnuplot failed on figure " + name + ": " + one_line(err));
+    Figure f{name, title, caption, read_all(base.string() + ".svg"), read_all(base.string() + ".png")};
+    if (f.svg.empty() || f.png.empty()) {
+      throw std::runtime_error("--plots: gnuplot wrote no output for figure " + name + ": " + one_line(err));
+    }
+    // The SVG's own title is what viewers and screen readers show for a standalone file.
+    const std::string generic = "<title>Gnuplot</title>";
+    if (const auto at = f.svg.find(generic); at != std::string::npos) {
+      f.svg.replace(at, generic.size(), "<title>" + xml_escape(title) + "</title>");
+    }
+    return f;
+  }
+
+ private:
+  TempDir dir_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Line charts with Monte Carlo bands, shared by the sweep and sample-size figures.
+
+struct SeriesPoint {
+  double x;
+  std::optional<double> y;
+  std::optional<double> mcse;
+};
+
+struct Series {
+  std::string label;  // empty: no legend entry
+  std::vector<SeriesPoint> points;
+};
+
+struct Panel {
+  std::string title;  // empty: none
+  std::vector<Series> series;
+};
+
+struct XAxis {
+  std::string label;
+  bool categorical = false;
+  std::vector<std::string> categories;  // tic labels at 0, 1, ... when categorical
+};
+
+struct ChartOptions {
+  std::string ylabel;
+  bool zero_line = false;
+  bool probability = false;  // clamp the band and the axis to [0, 1]
+};
+
+// The band of one point: y ± 1.96 MC SE, clamped to [0, 1] for probabilities.
+std::pair<double, double> band_of(const SeriesPoint& p, bool probability) {
+  double lo = *p.y, hi = *p.y;
+  if (p.mcse) {
+    lo -= 1.96 * *p.mcse;
+    hi += 1.96 * *p.mcse;
+  }
+  if (probability) {
+    lo = std::max(lo, 0.0);
+    hi = std::min(hi, 1.0);
+  }
+  return {lo, hi};
+}
+
+bool has_data(const Series& s) {
+  return std::any_of(s.points.begin(), s.points.end(), [](const SeriesPoint& p) { return p.y.has_value(); });
+}
+
+// Data blocks (one per series that has a defined value), each row "x y lower upper"; an
+// undefined y breaks the line rather than joining across it.
+std::string series_blocks(const std::vector<Series>& series, bool probability, std::vector<std::size_t>& drawn) {
+  std::string out;
+  for (std::size_t i = 0; i < series.size(); ++i) {
+    if (!has_data(series[i])) continue;
+    std::vector<SeriesPoint> pts = series[i].points;
+    std::stable_sort(pts.begin(), pts.end(), [](const SeriesPoint& a, const SeriesPoint& b) { return a.x < b.x; });
+    for (const SeriesPoint& p : pts) {
+      if (!p.y) {
+        out += "\n";
+        continue;
+      }
+      const auto [lo, hi] = band_of(p, probability);
+      out += datum(p.x) + " " + datum(*p.y) + " " + datum(lo) + " " + datum(hi) + "\n";
+    }
+    out += "\n\n";
+    drawn.push_back(i);
+  }
+  return out;
+}
+
+// One y range for every panel, so that panels compare at a glance: the bands, zero when a
+// zero line is drawn, and 5% to spare; probabilities stay within [0, 1].
+std::pair<double, double> y_range(const std::vector<Panel>& panels, const ChartOptions& o) {
+  double lo = HUGE_VAL, hi = -HUGE_VAL;
+  for (const Panel& panel : panels) {
+    for (const Series& s : panel.series) {
+      for (const SeriesPoint& p : s.points) {
+        if (!p.y) continue;
+        const auto [a, b] = band_of(p, o.probability);
+        lo = std::min(lo, a);
+        hi = std::max(hi, b);
+      }
+    }
+  }
+  if (lo > hi) return {0, 1};
+  if (o.zero_line) {
+    lo = std::min(lo, 0.0);
+    hi = std::max(hi, 0.0);
+  }
+  const double pad = hi > lo ? 0.06 * (hi - lo) : std::max(0.05, 0.05 * std::fabs(hi));
+  lo -= pad;
+  hi += pad;
+  if (o.probability) {
+    lo = std::max(lo, 0.0);
+    hi = std::min(hi, 1.0);
+  }
+  return {lo, hi};
+}
+
+std::pair<double, double> x_range(const XAxis& x, const std::vector<Panel>& panels) {
+  if (x.categorical) return {-0.5, static_cast<double>(x.categories.size()) - 0.5};
+  double lo = HUGE_VAL, hi = -HUGE_VAL;
+  for (const Panel& panel : panels) {
+    for (const Series& s : panel.series) {
+      for (const SeriesPoint& p : s.points) {
+        lo = std::min(lo, p.x);
+        hi = std::max(hi, p.x);
+      }
+    }
+  }
+  if (lo > hi) return {0, 1};
+  const double pad = hi > lo ? 0.04 * (hi - lo) : std::max(1.0, 0.1 * std::fabs(hi));
+  return {lo - pad, hi + pad};
+}
+
+// The plot command of one panel; a panel without data shows a note instead of failing.
+std::string panel_plot(Plotter& plotter, const std::string& stem, const Panel& panel, const ChartOptions& o) {
+  std::vector<std::size_t> drawn;
+  const std::string blocks = series_blocks(panel.series, o.probability, drawn);
+  if (drawn.empty()) {
+    return "set label 99 'no defined values' at graph 0.5, graph 0.5 center textcolor rgb '#666666'\n"
+           "plot -1e9 notitle\nunset label 99\n";
+  }
+  const std::string file = plotter.data(stem, blocks);
+  // Bands first, so that every line is drawn over every band.
+  std::vector<std::string> items;
+  for (std::size_t k = 0; k < drawn.size(); ++k) {
+    items.push_back(file + " index " + std::to_string(k) + " using 1:3:4 with filledcurves lt " +
+                    std::to_string(drawn[k] % kMaxSeries + 1) + " notitle");
+  }
+  if (o.zero_line) items.push_back("0 with lines lc rgb '#555555' lw 1 dt 3 notitle");
+  for (std::size_t k = 0; k < drawn.size(); ++k) {
+    items.push_back(file + " index " + std::to_string(k) + " using 1:2 with linespoints lt " +
+                    std::to_string(drawn[k] % kMaxSeries + 1) + " notitle");
+  }
+  std::string s = "plot ";
+  for (std::size_t i = 0; i < items.size(); ++i) s += (i ? ", \\\n     " : "") + items[i];
+  return s + "\n";
+}
+
+// Screen coordinate (0-1) of a pixel position.
+std::string at_screen(double px, double total) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4f", std::clamp(px / total, 0.0, 1.0));
+  return buf;
+}
+
+// A chart, or a grid of panels (one per method) on common axes. Layout is in pixels, so text
+// keeps its size whatever the number of panels: the title on top, then the panels, a shared
+// x label, and a legend band across the bottom instead of legends inside the data.
+Figure chart_figure(Plotter& plotter, const std::string& name, const std::string& title, const std::string& caption,
+                    const XAxis& x, const std::vector<Panel>& panels, const ChartOptions& o) {
+  const std::size_t n = panels.size();
+  const std::size_t cols = n <= 3 ? n : (n == 4 ? 2 : 3);
+  const std::size_t rows = (n + cols - 1) / cols;
+  const bool multi = n > 1;
+  const double W = 900;
+  const double H = std::max(560.0, 80.0 + 260.0 * static_cast<double>(rows) + 120.0);
+
+  // Legend entries: every series with data in some panel, labelled, in series order.
+  std::vector<std::pair<std::size_t, std::string>> entries;
+  std::size_t longest = 0;
+  for (std::size_t i = 0; i < kMaxSeries; ++i) {
+    for (const Panel& p : panels) {
+      if (i < p.series.size() && !p.series[i].label.empty() && has_data(p.series[i])) {
+        entries.emplace_back(i, p.series[i].label);
+        longest = std::max(longest, p.series[i].label.size());
+        break;
+      }
+    }
+  }
+  // gnuplot fits as many legend columns as its own text-width estimate allows (about 11.5 px a
+  // character at these font sizes, plus the line sample); reserve rows for that many.
+  const auto fit = static_cast<std::size_t>(864.0 / ((static_cast<double>(longest) + 7.5) * 11.5));
+  const std::size_t key_cols = std::clamp<std::size_t>(fit, 1, 4);
+  const std::size_t key_rows = entries.empty() ? 0 : (entries.size() + 1 + key_cols - 1) / key_cols;  // +1: the band
+  const double key_h = entries.empty() ? 8 : 12 + 24 * static_cast<double>(key_rows);
+  const double xlabel_h = 34, title_h = 44, left = 84, right = 22;
+  const double grid_bottom = key_h + xlabel_h, grid_top = H - title_h;
+  const double cell_w = (W - left - right) / static_cast<double>(cols);
+  const double cell_h = (grid_top - grid_bottom) / static_cast<double>(rows);
+
+  const auto [ylo, yhi] = y_range(panels, o);
+  const auto [xlo, xhi] = x_range(x, panels);
+  std::string body = preamble() + "set multiplot\n" +
+                     "set label 1 " + gp(title) + " at screen 0.5, screen " + at_screen(H - 22, H) +
+                     " center front font sprintf('DejaVu Sans Bold,%d', fs+1)\n" +
+                     "set label 2 " + gp(x.label) + " at screen " + at_screen(left + (W - left - right) / 2, W) + ", screen " +
+                     at_screen(key_h + 10, H) + " center front\n" +
+                     "set label 3 " + gp(o.ylabel) + " at screen " + at_screen(18, W) + ", screen " +
+                     at_screen((grid_bottom + grid_top) / 2, H) + " center rotate by 90 front\n" +
+                     "set xrange [" + datum(xlo) + ":" + datum(xhi) + "]\nset yrange [" + datum(ylo) + ":" + datum(yhi) + "]\n" +
+                     "unset key\n";
+  if (x.categorical) {
+    body += "set xtics (";
+    for (std::size_t i = 0; i < x.categories.size(); ++i) body += (i ? ", " : "") + gp(x.categories[i]) + " " + std::to_string(i);
+    body += ")\n";
+  }
+  if (o.probability) body += "set ytics format '%.2g'\n";
+  for (std::size_t i = 0; i < n; ++i) {
+    const double c = static_cast<double>(i % cols), r = static_cast<double>(i / cols);
+    const double x0 = left + c * cell_w + (c > 0 ? 18 : 0), x1 = left + (c + 1) * cell_w - (c + 1 < static_cast<double>(cols) ? 18 : 0);
+    const double y1 = grid_top - r * cell_h - (multi ? 34 : 4), y0 = grid_top - (r + 1) * cell_h + 30;
+    body += "set lmargin at screen " + at_screen(x0, W) + "\nset rmargin at screen " + at_screen(x1, W) +
+            "\nset bmargin at screen " + at_screen(y0, H) + "\nset tmargin at screen " + at_screen(y1, H) + "\n";
+    body += multi ? "set title " + gp(panels[i].title) + " offset 0,-0.6\n" : "unset title\n";
+    // Only the first column repeats the (common) y tic labels.
+    body += c > 0 ? "set format y ''\n" : (o.probability ? "set format y '%.2g'\n" : "set format y '% h'\n");
+    body += panel_plot(plotter, name + "_" + std::to_string(i), panels[i], o);
+    if (i == 0) body += "unset label 1\nunset label 2\nunset label 3\n";
+  }
+  if (!entries.empty()) {
+    body += "set lmargin at screen 0.02\nset rmargin at screen 0.98\nset bmargin at screen " + at_screen(2, H) +
+            "\nset tmargin at screen " + at_screen(key_h, H) + "\n"
+            "unset title\nunset border\nunset tics\nunset grid\nset xrange [0:1]\nset yrange [0:1]\n"
+            "set key inside center center horizontal Left reverse maxcols " + std::to_string(key_cols) +
+            " width 1 samplen 2.5\nplot -1 notitle";
+    for (const auto& [i, label] : entries) {
+      body += ", keyentry with linespoints lt " + std::to_string(i % kMaxSeries + 1) + " title " + gp(label);
+    }
+    body += ", keyentry with filledcurves lc rgb '#888888' title '±1.96 MC SE'\n";
+  }
+  body += "unset multiplot\n";
+  return plotter.render(name, title, caption, body, static_cast<int>(H));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Run figures.
+
+struct Spread {
+  std::optional<double> mean, sd, min, max;
+};
+
+Spread spread_of(const json& v) {
+  return {value_at(v, {"mean"}), value_at(v, {"sd"}), value_at(v, {"min"}), value_at(v, {"max"})};
+}
+
+std::string arm_name(const std::string& arm) { return arm == "treatment" ? "MgO" : arm == "control" ? "Control" : arm; }
+
+// A box of the flow diagram: centre, size (canvas units, 0-100 both ways) and lines of text.
+struct Box {
+  double x, y, w, h;
+  std::vector<std::string> lines;
+  const char* fill;
+};
+
+std::string draw_box(const Box& b, int& object_id) {
+  char buf[300];
+  std::snprintf(buf, sizeof buf,
+                "set object %d rect center %.2f,%.2f size %.2f,%.2f front fc rgb '%s' fs solid 1.0 border lc rgb '#555555' lw 1\n",
+                object_id++, b.x, b.y, b.w, b.h, b.fill);
+  std::string s = buf;
+  // One label per line, centred on the box: gnuplot's own multi-line labels hang below their anchor.
+  constexpr double line = 3.4;
+  const double top = b.y + line * (static_cast<double>(b.lines.size()) - 1) / 2;
+  for (std::size_t i = 0; i < b.lines.size(); ++i) {
+    std::snprintf(buf, sizeof buf, " at %.2f,%.2f center front%s\n", b.x, top - line * static_cast<double>(i),
+                  i == 0 ? " font sprintf('DejaVu Sans Bold,%d', fs)" : "");
+    s += "set label " + std::to_string(object_id++) + " " + gp(b.lines[i]) + buf;
+  }
+  return s;
+}
+
+std::string arrow(double x1, double y1, double x2, double y2, bool head) {
+  char buf[200];
+  std::snprintf(buf, sizeof buf, "set arrow from %.2f,%.2f to %.2f,%.2f %s lc rgb '#555555' lw 1.3 back\n", x1, y1, x2, y2,
+                head ? "head filled size screen 0.010,25" : "nohead");
+  return buf;
+}
+
+std::string count_line(const std::string& label, const Spread& s) {
+  return label + ": " + fixed_or_na(s.mean, 1);
+}
+
+std::string spread_line(const Spread& s) {
+  return "SD " + fixed_or_na(s.sd, 1) + ", range " + fixed_or_na(s.min, 0) + "–" + fixed_or_na(s.max, 0);
+}
+
+Figure consort_figure(Plotter& plotter, const json& summary) {
+  const json& f = member(summary, "funnel");
+  if (!f.is_object() || !f.contains("consented") || !f.contains("randomized")) {
+    throw InputError("--plots: the summary has no patient funnel (funnel.consented, funnel.randomized)");
+  }
+  const json& scenario = member(summary, "scenario");
+  const auto entry_max = value_at(scenario, {"screening", "entry_max"});
+  const auto entry_min = value_at(scenario, {"screening", "entry_min"});
+  const auto months = member(member(scenario, "trial"), "months");
+  const std::string last_month = months.is_array() && !months.empty() && months.back().is_number()
+                                     ? fixed(months.back().get<double>(), 0)
+                                     : "the last visit";
+  const std::string max_text = entry_max ? fixed(*entry_max, 0) + " mmHg" : "entry_max";
+  const std::string min_text = entry_min ? fixed(*entry_min, 0) + " mmHg" : "entry_min";
+  const std::array<std::pair<const char*, std::string>, 4> exclusions = {{
+      {"excluded_prior_mg", "Prior Mg preparation"},
+      {"lost_pre_baseline", "Lost before baseline"},
+      {"excluded_entry_above_max", "Entry SPP ≥ " + max_text},
+      {"excluded_entry_below_min", "Entry SPP < " + min_text},
+  }};
+
+  constexpr const char* kTrunk = "#E4EEF6";
+  constexpr const char* kExcluded = "#F2F2F2";
+  std::vector<Box> boxes;
+  std::string links;
+  const double trunk_x = 50;
+  const Box consented{trunk_x, 86, 30, 7.6, {count_line("Consented", spread_of(f["consented"])), spread_line(spread_of(f["consented"]))}, kTrunk};
+  const Box randomized{trunk_x, 44.5, 30, 7.6, {count_line("Randomized", spread_of(f["randomized"])), spread_line(spread_of(f["randomized"]))}, kTrunk};
+  boxes.push_back(consented);
+  boxes.push_back(randomized);
+  links += arrow(trunk_x, consented.y - consented.h / 2, trunk_x, randomized.y + randomized.h / 2, true);
+
+  std::vector<std::string> skipped;
+  double y = 76;
+  for (const auto& [key, label] : exclusions) {
+    const Spread s = spread_of(member(f, key));
+    if (s.mean && *s.mean == 0) {
+      skipped.push_back(label);
+      continue;
+    }
+    const Box b{80.5, y, 35, 6.8, {count_line(label, s), spread_line(s)}, kExcluded};
+    boxes.push_back(b);
+    links += arrow(trunk_x, y, b.x - b.w / 2, y, true);
+    y -= 8;
+  }
+
+  // Two arms side by side below randomization.
+  const double split_y = 38.6;
+  links += arrow(trunk_x, randomized.y - randomized.h / 2, trunk_x, split_y, false);
+  links += arrow(25, split_y, 75, split_y, false);
+  for (const auto& [arm, x] : std::array<std::pair<const char*, double>, 2>{{{"treatment", 25.0}, {"control", 75.0}}}) {
+    const char* fill = std::string(arm) == "treatment" ? "#FBE6D9" : "#DCEAF5";
+    const Spread alloc = spread_of(member(member(f, "allocated"), arm));
+    const json& w = member(member(f, "withdrawn"), arm);
+    const Spread wd = spread_of(member(w, "total"));
+    const Spread done = spread_of(member(member(f, "completed"), arm));
+    const Box a{x, 32, 44, 7.6, {count_line("Allocated to " + arm_name(arm), alloc), spread_line(alloc)}, fill};
+    const Box wbox{x, 19.5, 44, 10.6,
+                   {count_line("Withdrawn", wd), spread_line(wd),
+                    "death " + fixed_or_na(value_at(w, {"death", "mean"}), 1) + " · transfer " +
+                        fixed_or_na(value_at(w, {"transfer", "mean"}), 1) + " · adverse event " +
+                        fixed_or_na(value_at(w, {"adverse_event", "mean"}), 1)},
+                   fill};
+    const Box c{x, 6.6, 44, 7.6, {count_line("Completed (seen at month " + last_month + ")", done), spread_line(done)}, fill};
+    links += arrow(x, split_y, x, a.y + a.h / 2, true);
+    links += arrow(x, a.y - a.h / 2, x, wbox.y + wbox.h / 2, true);
+    links += arrow(x, wbox.y - wbox.h / 2, x, c.y + c.h / 2, true);
+    boxes.push_back(a);
+    boxes.push_back(wbox);
+    boxes.push_back(c);
+  }
+
+  const std::string title = "Patient flow: mean per simulated trial";
+  std::string body = preamble() +
+                     "set lmargin at screen 0\nset rmargin at screen 1\nset tmargin at screen 1\nset bmargin at screen 0\n"
+                     "set xrange [0:100]\nset yrange [0:100]\nunset border\nunset tics\nunset grid\nunset key\n";
+  int id = 1;
+  for (const Box& b : boxes) body += draw_box(b, id);
+  body += "set label " + std::to_string(id++) + " " + gp(title) + " at 50,96 center front font sprintf('DejaVu Sans Bold,%d', fs+1)\n";
+  if (y < 76) body += "set label " + std::to_string(id++) + " 'Excluded before randomization' at 80.5,81.2 center front textcolor rgb '#444444'\n";
+  body += links + "plot -1 notitle\n";
+
+  const auto trials = value_at(summary, {"replicates"});
+  std::string caption = "Mean number of patients per simulated trial at each step of screening, randomization and follow-up" +
+                        (trials ? " over " + fixed(*trials, 0) + " trials" : std::string()) +
+                        "; under each mean, its SD across trials and its range (fewest–most in any trial). "
+                        "Withdrawals are split by reason (means).";
+  if (!skipped.empty()) {
+    caption += " Not drawn, because they excluded nobody in any trial: ";
+    for (std::size_t i = 0; i < skipped.size(); ++i) {
+      std::string label = skipped[i];
+      if (label.rfind("Entry", 0) == 0 || label.rfind("Prior", 0) == 0 || label.rfind("Lost", 0) == 0) label[0] = static_cast<char>(label[0] - 'A' + 'a');
+      caption += (i ? "; " : "") + label;
+    }
+    caption += ".";
+  }
+  return plotter.render("consort", title, caption, body);
+}
+
+// Gaussian kernel density on a grid, with Silverman's rule-of-thumb bandwidth
+// (0.9 min(SD, IQR/1.34) n^-1/5; Silverman 1986, eq. 3.31).
+double silverman_bandwidth(std::vector<double> x) {
+  std::sort(x.begin(), x.end());
+  const double n = static_cast<double>(x.size());
+  double mean = 0;
+  for (const double v : x) mean += v;
+  mean /= n;
+  double ss = 0;
+  for (const double v : x) ss += (v - mean) * (v - mean);
+  const double sd = std::sqrt(ss / (n - 1));
+  auto quantile = [&](double p) {
+    const double h = p * (n - 1);
+    const auto lo = static_cast<std::size_t>(std::floor(h));
+    const std::size_t hi = std::min(lo + 1, x.size() - 1);
+    return x[lo] + (h - std::floor(h)) * (x[hi] - x[lo]);
+  };
+  const double iqr = quantile(0.75) - quantile(0.25);
+  double spread = iqr > 0 ? std::min(sd, iqr / 1.34) : sd;
+  // All estimates equal: a narrow bump around the value instead of a division by zero.
+  if (!(spread > 0)) spread = 0.01 * std::max(1.0, std::fabs(mean));
+  return 0.9 * spread * std::pow(n, -0.2);
+}
+
+std::optional<Figure> estimates_figure(Plotter& plotter, const json& summary, const EstimateSamples& samples) {
+  struct Method {
+    std::string name;
+    std::vector<double> x;
+    double bw;
+  };
+  std::vector<Method> methods;
+  std::size_t used = 0;
+  for (const auto& [name, values] : samples.by_method) {
+    Method m{name, {}, 0};
+    for (const double v : values) {
+      if (std::isfinite(v)) m.x.push_back(v);
+    }
+    used = std::max(used, values.size());
+    if (m.x.size() < 2) continue;
+    m.bw = silverman_bandwidth(m.x);
+    methods.push_back(std::move(m));
+    if (methods.size() == kMaxSeries) break;
+  }
+  if (methods.empty()) return std::nullopt;
+
+  double lo = samples.true_effect, hi = samples.true_effect;
+  for (const Method& m : methods) {
+    const auto [mn, mx] = std::minmax_element(m.x.begin(), m.x.end());
+    lo = std::min(lo, *mn - 3 * m.bw);
+    hi = std::max(hi, *mx + 3 * m.bw);
+  }
+  constexpr int kGrid = 240;
+  std::string blocks;
+  for (const Method& m : methods) {
+    const double norm = 1.0 / (static_cast<double>(m.x.size()) * m.bw * std::sqrt(2 * std::numbers::pi));
+    for (int g = 0; g <= kGrid; ++g) {
+      const double at = lo + (hi - lo) * g / kGrid;
+      double d = 0;
+      for (const double v : m.x) {
+        const double z = (at - v) / m.bw;
+        d += std::exp(-0.5 * z * z);
+      }
+      blocks += datum(at) + " " + datum(d * norm) + "\n";
+    }
+    blocks += "\n\n";
+  }
+  const std::string file = plotter.data("estimates", blocks);
+
+  const json& analyses = member(summary, "analyses");
+  std::string plot = "plot ";
+  for (std::size_t i = 0; i < methods.size(); ++i) {
+    const json& a = member(analyses, methods[i].name.c_str());
+    const std::string label = methods[i].name + " (bias " + fixed_or_na(value_at(a, {"bias", "estimate"}), 2) + " ± " +
+                              fixed_or_na(value_at(a, {"bias", "mcse"}), 2) + ")";
+    plot += (i ? ", " : "") + file + " index " + std::to_string(i) + " using 1:2 with lines lt " + std::to_string(i + 1) +
+            " title " + gp(label);
+  }
+  const std::string te = datum(samples.true_effect);
+  const std::string title = "Distribution of the estimated treatment effect";
+  std::string body = preamble() + title_cmd(title) +
+                     "set xlabel 'estimated effect, MgO minus control (mmHg)'\n"
+                     "set ylabel 'density (per mmHg)'\n"
+                     "set yrange [0:*]\nset offsets 0, 0, graph 0.08, 0\n"
+                     "set key below center horizontal maxcols 2 Left reverse width 1\n"
+                     "set bmargin " + std::to_string(4 + static_cast<double>((methods.size() + 1) / 2) * 1.3) + "\n"
+                     "set arrow 1 from " + te + ", graph 0 to " + te + ", graph 1 nohead lc rgb '#222222' lw 1.5 dt 2 front\n"
+                     "set label 1 " + gp(" true effect " + fixed(samples.true_effect, 1)) + " at " + te +
+                     ", graph 0.97 left front textcolor rgb '#222222'\n" +
+                     plot + "\n";
+
+  std::size_t smallest = used;
+  for (const Method& m : methods) smallest = std::min(smallest, m.x.size());
+  std::string caption = "Kernel density (Gaussian kernel, Silverman's bandwidth) of each method's estimate over ";
+  caption += samples.total_trials > used ? "the first " + std::to_string(used) + " of " + std::to_string(samples.total_trials) + " simulated trials"
+                                         : "all " + std::to_string(used) + " simulated trials";
+  caption += smallest < used ? ", leaving out trials where a method could not estimate. " : ". ";
+  caption += "The dashed vertical line is the true effect; the legend gives each method's bias ± its Monte Carlo SE over all " +
+             std::to_string(std::max<std::uint64_t>(samples.total_trials, used)) + " trials.";
+  return plotter.render("estimates", title, caption, body);
+}
+
+Figure rtm_figure(Plotter& plotter, const json& summary) {
+  const json& rtm = member(summary, "rtm");
+  if (!rtm.is_object()) throw InputError("--plots: the summary has no change decomposition (rtm)");
+  const std::array<std::pair<const char*, const char*>, 6> parts = {{
+      {"observed_change", "observed\\nchange"},
+      {"drift", "= secular\\ndrift"},
+      {"treatment_effect", "+ treatment\\neffect"},
+      {"regression_to_mean", "+ regression\\nto the mean"},
+      {"attrition", "+ attrition"},
+      {"final_deviation", "+ final\\ndeviation"},
+  }};
+  std::string rows, tics;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    rows += std::to_string(i);
+    for (const char* arm : {"treatment", "control"}) {
+      const auto mean = value_at(rtm, {arm, parts[i].first, "mean"});
+      const auto mcse = value_at(rtm, {arm, parts[i].first, "mcse"});
+      rows += " " + datum(mean) + " " + (mean ? datum(1.96 * mcse.value_or(0)) : std::string("?"));
+    }
+    rows += "\n";
+    tics += std::string(i ? ", " : "") + "\"" + parts[i].second + "\" " + std::to_string(i);
+  }
+  const std::string file = plotter.data("rtm", rows);
+  const std::string title = "Why the observed SPP changed, per arm";
+  const std::string body = preamble() + title_cmd(title) +
+                           "set style data histograms\nset style histogram errorbars gap 1.2 lw 1.5\n"
+                           "set style fill solid 0.85 border lc rgb '#333333'\nset boxwidth 0.95\n"
+                           "set xtics (" + tics + ") scale 0\nset xrange [-0.6:5.6]\n"
+                           "set ylabel 'mean change from baseline (mmHg)'\n"
+                           "set xzeroaxis lt 1 lc rgb '#444444' lw 1\nset grid noxtics ytics\n"
+                           "set autoscale yfix\nset offsets 0, 0, graph 0.06, graph 0.04\nset bmargin 4.5\n"
+                           "set key outside right top vertical Left reverse\n"
+                           "plot " + file + " using 2:3 title 'MgO' lc rgb '" + kTreatmentColour + "' dt 1, " + file +
+                           " using 4:5 title 'Control' lc rgb '" + kControlColour + "' dt 1\n";
+  const json& months = member(member(member(summary, "scenario"), "trial"), "months");
+  const std::string last = months.is_array() && !months.empty() && months.back().is_number()
+                               ? "month " + fixed(months.back().get<double>(), 0)
+                               : "the last visit";
+  const std::string caption =
+      "Mean SPP change per arm (completers at " + last + " minus all randomized at baseline), split into its parts: observed change = "
+      "secular drift + treatment effect + regression to the mean + attrition (completers vs all) + the deviation still left at the "
+      "final visit. Means over simulated trials; error bars are ±1.96 Monte Carlo SE.";
+  return plotter.render("rtm", title, caption, body);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sweep figures.
+
+std::optional<double> parse_number(const std::string& s) {
+  if (s.empty()) return std::nullopt;
+  char* end = nullptr;
+  errno = 0;
+  const double v = std::strtod(s.c_str(), &end);
+  if (errno != 0 || end != s.c_str() + s.size() || !std::isfinite(v)) return std::nullopt;
+  return v;
+}
+
+struct SweepGrid {
+  std::string x_key;
+  XAxis x;
+  std::vector<double> x_pos;  // position of each x value on the axis
+  std::vector<std::string> other_keys;
+  std::vector<std::string> combo_labels;  // one per combination of the other axes, grid order
+  struct Point {
+    std::size_t xi, combo;
+    const json* summary;
+  };
+  std::vector<Point> points;
+  std::size_t combos_total = 0;
+  std::vector<std::string> methods;  // in order of first appearance
+  std::uint64_t replicates = 0;
+  bool crn = true;
+};
+
+std::string axis_value(const json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  return v.dump();
+}
+
+SweepGrid read_sweep(const json& sweep) {
+  const json& axes = member(sweep, "axes");
+  const json& points = member(sweep, "points");
+  if (!axes.is_array() || axes.empty()) throw InputError("--plots: the sweep has no axes");
+  if (!points.is_array() || points.empty()) throw InputError("--plots: the sweep has no points");
+  std::vector<std::pair<std::string, std::vector<std::string>>> ax;
+  for (const json& a : axes) {
+    if (!a.is_object() || !member(a, "key").is_string() || !member(a, "values").is_array() || member(a, "values").empty()) {
+      throw InputError("--plots: every sweep axis needs a key and a non-empty list of values");
+    }
+    std::vector<std::string> values;
+    for (const json& v : a["values"]) values.push_back(axis_value(v));
+    ax.emplace_back(a["key"].get<std::string>(), std::move(values));
+  }
+  SweepGrid g;
+  g.x_key = ax[0].first;
+  const auto& xv = ax[0].second;
+  g.x.label = key_label(g.x_key);
+  g.x.categorical = std::any_of(xv.begin(), xv.end(), [](const std::string& s) { return !parse_number(s); });
+  for (std::size_t i = 0; i < xv.size(); ++i) g.x_pos.push_back(g.x.categorical ? static_cast<double>(i) : *parse_number(xv[i]));
+  if (g.x.categorical) g.x.categories = xv;
+
+  // Combinations of the other axes, the last axis varying fastest.
+  g.combos_total = 1;
+  for (std::size_t a = 1; a < ax.size(); ++a) {
+    g.other_keys.push_back(ax[a].first);
+    g.combos_total *= ax[a].second.size();
+  }
+  for (std::size_t c = 0; c < g.combos_total; ++c) {
+    std::string label;
+    std::size_t rest = c;
+    std::vector<std::string> parts(ax.size());
+    for (std::size_t a = ax.size(); a-- > 1;) {
+      parts[a] = short_key(ax[a].first) + "=" + ax[a].second[rest % ax[a].second.size()];
+      rest /= ax[a].second.size();
+    }
+    for (std::size_t a = 1; a < ax.size(); ++a) label += (a > 1 ? ", " : "") + parts[a];
+    g.combo_labels.push_back(label);
+  }
+
+  for (const json& p : points) {
+    const json& pa = member(p, "axes");
+    const json& summary = member(p, "summary");
+    if (!pa.is_object() || !summary.is_object()) throw InputError("--plots: every sweep point needs its axes and summary");
+    std::size_t combo = 0, xi = 0;
+    for (std::size_t a = 0; a < ax.size(); ++a) {
+      const json& v = member(pa, ax[a].first.c_str());
+      const auto it = std::find(ax[a].second.begin(), ax[a].second.end(), axis_value(v));
+      if (v.is_null() || it == ax[a].second.end()) {
+        throw InputError("--plots: sweep point " + axis_value(member(p, "hash")) + " has no listed value of axis " + ax[a].first);
+      }
+      const auto idx = static_cast<std::size_t>(it - ax[a].second.begin());
+      if (a == 0) {
+        xi = idx;
+      } else {
+        combo = combo * ax[a].second.size() + idx;
+      }
+    }
+    g.points.push_back({xi, combo, &summary});
+    for (const std::string& m : method_names(summary)) {
+      if (std::find(g.methods.begin(), g.methods.end(), m) == g.methods.end()) g.methods.push_back(m);
+    }
+  }
+  g.replicates = member(sweep, "replicates").is_number_unsigned() ? sweep["replicates"].get<std::uint64_t>() : 0;
+  g.crn = !member(sweep, "common_random_numbers").is_boolean() || sweep["common_random_numbers"].get<bool>();
+  return g;
+}
+
+using Metric = std::function<std::pair<std::optional<double>, std::optional<double>>(const json& summary)>;
+
+// One series per combination of the other axes (at most kMaxSeries).
+std::vector<Series> combo_series(const SweepGrid& g, const Metric& metric) {
+  const std::size_t n = std::min(g.combos_total, kMaxSeries);
+  std::vector<Series> out(n);
+  for (std::size_t c = 0; c < n; ++c) out[c].label = g.combo_labels[c];
+  for (const auto& p : g.points) {
+    if (p.combo >= n) continue;
+    const auto [y, mcse] = metric(*p.summary);
+    out[p.combo].points.push_back({g.x_pos[p.xi], y, mcse});
+  }
+  return out;
+}
+
+Metric analysis_metric(const std::string& method, const char* name) {
+  return [method, name](const json& s) {
+    const json& a = member(member(s, "analyses"), method.c_str());
+    return std::make_pair(value_at(a, {name, "estimate"}), value_at(a, {name, "mcse"}));
+  };
+}
+
+std::string series_note(const SweepGrid& g) {
+  if (g.other_keys.empty()) return "";
+  std::string keys;
+  for (std::size_t i = 0; i < g.other_keys.size(); ++i) keys += (i ? ", " : "") + g.other_keys[i];
+  std::string s = " Lines are the combinations of " + keys + ".";
+  if (g.combos_total > kMaxSeries) {
+    s += " Only the first " + std::to_string(kMaxSeries) + " of " + std::to_string(g.combos_total) + " combinations are drawn (all are in sweep.csv).";
+  }
+  return s;
+}
+
+std::string band_note(const SweepGrid& g) {
+  std::string s = " Shaded bands are ±1.96 Monte Carlo SE";
+  if (g.replicates > 0) s += " (" + std::to_string(g.replicates) + " trials per point)";
+  s += ".";
+  if (g.crn) s += " With common random numbers the points share their simulated patients, so differences between points are more precise than the bands suggest.";
+  return s;
+}
+
+Figure method_figure(Plotter& plotter, const SweepGrid& g, const char* metric, const std::string& name,
+                     const std::string& title, const std::string& what, const ChartOptions& o) {
+  std::vector<Panel> panels;
+  std::string lines;
+  if (g.other_keys.empty()) {
+    Panel p;
+    for (std::size_t m = 0; m < g.methods.size() && m < kMaxSeries; ++m) {
+      Series s = combo_series(g, analysis_metric(g.methods[m], metric))[0];
+      s.label = g.methods[m];
+      p.series.push_back(std::move(s));
+    }
+    panels.push_back(std::move(p));
+    lines = " One line per analysis method.";
+    if (g.methods.size() > kMaxSeries) lines += " Only the first " + std::to_string(kMaxSeries) + " of " + std::to_string(g.methods.size()) + " methods are drawn.";
+  } else {
+    for (std::size_t m = 0; m < g.methods.size() && m < kMaxPanels; ++m) {
+      panels.push_back({g.methods[m], combo_series(g, analysis_metric(g.methods[m], metric))});
+    }
+    lines = " One panel per analysis method." + series_note(g);
+    if (g.methods.size() > kMaxPanels) lines += " Only the first " + std::to_string(kMaxPanels) + " of " + std::to_string(g.methods.size()) + " methods are drawn.";
+  }
+  if (panels.empty()) panels.push_back({});
+  const std::string caption = what + " against " + g.x_key + "." + lines + band_note(g);
+  return chart_figure(plotter, name, title, caption, g.x, panels, o);
+}
+
+Figure design_figure(Plotter& plotter, const SweepGrid& g, const Metric& metric, const std::string& name,
+                     const std::string& title, const std::string& what, const ChartOptions& o) {
+  Panel p{"", combo_series(g, metric)};
+  if (g.other_keys.empty()) p.series[0].label.clear();
+  return chart_figure(plotter, name, title, what + " against " + g.x_key + "." + series_note(g) + band_note(g), g.x, {p}, o);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+std::vector<Figure> run_figures(const nlohmann::json& summary, const EstimateSamples& samples) {
+  Plotter plotter;
+  std::vector<Figure> out;
+  out.push_back(consort_figure(plotter, summary));
+  if (auto f = estimates_figure(plotter, summary, samples)) out.push_back(std::move(*f));
+  out.push_back(rtm_figure(plotter, summary));
+  return out;
+}
+
+std::vector<Figure> sweep_figures(const nlohmann::json& sweep) {
+  const SweepGrid g = read_sweep(sweep);
+  Plotter plotter;
+  std::vector<Figure> out;
+  ChartOptions power{"power (share of trials rejecting H0)", false, true};
+  out.push_back(method_figure(plotter, g, "power", "power", "Power against " + short_key(g.x_key),
+                              "Power of each analysis (share of simulated trials rejecting no effect at the scenario's alpha)", power));
+  ChartOptions bias{"bias of the estimate (mmHg)", true, false};
+  out.push_back(method_figure(plotter, g, "bias", "bias", "Bias against " + short_key(g.x_key),
+                              "Bias of each analysis's estimate (mean estimate minus the true effect, mmHg; dotted line at zero)", bias));
+  const Metric rtm = [](const json& s) {
+    return std::make_pair(value_at(s, {"rtm", "control", "regression_to_mean", "mean"}),
+                          value_at(s, {"rtm", "control", "regression_to_mean", "mcse"}));
+  };
+  out.push_back(design_figure(plotter, g, rtm, "rtm_control", "Regression to the mean in the control arm",
+                              "Mean SPP change in the control arm that is regression to the mean (mmHg; the entry selection's share of the observed rise)",
+                              {"regression to the mean, control (mmHg)", true, false}));
+  // Consented per randomized patient: a ratio of means; with the consented count fixed its
+  // MC SE is, by the delta method, consented / randomized^2 * MCSE(randomized).
+  const Metric burden = [](const json& s) {
+    const auto c = value_at(s, {"funnel", "consented", "mean"});
+    const auto r = value_at(s, {"funnel", "randomized", "mean"});
+    const auto r_se = value_at(s, {"funnel", "randomized", "mcse"});
+    if (!c || !r || *r <= 0) return std::make_pair(std::optional<double>(), std::optional<double>());
+    return std::make_pair(std::optional<double>(*c / *r),
+                          r_se ? std::optional<double>(*c / (*r * *r) * *r_se) : std::optional<double>());
+  };
+  out.push_back(design_figure(plotter, g, burden, "screening_burden", "Patients consented per patient randomized",
+                              "Screening burden: mean patients consented divided by mean patients randomized per trial",
+                              {"consented per randomized patient", false, false}));
+  return out;
+}
+
+std::vector<Figure> samplesize_figures(const nlohmann::json& samplesize) {
+  const json& points = member(samplesize, "points");
+  if (!points.is_array() || points.empty()) throw InputError("--plots: the sample-size result has no points");
+  const std::string method = member(samplesize, "method").is_string() ? samplesize["method"].get<std::string>() : "the analysis";
+  const std::string key = member(samplesize, "key").is_string() ? samplesize["key"].get<std::string>() : "n";
+  const auto target = value_at(samplesize, {"target_power"});
+  Plotter plotter;
+
+  // The y axis covers the points' bars, the curve's band and the target, within [0, 1].
+  double ylo = target.value_or(1.0), yhi = target.value_or(0.0);
+  auto cover = [&](double lo, double hi) {
+    ylo = std::min(ylo, lo);
+    yhi = std::max(yhi, hi);
+  };
+  std::string pts;
+  for (const json& p : points) {
+    const auto n = value_at(p, {"n"});
+    const auto power = value_at(p, {"power"});
+    if (!n || !power) continue;
+    const double half = 1.96 * value_at(p, {"power_mcse"}).value_or(0);
+    pts += datum(n) + " " + datum(power) + " " + datum(half) + "\n";
+    cover(*power - half, *power + half);
+  }
+  std::string curve;
+  for (const json& c : member(samplesize, "curve")) {
+    const auto n = value_at(c, {"n"});
+    const auto power = value_at(c, {"power"});
+    if (!n || !power) continue;
+    const double lo = value_at(c, {"lower"}).value_or(*power), hi = value_at(c, {"upper"}).value_or(*power);
+    curve += datum(n) + " " + datum(power) + " " + datum(lo) + " " + datum(hi) + "\n";
+    cover(lo, hi);
+  }
+  const json& result = member(samplesize, "result");
+  const auto rn = value_at(result, {"n"});
+  const json& interval = member(result, "interval");
+  std::optional<double> i_lo, i_hi;
+  if (interval.is_array() && interval.size() == 2 && interval[0].is_number() && interval[1].is_number()) {
+    i_lo = interval[0].get<double>();
+    i_hi = interval[1].get<double>();
+  }
+
+  const std::string title = "Sample size: power of " + method + " against " + short_key(key);
+  std::string body = preamble() + title_cmd(title) + "set xlabel " + gp(key_label(key)) + "\n" +
+                     "set ylabel 'power (share of trials rejecting H0)'\n"
+                     "set yrange [" + datum(ylo < yhi ? std::max(0.0, ylo - 0.04 * (yhi - ylo)) : 0.0) + ":" +
+                     datum(ylo < yhi ? std::min(1.0, yhi + 0.04 * (yhi - ylo)) : 1.0) + "]\n"
+                     "set offsets graph 0.03, graph 0.03, 0, 0\n"
+                     "set key outside bottom center horizontal Left reverse width 1\nset bmargin 7.5\n";
+  if (rn) {
+    if (i_lo && i_hi) {
+      body += "set object 1 rect from " + datum(i_lo) + ", graph 0 to " + datum(i_hi) +
+              ", graph 1 back fc rgb '#009E73' fs transparent solid 0.15 noborder\n";
+    }
+    body += "set arrow 1 from " + datum(rn) + ", graph 0 to " + datum(rn) + ", graph 1 nohead lc rgb '#009E73' lw 2 back\n";
+    std::string label = " n = " + fixed(*rn, 0);
+    if (i_lo && i_hi) label += " (" + fixed(*i_lo, 0) + "–" + fixed(*i_hi, 0) + ")";
+    body += "set label 1 " + gp(label) + " at " + datum(i_hi ? i_hi : rn) + ", graph 0.06 left front textcolor rgb '#006B4F'\n";
+  }
+  std::string plot = "plot ";
+  std::string sep;
+  if (curve.empty() && pts.empty()) {
+    plot += "-1 notitle";
+    sep = ", ";
+  }
+  if (!curve.empty()) {
+    const std::string f = plotter.data("curve", curve);
+    plot += f + " using 1:3:4 with filledcurves lc rgb '#0072B2' title 'fit band', " + f +
+            " using 1:2 with lines lc rgb '#0072B2' lw 2 dt 1 title 'fitted curve'";
+    sep = ", ";
+  }
+  if (!pts.empty()) {
+    const std::string f = plotter.data("points", pts);
+    plot += sep + f + " using 1:2:3 with yerrorbars lc rgb '#D55E00' pt 7 ps 1 lw 1.5 dt 1 title 'simulated power ±1.96 MC SE'";
+    sep = ", ";
+  }
+  if (target) {
+    // An arrow spans the whole axis; a function would stop at the outermost points.
+    body += "set arrow 2 from graph 0, first " + datum(target) + " to graph 1, first " + datum(target) +
+            " nohead lc rgb '#222222' dt 2 lw 1.5 back\n";
+    plot += sep + "keyentry with lines lc rgb '#222222' dt 2 lw 1.5 title " + gp("target power " + fixed(*target, 2));
+    sep = ", ";
+  }
+  if (rn) plot += ", keyentry with lines lc rgb '#009E73' lw 2 dt 1 title 'chosen n and its interval'";
+  body += plot + "\n";
+
+  std::string caption =
+      "Dots: simulated power of " + method + " at each value of " + key + ", with ±1.96 Monte Carlo SE bars. Line and band: the fitted "
+      "model (" + (member(member(samplesize, "fit"), "model").is_string() ? samplesize["fit"]["model"].get<std::string>() : std::string("fit")) +
+      ") and its uncertainty band.";
+  if (target) caption += " Dashed: the target power " + fixed(*target, 2) + ".";
+  if (rn) {
+    caption += " Green: the chosen n = " + fixed(*rn, 0);
+    if (i_lo && i_hi) caption += ", shaded over its interval " + fixed(*i_lo, 0) + "–" + fixed(*i_hi, 0);
+    caption += ".";
+  } else {
+    caption += " No n reached the target, so none is marked.";
+  }
+  std::vector<Figure> out;
+  out.push_back(plotter.render("samplesize", title, caption, body));
+  return out;
+}
+
+std::vector<std::string> method_names(const nlohmann::json& summary) {
+  std::vector<std::string> out;
+  const json& analyses = member(summary, "analyses");
+  if (!analyses.is_object()) return out;
+  const json& configured = member(member(member(summary, "scenario"), "analysis"), "methods");
+  if (configured.is_array()) {
+    for (const json& m : configured) {
+      if (m.is_string() && analyses.contains(m.get<std::string>()) &&
+          std::find(out.begin(), out.end(), m.get<std::string>()) == out.end()) {
+        out.push_back(m.get<std::string>());
+      }
+    }
+  }
+  for (auto it = analyses.begin(); it != analyses.end(); ++it) {
+    if (std::find(out.begin(), out.end(), it.key()) == out.end()) out.push_back(it.key());
+  }
+  return out;
+}
+
+void write_figures(const std::vector<Figure>& figures, const std::string& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec || !fs::is_directory(dir)) {
+    throw InputError(dir + ": cannot create the plots directory: " + (ec ? ec.message() : "not a directory"));
+  }
+  for (const Figure& f : figures) {
+    for (const auto& [ext, content] : {std::pair<const char*, const std::string*>{".svg", &f.svg}, {".png", &f.png}}) {
+      AtomicFile out((fs::path(dir) / (f.name + ext)).string());
+      out.write(*content);
+      out.commit();
+    }
+  }
+}
+
+}  // namespace trialsim

@@ -1,0 +1,523 @@
+#include "sim/report.hpp"
+
+#include "sim/writers.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <optional>
+#include <string_view>
+
+namespace trialsim {
+namespace {
+
+using nlohmann::json;
+
+std::string esc(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (const char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+// Absent, null and non-finite all read as undefined, shown as "NA".
+std::optional<double> num(const json& j, std::initializer_list<std::string_view> path) {
+  const json* p = &j;
+  for (const std::string_view k : path) {
+    if (!p->is_object()) return std::nullopt;
+    const auto it = p->find(std::string(k));
+    if (it == p->end()) return std::nullopt;
+    p = &*it;
+  }
+  if (!p->is_number()) return std::nullopt;
+  const double v = p->get<double>();
+  return std::isfinite(v) ? std::optional<double>(v) : std::nullopt;
+}
+
+std::string text(const json& j, std::initializer_list<std::string_view> path, const std::string& fallback) {
+  const json* p = &j;
+  for (const std::string_view k : path) {
+    if (!p->is_object()) return fallback;
+    const auto it = p->find(std::string(k));
+    if (it == p->end()) return fallback;
+    p = &*it;
+  }
+  if (p->is_string()) return p->get<std::string>();
+  if (p->is_number_integer() || p->is_number_unsigned() || p->is_boolean()) return p->dump();
+  if (p->is_number_float()) {
+    const double v = p->get<double>();
+    return std::isfinite(v) ? p->dump() : fallback;
+  }
+  return fallback;
+}
+
+std::string fixed(std::optional<double> v, int decimals) {
+  if (!v) return "NA";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, *v);
+  std::string s = buf;
+  if (s[0] == '-' && s.find_first_not_of("-0.") == std::string::npos) s.erase(0, 1);  // no "-0.00"
+  return s;
+}
+
+// "value (MCSE)" as the README's tables print it; the MC SE in a quieter style.
+std::string with_mcse(std::optional<double> v, std::optional<double> mcse, int decimals) {
+  if (!v) return "NA";
+  std::string s = fixed(v, decimals);
+  if (mcse) s += " <span class=\"se\">(" + fixed(mcse, decimals) + ")</span>";
+  return s;
+}
+
+std::string estimate_cell(const json& analysis, const char* metric, int decimals) {
+  return with_mcse(num(analysis, {metric, "estimate"}), num(analysis, {metric, "mcse"}), decimals);
+}
+
+const char* kStyle = R"(
+:root { color-scheme: light; }
+* { box-sizing: border-box; }
+body { margin: 0; background: #f4f5f7; color: #1d232b; font: 15px/1.5 "DejaVu Sans", "Helvetica Neue", Arial, sans-serif; }
+main { max-width: 1000px; margin: 0 auto; padding: 28px 32px 48px; background: #fff; min-height: 100vh; box-shadow: 0 0 0 1px #e3e6ea; }
+h1 { font-size: 26px; line-height: 1.25; margin: 0 0 6px; }
+h2 { font-size: 19px; margin: 34px 0 10px; padding-bottom: 4px; border-bottom: 2px solid #0072B2; }
+h3 { font-size: 16px; margin: 18px 0 6px; }
+figure h3 { margin-top: 0; }
+p { margin: 8px 0; }
+.meta { color: #4a5562; margin: 0 0 8px; }
+.meta span { white-space: nowrap; margin-right: 18px; }
+.note { color: #4a5562; font-size: 13.5px; }
+.result { background: #eef6f2; border-left: 4px solid #009E73; padding: 10px 14px; }
+code { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 0.92em; }
+.scroll { overflow-x: auto; }
+table { border-collapse: collapse; font-size: 14px; margin: 6px 0 4px; }
+th, td { padding: 4px 10px; border-bottom: 1px solid #e3e6ea; vertical-align: top; }
+th { text-align: left; font-weight: 600; background: #f1f3f6; border-bottom: 1px solid #cfd5dc; }
+td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
+td.n { white-space: nowrap; }
+tbody tr:hover { background: #fafbfc; }
+td.method { min-width: 210px; }
+td.sub { padding-left: 28px; color: #3b4652; }
+td .desc { display: block; color: #5b6672; font-size: 12.5px; }
+.se { color: #6b7682; font-size: 0.9em; }
+table.methods th { vertical-align: bottom; }
+table.stack .se { display: block; }
+.scenario { display: flex; flex-wrap: wrap; gap: 0 28px; }
+.scenario table { font-size: 12.5px; flex: 1 1 420px; }
+.scenario td:first-child { color: #3b4652; white-space: nowrap; }
+.scenario td:last-child { word-break: break-word; }
+figure { margin: 26px 0 0; padding: 16px 18px 12px; border: 1px solid #e3e6ea; border-radius: 6px; }
+figure svg, figure img { display: block; width: 100%; height: auto; max-width: 900px; margin: 0 auto; }
+figcaption { color: #39434e; font-size: 14px; margin-top: 8px; max-width: 860px; }
+footer { margin-top: 36px; color: #6b7682; font-size: 12.5px; }
+)";
+
+// Flattens nested objects into dotted keys; arrays and scalars become one line of text.
+void flatten(const json& j, const std::string& prefix, std::vector<std::pair<std::string, std::string>>& rows) {
+  if (j.is_object()) {
+    for (auto it = j.begin(); it != j.end(); ++it) flatten(it.value(), prefix.empty() ? it.key() : prefix + "." + it.key(), rows);
+    return;
+  }
+  auto scalar = [](const json& v) -> std::string {
+    if (v.is_string()) return v.get<std::string>();
+    if (v.is_null()) return "none";  // an optional key left unset (e.g. no entry cutoff)
+    if (v.is_number_float() && !std::isfinite(v.get<double>())) return "NA";
+    return v.dump();
+  };
+  if (j.is_array()) {
+    std::string s = "[";
+    for (std::size_t i = 0; i < j.size(); ++i) s += (i ? ", " : "") + (j[i].is_structured() ? j[i].dump() : scalar(j[i]));
+    rows.emplace_back(prefix, s + "]");
+    return;
+  }
+  rows.emplace_back(prefix, scalar(j));
+}
+
+// `varied`: keys whose value differs across a sweep's grid, shown with their values instead.
+std::string scenario_tables(const json& scenario, const std::vector<std::pair<std::string, std::string>>& varied = {}) {
+  std::vector<std::pair<std::string, std::string>> rows;
+  if (scenario.is_object()) flatten(scenario, "", rows);
+  for (auto& [key, value] : rows) {
+    for (const auto& [k, values] : varied) {
+      if (k == key) value = "varied: " + values;
+    }
+  }
+  if (rows.empty()) return "<p class=\"note\">No resolved scenario in the input.</p>\n";
+  // Two tables side by side (stacked on narrow screens) keep the long key list compact.
+  const std::size_t half = (rows.size() + 1) / 2;
+  std::string out = "<div class=\"scenario\">\n";
+  for (std::size_t part = 0; part < 2; ++part) {
+    out += "<table><thead><tr><th>key</th><th>value</th></tr></thead><tbody>\n";
+    for (std::size_t i = part * half; i < std::min(rows.size(), (part + 1) * half); ++i) {
+      out += "<tr><td><code>" + esc(rows[i].first) + "</code></td><td>" + esc(rows[i].second) + "</td></tr>\n";
+    }
+    out += "</tbody></table>\n";
+  }
+  return out + "</div>\n";
+}
+
+// Makes an SVG from gnuplot fit to sit inline in a page beside others: no XML prolog, and
+// every id (with the references to it) prefixed so that figures cannot capture each other's
+// markers and patterns.
+std::string inline_svg(const std::string& svg, const std::string& prefix) {
+  std::string s = svg;
+  if (s.rfind("<?xml", 0) == 0) {
+    const auto end = s.find("?>");
+    s.erase(0, end == std::string::npos ? 0 : end + 2);
+  }
+  for (const std::string_view pattern : {"id='", "id=\"", "href='#", "href=\"#", "url(#"}) {
+    std::string from(pattern), to = from + prefix;
+    // gnuplot writes these only as attributes and url() references; a label containing the
+    // same text would at worst read differently, never break the document.
+    for (std::size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
+  }
+  const auto start = s.find("<svg");
+  return start == std::string::npos ? std::string() : s.substr(start);
+}
+
+std::string base64(const std::string& bytes) {
+  static constexpr char kDigits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  for (std::size_t i = 0; i < bytes.size(); i += 3) {
+    const std::size_t n = std::min<std::size_t>(3, bytes.size() - i);
+    std::uint32_t v = 0;
+    for (std::size_t k = 0; k < 3; ++k) v = (v << 8) | (k < n ? static_cast<unsigned char>(bytes[i + k]) : 0u);
+    for (std::size_t k = 0; k < 4; ++k) out += k <= n ? kDigits[(v >> (18 - 6 * k)) & 0x3f] : '=';
+  }
+  return out;
+}
+
+// An event-handler attribute such as ` onload=` (in lower case text).
+bool has_event_attribute(const std::string& lower) {
+  for (std::size_t at = lower.find(" on"); at != std::string::npos; at = lower.find(" on", at + 1)) {
+    std::size_t k = at + 3;
+    while (k < lower.size() && std::islower(static_cast<unsigned char>(lower[k]))) ++k;
+    if (k > at + 3 && k < lower.size() && lower[k] == '=') return true;
+  }
+  return false;
+}
+
+// The figure as inline SVG; a figure whose SVG is missing or carries script is shown from its
+// PNG instead, as a data: URI, so the page never runs or fetches anything.
+std::string figure_image(const Figure& f, const std::string& prefix) {
+  std::string lower = f.svg;
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  const bool unsafe = lower.find("<script") != std::string::npos || lower.find("<foreignobject") != std::string::npos ||
+                      lower.find("javascript:") != std::string::npos || has_event_attribute(lower);
+  std::string svg = unsafe ? std::string() : inline_svg(f.svg, prefix);
+  if (!svg.empty()) return svg;
+  if (f.png.empty()) return "<p class=\"note\">(no image)</p>";
+  return "<img alt=\"" + esc(f.title) + "\" src=\"data:image/png;base64," + base64(f.png) + "\">";
+}
+
+std::string figures_section(const std::vector<Figure>& figures) {
+  if (figures.empty()) return "";
+  std::string out = "<section>\n<h2>Figures</h2>\n";
+  for (std::size_t i = 0; i < figures.size(); ++i) {
+    const Figure& f = figures[i];
+    out += "<figure id=\"fig-" + esc(f.name) + "\">\n<h3>Figure " + std::to_string(i + 1) + ". " + esc(f.title) + "</h3>\n";
+    out += figure_image(f, "f" + std::to_string(i + 1) + "-") + "\n";
+    out += "<figcaption>" + esc(f.caption) + "</figcaption>\n</figure>\n";
+  }
+  return out + "</section>\n";
+}
+
+std::string page(const std::string& title, const std::string& meta, const std::string& content, const std::string& version) {
+  return "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+         "<title>" + esc(title) + "</title>\n<style>" + kStyle + "</style>\n</head>\n<body>\n<main>\n"
+         "<header>\n<h1>" + esc(title) + "</h1>\n<p class=\"meta\">" + meta + "</p>\n</header>\n" + content +
+         "<footer>Made by trialsim " + esc(version) + ". Figures are Monte Carlo estimates; "
+         "numbers in parentheses are their Monte Carlo standard errors; NA marks a figure that is undefined.</footer>\n"
+         "</main>\n</body>\n</html>\n";
+}
+
+// Escaped, with a line-break opportunity after each underscore so long names can wrap in headers.
+std::string breakable(const std::string& name) {
+  std::string out;
+  for (const char c : name) out += c == '_' ? std::string("_<wbr>") : esc(std::string(1, c));
+  return out;
+}
+
+std::string meta_item(const std::string& label, const std::string& value) {
+  return "<span>" + esc(label) + " <strong>" + esc(value) + "</strong></span>";
+}
+
+std::string arm_name(const std::string& arm) { return arm == "treatment" ? "MgO" : arm; }
+
+constexpr std::array<const char*, 2> kArms = {"treatment", "control"};
+
+std::string analyses_table(const json& summary) {
+  const json none = json::object();
+  const json& analyses = summary.is_object() && summary.contains("analyses") ? summary["analyses"] : none;
+  std::string out =
+      "<div class=\"scroll\"><table class=\"stack\">\n<thead><tr><th>method</th><th class=\"n\">power</th><th class=\"n\">bias</th>"
+      "<th class=\"n\">emp SE</th><th class=\"n\">model SE</th><th class=\"n\">RMSE</th><th class=\"n\">coverage</th>"
+      "<th class=\"n\">not estimable</th></tr></thead>\n<tbody>\n";
+  for (const std::string& method : method_names(summary)) {
+    const json& a = analyses[method];
+    const std::string desc = text(a, {"description"}, "");
+    out += "<tr><td class=\"method\"><code>" + esc(method) + "</code>" + (desc.empty() ? "" : "<span class=\"desc\">" + esc(desc) + "</span>") +
+           "</td><td class=\"n\">" + estimate_cell(a, "power", 3) + "</td><td class=\"n\">" + estimate_cell(a, "bias", 2) +
+           "</td><td class=\"n\">" + estimate_cell(a, "emp_se", 2) + "</td><td class=\"n\">" + estimate_cell(a, "model_se", 2) +
+           "</td><td class=\"n\">" + estimate_cell(a, "rmse", 2) + "</td><td class=\"n\">" + estimate_cell(a, "coverage", 3) +
+           "</td><td class=\"n\">" + fixed(num(a, {"not_estimable", "total"}), 0) + "</td></tr>\n";
+  }
+  return out + "</tbody></table></div>\n";
+}
+
+std::string funnel_row(const std::string& label, const json& v, bool sub = false) {
+  return std::string(sub ? "<tr><td class=\"sub\">" : "<tr><td>") + esc(label) + "</td><td class=\"n\">" + with_mcse(num(v, {"mean"}), num(v, {"mcse"}), 2) +
+         "</td><td class=\"n\">" + fixed(num(v, {"sd"}), 2) + "</td><td class=\"n\">" + fixed(num(v, {"min"}), 0) + "–" +
+         fixed(num(v, {"max"}), 0) + "</td></tr>\n";
+}
+
+std::string funnel_table(const json& summary) {
+  const json empty = json::object();
+  const json& f = summary.contains("funnel") ? summary["funnel"] : empty;
+  auto at = [&](std::initializer_list<const char*> path) -> const json& {
+    const json* p = &f;
+    for (const char* k : path) {
+      if (!p->is_object() || !p->contains(k)) return empty;
+      p = &(*p)[k];
+    }
+    return *p;
+  };
+  std::string out =
+      "<div class=\"scroll\"><table>\n<thead><tr><th>patients per trial</th><th class=\"n\">mean (MC SE)</th>"
+      "<th class=\"n\">SD</th><th class=\"n\">range</th></tr></thead>\n<tbody>\n";
+  out += funnel_row("consented", at({"consented"}));
+  out += funnel_row("excluded: prior Mg preparation", at({"excluded_prior_mg"}));
+  out += funnel_row("lost before baseline", at({"lost_pre_baseline"}));
+  out += funnel_row("excluded: entry SPP ≥ entry_max", at({"excluded_entry_above_max"}));
+  out += funnel_row("excluded: entry SPP < entry_min", at({"excluded_entry_below_min"}));
+  out += funnel_row("randomized", at({"randomized"}));
+  for (const char* arm : kArms) {
+    const std::string a = arm_name(arm);
+    out += funnel_row("allocated to " + a, at({"allocated", arm}));
+    out += funnel_row("withdrawn, " + a, at({"withdrawn", arm, "total"}));
+    out += funnel_row("death", at({"withdrawn", arm, "death"}), true);
+    out += funnel_row("transfer", at({"withdrawn", arm, "transfer"}), true);
+    out += funnel_row("adverse event", at({"withdrawn", arm, "adverse_event"}), true);
+    out += funnel_row("completed, " + a, at({"completed", arm}));
+  }
+  return out + "</tbody></table></div>\n";
+}
+
+std::string rtm_table(const json& summary) {
+  const std::array<std::pair<const char*, const char*>, 6> parts = {{
+      {"observed_change", "observed change"},
+      {"drift", "= secular drift"},
+      {"treatment_effect", "+ treatment effect"},
+      {"regression_to_mean", "+ regression to the mean"},
+      {"attrition", "+ attrition (completers vs all)"},
+      {"final_deviation", "+ deviation left at the final visit"},
+  }};
+  std::string out = "<div class=\"scroll\"><table>\n<thead><tr><th>mean change, mmHg</th>";
+  for (const char* arm : kArms) out += "<th class=\"n\">" + esc(arm_name(arm)) + "</th>";
+  out += "</tr></thead>\n<tbody>\n";
+  for (const auto& [key, label] : parts) {
+    out += "<tr><td>" + esc(label) + "</td>";
+    for (const char* arm : kArms) {
+      out += "<td class=\"n\">" + with_mcse(num(summary, {"rtm", arm, key, "mean"}), num(summary, {"rtm", arm, key, "mcse"}), 2) + "</td>";
+    }
+    out += "</tr>\n";
+  }
+  return out + "</tbody></table></div>\n";
+}
+
+}  // namespace
+
+std::string run_report_html(const nlohmann::json& summary, const std::vector<Figure>& figures) {
+  const std::string version = text(summary, {"trialsim_version"}, "(unknown version)");
+  const std::string source = text(summary, {"scenario", "source"}, "");
+  const std::string title = "trialsim run" + (source.empty() ? std::string() : ": " + source);
+  const std::string meta = meta_item("trialsim", version) + meta_item("seed", text(summary, {"seed"}, "NA")) +
+                           meta_item("simulated trials", text(summary, {"replicates"}, "NA")) +
+                           meta_item("true effect (mmHg)", fixed(num(summary, {"true_effect"}), 2)) +
+                           meta_item("alpha", text(summary, {"alpha"}, "NA"));
+  std::string content = "<section>\n<h2>Scenario</h2>\n" + scenario_tables(summary.contains("scenario") ? summary["scenario"] : json()) + "</section>\n";
+  content += "<section>\n<h2>Analyses</h2>\n<p class=\"note\">Estimate = MgO minus control at the last visit. Power counts "
+             "trials where a method could not estimate as not rejecting; the other measures are over the trials where it could.</p>\n" +
+             analyses_table(summary) + "</section>\n";
+  content += "<section>\n<h2>Patient flow</h2>\n" + funnel_table(summary) + "</section>\n";
+  content += "<section>\n<h2>Why the observed SPP changed</h2>\n<p class=\"note\">Completers at the last visit minus all "
+             "randomized at baseline, per arm.</p>\n" + rtm_table(summary) + "</section>\n";
+  content += figures_section(figures);
+  return page(title, meta, content, version);
+}
+
+std::string sweep_report_html(const nlohmann::json& sweep, const std::vector<Figure>& figures) {
+  const std::string version = text(sweep, {"trialsim_version"}, "(unknown version)");
+  const std::string source = text(sweep, {"scenario"}, "");
+  const json empty = json::array();
+  const json& axes = sweep.contains("axes") && sweep["axes"].is_array() ? sweep["axes"] : empty;
+  const json& points = sweep.contains("points") && sweep["points"].is_array() ? sweep["points"] : empty;
+  const std::string title = "trialsim sweep" + (source.empty() ? std::string() : ": " + source);
+  const bool crn = !sweep.contains("common_random_numbers") || !sweep["common_random_numbers"].is_boolean() ||
+                   sweep["common_random_numbers"].get<bool>();
+  const std::string meta = meta_item("trialsim", version) + meta_item("seed", text(sweep, {"seed"}, "NA")) +
+                           meta_item("trials per point", text(sweep, {"replicates"}, "NA")) +
+                           meta_item("grid points", std::to_string(points.size())) +
+                           meta_item("common random numbers", crn ? "yes" : "no");
+
+  std::vector<std::string> keys;
+  std::vector<std::pair<std::string, std::string>> varied;
+  std::string content = "<section>\n<h2>Axes</h2>\n<ul>\n";
+  for (const json& a : axes) {
+    const std::string key = text(a, {"key"}, "?");
+    keys.push_back(key);
+    std::string values;
+    if (a.contains("values") && a["values"].is_array()) {
+      for (const json& v : a["values"]) values += (values.empty() ? "" : ", ") + (v.is_string() ? v.get<std::string>() : v.dump());
+    }
+    content += "<li><code>" + esc(key) + "</code>: " + esc(values) + "</li>\n";
+    varied.emplace_back(key, values);
+  }
+  content += "</ul>\n</section>\n";
+
+  const json first = points.empty() ? json() : (points[0].contains("summary") ? points[0]["summary"] : json());
+  content += "<section>\n<h2>Scenario</h2>\n<p class=\"note\">As resolved at every grid point, but for the axes.</p>\n" +
+             scenario_tables(first.is_object() && first.contains("scenario") ? first["scenario"] : json(), varied) +
+             "</section>\n";
+
+  // Methods in the scenario's order, then in order of first appearance over the points.
+  std::vector<std::string> methods;
+  for (const json& p : points) {
+    if (!p.contains("summary")) continue;
+    for (const std::string& m : method_names(p["summary"])) {
+      if (std::find(methods.begin(), methods.end(), m) == methods.end()) methods.push_back(m);
+    }
+  }
+  // Three tables rather than one wide one, so that every column fits on a page: the design's
+  // figures, then power and bias with one column per method.
+  auto short_key = [](const std::string& k) { return k.substr(k.rfind('.') == std::string::npos ? 0 : k.rfind('.') + 1); };
+  std::string axis_head;
+  for (const std::string& k : keys) axis_head += "<th title=\"" + esc(k) + "\"><code>" + breakable(short_key(k)) + "</code></th>";
+  auto axis_cells = [&](const json& p) {
+    std::string cells;
+    for (const std::string& k : keys) cells += "<td>" + esc(text(p, {"axes", k}, "NA")) + "</td>";
+    return cells;
+  };
+  std::string design;
+  for (const json& p : points) {
+    const json s = p.contains("summary") ? p["summary"] : json::object();
+    const auto c = num(s, {"funnel", "consented", "mean"});
+    const auto r = num(s, {"funnel", "randomized", "mean"});
+    const auto r_se = num(s, {"funnel", "randomized", "mcse"});
+    std::optional<double> burden, burden_se;
+    if (c && r && *r > 0) {
+      burden = *c / *r;
+      // Delta method for a ratio of means with the consented count fixed.
+      if (r_se) burden_se = *c / (*r * *r) * *r_se;
+    }
+    design += "<tr>" + axis_cells(p) + "<td class=\"n\">" + with_mcse(r, r_se, 1) + "</td><td class=\"n\">" +
+              with_mcse(burden, burden_se, 3) + "</td><td class=\"n\">" +
+              with_mcse(num(s, {"rtm", "control", "regression_to_mean", "mean"}), num(s, {"rtm", "control", "regression_to_mean", "mcse"}), 2) +
+              "</td></tr>\n";
+  }
+  auto method_table = [&](const char* metric, int decimals) {
+    std::string head = "<tr>" + axis_head;
+    for (const std::string& m : methods) head += "<th class=\"n\"><code>" + breakable(m) + "</code></th>";
+    std::string rows;
+    for (const json& p : points) {
+      rows += "<tr>" + axis_cells(p);
+      for (const std::string& m : methods) {
+        const json* a = nullptr;
+        if (p.contains("summary") && p["summary"].contains("analyses") && p["summary"]["analyses"].contains(m)) a = &p["summary"]["analyses"][m];
+        rows += "<td class=\"n\">" + (a ? estimate_cell(*a, metric, decimals) : std::string("NA")) + "</td>";
+      }
+      rows += "</tr>\n";
+    }
+    // Many methods: each MC SE goes under its value so the columns stay narrow.
+    return std::string("<div class=\"scroll\"><table class=\"methods") + (methods.size() > 4 ? " stack" : "") + "\">\n<thead>" + head + "</tr></thead>\n<tbody>\n" + rows + "</tbody></table></div>\n";
+  };
+  content += "<section>\n<h2>Grid points</h2>\n<p class=\"note\">Means per trial; Monte Carlo SE in parentheses.</p>\n"
+             "<div class=\"scroll\"><table>\n<thead><tr>" + axis_head +
+             "<th class=\"n\">randomized</th><th class=\"n\">consented per randomized</th><th class=\"n\">regression to the mean, "
+             "control (mmHg)</th></tr></thead>\n<tbody>\n" + design + "</tbody></table></div>\n" +
+             "<h3>Power</h3>\n" + method_table("power", 3) + "<h3>Bias (mmHg)</h3>\n" + method_table("bias", 2) + "</section>\n";
+  content += figures_section(figures);
+  return page(title, meta, content, version);
+}
+
+std::string samplesize_report_html(const nlohmann::json& samplesize, const std::vector<Figure>& figures) {
+  const json& ss = samplesize;
+  const std::string version = text(ss, {"trialsim_version"}, "(unknown version)");
+  const std::string method = text(ss, {"method"}, "NA");
+  const std::string key = text(ss, {"key"}, "n");
+  const std::string title = "trialsim sample size: " + method + ", " + key;
+  std::vector<std::string> reps;  // trials per point, each distinct value once
+  if (ss.contains("points") && ss["points"].is_array()) {
+    for (const json& p : ss["points"]) {
+      const std::string r = text(p, {"replicates"}, "NA");
+      if (std::find(reps.begin(), reps.end(), r) == reps.end()) reps.push_back(r);
+    }
+  }
+  std::string rep_text;
+  for (const std::string& r : reps) rep_text += (rep_text.empty() ? "" : ", ") + r;
+  const std::string meta = meta_item("trialsim", version) + meta_item("seed", text(ss, {"seed"}, "NA")) +
+                           meta_item("trials per point", rep_text.empty() ? "NA" : rep_text) + meta_item("method", method) +
+                           meta_item("target power", fixed(num(ss, {"target_power"}), 2));
+
+  std::string result;
+  const auto n = num(ss, {"result", "n"});
+  if (n) {
+    std::string interval;
+    if (ss.contains("result") && ss["result"].contains("interval") && ss["result"]["interval"].is_array() &&
+        ss["result"]["interval"].size() == 2) {
+      const json& iv = ss["result"]["interval"];
+      interval = " (interval " + fixed(iv[0].is_number() ? std::optional<double>(iv[0].get<double>()) : std::nullopt, 0) + "–" +
+                 fixed(iv[1].is_number() ? std::optional<double>(iv[1].get<double>()) : std::nullopt, 0) + ")";
+    }
+    result = "With <code>" + esc(method) + "</code>, <code>" + esc(key) + "</code> = <strong>" + fixed(n, 0) + "</strong>" + esc(interval) +
+             " gives power " + with_mcse(num(ss, {"result", "power"}), num(ss, {"result", "power_mcse"}), 3) + " against the target " +
+             fixed(num(ss, {"target_power"}), 2) + ": on average " + fixed(num(ss, {"result", "randomized"}), 1) + " patients randomized, " +
+             fixed(num(ss, {"result", "completed", "treatment"}), 1) + " MgO and " + fixed(num(ss, {"result", "completed", "control"}), 1) +
+             " control completers per trial.";
+  } else {
+    result = "No value of <code>" + esc(key) + "</code> reached the target power " + fixed(num(ss, {"target_power"}), 2) + ".";
+  }
+  std::string content = "<section>\n<h2>Result</h2>\n<p class=\"result\">" + result + "</p>\n";
+  if (ss.contains("fit") && ss["fit"].is_object()) {
+    content += "<p class=\"note\">Fit: " + esc(text(ss, {"fit", "model"}, "NA")) + ", a = " + fixed(num(ss, {"fit", "a"}), 4) +
+               ", b = " + fixed(num(ss, {"fit", "b"}), 4) + ", from " + esc(text(ss, {"fit", "points_used"}, "NA")) +
+               " points.</p>\n";
+  }
+  content += "</section>\n";
+  content += "<section>\n<h2>Scenario</h2>\n" + scenario_tables(ss.contains("scenario") ? ss["scenario"] : json()) + "</section>\n";
+  std::string rows;
+  if (ss.contains("points") && ss["points"].is_array()) {
+    for (const json& p : ss["points"]) {
+      rows += "<tr><td class=\"n\">" + fixed(num(p, {"n"}), 0) + "</td><td class=\"n\">" + fixed(num(p, {"replicates"}), 0) +
+              "</td><td class=\"n\">" + with_mcse(num(p, {"power"}), num(p, {"power_mcse"}), 3) + "</td><td class=\"n\">" +
+              fixed(num(p, {"randomized"}), 1) + "</td><td class=\"n\">" + fixed(num(p, {"completed", "treatment"}), 1) +
+              "</td><td class=\"n\">" + fixed(num(p, {"completed", "control"}), 1) + "</td></tr>\n";
+    }
+  }
+  content += "<section>\n<h2>Simulated points</h2>\n<div class=\"scroll\"><table>\n<thead><tr><th class=\"n\">" + esc(key) +
+             "</th><th class=\"n\">trials</th><th class=\"n\">power (MC SE)</th><th class=\"n\">randomized</th>"
+             "<th class=\"n\">completed, MgO</th><th class=\"n\">completed, control</th></tr></thead>\n<tbody>\n" + rows +
+             "</tbody></table></div>\n</section>\n";
+  content += figures_section(figures);
+  return page(title, meta, content, version);
+}
+
+void write_report(const std::string& html, const std::string& path) {
+  AtomicFile out(path);
+  out.write(html);
+  out.commit();
+}
+
+}  // namespace trialsim
