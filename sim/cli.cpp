@@ -2,6 +2,8 @@
 
 #include "sim/config_reader.hpp"
 #include "sim/engine.hpp"
+#include "sim/plots.hpp"
+#include "sim/report.hpp"
 #include "sim/scenario.hpp"
 #include "sim/summary.hpp"
 #include "sim/samplesize.hpp"
@@ -16,6 +18,9 @@
 #include <chrono>
 #include <csignal>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <cstdlib>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -38,7 +43,44 @@ struct RunArgs {
   bool reps_given = false;
   bool quiet = false;
   PrecisionTarget precision;
+  std::string plots_dir, report_path;
 };
+
+// Figures are rendered by gnuplot; without it, or without a place to put them, fail before
+// simulating rather than after. The plots directory is created here, so a report may go in it.
+void prepare_pictures(const std::string& plots_dir, const std::string& report_path) {
+  if (plots_dir.empty() && report_path.empty()) return;
+  const char* path = std::getenv("PATH");
+  std::stringstream dirs(path ? path : "");
+  bool found = false;
+  for (std::string dir; std::getline(dirs, dir, ':') && !found;) {
+    found = !dir.empty() && ::access((dir + "/gnuplot").c_str(), X_OK) == 0;
+  }
+  if (!found) {
+    throw InputError(std::string(plots_dir.empty() ? "--report" : "--plots") +
+                     ": gnuplot not found; install Debian's gnuplot-nox (bash .ci/setup does)");
+  }
+  if (plots_dir.empty()) return;
+  std::error_code ec;
+  std::filesystem::create_directories(plots_dir, ec);
+  if (ec) throw InputError("--plots: " + plots_dir + ": cannot create directory: " + ec.message());
+}
+
+// Writes the figures and/or the report asked for.
+void write_pictures(const std::vector<Figure>& figures, const std::string& plots_dir, const std::string& html,
+                    std::unique_ptr<AtomicFile>& report) {
+  if (!plots_dir.empty()) write_figures(figures, plots_dir);
+  if (report) {
+    report->write(html);
+    report->commit();
+  }
+}
+
+// Add --plots and --report to a subcommand.
+void add_picture_options(CLI::App* app, std::string& plots_dir, std::string& report_path) {
+  app->add_option("--plots", plots_dir, "Write the figures as SVG and PNG into this directory (needs gnuplot)");
+  app->add_option("--report", report_path, "Write one self-contained HTML page with the tables and figures");
+}
 
 // Options shared by run, sweep and samplesize for precision on demand.
 void add_precision_options(CLI::App* app, PrecisionTarget& t, CLI::Option* reps) {
@@ -137,7 +179,8 @@ void check_distinct_paths(const RunArgs& a) {
   std::vector<std::pair<std::string, fs::path>> seen{{"the scenario file", fs::weakly_canonical(a.scenario)}};
   for (const auto& [flag, path] : {std::pair<std::string, std::string>{"--json", a.json_path},
                                    {"--trials-csv", a.trials_csv},
-                                   {"--patients-csv", a.patients_csv}}) {
+                                   {"--patients-csv", a.patients_csv},
+                                   {"--report", a.report_path}}) {
     if (path.empty()) continue;
     const fs::path canon = fs::weakly_canonical(path);
     for (const auto& [other, other_path] : seen) {
@@ -152,6 +195,10 @@ int run_command(const RunArgs& a) {
     throw InputError("--patients-csv: needs --replicate R (the trial whose patients to write)");
   }
   check_distinct_paths(a);
+  if (a.replicate && (!a.plots_dir.empty() || !a.report_path.empty())) {
+    throw InputError(std::string(a.plots_dir.empty() ? "--report" : "--plots") +
+                     ": summarizes many trials; not with --replicate");
+  }
   if (a.replicate && a.precision.active()) {
     throw InputError("--replicate: replays one trial; --mcse-target and --mcse-bias do not apply");
   }
@@ -171,6 +218,9 @@ int run_command(const RunArgs& a) {
 
   std::unique_ptr<AtomicFile> patients;
   if (!a.patients_csv.empty()) patients = std::make_unique<AtomicFile>(a.patients_csv);
+  prepare_pictures(a.plots_dir, a.report_path);
+  std::unique_ptr<AtomicFile> report;
+  if (!a.report_path.empty()) report = std::make_unique<AtomicFile>(a.report_path);
 
   if (a.replicate) {
     const TrialSimulator sim(scenario);
@@ -201,15 +251,36 @@ int run_command(const RunArgs& a) {
   opt.threads = a.threads;
   opt.cancel = &g_interrupted;
   opt.on_progress = [&](std::uint64_t done, std::uint64_t total) { progress.update(done, total); };
-  if (trials) opt.on_trial = [&](const ReplicateResult& r) { trials->add(r); };
+  // The estimate distributions are drawn from the first trials (in replicate order, so the
+  // same at any thread count); memory stays bounded however many trials run.
+  constexpr std::uint64_t kSampledTrials = 20000;
+  const bool pictures = !a.plots_dir.empty() || report;
+  EstimateSamples samples;
+  samples.true_effect = scenario.true_effect();
+  for (const Method m : scenario.analysis.methods) samples.by_method.emplace_back(std::string(method_name(m)), std::vector<double>{});
+  if (trials || pictures) {
+    opt.on_trial = [&](const ReplicateResult& r) {
+      if (trials) trials->add(r);
+      if (!pictures || r.replicate >= kSampledTrials) return;
+      for (std::size_t k = 0; k < scenario.analysis.methods.size(); ++k) {
+        const Estimate& e = r.estimates[static_cast<std::size_t>(scenario.analysis.methods[k])];
+        if (e.estimable()) samples.by_method[k].second.push_back(e.estimate);
+      }
+    };
+  }
   PrecisionReport precision;
   const SummaryAccumulator summary =
       a.precision.active() ? run_to_precision(scenario, opt, a.precision, precision) : run_replicates(scenario, opt);
   progress.finish();
+  nlohmann::json j = summary.to_json(a.seed);
+  if (a.precision.active()) j["precision"] = precision.to_json(a.precision);
+  if (pictures) {
+    samples.total_trials = summary.replicates();
+    const std::vector<Figure> figures = run_figures(j, samples);
+    write_pictures(figures, a.plots_dir, report ? run_report_html(j, figures) : std::string(), report);
+  }
   if (trials) trials->commit();
   if (json_file) {
-    nlohmann::json j = summary.to_json(a.seed);
-    if (a.precision.active()) j["precision"] = precision.to_json(a.precision);
     json_file->write(j.dump(2) + "\n");
     json_file->commit();
   }
@@ -269,6 +340,7 @@ struct SweepArgs {
   bool no_crn = false;
   bool quiet = false;
   PrecisionTarget precision;
+  std::string plots_dir, report_path;
 };
 
 int sweep_command(const SweepArgs& a) {
@@ -284,8 +356,22 @@ int sweep_command(const SweepArgs& a) {
   o.out_dir = a.out;
   o.cancel = &g_interrupted;
   if (!a.quiet) o.log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
+  prepare_pictures(a.plots_dir, a.report_path);
+  if (!a.report_path.empty()) {
+    // The report may go into the output directory, which the sweep would create anyway.
+    std::error_code ec;
+    std::filesystem::create_directories(a.out, ec);
+  }
+  std::unique_ptr<AtomicFile> report;
+  if (!a.report_path.empty()) report = std::make_unique<AtomicFile>(a.report_path);
   std::signal(SIGINT, on_sigint);
   const SweepResult r = run_sweep(o);
+  if (!a.plots_dir.empty() || report) {
+    std::ifstream in(std::filesystem::path(a.out) / "sweep.json");
+    const nlohmann::json sweep = nlohmann::json::parse(in);
+    const std::vector<Figure> figures = sweep_figures(sweep);
+    write_pictures(figures, a.plots_dir, report ? sweep_report_html(sweep, figures) : std::string(), report);
+  }
   if (!a.quiet) {
     std::printf("%zu grid points (%zu computed, %zu already done); results in %s/sweep.csv and %s/sweep.json\n", r.points,
                 r.computed, r.reused, a.out.c_str(), a.out.c_str());
@@ -297,17 +383,26 @@ struct SampleSizeArgs {
   SampleSizeOptions o;
   std::string json_path;
   bool quiet = false;
+  std::string plots_dir, report_path;
 };
 
 int samplesize_command(SampleSizeArgs& a) {
   std::unique_ptr<AtomicFile> json_file;
   if (!a.json_path.empty()) json_file = std::make_unique<AtomicFile>(a.json_path);
+  prepare_pictures(a.plots_dir, a.report_path);
+  std::unique_ptr<AtomicFile> report;
+  if (!a.report_path.empty()) report = std::make_unique<AtomicFile>(a.report_path);
   a.o.cancel = &g_interrupted;
   if (!a.quiet) a.o.log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
   std::signal(SIGINT, on_sigint);
   const SampleSizeResult r = find_sample_size(a.o);
+  const nlohmann::json j = r.to_json(a.o);
+  if (!a.plots_dir.empty() || report) {
+    const std::vector<Figure> figures = samplesize_figures(j);
+    write_pictures(figures, a.plots_dir, report ? samplesize_report_html(j, figures) : std::string(), report);
+  }
   if (json_file) {
-    json_file->write(r.to_json(a.o).dump(2) + "\n");
+    json_file->write(j.dump(2) + "\n");
     json_file->commit();
   }
   if (!a.quiet) std::cout << r.to_table(a.o);
@@ -338,6 +433,7 @@ int cli_main(int argc, char** argv) {
   run->add_option("--patients-csv", a.patients_csv, "With --replicate: write that trial's patient-level table");
   run->add_flag("--quiet", a.quiet, "No summary table on stdout and no progress bar");
   add_precision_options(run, a.precision, reps);
+  add_picture_options(run, a.plots_dir, a.report_path);
 
   ValidateArgs v;
   CLI::App* validate = app.add_subcommand(
@@ -362,6 +458,7 @@ int cli_main(int argc, char** argv) {
                                ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1000000000}))
                                ->capture_default_str();
   add_precision_options(sweep, w.precision, sweep_reps);
+  add_picture_options(sweep, w.plots_dir, w.report_path);
   sweep->add_option("--seed", w.seed, "Random seed")->check(CLI::NonNegativeNumber)->capture_default_str();
   sweep->add_option("--threads", w.threads, "Worker threads (default: all cores)")->check(CLI::Range(1, 1024));
   sweep->add_flag("--no-crn", w.no_crn,
@@ -387,6 +484,7 @@ int cli_main(int argc, char** argv) {
                              ->check(CLI::Range(std::uint64_t{100}, std::uint64_t{1000000000}))
                              ->capture_default_str();
   add_precision_options(samplesize, ss.o.precision, ss_reps);
+  add_picture_options(samplesize, ss.plots_dir, ss.report_path);
   samplesize->add_option("--seed", ss.o.seed, "Random seed")->check(CLI::NonNegativeNumber)->capture_default_str();
   samplesize->add_option("--threads", ss.o.threads, "Worker threads (default: all cores)")->check(CLI::Range(1, 1024));
   samplesize->add_option("--set", ss.o.sets, "Override a scenario key (repeatable)")->take_all()->allow_extra_args(false);

@@ -1133,7 +1133,7 @@ std::vector<Figure> samplesize_figures(const nlohmann::json& samplesize) {
   }
   if (!curve.empty()) {
     const std::string f = plotter.data("curve", curve);
-    plot += f + " using 1:3:4 with filledcurves lc rgb '#0072B2' title 'fit band', " + f +
+    plot += f + " using 1:3:4 with filledcurves lc rgb '#0072B2' title 'pointwise 95% fit band', " + f +
             " using 1:2 with lines lc rgb '#0072B2' lw 2 dt 1 title 'fitted curve'";
     sep = ", ";
   }
@@ -1155,7 +1155,7 @@ std::vector<Figure> samplesize_figures(const nlohmann::json& samplesize) {
   std::string caption =
       "Dots: simulated power of " + method + " at each value of " + key + ", with ±1.96 Monte Carlo SE bars. Line and band: the fitted "
       "model (" + (member(member(samplesize, "fit"), "model").is_string() ? samplesize["fit"]["model"].get<std::string>() : std::string("fit")) +
-      ") and its uncertainty band.";
+      ") and its pointwise 95% band; the interval for n is where that band crosses the target.";
   if (target) caption += " Dashed: the target power " + fixed(*target, 2) + ".";
   if (rn) {
     caption += " Green: the chosen n = " + fixed(*rn, 0);

@@ -118,5 +118,15 @@ expect_error "samplesize unreachable" "raise --hi" -- samplesize "$seed" --metho
 if "$bin" samplesize "$seed" --method ancova --set treatment.effect_mmHg=12 --reps 500 --json "$work/ss.json" 2>/dev/null |
    grep -q "Smallest trial.consented with ancova power >= 0.8: " && grep -q '"interval"' "$work/ss.json"; then ok; else bad "samplesize run"; fi
 
+# Pictures: --plots writes SVG and PNG per figure, --report one self-contained page.
+expect_error "plots with replicate" "--plots: summarizes many trials; not with --replicate" -- run "$seed" --replicate 1 --plots "$work/out/p"
+if "$bin" run "$seed" --reps 300 --set 'analysis.methods=["ancova","mmrm"]' --plots "$work/pics" --report "$work/pics/run.html" --quiet &&
+   [ -s "$work/pics/consort.svg" ] && [ -s "$work/pics/consort.png" ] && [ -s "$work/pics/estimates.png" ] && [ -s "$work/pics/rtm.svg" ] &&
+   grep -q "<svg" "$work/pics/run.html" && ! grep -q 'src="http' "$work/pics/run.html"; then ok; else bad "run --plots/--report"; fi
+if "$bin" sweep "$work/sw.toml" --vary trial.consented=60,100 --reps 100 --out "$work/sw" --quiet --report "$work/sw/report.html" --plots "$work/sw/plots" &&
+   [ -s "$work/sw/report.html" ] && [ -s "$work/sw/plots/power.png" ] && [ -s "$work/sw/plots/screening_burden.svg" ]; then ok; else bad "sweep --plots/--report"; fi
+if PATH=/nonexistent "$bin" run "$seed" --reps 10 --plots "$work/nogp" 2>"$work/nogp.err"; then bad "plots without gnuplot succeeded"; 
+elif grep -q "gnuplot not found" "$work/nogp.err" && [ ! -e "$work/nogp" ]; then ok; else bad "plots without gnuplot: $(cat "$work/nogp.err")"; fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
