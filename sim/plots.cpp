@@ -35,19 +35,6 @@ using nlohmann::json;
 // Reading summary values: anything absent, null or non-finite is "undefined" (nullopt), so that
 // nothing undefined can reach a data file or a label.
 
-std::optional<double> value_at(const json& j, std::initializer_list<std::string_view> path) {
-  const json* p = &j;
-  for (const std::string_view k : path) {
-    if (!p->is_object()) return std::nullopt;
-    const auto it = p->find(std::string(k));
-    if (it == p->end()) return std::nullopt;
-    p = &*it;
-  }
-  if (!p->is_number()) return std::nullopt;
-  const double v = p->get<double>();
-  if (!std::isfinite(v)) return std::nullopt;
-  return v;
-}
 
 const json& member(const json& j, const char* key) {
   static const json null_value;  // a constant, shared read-only: absent members read as null
@@ -258,19 +245,6 @@ std::string one_line(const std::string& text) {
   return out.empty() ? "no message" : out;
 }
 
-std::string xml_escape(const std::string& s) {
-  std::string out;
-  for (const char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
 
 // One figure's worth of files in a private directory: data files, then the script, then
 // gnuplot renders the same body twice, as SVG and as PNG.
@@ -556,7 +530,7 @@ struct Spread {
 };
 
 Spread spread_of(const json& v) {
-  return {value_at(v, {"mean"}), value_at(v, {"sd"}), value_at(v, {"min"}), value_at(v, {"max"})};
+  return {json_number(v, {"mean"}), json_number(v, {"sd"}), json_number(v, {"min"}), json_number(v, {"max"})};
 }
 
 std::string arm_name(const std::string& arm) { return arm == "treatment" ? "MgO" : arm == "control" ? "Control" : arm; }
@@ -606,8 +580,8 @@ Figure consort_figure(Plotter& plotter, const json& summary) {
     throw InputError("--plots: the summary has no patient funnel (funnel.consented, funnel.randomized)");
   }
   const json& scenario = member(summary, "scenario");
-  const auto entry_max = value_at(scenario, {"screening", "entry_max"});
-  const auto entry_min = value_at(scenario, {"screening", "entry_min"});
+  const auto entry_max = json_number(scenario, {"screening", "entry_max"});
+  const auto entry_min = json_number(scenario, {"screening", "entry_min"});
   const auto months = member(member(scenario, "trial"), "months");
   const std::string last_month = months.is_array() && !months.empty() && months.back().is_number()
                                      ? fixed(months.back().get<double>(), 0)
@@ -659,9 +633,9 @@ Figure consort_figure(Plotter& plotter, const json& summary) {
     const Box a{x, 32, 44, 7.6, {count_line("Allocated to " + arm_name(arm), alloc), spread_line(alloc)}, fill};
     const Box wbox{x, 19.5, 44, 10.6,
                    {count_line("Withdrawn", wd), spread_line(wd),
-                    "death " + fixed_or_na(value_at(w, {"death", "mean"}), 1) + " · transfer " +
-                        fixed_or_na(value_at(w, {"transfer", "mean"}), 1) + " · adverse event " +
-                        fixed_or_na(value_at(w, {"adverse_event", "mean"}), 1)},
+                    "death " + fixed_or_na(json_number(w, {"death", "mean"}), 1) + " · transfer " +
+                        fixed_or_na(json_number(w, {"transfer", "mean"}), 1) + " · adverse event " +
+                        fixed_or_na(json_number(w, {"adverse_event", "mean"}), 1)},
                    fill};
     const Box c{x, 6.6, 44, 7.6, {count_line("Completed (seen at month " + last_month + ")", done), spread_line(done)}, fill};
     links += arrow(x, split_y, x, a.y + a.h / 2, true);
@@ -682,7 +656,7 @@ Figure consort_figure(Plotter& plotter, const json& summary) {
   if (y < 76) body += "set label " + std::to_string(id++) + " 'Excluded before randomization' at 80.5,81.2 center front textcolor rgb '#444444'\n";
   body += links + "plot -1 notitle\n";
 
-  const auto trials = value_at(summary, {"replicates"});
+  const auto trials = json_number(summary, {"replicates"});
   std::string caption = "Mean number of patients per simulated trial at each step of screening, randomization and follow-up" +
                         (trials ? " over " + fixed(*trials, 0) + " trials" : std::string()) +
                         "; under each mean, its SD across trials and its range (fewest–most in any trial). "
@@ -771,8 +745,8 @@ std::optional<Figure> estimates_figure(Plotter& plotter, const json& summary, co
   std::string plot = "plot ";
   for (std::size_t i = 0; i < methods.size(); ++i) {
     const json& a = member(analyses, methods[i].name.c_str());
-    const std::string label = methods[i].name + " (bias " + fixed_or_na(value_at(a, {"bias", "estimate"}), 2) + " ± " +
-                              fixed_or_na(value_at(a, {"bias", "mcse"}), 2) + ")";
+    const std::string label = methods[i].name + " (bias " + fixed_or_na(json_number(a, {"bias", "estimate"}), 2) + " ± " +
+                              fixed_or_na(json_number(a, {"bias", "mcse"}), 2) + ")";
     plot += (i ? ", " : "") + file + " index " + std::to_string(i) + " using 1:2 with lines lt " + std::to_string(i + 1) +
             " title " + gp(label);
   }
@@ -815,8 +789,8 @@ Figure rtm_figure(Plotter& plotter, const json& summary) {
   for (std::size_t i = 0; i < parts.size(); ++i) {
     rows += std::to_string(i);
     for (const char* arm : {"treatment", "control"}) {
-      const auto mean = value_at(rtm, {arm, parts[i].first, "mean"});
-      const auto mcse = value_at(rtm, {arm, parts[i].first, "mcse"});
+      const auto mean = json_number(rtm, {arm, parts[i].first, "mean"});
+      const auto mcse = json_number(rtm, {arm, parts[i].first, "mcse"});
       rows += " " + datum(mean) + " " + (mean ? datum(1.96 * mcse.value_or(0)) : std::string("?"));
     }
     rows += "\n";
@@ -965,7 +939,7 @@ std::vector<Series> combo_series(const SweepGrid& g, const Metric& metric) {
 Metric analysis_metric(const std::string& method, const char* name) {
   return [method, name](const json& s) {
     const json& a = member(member(s, "analyses"), method.c_str());
-    return std::make_pair(value_at(a, {name, "estimate"}), value_at(a, {name, "mcse"}));
+    return std::make_pair(json_number(a, {name, "estimate"}), json_number(a, {name, "mcse"}));
   };
 }
 
@@ -1045,8 +1019,8 @@ std::vector<Figure> sweep_figures(const nlohmann::json& sweep) {
   out.push_back(method_figure(plotter, g, "bias", "bias", "Bias against " + short_key(g.x_key),
                               "Bias of each analysis's estimate (mean estimate minus the true effect, mmHg; dotted line at zero)", bias));
   const Metric rtm = [](const json& s) {
-    return std::make_pair(value_at(s, {"rtm", "control", "regression_to_mean", "mean"}),
-                          value_at(s, {"rtm", "control", "regression_to_mean", "mcse"}));
+    return std::make_pair(json_number(s, {"rtm", "control", "regression_to_mean", "mean"}),
+                          json_number(s, {"rtm", "control", "regression_to_mean", "mcse"}));
   };
   out.push_back(design_figure(plotter, g, rtm, "rtm_control", "Regression to the mean in the control arm",
                               "Mean SPP change in the control arm that is regression to the mean (mmHg; the entry selection's share of the observed rise)",
@@ -1054,9 +1028,9 @@ std::vector<Figure> sweep_figures(const nlohmann::json& sweep) {
   // Consented per randomized patient: a ratio of means; with the consented count fixed its
   // MC SE is, by the delta method, consented / randomized^2 * MCSE(randomized).
   const Metric burden = [](const json& s) {
-    const auto c = value_at(s, {"funnel", "consented", "mean"});
-    const auto r = value_at(s, {"funnel", "randomized", "mean"});
-    const auto r_se = value_at(s, {"funnel", "randomized", "mcse"});
+    const auto c = json_number(s, {"funnel", "consented", "mean"});
+    const auto r = json_number(s, {"funnel", "randomized", "mean"});
+    const auto r_se = json_number(s, {"funnel", "randomized", "mcse"});
     if (!c || !r || *r <= 0) return std::make_pair(std::optional<double>(), std::optional<double>());
     return std::make_pair(std::optional<double>(*c / *r),
                           r_se ? std::optional<double>(*c / (*r * *r) * *r_se) : std::optional<double>());
@@ -1072,7 +1046,7 @@ std::vector<Figure> samplesize_figures(const nlohmann::json& samplesize) {
   if (!points.is_array() || points.empty()) throw InputError("--plots: the sample-size result has no points");
   const std::string method = member(samplesize, "method").is_string() ? samplesize["method"].get<std::string>() : "the analysis";
   const std::string key = member(samplesize, "key").is_string() ? samplesize["key"].get<std::string>() : "n";
-  const auto target = value_at(samplesize, {"target_power"});
+  const auto target = json_number(samplesize, {"target_power"});
   Plotter plotter;
 
   // The y axis covers the points' bars, the curve's band and the target, within [0, 1].
@@ -1083,24 +1057,24 @@ std::vector<Figure> samplesize_figures(const nlohmann::json& samplesize) {
   };
   std::string pts;
   for (const json& p : points) {
-    const auto n = value_at(p, {"n"});
-    const auto power = value_at(p, {"power"});
+    const auto n = json_number(p, {"n"});
+    const auto power = json_number(p, {"power"});
     if (!n || !power) continue;
-    const double half = 1.96 * value_at(p, {"power_mcse"}).value_or(0);
+    const double half = 1.96 * json_number(p, {"power_mcse"}).value_or(0);
     pts += datum(n) + " " + datum(power) + " " + datum(half) + "\n";
     cover(*power - half, *power + half);
   }
   std::string curve;
   for (const json& c : member(samplesize, "curve")) {
-    const auto n = value_at(c, {"n"});
-    const auto power = value_at(c, {"power"});
+    const auto n = json_number(c, {"n"});
+    const auto power = json_number(c, {"power"});
     if (!n || !power) continue;
-    const double lo = value_at(c, {"lower"}).value_or(*power), hi = value_at(c, {"upper"}).value_or(*power);
+    const double lo = json_number(c, {"lower"}).value_or(*power), hi = json_number(c, {"upper"}).value_or(*power);
     curve += datum(n) + " " + datum(power) + " " + datum(lo) + " " + datum(hi) + "\n";
     cover(lo, hi);
   }
   const json& result = member(samplesize, "result");
-  const auto rn = value_at(result, {"n"});
+  const auto rn = json_number(result, {"n"});
   const json& interval = member(result, "interval");
   std::optional<double> i_lo, i_hi;
   if (interval.is_array() && interval.size() == 2 && interval[0].is_number() && interval[1].is_number()) {
@@ -1201,6 +1175,35 @@ void write_figures(const std::vector<Figure>& figures, const std::string& dir) {
       out.commit();
     }
   }
+}
+
+std::optional<double> json_number(const json& j, std::initializer_list<std::string_view> path) {
+  const json* p = &j;
+  for (const std::string_view k : path) {
+    if (!p->is_object()) return std::nullopt;
+    const auto it = p->find(std::string(k));
+    if (it == p->end()) return std::nullopt;
+    p = &*it;
+  }
+  if (!p->is_number()) return std::nullopt;
+  const double v = p->get<double>();
+  return std::isfinite(v) ? std::optional<double>(v) : std::nullopt;
+}
+
+std::string xml_escape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (const char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
 }
 
 }  // namespace trialsim

@@ -9,6 +9,9 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <initializer_list>
+#include <optional>
+#include <string_view>
 #include <string>
 #include <utility>
 #include <vector>
@@ -45,6 +48,12 @@ std::vector<Figure> samplesize_figures(const nlohmann::json& samplesize);
 // The analyses in `summary` in the scenario's order (scenario.analysis.methods), then any
 // others; figures and reports list methods in this order.
 std::vector<std::string> method_names(const nlohmann::json& summary);
+
+// A number inside a summary, or nullopt when any step of the path is absent or the value is
+// null or not finite: nothing undefined can reach a data file, a label or a table.
+std::optional<double> json_number(const nlohmann::json& j, std::initializer_list<std::string_view> path);
+// Text for XML or HTML: & < > " ' escaped.
+std::string xml_escape(std::string_view s);
 
 // Writes DIR/<name>.svg and DIR/<name>.png for each figure, each atomically; creates DIR.
 void write_figures(const std::vector<Figure>& figures, const std::string& dir);

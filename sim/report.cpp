@@ -16,35 +16,10 @@ namespace {
 
 using nlohmann::json;
 
-std::string esc(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (const char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
+std::string esc(std::string_view s) { return xml_escape(s); }
 
 // Absent, null and non-finite all read as undefined, shown as "NA".
-std::optional<double> num(const json& j, std::initializer_list<std::string_view> path) {
-  const json* p = &j;
-  for (const std::string_view k : path) {
-    if (!p->is_object()) return std::nullopt;
-    const auto it = p->find(std::string(k));
-    if (it == p->end()) return std::nullopt;
-    p = &*it;
-  }
-  if (!p->is_number()) return std::nullopt;
-  const double v = p->get<double>();
-  return std::isfinite(v) ? std::optional<double>(v) : std::nullopt;
-}
+std::optional<double> num(const json& j, std::initializer_list<std::string_view> path) { return json_number(j, path); }
 
 std::string text(const json& j, std::initializer_list<std::string_view> path, const std::string& fallback) {
   const json* p = &j;

@@ -227,20 +227,6 @@ void check_offline(const std::string& html) {
   CHECK(html.find("src=\"http") == std::string::npos);
 }
 
-std::string html_escaped(const std::string& s) {
-  std::string out;
-  for (const char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -431,8 +417,8 @@ TEST_CASE("reports are self-contained pages with every figure and escaped text",
     CHECK(html.find("</html>") != std::string::npos);
     check_offline(html);
     for (const Figure& f : figures) {
-      CHECK(html.find(html_escaped(f.title)) != std::string::npos);
-      CHECK(html.find(html_escaped(f.caption)) != std::string::npos);
+      CHECK(html.find(xml_escape(f.title)) != std::string::npos);
+      CHECK(html.find(xml_escape(f.caption)) != std::string::npos);
     }
     // Each figure is inlined once, without its XML prolog, with ids of its own.
     CHECK(html.find("<?xml") == std::string::npos);
