@@ -83,12 +83,13 @@ void add_picture_options(CLI::App* app, std::string& plots_dir, std::string& rep
 }
 
 // Options shared by run, sweep and samplesize for precision on demand.
-void add_precision_options(CLI::App* app, PrecisionTarget& t, CLI::Option* reps) {
+// Returns the --max-reps option, which is meaningless without a target.
+CLI::Option* add_precision_options(CLI::App* app, PrecisionTarget& t, CLI::Option* reps) {
   auto* power = app->add_option("--mcse-target", t.power_mcse,
-                                "Add trials in batches of 1024 until the MC SE of power is at most this (every method)")
+                                "Add trials in batches of 1024 until the MC SE of power is at most this (every analysis; in samplesize the one searched)")
                     ->check(CLI::Range(1e-5, 0.5));
   auto* bias = app->add_option("--mcse-bias", t.bias_mcse,
-                               "Also (or only) until the MC SE of bias is at most this many mmHg (every method)")
+                               "Also (or only) until the MC SE of bias is at most this many mmHg")
                    ->check(CLI::Range(1e-6, 1e6));
   auto* cap = app->add_option("--max-reps", t.max_replicates,
                               "With --mcse-target/--mcse-bias: stop at this many trials even if the target is not met")
@@ -97,6 +98,11 @@ void add_precision_options(CLI::App* app, PrecisionTarget& t, CLI::Option* reps)
   power->excludes(reps);
   bias->excludes(reps);
   cap->excludes(reps);
+  return cap;
+}
+
+void check_cap(const CLI::Option* cap, const PrecisionTarget& t) {
+  if (cap->count() > 0 && !t.active()) throw InputError("--max-reps: needs --mcse-target or --mcse-bias");
 }
 
 std::string precision_line(const PrecisionReport& r, const PrecisionTarget& t) {
@@ -432,7 +438,7 @@ int cli_main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   run->add_option("--patients-csv", a.patients_csv, "With --replicate: write that trial's patient-level table");
   run->add_flag("--quiet", a.quiet, "No summary table on stdout and no progress bar");
-  add_precision_options(run, a.precision, reps);
+  CLI::Option* run_cap = add_precision_options(run, a.precision, reps);
   add_picture_options(run, a.plots_dir, a.report_path);
 
   ValidateArgs v;
@@ -457,7 +463,7 @@ int cli_main(int argc, char** argv) {
   CLI::Option* sweep_reps = sweep->add_option("--reps", w.reps, "Simulated trials per grid point")
                                ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1000000000}))
                                ->capture_default_str();
-  add_precision_options(sweep, w.precision, sweep_reps);
+  CLI::Option* sweep_cap = add_precision_options(sweep, w.precision, sweep_reps);
   add_picture_options(sweep, w.plots_dir, w.report_path);
   sweep->add_option("--seed", w.seed, "Random seed")->check(CLI::NonNegativeNumber)->capture_default_str();
   sweep->add_option("--threads", w.threads, "Worker threads (default: all cores)")->check(CLI::Range(1, 1024));
@@ -483,7 +489,7 @@ int cli_main(int argc, char** argv) {
   CLI::Option* ss_reps = samplesize->add_option("--reps", ss.o.replicates, "Simulated trials at each value evaluated")
                              ->check(CLI::Range(std::uint64_t{100}, std::uint64_t{1000000000}))
                              ->capture_default_str();
-  add_precision_options(samplesize, ss.o.precision, ss_reps);
+  CLI::Option* ss_cap = add_precision_options(samplesize, ss.o.precision, ss_reps);
   add_picture_options(samplesize, ss.plots_dir, ss.report_path);
   samplesize->add_option("--seed", ss.o.seed, "Random seed")->check(CLI::NonNegativeNumber)->capture_default_str();
   samplesize->add_option("--threads", ss.o.threads, "Worker threads (default: all cores)")->check(CLI::Range(1, 1024));
@@ -508,8 +514,15 @@ int cli_main(int argc, char** argv) {
   }
   try {
     if (validate->parsed()) return validate_command(v);
-    if (sweep->parsed()) return sweep_command(w);
-    if (samplesize->parsed()) return samplesize_command(ss);
+    if (sweep->parsed()) {
+      check_cap(sweep_cap, w.precision);
+      return sweep_command(w);
+    }
+    if (samplesize->parsed()) {
+      check_cap(ss_cap, ss.o.precision);
+      return samplesize_command(ss);
+    }
+    check_cap(run_cap, a.precision);
     a.reps_given = reps->count() > 0;
     return run_command(a);
   } catch (const InputError& e) {

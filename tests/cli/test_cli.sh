@@ -103,6 +103,7 @@ if [ "$rc" -eq 130 ] && grep -q "rerun the same command to resume" "$work/swi.er
 
 # Precision on demand: reps are reported, and --reps is refused alongside a target.
 expect_error "reps with mcse target" "--reps excludes --mcse-target" -- run "$seed" --reps 100 --mcse-target 0.01 --json "$work/out/s.json"
+expect_error "max-reps without a target" "--max-reps: needs --mcse-target or --mcse-bias" -- run "$seed" --max-reps 5000 --json "$work/out/s.json"
 expect_error "replicate with mcse target" "--replicate: replays one trial" -- run "$seed" --replicate 3 --mcse-target 0.01 --json "$work/out/s.json"
 if "$bin" run "$seed" --mcse-target 0.02 --set 'analysis.methods=["ancova"]' --json "$work/prec.json" --quiet 2>"$work/prec.err" &&
    grep -q '"met": true' "$work/prec.json" && grep -q '"replicates": 1024' "$work/prec.json" && [ ! -s "$work/prec.err" ]; then ok; else bad "precision run: $(cat "$work/prec.err")"; fi
