@@ -146,21 +146,29 @@ Estimate ancova(std::span<const double> y, std::span<const double> baseline, std
   return t_estimate(beta(1), std::sqrt(sigma2 * xtx_inv(1, 1)), df, alpha);
 }
 
+std::optional<Method> method_from_name(std::string_view name) {
+  for (std::size_t m = 0; m < kMethods; ++m) {
+    if (name == method_name(static_cast<Method>(m))) return static_cast<Method>(m);
+  }
+  return std::nullopt;
+}
+
+std::vector<std::string> all_method_names() {
+  std::vector<std::string> all;
+  for (std::size_t m = 0; m < kMethods; ++m) all.emplace_back(method_name(static_cast<Method>(m)));
+  return all;
+}
+
 AnalysisConfig AnalysisConfig::read(ConfigReader& in, double alpha) {
   AnalysisConfig c;
   c.alpha = alpha;
-  std::vector<std::string> all;
-  for (std::size_t m = 0; m < kMethods; ++m) all.emplace_back(method_name(static_cast<Method>(m)));
+  const std::vector<std::string> all = all_method_names();
   const auto names = in.choices("analysis.methods", all, all, 1);
   c.mi.imputations = static_cast<int>(in.integer("analysis.mi_imputations", c.mi.imputations, 2, 1000));
   c.mi.delta = in.number("analysis.mnar_delta_mmHg", c.mi.delta, Bounds::closed(-100.0, 100.0));
   c.mi.delta_both_arms = in.choice("analysis.mnar_delta_arms", "treatment", {"treatment", "both"}) == "both";
   c.methods.clear();
-  for (const auto& n : names) {
-    for (std::size_t m = 0; m < kMethods; ++m) {
-      if (n == method_name(static_cast<Method>(m))) c.methods.push_back(static_cast<Method>(m));
-    }
-  }
+  for (const auto& n : names) c.methods.push_back(*method_from_name(n));  // choices() checked the names
   return c;
 }
 

@@ -9,6 +9,8 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
+#include <string>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -20,6 +22,10 @@ inline constexpr std::size_t kMethods = 7;
 
 std::string_view method_name(Method m);
 std::string_view method_description(Method m);
+// The method of a name, if any.
+std::optional<Method> method_from_name(std::string_view name);
+// Every method's name, in enum order.
+std::vector<std::string> all_method_names();
 
 // Two-sample Student t test with pooled variance (treatment minus control).
 Estimate student_t(std::span<const double> treatment, std::span<const double> control, double alpha);

@@ -112,14 +112,13 @@ double ProbitFit::upper(double n) const { return phi_cdf(a + b * std::sqrt(n) + 
 
 SampleSizeResult find_sample_size(const SampleSizeOptions& o) {
   // The method must be one the analysis knows; only it is run, which is all the search needs.
-  bool known = false;
-  std::string names;
-  for (std::size_t m = 0; m < kMethods; ++m) {
-    const std::string name(method_name(static_cast<Method>(m)));
-    known = known || name == o.method;
-    names += (m ? ", " : "") + name;
+  const std::optional<Method> known = method_from_name(o.method);
+  if (!known) {
+    std::string names;
+    for (const auto& name : all_method_names()) names += (names.empty() ? "" : ", ") + name;
+    throw InputError("--method: unknown analysis '" + o.method + "'; expected one of " + names);
   }
-  if (!known) throw InputError("--method: unknown analysis '" + o.method + "'; expected one of " + names);
+  const Method method = *known;
   if (!(o.target_power > 0 && o.target_power < 1)) {
     throw InputError("--target-power: must be in (0, 1), got " + format("%g", o.target_power));
   }
@@ -149,11 +148,6 @@ SampleSizeResult find_sample_size(const SampleSizeOptions& o) {
   std::map<int, SampleSizePoint> done;
   std::map<int, json> scenarios;
   const std::string methods_set = "analysis.methods=[\"" + o.method + "\"]";
-  const Method method = [&] {
-    for (std::size_t m = 0; m < kMethods; ++m)
-      if (method_name(static_cast<Method>(m)) == o.method) return static_cast<Method>(m);
-    return Method::ancova;
-  }();
 
   auto evaluate = [&](int n) -> const SampleSizePoint& {
     if (auto it = done.find(n); it != done.end()) return it->second;
@@ -182,11 +176,10 @@ SampleSizeResult find_sample_size(const SampleSizeOptions& o) {
     p.power = perf.power;
     p.power_mcse = perf.power_mcse;
     p.rejections = static_cast<std::uint64_t>(std::llround(summary.method(method).reject.mean() * static_cast<double>(p.replicates)));
-    const json j = summary.to_json(e.seed);
-    p.randomized = j["funnel"]["randomized"]["mean"].get<double>();
-    p.completed_treatment = j["funnel"]["completed"]["treatment"]["mean"].get<double>();
-    p.completed_control = j["funnel"]["completed"]["control"]["mean"].get<double>();
-    scenarios[n] = j["scenario"];
+    p.randomized = summary.randomized().mean();
+    p.completed_treatment = summary.arm(Arm::treatment).completed.mean();
+    p.completed_control = summary.arm(Arm::control).completed.mean();
+    scenarios[n] = s.to_json();
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (o.log) {
       o.log(o.key + "=" + std::to_string(n) + ": power " + format("%.4f", p.power) + " (MC SE " + format("%.4f", p.power_mcse) +

@@ -42,6 +42,7 @@ class SummaryAccumulator {
   std::uint64_t replicates() const { return replicates_; }
   const MethodAccumulator& method(Method m) const { return methods_[static_cast<std::size_t>(m)]; }
   const ArmAccumulator& arm(Arm a) const { return arms_[arm_index(a)]; }
+  const Moments& randomized() const { return randomized_; }
 
   // The full summary as JSON (no NaN or infinity: undefined figures are null).
   nlohmann::json to_json(std::uint64_t seed) const;
