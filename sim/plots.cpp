@@ -1025,17 +1025,7 @@ std::vector<Figure> sweep_figures(const nlohmann::json& sweep) {
   out.push_back(design_figure(plotter, g, rtm, "rtm_control", "Regression to the mean in the control arm",
                               "Mean SPP change in the control arm that is regression to the mean (mmHg; the entry selection's share of the observed rise)",
                               {"regression to the mean, control (mmHg)", true, false}));
-  // Consented per randomized patient: a ratio of means; with the consented count fixed its
-  // MC SE is, by the delta method, consented / randomized^2 * MCSE(randomized).
-  const Metric burden = [](const json& s) {
-    const auto c = json_number(s, {"funnel", "consented", "mean"});
-    const auto r = json_number(s, {"funnel", "randomized", "mean"});
-    const auto r_se = json_number(s, {"funnel", "randomized", "mcse"});
-    if (!c || !r || *r <= 0) return std::make_pair(std::optional<double>(), std::optional<double>());
-    return std::make_pair(std::optional<double>(*c / *r),
-                          r_se ? std::optional<double>(*c / (*r * *r) * *r_se) : std::optional<double>());
-  };
-  out.push_back(design_figure(plotter, g, burden, "screening_burden", "Patients consented per patient randomized",
+  out.push_back(design_figure(plotter, g, consented_per_randomized, "screening_burden", "Patients consented per patient randomized",
                               "Screening burden: mean patients consented divided by mean patients randomized per trial",
                               {"consented per randomized patient", false, false}));
   return out;
@@ -1175,19 +1165,6 @@ void write_figures(const std::vector<Figure>& figures, const std::string& dir) {
       out.commit();
     }
   }
-}
-
-std::optional<double> json_number(const json& j, std::initializer_list<std::string_view> path) {
-  const json* p = &j;
-  for (const std::string_view k : path) {
-    if (!p->is_object()) return std::nullopt;
-    const auto it = p->find(std::string(k));
-    if (it == p->end()) return std::nullopt;
-    p = &*it;
-  }
-  if (!p->is_number()) return std::nullopt;
-  const double v = p->get<double>();
-  return std::isfinite(v) ? std::optional<double>(v) : std::nullopt;
 }
 
 std::string xml_escape(std::string_view s) {

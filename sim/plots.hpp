@@ -6,6 +6,8 @@
 // the same script, so both show the same thing. Undefined (null) summary figures are left out
 // of the data files, never written as NaN. Style: Okabe-Ito colours (safe for colour-blind
 // readers) with distinct dash patterns and point shapes, legends outside the data area.
+#include "sim/summary.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
@@ -49,9 +51,6 @@ std::vector<Figure> samplesize_figures(const nlohmann::json& samplesize);
 // others; figures and reports list methods in this order.
 std::vector<std::string> method_names(const nlohmann::json& summary);
 
-// A number inside a summary, or nullopt when any step of the path is absent or the value is
-// null or not finite: nothing undefined can reach a data file, a label or a table.
-std::optional<double> json_number(const nlohmann::json& j, std::initializer_list<std::string_view> path);
 // Text for XML or HTML: & < > " ' escaped.
 std::string xml_escape(std::string_view s);
 

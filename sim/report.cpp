@@ -18,9 +18,6 @@ using nlohmann::json;
 
 std::string esc(std::string_view s) { return xml_escape(s); }
 
-// Absent, null and non-finite all read as undefined, shown as "NA".
-std::optional<double> num(const json& j, std::initializer_list<std::string_view> path) { return json_number(j, path); }
-
 std::string text(const json& j, std::initializer_list<std::string_view> path, const std::string& fallback) {
   const json* p = &j;
   for (const std::string_view k : path) {
@@ -56,7 +53,7 @@ std::string with_mcse(std::optional<double> v, std::optional<double> mcse, int d
 }
 
 std::string estimate_cell(const json& analysis, const char* metric, int decimals) {
-  return with_mcse(num(analysis, {metric, "estimate"}), num(analysis, {metric, "mcse"}), decimals);
+  return with_mcse(json_number(analysis, {metric, "estimate"}), json_number(analysis, {metric, "mcse"}), decimals);
 }
 
 const char* kStyle = R"(
@@ -247,15 +244,15 @@ std::string analyses_table(const json& summary) {
            "</td><td class=\"n\">" + estimate_cell(a, "power", 3) + "</td><td class=\"n\">" + estimate_cell(a, "bias", 2) +
            "</td><td class=\"n\">" + estimate_cell(a, "emp_se", 2) + "</td><td class=\"n\">" + estimate_cell(a, "model_se", 2) +
            "</td><td class=\"n\">" + estimate_cell(a, "rmse", 2) + "</td><td class=\"n\">" + estimate_cell(a, "coverage", 3) +
-           "</td><td class=\"n\">" + fixed(num(a, {"not_estimable", "total"}), 0) + "</td></tr>\n";
+           "</td><td class=\"n\">" + fixed(json_number(a, {"not_estimable", "total"}), 0) + "</td></tr>\n";
   }
   return out + "</tbody></table></div>\n";
 }
 
 std::string funnel_row(const std::string& label, const json& v, bool sub = false) {
-  return std::string(sub ? "<tr><td class=\"sub\">" : "<tr><td>") + esc(label) + "</td><td class=\"n\">" + with_mcse(num(v, {"mean"}), num(v, {"mcse"}), 2) +
-         "</td><td class=\"n\">" + fixed(num(v, {"sd"}), 2) + "</td><td class=\"n\">" + fixed(num(v, {"min"}), 0) + "–" +
-         fixed(num(v, {"max"}), 0) + "</td></tr>\n";
+  return std::string(sub ? "<tr><td class=\"sub\">" : "<tr><td>") + esc(label) + "</td><td class=\"n\">" + with_mcse(json_number(v, {"mean"}), json_number(v, {"mcse"}), 2) +
+         "</td><td class=\"n\">" + fixed(json_number(v, {"sd"}), 2) + "</td><td class=\"n\">" + fixed(json_number(v, {"min"}), 0) + "–" +
+         fixed(json_number(v, {"max"}), 0) + "</td></tr>\n";
 }
 
 std::string funnel_table(const json& summary) {
@@ -305,7 +302,7 @@ std::string rtm_table(const json& summary) {
   for (const auto& [key, label] : parts) {
     out += "<tr><td>" + esc(label) + "</td>";
     for (const char* arm : kArms) {
-      out += "<td class=\"n\">" + with_mcse(num(summary, {"rtm", arm, key, "mean"}), num(summary, {"rtm", arm, key, "mcse"}), 2) + "</td>";
+      out += "<td class=\"n\">" + with_mcse(json_number(summary, {"rtm", arm, key, "mean"}), json_number(summary, {"rtm", arm, key, "mcse"}), 2) + "</td>";
     }
     out += "</tr>\n";
   }
@@ -320,7 +317,7 @@ std::string run_report_html(const nlohmann::json& summary, const std::vector<Fig
   const std::string title = "trialsim run" + (source.empty() ? std::string() : ": " + source);
   const std::string meta = meta_item("trialsim", version) + meta_item("seed", text(summary, {"seed"}, "NA")) +
                            meta_item("simulated trials", text(summary, {"replicates"}, "NA")) +
-                           meta_item("true effect (mmHg)", fixed(num(summary, {"true_effect"}), 2)) +
+                           meta_item("true effect (mmHg)", fixed(json_number(summary, {"true_effect"}), 2)) +
                            meta_item("alpha", text(summary, {"alpha"}, "NA"));
   std::string content = "<section>\n<h2>Scenario</h2>\n" + scenario_tables(summary.contains("scenario") ? summary["scenario"] : json()) + "</section>\n";
   content += "<section>\n<h2>Analyses</h2>\n<p class=\"note\">Estimate = MgO minus control at the last visit. Power counts "
@@ -388,18 +385,12 @@ std::string sweep_report_html(const nlohmann::json& sweep, const std::vector<Fig
   std::string design;
   for (const json& p : points) {
     const json s = p.contains("summary") ? p["summary"] : json::object();
-    const auto c = num(s, {"funnel", "consented", "mean"});
-    const auto r = num(s, {"funnel", "randomized", "mean"});
-    const auto r_se = num(s, {"funnel", "randomized", "mcse"});
-    std::optional<double> burden, burden_se;
-    if (c && r && *r > 0) {
-      burden = *c / *r;
-      // Delta method for a ratio of means with the consented count fixed.
-      if (r_se) burden_se = *c / (*r * *r) * *r_se;
-    }
+    const auto r = json_number(s, {"funnel", "randomized", "mean"});
+    const auto r_se = json_number(s, {"funnel", "randomized", "mcse"});
+    const auto [burden, burden_se] = consented_per_randomized(s);
     design += "<tr>" + axis_cells(p) + "<td class=\"n\">" + with_mcse(r, r_se, 1) + "</td><td class=\"n\">" +
               with_mcse(burden, burden_se, 3) + "</td><td class=\"n\">" +
-              with_mcse(num(s, {"rtm", "control", "regression_to_mean", "mean"}), num(s, {"rtm", "control", "regression_to_mean", "mcse"}), 2) +
+              with_mcse(json_number(s, {"rtm", "control", "regression_to_mean", "mean"}), json_number(s, {"rtm", "control", "regression_to_mean", "mcse"}), 2) +
               "</td></tr>\n";
   }
   auto method_table = [&](const char* metric, int decimals) {
@@ -444,10 +435,10 @@ std::string samplesize_report_html(const nlohmann::json& samplesize, const std::
   for (const std::string& r : reps) rep_text += (rep_text.empty() ? "" : ", ") + r;
   const std::string meta = meta_item("trialsim", version) + meta_item("seed", text(ss, {"seed"}, "NA")) +
                            meta_item("trials per point", rep_text.empty() ? "NA" : rep_text) + meta_item("method", method) +
-                           meta_item("target power", fixed(num(ss, {"target_power"}), 2));
+                           meta_item("target power", fixed(json_number(ss, {"target_power"}), 2));
 
   std::string result;
-  const auto n = num(ss, {"result", "n"});
+  const auto n = json_number(ss, {"result", "n"});
   if (n) {
     std::string interval;
     if (ss.contains("result") && ss["result"].contains("interval") && ss["result"]["interval"].is_array() &&
@@ -457,17 +448,17 @@ std::string samplesize_report_html(const nlohmann::json& samplesize, const std::
                  fixed(iv[1].is_number() ? std::optional<double>(iv[1].get<double>()) : std::nullopt, 0) + ")";
     }
     result = "With <code>" + esc(method) + "</code>, <code>" + esc(key) + "</code> = <strong>" + fixed(n, 0) + "</strong>" + esc(interval) +
-             " gives power " + with_mcse(num(ss, {"result", "power"}), num(ss, {"result", "power_mcse"}), 3) + " against the target " +
-             fixed(num(ss, {"target_power"}), 2) + ": on average " + fixed(num(ss, {"result", "randomized"}), 1) + " patients randomized, " +
-             fixed(num(ss, {"result", "completed", "treatment"}), 1) + " MgO and " + fixed(num(ss, {"result", "completed", "control"}), 1) +
+             " gives power " + with_mcse(json_number(ss, {"result", "power"}), json_number(ss, {"result", "power_mcse"}), 3) + " against the target " +
+             fixed(json_number(ss, {"target_power"}), 2) + ": on average " + fixed(json_number(ss, {"result", "randomized"}), 1) + " patients randomized, " +
+             fixed(json_number(ss, {"result", "completed", "treatment"}), 1) + " MgO and " + fixed(json_number(ss, {"result", "completed", "control"}), 1) +
              " control completers per trial.";
   } else {
-    result = "No value of <code>" + esc(key) + "</code> reached the target power " + fixed(num(ss, {"target_power"}), 2) + ".";
+    result = "No value of <code>" + esc(key) + "</code> reached the target power " + fixed(json_number(ss, {"target_power"}), 2) + ".";
   }
   std::string content = "<section>\n<h2>Result</h2>\n<p class=\"result\">" + result + "</p>\n";
   if (ss.contains("fit") && ss["fit"].is_object()) {
-    content += "<p class=\"note\">Fit: " + esc(text(ss, {"fit", "model"}, "NA")) + ", a = " + fixed(num(ss, {"fit", "a"}), 4) +
-               ", b = " + fixed(num(ss, {"fit", "b"}), 4) + ", from " + esc(text(ss, {"fit", "points_used"}, "NA")) +
+    content += "<p class=\"note\">Fit: " + esc(text(ss, {"fit", "model"}, "NA")) + ", a = " + fixed(json_number(ss, {"fit", "a"}), 4) +
+               ", b = " + fixed(json_number(ss, {"fit", "b"}), 4) + ", from " + esc(text(ss, {"fit", "points_used"}, "NA")) +
                " points.</p>\n";
   }
   content += "</section>\n";
@@ -475,10 +466,10 @@ std::string samplesize_report_html(const nlohmann::json& samplesize, const std::
   std::string rows;
   if (ss.contains("points") && ss["points"].is_array()) {
     for (const json& p : ss["points"]) {
-      rows += "<tr><td class=\"n\">" + fixed(num(p, {"n"}), 0) + "</td><td class=\"n\">" + fixed(num(p, {"replicates"}), 0) +
-              "</td><td class=\"n\">" + with_mcse(num(p, {"power"}), num(p, {"power_mcse"}), 3) + "</td><td class=\"n\">" +
-              fixed(num(p, {"randomized"}), 1) + "</td><td class=\"n\">" + fixed(num(p, {"completed", "treatment"}), 1) +
-              "</td><td class=\"n\">" + fixed(num(p, {"completed", "control"}), 1) + "</td></tr>\n";
+      rows += "<tr><td class=\"n\">" + fixed(json_number(p, {"n"}), 0) + "</td><td class=\"n\">" + fixed(json_number(p, {"replicates"}), 0) +
+              "</td><td class=\"n\">" + with_mcse(json_number(p, {"power"}), json_number(p, {"power_mcse"}), 3) + "</td><td class=\"n\">" +
+              fixed(json_number(p, {"randomized"}), 1) + "</td><td class=\"n\">" + fixed(json_number(p, {"completed", "treatment"}), 1) +
+              "</td><td class=\"n\">" + fixed(json_number(p, {"completed", "control"}), 1) + "</td></tr>\n";
     }
   }
   content += "<section>\n<h2>Simulated points</h2>\n<div class=\"scroll\"><table>\n<thead><tr><th class=\"n\">" + esc(key) +

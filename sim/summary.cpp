@@ -339,4 +339,25 @@ std::string SummaryAccumulator::to_table(std::uint64_t seed) const {
   return o.str();
 }
 
+std::optional<double> json_number(const nlohmann::json& j, std::initializer_list<std::string_view> path) {
+  const nlohmann::json* p = &j;
+  for (const std::string_view k : path) {
+    if (!p->is_object()) return std::nullopt;
+    const auto it = p->find(std::string(k));
+    if (it == p->end()) return std::nullopt;
+    p = &*it;
+  }
+  if (!p->is_number()) return std::nullopt;
+  const double v = p->get<double>();
+  return std::isfinite(v) ? std::optional<double>(v) : std::nullopt;
+}
+
+std::pair<std::optional<double>, std::optional<double>> consented_per_randomized(const nlohmann::json& summary) {
+  const auto c = json_number(summary, {"funnel", "consented", "mean"});
+  const auto r = json_number(summary, {"funnel", "randomized", "mean"});
+  const auto r_se = json_number(summary, {"funnel", "randomized", "mcse"});
+  if (!c || !r || *r <= 0) return {std::nullopt, std::nullopt};
+  return {*c / *r, r_se ? std::optional<double>(*c / (*r * *r) * *r_se) : std::nullopt};
+}
+
 }  // namespace trialsim

@@ -7,6 +7,10 @@
 
 #include <array>
 #include <cstdint>
+#include <initializer_list>
+#include <optional>
+#include <string_view>
+#include <utility>
 #include <string>
 
 namespace trialsim {
@@ -70,5 +74,14 @@ struct Performance {
   bool has_spread = false;  // at least 2 estimable trials: SEs, RMSE, coverage defined
 };
 Performance performance(const MethodAccumulator& m, std::uint64_t replicates, double true_effect);
+
+// Reading a summary's JSON (SummaryAccumulator::to_json), e.g. the points of a sweep.json.
+// A number inside it, or nullopt when any step of the path is absent or the value is null or
+// not finite: nothing undefined can reach a data file, a label or a table.
+std::optional<double> json_number(const nlohmann::json& j, std::initializer_list<std::string_view> path);
+// Screening burden: mean consented per mean randomized patient, with its MC SE (delta method,
+// the consented count being fixed: consented / randomized^2 * MCSE(randomized)); nullopt where
+// undefined (nobody randomized).
+std::pair<std::optional<double>, std::optional<double>> consented_per_randomized(const nlohmann::json& summary);
 
 }  // namespace trialsim

@@ -70,14 +70,8 @@ void tidy_rows(const json& summary, std::vector<std::tuple<std::string, std::str
   for (const char* arm : {"treatment", "control"}) {
     add("design", std::string("completed_") + arm, f["completed"][arm]["mean"], f["completed"][arm]["mcse"]);
   }
-  // Screening burden: consented per randomized patient (ratio of means; delta-method MC SE,
-  // the consented count being fixed).
-  const double consented = f["consented"]["mean"].get<double>();
-  if (f["randomized"]["mean"].is_number() && f["randomized"]["mean"].get<double>() > 0) {
-    const double r = f["randomized"]["mean"].get<double>();
-    const json mcse = f["randomized"]["mcse"].is_number() ? json(consented / (r * r) * f["randomized"]["mcse"].get<double>())
-                                                          : json(nullptr);
-    add("design", "consented_per_randomized", consented / r, mcse);
+  if (const auto [burden, mcse] = consented_per_randomized(summary); burden) {
+    add("design", "consented_per_randomized", *burden, mcse ? json(*mcse) : json(nullptr));
   }
   for (const char* arm : {"control", "treatment"}) {
     for (const char* c : {"observed_change", "drift", "regression_to_mean", "attrition", "final_deviation"}) {
