@@ -47,9 +47,12 @@ struct RunArgs {
 };
 
 // Figures are rendered by gnuplot; without it, or without a place to put them, fail before
-// simulating rather than after. The plots directory is created here, so a report may go in it.
-void prepare_pictures(const std::string& plots_dir, const std::string& report_path) {
-  if (plots_dir.empty() && report_path.empty()) return;
+// simulating rather than after. The plots directory is created here, so a report may go in it;
+// returns the report's file (null when none is asked for). `out_dir`, when given, is created
+// before the report is opened, since the report may go into it.
+std::unique_ptr<AtomicFile> prepare_pictures(const std::string& plots_dir, const std::string& report_path,
+                                             const std::string& out_dir = {}) {
+  if (plots_dir.empty() && report_path.empty()) return nullptr;
   const char* path = std::getenv("PATH");
   std::stringstream dirs(path ? path : "");
   bool found = false;
@@ -60,10 +63,17 @@ void prepare_pictures(const std::string& plots_dir, const std::string& report_pa
     throw InputError(std::string(plots_dir.empty() ? "--report" : "--plots") +
                      ": gnuplot not found; install Debian's gnuplot-nox (bash .ci/setup does)");
   }
-  if (plots_dir.empty()) return;
-  std::error_code ec;
-  std::filesystem::create_directories(plots_dir, ec);
-  if (ec) throw InputError("--plots: " + plots_dir + ": cannot create directory: " + ec.message());
+  if (!plots_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(plots_dir, ec);
+    if (ec) throw InputError("--plots: " + plots_dir + ": cannot create directory: " + ec.message());
+  }
+  if (report_path.empty()) return nullptr;
+  if (!out_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(out_dir, ec);  // if this fails, opening the report says so
+  }
+  return std::make_unique<AtomicFile>(report_path);
 }
 
 // Writes the figures and/or the report asked for.
@@ -224,9 +234,7 @@ int run_command(const RunArgs& a) {
 
   std::unique_ptr<AtomicFile> patients;
   if (!a.patients_csv.empty()) patients = std::make_unique<AtomicFile>(a.patients_csv);
-  prepare_pictures(a.plots_dir, a.report_path);
-  std::unique_ptr<AtomicFile> report;
-  if (!a.report_path.empty()) report = std::make_unique<AtomicFile>(a.report_path);
+  std::unique_ptr<AtomicFile> report = prepare_pictures(a.plots_dir, a.report_path);
 
   if (a.replicate) {
     const TrialSimulator sim(scenario);
@@ -362,14 +370,8 @@ int sweep_command(const SweepArgs& a) {
   o.out_dir = a.out;
   o.cancel = &g_interrupted;
   if (!a.quiet) o.log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
-  prepare_pictures(a.plots_dir, a.report_path);
-  if (!a.report_path.empty()) {
-    // The report may go into the output directory, which the sweep would create anyway.
-    std::error_code ec;
-    std::filesystem::create_directories(a.out, ec);
-  }
-  std::unique_ptr<AtomicFile> report;
-  if (!a.report_path.empty()) report = std::make_unique<AtomicFile>(a.report_path);
+  // The sweep would create its output directory anyway.
+  std::unique_ptr<AtomicFile> report = prepare_pictures(a.plots_dir, a.report_path, a.out);
   std::signal(SIGINT, on_sigint);
   const SweepResult r = run_sweep(o);
   if (!a.plots_dir.empty() || report) {
@@ -395,9 +397,7 @@ struct SampleSizeArgs {
 int samplesize_command(SampleSizeArgs& a) {
   std::unique_ptr<AtomicFile> json_file;
   if (!a.json_path.empty()) json_file = std::make_unique<AtomicFile>(a.json_path);
-  prepare_pictures(a.plots_dir, a.report_path);
-  std::unique_ptr<AtomicFile> report;
-  if (!a.report_path.empty()) report = std::make_unique<AtomicFile>(a.report_path);
+  std::unique_ptr<AtomicFile> report = prepare_pictures(a.plots_dir, a.report_path);
   a.o.cancel = &g_interrupted;
   if (!a.quiet) a.o.log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
   std::signal(SIGINT, on_sigint);
