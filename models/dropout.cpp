@@ -23,31 +23,41 @@ DropoutConfig DropoutConfig::read(ConfigReader& in, double reference_spp) {
 Dropout::Dropout(const DropoutConfig& cfg)
     : cfg_(cfg), log_hr_per_mmHg_(std::log(cfg.spp_hazard_ratio_per_10) / 10.0) {}
 
-// Competing risks with piecewise-constant cause-specific hazards on a monthly grid: one
-// Exp(1) threshold is compared with the cumulative all-cause hazard; the interval where it is
-// crossed gives the exact event time, and the cause is drawn in proportion to the
-// cause-specific hazards there (Beyersmann, Latouche, Buchholz et al., Stat Med 2009).
+// Competing risks with piecewise-constant cause-specific hazards: one Exp(1) threshold is
+// compared with the cumulative all-cause hazard; the interval where it is crossed gives the
+// exact event time, and the cause is drawn in proportion to the cause-specific hazards there
+// (Beyersmann, Latouche, Buchholz et al., Stat Med 2009).
+//
+// The grid is monthly. With the hazard on the true SPP, each piece takes the true value at its
+// middle. With the hazard on observed SPP, every visit month is also a break and each piece
+// [a, b) takes the last reading taken at or before a: the hazard at time t depends only on
+// readings that exist at t, so dropout is missing at random given the observed data for any
+// visit schedule (Little & Rubin 2019, ch. 1 and 6), which the MMRM and imputation require.
 void Dropout::follow(Patient& p, double horizon_months, const TruePath& true_spp, const std::vector<double>& months,
                      const std::array<double, kMaxVisits>& readings, Stream& rng) const {
-  auto spp_at = [&](double t) {
-    if (!cfg_.on_observed) return true_spp.at(t);
-    double last = readings[0];
-    for (std::size_t k = 1; k < months.size() && months[k] <= t; ++k) {
-      if (!std::isnan(readings[k])) last = readings[k];
-    }
-    return last;
-  };
   boost::random::exponential_distribution<double> expo(1.0);
   boost::random::uniform_01<double> unif;
   const double threshold = expo(rng);
   const double cause_u = unif(rng);
   const bool treated = p.arm == Arm::treatment;
   double cumulative = 0.0;
-  for (double start = 0.0; start < horizon_months; start += 1.0) {
-    const double width = std::min(1.0, horizon_months - start);
-    const double mid = start + 0.5 * width;
-    // Capped so that an extreme true SPP cannot overflow the hazards (e^700 ~ 1e304).
-    const double multiplier = std::exp(std::min(700.0, log_hr_per_mmHg_ * (cfg_.reference_spp - spp_at(mid))));
+  double last_reading = readings[0];
+  std::size_t next_visit = 1;
+  double start = 0.0;
+  while (start < horizon_months) {
+    double end = std::min(std::floor(start) + 1.0, horizon_months);
+    if (cfg_.on_observed) {
+      // Readings taken at or before `start` are known over the whole piece.
+      while (next_visit < months.size() && months[next_visit] <= start) {
+        if (!std::isnan(readings[next_visit])) last_reading = readings[next_visit];
+        ++next_visit;
+      }
+      if (next_visit < months.size()) end = std::min(end, months[next_visit]);
+    }
+    const double width = end - start;
+    const double x = cfg_.on_observed ? last_reading : true_spp.at(start + 0.5 * width);
+    // Capped so that an extreme SPP cannot overflow the hazards (e^700 ~ 1e304).
+    const double multiplier = std::exp(std::min(700.0, log_hr_per_mmHg_ * (cfg_.reference_spp - x)));
     const double death = cfg_.death_per_year / 12.0 * multiplier;
     const double transfer = cfg_.transfer_per_year / 12.0 * multiplier;
     const double ae = treated ? cfg_.ae_per_year / 12.0 : 0.0;
@@ -61,6 +71,7 @@ void Dropout::follow(Patient& p, double horizon_months, const TruePath& true_spp
       return;
     }
     cumulative += total * width;
+    start = end;
   }
   p.dropout_month = std::numeric_limits<double>::infinity();
   p.dropout_reason = DropoutReason::none;

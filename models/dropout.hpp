@@ -29,9 +29,9 @@ class Dropout {
 
   // Draws the patient's dropout month and reason over [0, horizon] from its dropout stream.
   // Death and transfer hazards are multiplied by spp_hazard_ratio_per_10^((reference - x)/10),
-  // x evaluated at the middle of each month (piecewise-constant hazards): the true SPP
-  // `true_spp`, or with on_observed the last reading in `readings` (at `months`, NaN where a
-  // visit is missed) taken before that time.
+  // piecewise constant: the true SPP `true_spp` at the middle of each month, or with
+  // on_observed the last reading in `readings` (at `months`, NaN where a visit is missed)
+  // taken at or before the start of each piece, the pieces breaking at every month and visit.
   void follow(Patient& p, double horizon_months, const TruePath& true_spp, const std::vector<double>& months,
               const std::array<double, kMaxVisits>& readings, Stream& rng) const;
 
