@@ -93,6 +93,13 @@ double Measurement::true_baseline(const SppLatent& s) const {
   return sum / entry_.readings;
 }
 
+double Measurement::baseline_time() const {
+  if (entry_.separate_baseline) return 0.0;
+  double sum = 0.0;
+  for (int j = 0; j < entry_.readings; ++j) sum += entry_.time(j);
+  return sum / entry_.readings;
+}
+
 std::array<double, kMaxVisits> Measurement::potential(const Patient& p, const Deviations& d) const {
   std::array<double, kMaxVisits> y{};
   y[0] = entry_.separate_baseline ? p.true_spp[0] + d.visit[0] : p.entry_spp;

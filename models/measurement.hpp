@@ -79,6 +79,9 @@ class Measurement {
   double entry_mean(const SppLatent& s, const Deviations& d) const;
   // True SPP averaged over the times of the baseline reading(s).
   double true_baseline(const SppLatent& s) const;
+  // Mean time (months, <= 0) of the baseline reading(s).
+  double baseline_time() const;
+  double drift_per_month() const { return drift_per_month_; }
   // The reading each visit would give if the patient were still in the trial (NaN where the
   // visit is missed at random). true_spp and entry_spp must already be filled.
   std::array<double, kMaxVisits> potential(const Patient& p, const Deviations& d) const;

@@ -780,10 +780,10 @@ Figure rtm_figure(Plotter& plotter, const json& summary) {
   const std::array<std::pair<const char*, const char*>, 6> parts = {{
       {"observed_change", "observed\\nchange"},
       {"drift", "= secular\\ndrift"},
+      {"slope_selection", "+ selection\\non slopes"},
       {"treatment_effect", "+ treatment\\neffect"},
       {"regression_to_mean", "+ regression\\nto the mean"},
       {"attrition", "+ attrition"},
-      {"final_deviation", "+ final\\ndeviation"},
   }};
   std::string rows, tics;
   for (std::size_t i = 0; i < parts.size(); ++i) {
@@ -814,8 +814,8 @@ Figure rtm_figure(Plotter& plotter, const json& summary) {
                                : "the last visit";
   const std::string caption =
       "Mean SPP change per arm (completers at " + last + " minus all randomized at baseline), split into its parts: observed change = "
-      "secular drift + treatment effect + regression to the mean + attrition (completers vs all) + the deviation still left at the "
-      "final visit. Means over simulated trials; error bars are ±1.96 Monte Carlo SE.";
+      "secular drift + selection on patients' own slopes + treatment effect + regression to the mean realized by " + last +
+      " + attrition (completers vs all, on true level and fluctuations). Means over simulated trials; error bars are ±1.96 Monte Carlo SE.";
   return plotter.render("rtm", title, caption, body);
 }
 

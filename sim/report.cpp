@@ -288,13 +288,15 @@ std::string funnel_table(const json& summary) {
 }
 
 std::string rtm_table(const json& summary) {
-  const std::array<std::pair<const char*, const char*>, 6> parts = {{
+  const std::array<std::pair<const char*, const char*>, 8> parts = {{
       {"observed_change", "observed change"},
       {"drift", "= secular drift"},
+      {"slope_selection", "+ selection on patients' own slopes"},
       {"treatment_effect", "+ treatment effect"},
-      {"regression_to_mean", "+ regression to the mean"},
+      {"regression_to_mean", "+ regression to the mean, realized by the last visit"},
       {"attrition", "+ attrition (completers vs all)"},
-      {"final_deviation", "+ deviation left at the final visit"},
+      {"regression_to_mean_total", "(baseline selection error, all of it"},
+      {"regression_to_mean_carried", "of which still carried at the last visit)"},
   }};
   std::string out = "<div class=\"scroll\"><table>\n<thead><tr><th>mean change, mmHg</th>";
   for (const char* arm : kArms) out += "<th class=\"n\">" + esc(arm_name(arm)) + "</th>";

@@ -32,10 +32,12 @@ void ArmAccumulator::merge(const ArmAccumulator& o) {
   true_baseline_mean.merge(o.true_baseline_mean);
   observed_change.merge(o.observed_change);
   drift.merge(o.drift);
+  slope_selection.merge(o.slope_selection);
   treatment_effect.merge(o.treatment_effect);
   regression_to_mean.merge(o.regression_to_mean);
   attrition.merge(o.attrition);
-  final_deviation.merge(o.final_deviation);
+  regression_to_mean_total.merge(o.regression_to_mean_total);
+  regression_to_mean_carried.merge(o.regression_to_mean_carried);
 }
 
 namespace {
@@ -71,10 +73,12 @@ void SummaryAccumulator::add(const ReplicateResult& r) {
     add_value(acc.true_baseline_mean, x.true_baseline_mean);
     add_value(acc.observed_change, x.rtm.observed_change);
     add_value(acc.drift, x.rtm.drift);
+    add_value(acc.slope_selection, x.rtm.slope_selection);
     add_value(acc.treatment_effect, x.rtm.treatment_effect);
     add_value(acc.regression_to_mean, x.rtm.regression_to_mean);
     add_value(acc.attrition, x.rtm.attrition);
-    add_value(acc.final_deviation, x.rtm.final_deviation);
+    add_value(acc.regression_to_mean_total, x.rtm.regression_to_mean_total);
+    add_value(acc.regression_to_mean_carried, x.rtm.regression_to_mean_carried);
   }
   const double theta = scenario_->true_effect();
   const double alpha = scenario_->trial.alpha;
@@ -240,10 +244,12 @@ json SummaryAccumulator::to_json(std::uint64_t seed) const {
     auto comp = [](const Moments& m) { return m.n() ? json{{"mean", num(m.mean())}, {"mcse", num(m.mcse())}} : json{{"mean", nullptr}, {"mcse", nullptr}}; };
     rtm[arm] = json{{"observed_change", comp(acc.observed_change)},
                     {"drift", comp(acc.drift)},
+                    {"slope_selection", comp(acc.slope_selection)},
                     {"treatment_effect", comp(acc.treatment_effect)},
                     {"regression_to_mean", comp(acc.regression_to_mean)},
                     {"attrition", comp(acc.attrition)},
-                    {"final_deviation", comp(acc.final_deviation)}};
+                    {"regression_to_mean_total", comp(acc.regression_to_mean_total)},
+                    {"regression_to_mean_carried", comp(acc.regression_to_mean_carried)}};
   }
   out["funnel"] = funnel;
   out["spp"] = spp;
@@ -313,10 +319,12 @@ std::string SummaryAccumulator::to_table(std::uint64_t seed) const {
   o << "\nWhy the observed SPP changed (mean over completers at the end minus all randomized at baseline)\n";
   arm_row("observed change", T.observed_change, C.observed_change, "%.2f");
   arm_row("  = secular drift", T.drift, C.drift, "%.2f");
+  arm_row("  + selection on own slopes", T.slope_selection, C.slope_selection, "%.2f");
   arm_row("  + treatment effect", T.treatment_effect, C.treatment_effect, "%.2f");
-  arm_row("  + regression to the mean", T.regression_to_mean, C.regression_to_mean, "%.2f");
+  arm_row("  + regression to the mean, realized", T.regression_to_mean, C.regression_to_mean, "%.2f");
   arm_row("  + attrition (completers vs all)", T.attrition, C.attrition, "%.2f");
-  arm_row("  + deviation left at final visit", T.final_deviation, C.final_deviation, "%.2f");
+  arm_row("  (baseline selection error, in all", T.regression_to_mean_total, C.regression_to_mean_total, "%.2f");
+  arm_row("   still carried at the last visit)", T.regression_to_mean_carried, C.regression_to_mean_carried, "%.2f");
 
   o << "\nAnalyses (estimate = MgO minus control at month " << fmt("%g", months.back()) << ")\n";
   std::snprintf(line, sizeof line, "  %-17s %15s %15s %15s %15s %15s %15s %8s\n", "method", "power", "bias", "emp SE",

@@ -74,7 +74,8 @@ void tidy_rows(const json& summary, std::vector<std::tuple<std::string, std::str
     add("design", "consented_per_randomized", *burden, mcse ? json(*mcse) : json(nullptr));
   }
   for (const char* arm : {"control", "treatment"}) {
-    for (const char* c : {"observed_change", "drift", "regression_to_mean", "attrition", "final_deviation"}) {
+    for (const char* c : {"observed_change", "drift", "slope_selection", "regression_to_mean", "attrition",
+                          "regression_to_mean_total", "regression_to_mean_carried"}) {
       const json& v = summary["rtm"][arm][c];
       add("design", std::string("rtm_") + arm + "_" + c, v["mean"], v["mcse"]);
     }

@@ -113,9 +113,10 @@ ReplicateResult TrialSimulator::summarize(std::uint64_t seed, std::uint64_t r, W
     }
   }
 
+  const double gap = months[last] - measurement_.baseline_time();
   for (const Arm arm : {Arm::control, Arm::treatment}) {
     ArmResult& a = out.arms[arm_index(arm)];
-    Sum y_base, t_base, t_final, t_final_untreated, effect, y_final_c, t_final_c;
+    Sum y_base, t_base, slope, effect, dev_base, dev_final, y_final_all, y_final_c;
     std::array<Sum, kMaxVisits> mg;
     std::array<int, kMaxVisits> below{};
     for (const std::size_t i : t.randomized) {
@@ -135,16 +136,17 @@ ReplicateResult TrialSimulator::summarize(std::uint64_t seed, std::uint64_t r, W
           if (p.serum_mg[k] < scenario_.treatment.target_mg_low) ++below[k];
         }
       }
-      const TruePath& path = ws.paths[i];
+      // The final reading every randomized patient would give without dropout or a missed
+      // visit: the deviation is drawn for every visit whether or not it is observed.
+      const double d_final = ws.deviations[i].visit[last];
       y_base.add(p.observed_spp[0]);
       t_base.add(p.true_baseline);
-      t_final.add(p.true_spp[last]);
-      effect.add(path.effect_at(months[last]));
-      t_final_untreated.add(p.true_spp[last] - path.effect_at(months[last]));
-      if (done) {
-        y_final_c.add(p.observed_spp[last]);
-        t_final_c.add(p.true_spp[last]);
-      }
+      slope.add(p.spp.slope);
+      effect.add(ws.paths[i].effect_at(months[last]));
+      dev_base.add(p.observed_spp[0] - p.true_baseline);
+      dev_final.add(d_final);
+      y_final_all.add(p.true_spp[last] + d_final);
+      if (done) y_final_c.add(p.observed_spp[last]);
     }
     a.baseline_mean = y_base.mean();
     a.true_baseline_mean = t_base.mean();
@@ -155,15 +157,17 @@ ReplicateResult TrialSimulator::summarize(std::uint64_t seed, std::uint64_t r, W
       a.mg_mean[k] = mg[k].mean();
       if (mg[k].n > 0) a.mg_below_target[k] = Value::of(below[k]);
     }
-    // All six together, and only when the arm has completers, so that the summary averages
-    // every component over the same trials and the identity holds for the means too.
+    // All together, and only when the arm has completers, so that the summary averages every
+    // component over the same trials and the identity holds for the means too.
     if (a.completed > 0) {
-      a.rtm.drift = Value::of(t_final_untreated.mean().v - t_base.mean().v);
-      a.rtm.treatment_effect = effect.mean();
-      a.rtm.regression_to_mean = Value::of(t_base.mean().v - y_base.mean().v);
       a.rtm.observed_change = Value::of(y_final_c.mean().v - y_base.mean().v);
-      a.rtm.attrition = Value::of(t_final_c.mean().v - t_final.mean().v);
-      a.rtm.final_deviation = Value::of(y_final_c.mean().v - t_final_c.mean().v);
+      a.rtm.drift = Value::of(measurement_.drift_per_month() * gap);
+      a.rtm.slope_selection = Value::of(slope.mean().v * gap);
+      a.rtm.treatment_effect = effect.mean();
+      a.rtm.regression_to_mean = Value::of(dev_final.mean().v - dev_base.mean().v);
+      a.rtm.attrition = Value::of(y_final_c.mean().v - y_final_all.mean().v);
+      a.rtm.regression_to_mean_total = Value::of(-dev_base.mean().v);
+      a.rtm.regression_to_mean_carried = Value::of(-dev_final.mean().v);
     }
   }
 

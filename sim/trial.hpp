@@ -25,18 +25,30 @@ struct Value {
 
 // How the observed change of an arm splits up (all in mmHg, means over patients):
 //   observed_change = mean_C(Y_final) - mean_R(Y_base)
-//                   = drift + treatment_effect + regression_to_mean + attrition + final_deviation
-// with R the arm's randomized patients, C its completers, T true SPP and Y observed SPP:
-//   drift              mean_R(T_final without effect) - mean_R(T_base)
+//                   = drift + slope_selection + treatment_effect + regression_to_mean + attrition
+// exactly, with R the arm's randomized patients, C its completers, T true SPP, Y observed SPP,
+// D = Y - T a reading's deviation (biological fluctuation plus noise), t_b the mean time of the
+// baseline reading(s) and t_f the last visit. Y_final and D_final exist for every randomized
+// patient in the simulation (the reading they would have had without dropout), so each part is
+// defined whatever the dropout mechanism:
+//   drift              common drift per month x (t_f - t_b)
+//   slope_selection    mean_R(own slope) x (t_f - t_b): selection on patients' own slopes when
+//                      entry readings precede month 0 (0 otherwise, slopes having mean 0)
 //   treatment_effect   mean_R(true MgO effect at the final visit)          (0 in control)
-//   regression_to_mean mean_R(T_base) - mean_R(Y_base)   (= minus the baseline's selection error)
-// where T_base is the true SPP at the time(s) of the baseline reading(s), so that selection
-// on the patient's true level or slope is never counted as regression to the mean.
-//   attrition          mean_C(T_final) - mean_R(T_final)
-//   final_deviation    mean_C(Y_final) - mean_C(T_final) (biological fluctuation still
-//                      carried over from entry, plus reading noise, among completers)
+//   regression_to_mean mean_R(D_final) - mean_R(D_base): the regression realized by the last
+//                      visit (Barnett, van der Pols & Dobson, Int J Epidemiol 2005)
+//   attrition          mean_C(Y_final) - mean_R(Y_final): who is left, on true level and on
+//                      fluctuations alike (the latter matters when dropout follows readings)
+// and, beside the sum, the baseline's whole selection error split in two:
+//   regression_to_mean_total   mean_R(T_base) - mean_R(Y_base) = -mean_R(D_base), the regression
+//                              after an unlimited gap
+//   regression_to_mean_carried -mean_R(D_final): the part still carried at the last visit
+//                              (total = realized + carried).
+// T_base is the true SPP at the time(s) of the baseline reading(s), so selection on the
+// patient's true level or slope is never counted as regression to the mean.
 struct RtmComponents {
-  Value observed_change, drift, treatment_effect, regression_to_mean, attrition, final_deviation;
+  Value observed_change, drift, slope_selection, treatment_effect, regression_to_mean, attrition;
+  Value regression_to_mean_total, regression_to_mean_carried;
 };
 
 struct ArmResult {

@@ -79,12 +79,12 @@ std::string plain(int per_arm, double effect, double effect_sd = 0.0, double dia
 }
 
 // Baseline = one (or k) readings with T ~ N(60, 100), biological SD 8 (or sd_bio), noise SD 5.
-std::string rtm_design(const std::string& screening, double sd_bio = 8.0) {
+std::string rtm_design(const std::string& screening, double sd_bio = 8.0, double sd_slope_per_year = 0.0) {
   std::ostringstream t;
   t << "[trial]\nconsented = 150\n[population]\nprior_mg_prob = 0.0\n"
     << "[spp]\nmean = 60.0\nsd_between = 10.0\nsd_biological = " << sd_bio
     << "\nsd_measurement = 5.0\ndiabetes_shift = 0.0\nage_shift_per_10y = 0.0\ndrift_per_year = 0.0\n"
-    << "sd_slope_per_year = 0.0\n[screening]\npre_baseline_loss = 0.0\n" << screening
+    << "sd_slope_per_year = " << sd_slope_per_year << "\n[screening]\npre_baseline_loss = 0.0\n" << screening
     << "\n[dropout]\ndeath_per_year = 0.0\ntransfer_per_year = 0.0\nae_per_year = 0.0\n"
     << "[analysis]\nmethods = [\"completers_ttest\"]\n";
   return t.str();
@@ -170,7 +170,7 @@ std::vector<ValidationCase> run_validation(const ValidationOptions& options) {
   // Regression to the mean in the control arm's baseline.
   auto rtm_case = [&](const std::string& name, const std::string& screening, double expected, double sd_bio = 8.0) {
     const auto sum = suite.simulate(scenario(rtm_design(screening, sd_bio), "rtm"));
-    const Moments& m = sum.arm(Arm::control).regression_to_mean;
+    const Moments& m = sum.arm(Arm::control).regression_to_mean_total;
     suite.add(name, "Barnett et al. 2005", expected, m.mean(), m.mcse());
   };
   const double sb2 = 100.0, su2 = 64.0, se2 = 25.0;
@@ -184,6 +184,32 @@ std::vector<ValidationCase> run_validation(const ValidationOptions& options) {
            "entry_max = 65.0\nentry_measurements = 2\nentry_interval_months = 3.0",
            barnett_rtm(60, sb2, su2 * (2 + 2 * rho3) / 4 + se2 / 2, 65, true));
   rtm_case("RTM, separate baseline, compound symmetry", "entry_max = 60.0\nseparate_baseline = true", 0.0, 0.0);
+  // What the last visit (month 12) has realized of it: the deviation D = U + e there keeps
+  // cov(D_12, Y_entry) = su2 exp(-12/6) of the entry's, so E[D_12 | entry] is that share of
+  // E[D_0 | entry] (bivariate normal regression) and realized = total (1 - su2 rho / (su2 + se2)).
+  {
+    const auto sum = suite.simulate(scenario(rtm_design("entry_max = 75.0"), "rtm-realized"));
+    const double total = barnett_rtm(60, sb2, su2 + se2, 75, true);
+    const double carried = total * su2 * std::exp(-12.0 / 6.0) / (su2 + se2);
+    const ArmAccumulator& c = sum.arm(Arm::control);
+    suite.add("RTM realized by month 12, one reading < 75", "Barnett 2005 x OU decay", total - carried,
+              c.regression_to_mean.mean(), c.regression_to_mean.mcse());
+    suite.add("RTM still carried at month 12, one reading < 75", "Barnett 2005 x OU decay", carried,
+              c.regression_to_mean_carried.mean(), c.regression_to_mean_carried.mcse());
+  }
+  // Selection on own slopes: one entry reading 6 months before month 0, slope SD 1 mmHg/month.
+  // E[slope | Y < c] = cov(slope, Y) / var(Y) E[Y - mu | Y < c] with cov = -6 mmHg/month x month,
+  // carried over the 18 months from entry to the last visit.
+  {
+    const auto sum = suite.simulate(scenario(rtm_design("entry_max = 60.0\nentry_lead_months = 6.0", 8.0, 12.0), "slopes"));
+    const double var_y = sb2 + 36.0 + su2 + se2;
+    const double z = 0.0;  // cutoff at the mean
+    const boost::math::normal n01;
+    const double mean_y_sel = -std::sqrt(var_y) * boost::math::pdf(n01, z) / boost::math::cdf(n01, z);
+    const double expected = -6.0 / var_y * mean_y_sel * 18.0;
+    const Moments& m = sum.arm(Arm::control).slope_selection;
+    suite.add("selection on own slopes, reading 6 months before < 60", "bivariate normal", expected, m.mean(), m.mcse());
+  }
 
   // Every method under MCAR dropout, no effect: type I error and coverage.
   {
@@ -200,6 +226,12 @@ std::vector<ValidationCase> run_validation(const ValidationOptions& options) {
       const Performance p = performance(sum.method(static_cast<Method>(m)), sum.replicates(), 0.0);
       suite.add("CI coverage, MCAR dropout: " + std::string(method_name(static_cast<Method>(m))), "1 - alpha", 1 - alpha,
                 p.coverage, std::sqrt(alpha * (1 - alpha) / static_cast<double>(p.estimable)));
+    }
+    // Completers are a random subset of the randomized: no attrition, in either arm.
+    for (const Arm arm : {Arm::treatment, Arm::control}) {
+      const Moments& m = sum.arm(arm).attrition;
+      suite.add(std::string("attrition 0, MCAR dropout, ") + (arm == Arm::treatment ? "treatment" : "control"),
+                "random subset", 0.0, m.mean(), m.mcse());
     }
   }
   // Informative dropout of low-SPP patients and an effect of 8: MgO keeps more of its

@@ -98,8 +98,9 @@ TrialsCsv::TrialsCsv(const Scenario& s, const std::string& path) : scenario_(s),
       "randomized";
   for (const char* arm : {"treatment", "control"}) {
     for (const char* col : {"allocated", "withdrawn", "completed", "baseline_mean", "baseline_sd", "final_mean",
-                            "final_sd", "rtm_observed_change", "rtm_drift", "rtm_treatment_effect",
-                            "rtm_regression_to_mean", "rtm_attrition", "rtm_final_deviation"}) {
+                            "final_sd", "rtm_observed_change", "rtm_drift", "rtm_slope_selection",
+                            "rtm_treatment_effect", "rtm_regression_to_mean", "rtm_attrition",
+                            "rtm_regression_to_mean_total", "rtm_regression_to_mean_carried"}) {
       h += std::string(",") + col + "_" + arm;
     }
   }
@@ -118,8 +119,8 @@ void TrialsCsv::add(const ReplicateResult& r) {
     const ArmResult& a = r.arms[arm_index(arm)];
     row += "," + std::to_string(a.randomized) + "," + std::to_string(a.withdrawn[0]) + "," + std::to_string(a.completed);
     for (const Value* v : {&a.baseline_mean, &a.baseline_sd, &a.final_mean, &a.final_sd, &a.rtm.observed_change,
-                           &a.rtm.drift, &a.rtm.treatment_effect, &a.rtm.regression_to_mean, &a.rtm.attrition,
-                           &a.rtm.final_deviation}) {
+                           &a.rtm.drift, &a.rtm.slope_selection, &a.rtm.treatment_effect, &a.rtm.regression_to_mean,
+                           &a.rtm.attrition, &a.rtm.regression_to_mean_total, &a.rtm.regression_to_mean_carried}) {
       row += "," + cell(*v);
     }
   }

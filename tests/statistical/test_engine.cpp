@@ -112,10 +112,12 @@ TEST_CASE("the observed change splits exactly into its components", "[engine]") 
     for (const char* arm : {"treatment", "control"}) {
       INFO(arm);
       const auto& r = j["rtm"][arm];
-      const double sum = r["drift"]["mean"].get<double>() + r["treatment_effect"]["mean"].get<double>() +
-                         r["regression_to_mean"]["mean"].get<double>() + r["attrition"]["mean"].get<double>() +
-                         r["final_deviation"]["mean"].get<double>();
+      const double sum = r["drift"]["mean"].get<double>() + r["slope_selection"]["mean"].get<double>() +
+                         r["treatment_effect"]["mean"].get<double>() + r["regression_to_mean"]["mean"].get<double>() +
+                         r["attrition"]["mean"].get<double>();
       CHECK(sum == Approx(r["observed_change"]["mean"].get<double>()).epsilon(1e-9));
+      CHECK(r["regression_to_mean"]["mean"].get<double>() + r["regression_to_mean_carried"]["mean"].get<double>() ==
+            Approx(r["regression_to_mean_total"]["mean"].get<double>()).epsilon(1e-9));
     }
   };
   const Scenario s = Scenario::load(kSeed, {"treatment.effect_mmHg=4"});

@@ -100,10 +100,10 @@ json synthetic_summary(double n, const std::vector<std::string>& methods, bool h
   for (const char* arm : {"treatment", "control"}) {
     rtm[arm] = {{"observed_change", {{"mean", 9.8}, {"mcse", 0.06}}},
                 {"drift", {{"mean", 8.0}, {"mcse", 0.03}}},
+                {"slope_selection", {{"mean", holes ? json(nullptr) : json(-0.15)}, {"mcse", 0.04}}},
                 {"treatment_effect", {{"mean", std::string(arm) == "treatment" ? 8.0 : 0.0}, {"mcse", 0.0}}},
                 {"regression_to_mean", {{"mean", 1.5 - n / 1000}, {"mcse", holes ? json(nullptr) : json(0.03)}}},
-                {"attrition", {{"mean", 0.45}, {"mcse", 0.02}}},
-                {"final_deviation", {{"mean", holes ? json(nullptr) : json(-0.15)}, {"mcse", 0.04}}}};
+                {"attrition", {{"mean", 0.45}, {"mcse", 0.02}}}};
   }
   json funnel = {{"consented", count(n, 0, n, n)},
                  {"excluded_prior_mg", count(3, 1.7, 0, 9)},
