@@ -42,7 +42,7 @@ TreatmentConfig TreatmentConfig::read(ConfigReader& in, double last_visit_month)
   c.mg_response_per_100mg = in.number("treatment.mg_response_per_100mg", c.mg_response_per_100mg, Bounds::at_least(0.0));
   c.mg_response_sd = in.number("treatment.mg_response_sd", c.mg_response_sd, Bounds::at_least(0.0));
   c.mg_measurement_sd = in.number("treatment.mg_measurement_sd", c.mg_measurement_sd, Bounds::at_least(0.0));
-  c.nonadherence_prob = in.number("treatment.nonadherence_prob", c.nonadherence_prob, Bounds::probability());
+  c.nonadherence_prob = in.number("treatment.nonadherence_prob", c.nonadherence_prob, {0.0, 1.0, false, true});
   return c;
 }
 
@@ -58,7 +58,10 @@ void Treatment::apply(Patient& p, const std::vector<double>& months, Stream& rng
   const double mg_base = p.cov.labs[static_cast<std::size_t>(Lab::magnesium)];
   auto serum = [&](double dose) { return mg_base + response * dose / 100.0 + cfg_.mg_measurement_sd * normal(rng); };
 
-  p.treatment_effect_final = treated ? cfg_.effect_mmHg + cfg_.effect_sd_mmHg * effect_z : 0.0;
+  // The effect follows the dose actually taken: a patient who takes no tablets gains nothing,
+  // so intention-to-treat and per-protocol effects differ by the share of non-adherent patients.
+  p.adherent = treated && adherent;
+  p.treatment_effect_final = p.adherent ? cfg_.per_protocol_effect() + cfg_.effect_sd_mmHg * effect_z : 0.0;
 
   // Titration: at each titration month the serum Mg under the current dose is measured and
   // the dose moved one step toward the target range, within [min_dose, max_dose].

@@ -9,8 +9,11 @@
 namespace trialsim {
 
 struct TreatmentConfig {
-  double effect_mmHg = 0.0;     // mean true SPP gain from MgO at the last visit (ITT)
-  double effect_sd_mmHg = 0.0;  // between-patient SD of that gain
+  // Mean true SPP gain at the last visit from being assigned MgO (intention to treat): the
+  // average over adherent patients, who gain effect_mmHg / (1 - nonadherence_prob), and
+  // non-adherent ones, who take no tablets and gain nothing.
+  double effect_mmHg = 0.0;
+  double effect_sd_mmHg = 0.0;  // between-patient SD of the gain among adherent patients
   double effect_onset_months = 12.0;  // effect rises linearly from 0 at month 0 to full here
   double start_dose_mg = 250.0;
   double dose_step_mg = 250.0;
@@ -22,7 +25,10 @@ struct TreatmentConfig {
   double mg_response_per_100mg = 0.15;  // serum Mg rise, mg/dL per 100 mg/day
   double mg_response_sd = 0.05;         // between-patient SD of that response
   double mg_measurement_sd = 0.15;      // serum Mg assay and day-to-day noise
-  double nonadherence_prob = 0.05;      // never takes the tablets: no serum Mg response
+  double nonadherence_prob = 0.05;      // never takes the tablets: no serum Mg response, no SPP effect
+
+  // True effect among the patients who take MgO (per protocol).
+  double per_protocol_effect() const { return effect_mmHg / (1.0 - nonadherence_prob); }
 
   static TreatmentConfig read(ConfigReader& in, double last_visit_month);
 };

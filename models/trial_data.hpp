@@ -80,6 +80,7 @@ struct Patient {
   std::array<double, kMaxVisits> serum_mg{};      // mg/dL, valid where seen[k]
   std::array<double, kMaxVisits> dose{};          // MgO mg/day prescribed at the visit (0 in control)
 
+  bool adherent = false;              // on MgO and taking the tablets
   double treatment_effect_final = 0;  // true SPP gain from MgO at the last visit (0 in control)
   double dropout_month = std::numeric_limits<double>::infinity();
   DropoutReason dropout_reason = DropoutReason::none;

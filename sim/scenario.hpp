@@ -45,7 +45,10 @@ struct Scenario {
   static Scenario read(ConfigReader& in);
 
   // The true treatment effect the analyses estimate: mean SPP gain from MgO at the last visit.
+  // Intention to treat, over all patients randomized to MgO, whether or not they take it.
   double true_effect() const { return treatment.effect_mmHg; }
+  // Among MgO patients who take the tablets.
+  double true_effect_per_protocol() const { return treatment.per_protocol_effect(); }
   // Every parameter as resolved (defaults filled in), for the JSON summary.
   nlohmann::json to_json() const;
 };

@@ -193,6 +193,7 @@ json SummaryAccumulator::to_json(std::uint64_t seed) const {
   out["seed"] = seed;
   out["replicates"] = replicates_;
   out["true_effect"] = s.true_effect();
+  out["true_effect_per_protocol"] = s.true_effect_per_protocol();
   out["alpha"] = s.trial.alpha;
   out["scenario"] = s.to_json();
 

@@ -64,7 +64,8 @@ Scenario scenario(const std::string& toml, const std::string& name) {
 
 // Final SPP exactly normal, variance 100 + 36 + 25 = 161 (+ effect_sd^2 on MgO), n per arm,
 // no cutoff, no dropout, no covariate shifts.
-std::string plain(int per_arm, double effect, double effect_sd = 0.0, double diabetes_prob = 0.616) {
+std::string plain(int per_arm, double effect, double effect_sd = 0.0, double diabetes_prob = 0.616,
+                  double nonadherence = 0.0) {
   std::ostringstream t;
   t << "[trial]\nconsented = " << 2 * per_arm << "\nmonths = [0, 12]\n"
     << "[population]\nprior_mg_prob = 0.0\ndiabetes_prob = " << diabetes_prob << "\n"
@@ -72,7 +73,8 @@ std::string plain(int per_arm, double effect, double effect_sd = 0.0, double dia
     << "age_shift_per_10y = 0.0\nsd_slope_per_year = 0.0\n"
     << "[screening]\npre_baseline_loss = 0.0\n"
     << "[randomization]\nmethod = \"block\"\nblock_sizes = [" << 2 * per_arm << "]\n"
-    << "[treatment]\neffect_mmHg = " << effect << "\neffect_sd_mmHg = " << effect_sd << "\n"
+    << "[treatment]\neffect_mmHg = " << effect << "\neffect_sd_mmHg = " << effect_sd
+    << "\nnonadherence_prob = " << nonadherence << "\n"
     << "[dropout]\ndeath_per_year = 0.0\ntransfer_per_year = 0.0\nae_per_year = 0.0\n"
     << "[analysis]\nmethods = [\"completers_ttest\", \"completers_welch\", \"ancova\"]\n";
   return t.str();
@@ -166,6 +168,15 @@ std::vector<ValidationCase> run_validation(const ValidationOptions& options) {
     suite.add("ANCOVA model SE, 40/arm, rho " + num(rho).substr(0, 5), "2s2(1-r2)/n(1+1/(2n-4))", std::sqrt(var),
               p.model_se, p.model_se_mcse);
     suite.add("ANCOVA empirical SE, 40/arm", "2s2(1-r2)/n(1+1/(2n-4))", std::sqrt(var), p.emp_se, p.emp_se_mcse);
+  }
+  // Non-adherence: 30% of MgO patients take nothing and gain nothing, so the randomized
+  // comparison estimates the ITT effect 6, and the adherent gain 6 / 0.7.
+  {
+    const auto sum = suite.simulate(scenario(plain(40, 6.0, 0.0, 0.616, 0.3), "adherence"));
+    const Performance p = performance(sum.method(Method::completers_ttest), sum.replicates(), 6.0);
+    suite.add("ITT effect with 30% non-adherence, t test mean", "effect x adherence", 6.0, p.mean_estimate, p.bias_mcse);
+    const Moments& e = sum.arm(Arm::treatment).treatment_effect;
+    suite.add("true ITT effect with 30% non-adherence, MgO arm", "effect x adherence", 6.0, e.mean(), e.mcse());
   }
   // Regression to the mean in the control arm's baseline.
   auto rtm_case = [&](const std::string& name, const std::string& screening, double expected, double sd_bio = 8.0) {

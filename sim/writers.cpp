@@ -145,7 +145,7 @@ void write_patients_csv(const Scenario& s, const TrialData& trial, AtomicFile& f
     const std::string sfx = month_suffix(m);
     h += ",true_spp" + sfx + ",observed_spp" + sfx + ",serum_mg" + sfx + ",dose_mg" + sfx;
   }
-  h += ",dropout_month,dropout_reason\n";
+  h += ",adherent,dropout_month,dropout_reason\n";
   f.write(h);
   for (const Patient& p : trial.patients) {
     const bool rand = p.status == Status::randomized;
@@ -166,6 +166,7 @@ void write_patients_csv(const Scenario& s, const TrialData& trial, AtomicFile& f
       row += "," + cell(p.true_spp[k]) + "," + (p.seen[k] ? cell(p.observed_spp[k]) : "") + "," +
              (p.seen[k] ? cell(p.serum_mg[k]) : "") + "," + (p.seen[k] ? cell(p.dose[k]) : "");
     }
+    row += std::string(",") + (rand && p.arm == Arm::treatment ? (p.adherent ? "1" : "0") : "");
     row += "," + (rand && std::isfinite(p.dropout_month) ? cell(p.dropout_month) : std::string()) + "," +
            reason_name(p.dropout_reason) + "\n";
     f.write(row);
