@@ -13,6 +13,8 @@ DropoutConfig DropoutConfig::read(ConfigReader& in, double reference_spp) {
   c.death_per_year = in.number("dropout.death_per_year", c.death_per_year, Bounds::closed(0.0, 100.0));
   c.transfer_per_year = in.number("dropout.transfer_per_year", c.transfer_per_year, Bounds::closed(0.0, 100.0));
   c.ae_per_year = in.number("dropout.ae_per_year", c.ae_per_year, Bounds::closed(0.0, 100.0));
+  c.treatment_transfer_per_year =
+      in.number("dropout.treatment_transfer_per_year", c.treatment_transfer_per_year, Bounds::closed(0.0, 100.0));
   c.spp_hazard_ratio_per_10 =
       in.number("dropout.spp_hazard_ratio_per_10", c.spp_hazard_ratio_per_10, Bounds::closed(0.01, 100.0));
   c.reference_spp = reference_spp;
@@ -59,7 +61,8 @@ void Dropout::follow(Patient& p, double horizon_months, const TruePath& true_spp
     // Capped so that an extreme SPP cannot overflow the hazards (e^700 ~ 1e304).
     const double multiplier = std::exp(std::min(700.0, log_hr_per_mmHg_ * (cfg_.reference_spp - x)));
     const double death = cfg_.death_per_year / 12.0 * multiplier;
-    const double transfer = cfg_.transfer_per_year / 12.0 * multiplier;
+    const double transfer =
+        cfg_.transfer_per_year / 12.0 * multiplier + (treated ? cfg_.treatment_transfer_per_year / 12.0 : 0.0);
     const double ae = treated ? cfg_.ae_per_year / 12.0 : 0.0;
     const double total = death + transfer + ae;
     if (total > 0.0 && cumulative + total * width >= threshold) {

@@ -13,7 +13,10 @@ namespace trialsim {
 struct DropoutConfig {
   double death_per_year = 0.065;
   double transfer_per_year = 0.025;
-  double ae_per_year = 0.19;               // treatment arm only
+  double ae_per_year = 0.08;               // treatment arm only
+  // Treatment arm only: withdrawals recorded as transfers beyond the arm-independent rate (not
+  // SPP-dependent), e.g. patients moving to a unit that does not continue the study drug.
+  double treatment_transfer_per_year = 0.0;
   double spp_hazard_ratio_per_10 = 1.38;   // per 10 mmHg lower true SPP; 1 = non-informative
   double reference_spp = 59.5;             // the SPP at which the rates above apply (spp.mean)
   // What the hazard ratio acts on: the patient's true SPP (dropout missing not at random), or

@@ -25,7 +25,7 @@ namespace trialsim {
 
 struct SppConfig {
   double mean = 59.5;
-  double sd_between = 10.5;
+  double sd_between = 12.0;
   double sd_biological = 10.0;
   double biological_corr_months = 6.0;
   double sd_measurement = 5.0;

@@ -20,7 +20,7 @@ struct PopulationConfig {
   double vintage_mean = 7.35;
   double vintage_sd = 6.2;
   double mg_mean = 2.5;
-  double mg_sd = 0.35;
+  double mg_sd = 0.30;
 
   static PopulationConfig read(ConfigReader& in);
 };

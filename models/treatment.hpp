@@ -23,9 +23,9 @@ struct TreatmentConfig {
   double target_mg_low = 2.7;
   double target_mg_high = 3.3;
   double mg_response_per_100mg = 0.15;  // serum Mg rise, mg/dL per 100 mg/day
-  double mg_response_sd = 0.05;         // between-patient SD of that response
+  double mg_response_sd = 0.10;         // between-patient SD of that response
   double mg_measurement_sd = 0.15;      // serum Mg assay and day-to-day noise
-  double nonadherence_prob = 0.05;      // never takes the tablets: no serum Mg response, no SPP effect
+  double nonadherence_prob = 0.03;      // never takes the tablets: no serum Mg response, no SPP effect
 
   // True effect among the patients who take MgO (per protocol).
   double per_protocol_effect() const { return effect_mmHg / (1.0 - nonadherence_prob); }

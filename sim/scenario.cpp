@@ -172,6 +172,7 @@ nlohmann::json Scenario::to_json() const {
        {{"death_per_year", dropout.death_per_year},
         {"transfer_per_year", dropout.transfer_per_year},
         {"ae_per_year", dropout.ae_per_year},
+        {"treatment_transfer_per_year", dropout.treatment_transfer_per_year},
         {"spp_hazard_ratio_per_10", dropout.spp_hazard_ratio_per_10},
         {"hazard_depends_on", dropout.on_observed ? "observed_spp" : "true_spp"}}},
       {"analysis",

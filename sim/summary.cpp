@@ -23,6 +23,7 @@ void ArmAccumulator::merge(const ArmAccumulator& o) {
   for (std::size_t k = 0; k < kMaxVisits; ++k) {
     withdrawn_before_visit[k].merge(o.withdrawn_before_visit[k]);
     mg_mean[k].merge(o.mg_mean[k]);
+    mg_sd[k].merge(o.mg_sd[k]);
     mg_below_target[k].merge(o.mg_below_target[k]);
   }
   baseline_mean.merge(o.baseline_mean);
@@ -64,6 +65,7 @@ void SummaryAccumulator::add(const ReplicateResult& r) {
     for (std::size_t k = 1; k < visits; ++k) {
       acc.withdrawn_before_visit[k].add(x.withdrawn_before_visit[k]);
       add_value(acc.mg_mean[k], x.mg_mean[k]);
+      add_value(acc.mg_sd[k], x.mg_sd[k]);
       add_value(acc.mg_below_target[k], x.mg_below_target[k]);
     }
     add_value(acc.baseline_mean, x.baseline_mean);
@@ -227,7 +229,7 @@ json SummaryAccumulator::to_json(std::uint64_t seed) const {
               {"excluded_entry_below_min", stat(entry_below_min_)},
               {"randomized", stat(randomized_)}};
   json spp{{"baseline", json::object()}, {"final", json::object()}, {"true_baseline", json::object()}};
-  json mg = json::object(), below = json::object(), rtm = json::object();
+  json mg = json::object(), mg_sd = json::object(), below = json::object(), rtm = json::object();
   for (std::size_t a = 0; a < 2; ++a) {
     const ArmAccumulator& acc = arms_[a];
     const char* arm = kArmNames[a];
@@ -237,6 +239,7 @@ json SummaryAccumulator::to_json(std::uint64_t seed) const {
     for (std::size_t k = 1; k < months.size(); ++k) {
       funnel["withdrawn_before"][month_key(months[k])][arm] = stat(acc.withdrawn_before_visit[k]);
       mg[month_key(months[k])][arm] = stat(acc.mg_mean[k]);
+      mg_sd[month_key(months[k])][arm] = stat(acc.mg_sd[k]);
       below[month_key(months[k])][arm] = stat(acc.mg_below_target[k]);
     }
     spp["baseline"][arm] = arm_stat(acc.baseline_mean, acc.baseline_sd);
@@ -255,6 +258,7 @@ json SummaryAccumulator::to_json(std::uint64_t seed) const {
   out["funnel"] = funnel;
   out["spp"] = spp;
   out["serum_mg"] = mg;
+  out["serum_mg_sd"] = mg_sd;
   out["serum_mg_below_target"] = below;
   out["rtm"] = rtm;
   return out;

@@ -31,7 +31,7 @@ struct ArmAccumulator {
   std::array<Moments, kDropoutReasons> withdrawn;
   std::array<Moments, kMaxVisits> withdrawn_before_visit;
   Moments baseline_mean, baseline_sd, final_mean, final_sd, true_baseline_mean;
-  std::array<Moments, kMaxVisits> mg_mean, mg_below_target;
+  std::array<Moments, kMaxVisits> mg_mean, mg_sd, mg_below_target;
   Moments observed_change, drift, slope_selection, treatment_effect, regression_to_mean, attrition;
   Moments regression_to_mean_total, regression_to_mean_carried;
   void merge(const ArmAccumulator& o);

@@ -72,14 +72,15 @@ struct Sum {
   Value mean() const { return n > 0 ? Value::of(s / n) : Value{}; }
 };
 
-// Two-pass SD for numerical safety; values are few (one arm of one trial).
-template <class Get>
-Value arm_sd(const TrialData& t, Arm arm, bool completers_only, Get get) {
+// Two-pass SD for numerical safety; values are few (one arm of one trial). `keep` picks the
+// patients (completers, or those seen at a visit).
+template <class Get, class Keep>
+Value arm_sd(const TrialData& t, Arm arm, Get get, Keep keep) {
   double s = 0;
   int n = 0;
   for (const std::size_t i : t.randomized) {
     const Patient& p = t.patients[i];
-    if (p.arm != arm || (completers_only && !p.completed(t.last()))) continue;
+    if (p.arm != arm || !keep(p)) continue;
     s += get(p);
     ++n;
   }
@@ -88,7 +89,7 @@ Value arm_sd(const TrialData& t, Arm arm, bool completers_only, Get get) {
   double ss = 0;
   for (const std::size_t i : t.randomized) {
     const Patient& p = t.patients[i];
-    if (p.arm != arm || (completers_only && !p.completed(t.last()))) continue;
+    if (p.arm != arm || !keep(p)) continue;
     ss += (get(p) - m) * (get(p) - m);
   }
   return Value::of(std::sqrt(ss / (n - 1)));
@@ -130,7 +131,10 @@ ReplicateResult TrialSimulator::summarize(std::uint64_t seed, std::uint64_t r, W
         ++a.withdrawn[static_cast<std::size_t>(p.dropout_reason)];
       }
       for (std::size_t k = 1; k < months.size(); ++k) {
-        if (p.dropout_month < months[k]) ++a.withdrawn_before_visit[k];
+        if (p.dropout_month < months[k]) {
+          ++a.withdrawn_before_visit[k];
+          ++a.withdrawn_before_visit_by_reason[k][static_cast<std::size_t>(p.dropout_reason)];
+        }
         if (p.seen[k]) {
           mg[k].add(p.serum_mg[k]);
           if (p.serum_mg[k] < scenario_.treatment.target_mg_low) ++below[k];
@@ -151,10 +155,12 @@ ReplicateResult TrialSimulator::summarize(std::uint64_t seed, std::uint64_t r, W
     a.baseline_mean = y_base.mean();
     a.true_baseline_mean = t_base.mean();
     a.final_mean = y_final_c.mean();
-    a.baseline_sd = arm_sd(t, arm, false, [](const Patient& p) { return p.observed_spp[0]; });
-    a.final_sd = arm_sd(t, arm, true, [&](const Patient& p) { return p.observed_spp[last]; });
+    a.baseline_sd = arm_sd(t, arm, [](const Patient& p) { return p.observed_spp[0]; }, [](const Patient&) { return true; });
+    a.final_sd = arm_sd(t, arm, [&](const Patient& p) { return p.observed_spp[last]; },
+                        [&](const Patient& p) { return p.completed(last); });
     for (std::size_t k = 1; k < months.size(); ++k) {
       a.mg_mean[k] = mg[k].mean();
+      a.mg_sd[k] = arm_sd(t, arm, [k](const Patient& p) { return p.serum_mg[k]; }, [k](const Patient& p) { return p.seen[k]; });
       if (mg[k].n > 0) a.mg_below_target[k] = Value::of(below[k]);
     }
     // All together, and only when the arm has completers, so that the summary averages every

@@ -56,10 +56,13 @@ struct ArmResult {
   int completed = 0;  // observed at the last visit
   std::array<int, kDropoutReasons> withdrawn{};        // by reason; [0] = total
   std::array<int, kMaxVisits> withdrawn_before_visit{};  // dropped out before visit k
+  // [k][reason]: dropped out before visit k for that reason ([k][0] unused)
+  std::array<std::array<int, kDropoutReasons>, kMaxVisits> withdrawn_before_visit_by_reason{};
   Value baseline_mean, baseline_sd;                    // observed baseline, randomized
   Value final_mean, final_sd;                          // observed last visit, completers
   Value true_baseline_mean;
   std::array<Value, kMaxVisits> mg_mean{};             // serum Mg among those seen at visit k
+  std::array<Value, kMaxVisits> mg_sd{};               // its SD (two or more seen)
   std::array<Value, kMaxVisits> mg_below_target{};     // count below target_mg_low (treatment arm)
   RtmComponents rtm;
 };

@@ -103,6 +103,11 @@ TrialsCsv::TrialsCsv(const Scenario& s, const std::string& path) : scenario_(s),
                             "rtm_regression_to_mean_total", "rtm_regression_to_mean_carried"}) {
       h += std::string(",") + col + "_" + arm;
     }
+    for (std::size_t k = 1; k < s.trial.months.size(); ++k) {
+      const std::string sfx = month_suffix(s.trial.months[k]) + "_" + arm;
+      for (const char* reason : {"death", "transfer", "adverse_event"}) h += std::string(",withdrawn_") + reason + "_before" + sfx;
+      h += ",serum_mg_mean" + sfx + ",serum_mg_sd" + sfx + ",serum_mg_below_target" + sfx;
+    }
   }
   for (const Method m : s.analysis.methods) {
     const std::string n(method_name(m));
@@ -122,6 +127,12 @@ void TrialsCsv::add(const ReplicateResult& r) {
                            &a.rtm.drift, &a.rtm.slope_selection, &a.rtm.treatment_effect, &a.rtm.regression_to_mean,
                            &a.rtm.attrition, &a.rtm.regression_to_mean_total, &a.rtm.regression_to_mean_carried}) {
       row += "," + cell(*v);
+    }
+    for (std::size_t k = 1; k < scenario_.trial.months.size(); ++k) {
+      for (std::size_t reason = 1; reason < kDropoutReasons; ++reason) {
+        row += "," + std::to_string(a.withdrawn_before_visit_by_reason[k][reason]);
+      }
+      row += "," + cell(a.mg_mean[k]) + "," + cell(a.mg_sd[k]) + "," + cell(a.mg_below_target[k]);
     }
   }
   for (const Method m : scenario_.analysis.methods) {

@@ -1,4 +1,5 @@
 // The seed scenario reproduces the report's figures on average (../shared/seed/trial-facts.md).
+#include <cmath>
 #include "sim/engine.hpp"
 #include "sim/scenario.hpp"
 
@@ -18,11 +19,15 @@ TEST_CASE("the seed scenario reproduces the trial report on average", "[statisti
   CHECK(mean(j["funnel"]["allocated"]["treatment"]) == Approx(43).margin(1.5));
   CHECK(mean(j["funnel"]["completed"]["treatment"]) == Approx(32).margin(2));
   CHECK(mean(j["funnel"]["completed"]["control"]) == Approx(39).margin(2));
-  CHECK(mean(j["funnel"]["excluded_entry_above_max"]) == Approx(9).margin(1.5));
+  // A count's trial-to-trial SD: the report's 9 must not sit in the tail of the simulated trials.
+  const double excluded_sd = j["funnel"]["excluded_entry_above_max"]["sd"].get<double>();
+  CHECK(std::abs(mean(j["funnel"]["excluded_entry_above_max"]) - 9) < 1.5 * excluded_sd);
   // Baseline SPP 58 (15) and 57 (15); final 66 (21) and 69 (18).
   for (const char* arm : {"treatment", "control"}) {
     INFO(arm);
-    CHECK(mean(j["spp"]["baseline"][arm]) == Approx(57.5).margin(1.5));
+    // An arm mean of 43 patients varies by about SD / sqrt(43) (~2.1 mmHg) between trials.
+    const double se_mean = j["spp"]["baseline"][arm]["sd"].get<double>() / std::sqrt(43.0);
+    CHECK(std::abs(mean(j["spp"]["baseline"][arm]) - 57.5) < 1.5 * se_mean);
     CHECK(j["spp"]["baseline"][arm]["sd"].get<double>() == Approx(15).margin(2.5));
     CHECK(mean(j["spp"]["final"][arm]) == Approx(67.5).margin(2));
     CHECK(j["spp"]["final"][arm]["sd"].get<double>() == Approx(19.5).margin(2.5));
