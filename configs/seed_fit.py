@@ -16,23 +16,21 @@ import sys
 def col(name):
     return lambda r: float(r[name]) if r[name] not in ("", "NA") else None
 
-def add(*names):
+def withdrawn_by_month6(arm):
+    names = [f"withdrawn_{reason}_before_m6_{arm}" for reason in ("death", "transfer", "adverse_event")]
     return lambda r: sum(float(r[n]) for n in names)
+
 
 FIGURES = [
     ("randomized", 86, col("randomized")),
     ("excluded: SPP >= 80", 9, col("excluded_entry_above_max")),
     ("completers MgO", 32, col("completed_treatment")),
     ("completers control", 39, col("completed_control")),
-    ("withdrawn by month 6, MgO", 5,
-     add("withdrawn_death_before_m6_treatment", "withdrawn_transfer_before_m6_treatment",
-         "withdrawn_adverse_event_before_m6_treatment")),
+    ("withdrawn by month 6, MgO", 5, withdrawn_by_month6("treatment")),
     ("  of them transfers", 3, col("withdrawn_transfer_before_m6_treatment")),
     ("  of them adverse events", 1, col("withdrawn_adverse_event_before_m6_treatment")),
     ("  of them deaths", 1, col("withdrawn_death_before_m6_treatment")),
-    ("withdrawn by month 6, control", 1,
-     add("withdrawn_death_before_m6_control", "withdrawn_transfer_before_m6_control",
-         "withdrawn_adverse_event_before_m6_control")),
+    ("withdrawn by month 6, control", 1, withdrawn_by_month6("control")),
     ("baseline SPP mean, MgO", 58, col("baseline_mean_treatment")),
     ("baseline SPP mean, control", 57, col("baseline_mean_control")),
     ("baseline SPP SD, MgO", 15, col("baseline_sd_treatment")),

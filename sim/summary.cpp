@@ -63,7 +63,7 @@ void SummaryAccumulator::add(const ReplicateResult& r) {
     acc.completed.add(x.completed);
     for (std::size_t k = 0; k < kDropoutReasons; ++k) acc.withdrawn[k].add(x.withdrawn[k]);
     for (std::size_t k = 1; k < visits; ++k) {
-      acc.withdrawn_before_visit[k].add(x.withdrawn_before_visit[k]);
+      acc.withdrawn_before_visit[k].add(x.withdrawn_before_visit[k][0]);
       add_value(acc.mg_mean[k], x.mg_mean[k]);
       add_value(acc.mg_sd[k], x.mg_sd[k]);
       add_value(acc.mg_below_target[k], x.mg_below_target[k]);

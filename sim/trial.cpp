@@ -132,8 +132,8 @@ ReplicateResult TrialSimulator::summarize(std::uint64_t seed, std::uint64_t r, W
       }
       for (std::size_t k = 1; k < months.size(); ++k) {
         if (p.dropout_month < months[k]) {
-          ++a.withdrawn_before_visit[k];
-          ++a.withdrawn_before_visit_by_reason[k][static_cast<std::size_t>(p.dropout_reason)];
+          ++a.withdrawn_before_visit[k][0];
+          ++a.withdrawn_before_visit[k][static_cast<std::size_t>(p.dropout_reason)];
         }
         if (p.seen[k]) {
           mg[k].add(p.serum_mg[k]);

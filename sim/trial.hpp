@@ -55,9 +55,8 @@ struct ArmResult {
   int randomized = 0;
   int completed = 0;  // observed at the last visit
   std::array<int, kDropoutReasons> withdrawn{};        // by reason; [0] = total
-  std::array<int, kMaxVisits> withdrawn_before_visit{};  // dropped out before visit k
-  // [k][reason]: dropped out before visit k for that reason ([k][0] unused)
-  std::array<std::array<int, kDropoutReasons>, kMaxVisits> withdrawn_before_visit_by_reason{};
+  // [k][reason]: dropped out before visit k for that reason; [k][0] = total
+  std::array<std::array<int, kDropoutReasons>, kMaxVisits> withdrawn_before_visit{};
   Value baseline_mean, baseline_sd;                    // observed baseline, randomized
   Value final_mean, final_sd;                          // observed last visit, completers
   Value true_baseline_mean;

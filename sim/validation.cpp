@@ -93,10 +93,12 @@ std::string rtm_design(const std::string& screening, double sd_bio = 8.0, double
 }
 
 // The seed trial's design with dropout of the given kind.
-std::string dropout_design(const std::string& dropout, double effect, const std::string& trial = "") {
+std::string dropout_design(const std::string& dropout, double effect, const std::string& trial = "",
+                           const std::string& treatment = "") {
   std::ostringstream t;
   if (!trial.empty()) t << "[trial]\n" << trial << "\n";
-  t << "[screening]\nentry_max = 80.0\npre_baseline_loss = 0.0777\n[treatment]\neffect_mmHg = " << effect
+  t << "[screening]\nentry_max = 80.0\npre_baseline_loss = 0.0777\n[treatment]\n" << treatment
+    << (treatment.empty() ? "" : "\n") << "effect_mmHg = " << effect
     << "\n[dropout]\n" << dropout << "\n[analysis]\nmi_imputations = 10\n";
   return t.str();
 }
@@ -269,11 +271,10 @@ std::vector<ValidationCase> run_validation(const ValidationOptions& options) {
     // Visits off the monthly grid: the hazard may use a reading only once it is taken.
     for (const auto& [label, months, last] : std::vector<std::tuple<std::string, std::string, double>>{
              {"half-month visits", "[0, 0.5, 1.5, 2.5, 3.5]", 3.5}, {"irregular visits", "[0, 0.3, 1.2, 2.4, 3.1]", 3.1}}) {
-      std::string design = dropout_design(
+      const std::string design = dropout_design(
           "death_per_year = 1.5\ntransfer_per_year = 0.0\nae_per_year = 0.0\nspp_hazard_ratio_per_10 = 2.5\n"
           "hazard_depends_on = \"observed_spp\"",
-          8.0, "consented = 300\nmonths = " + months);
-      design.insert(design.find("effect_mmHg"), "effect_onset_months = " + num(last) + "\n");
+          8.0, "consented = 300\nmonths = " + months, "effect_onset_months = " + num(last));
       const auto sum = suite.simulate(scenario(design, "mar-schedule"));
       for (const Method m : {Method::mmrm, Method::mi_delta}) {
         const Performance p = performance(sum.method(m), sum.replicates(), 8.0);

@@ -105,7 +105,9 @@ TrialsCsv::TrialsCsv(const Scenario& s, const std::string& path) : scenario_(s),
     }
     for (std::size_t k = 1; k < s.trial.months.size(); ++k) {
       const std::string sfx = month_suffix(s.trial.months[k]) + "_" + arm;
-      for (const char* reason : {"death", "transfer", "adverse_event"}) h += std::string(",withdrawn_") + reason + "_before" + sfx;
+      for (std::size_t reason = 1; reason < kDropoutReasons; ++reason) {
+        h += std::string(",withdrawn_") + reason_name(static_cast<DropoutReason>(reason)) + "_before" + sfx;
+      }
       h += ",serum_mg_mean" + sfx + ",serum_mg_sd" + sfx + ",serum_mg_below_target" + sfx;
     }
   }
@@ -130,7 +132,7 @@ void TrialsCsv::add(const ReplicateResult& r) {
     }
     for (std::size_t k = 1; k < scenario_.trial.months.size(); ++k) {
       for (std::size_t reason = 1; reason < kDropoutReasons; ++reason) {
-        row += "," + std::to_string(a.withdrawn_before_visit_by_reason[k][reason]);
+        row += "," + std::to_string(a.withdrawn_before_visit[k][reason]);
       }
       row += "," + cell(a.mg_mean[k]) + "," + cell(a.mg_sd[k]) + "," + cell(a.mg_below_target[k]);
     }
