@@ -22,13 +22,21 @@ std::string_view method_name(Method m) {
   return "?";
 }
 
-std::string_view method_description(Method m) {
+std::string method_description(Method m, const AnalysisConfig& cfg) {
   switch (m) {
     case Method::completers_ttest: return "Student t, final visit, completers";
     case Method::completers_welch: return "Welch t, final visit, completers";
     case Method::change_ttest: return "Student t on final minus baseline, completers";
     case Method::ancova: return "ANCOVA final ~ arm + baseline + stratum, completers";
-    case Method::mmrm: return "MMRM, all post-baseline visits, unstructured covariance, REML, Satterthwaite df";
+    case Method::mmrm: {
+      const std::string what = "MMRM, all post-baseline visits, unstructured covariance, REML, ";
+      switch (cfg.mmrm_df) {
+        case MmrmDf::kenward_roger: return what + "Kenward-Roger SE and df";
+        case MmrmDf::satterthwaite: return what + "Satterthwaite df (observed information)";
+        case MmrmDf::satterthwaite_expected: return what + "Satterthwaite df (expected information)";
+      }
+      return what;
+    }
     case Method::ipw_ancova: return "ANCOVA on completers weighted by 1/P(complete) from sequential logistic models, HC2 SE";
     case Method::mi_delta: return "multiple imputation from the MMRM, shifted by delta (MNAR), ANCOVA, Rubin's rules";
   }
@@ -164,6 +172,7 @@ AnalysisConfig AnalysisConfig::read(ConfigReader& in, double alpha) {
   c.alpha = alpha;
   const std::vector<std::string> all = all_method_names();
   const auto names = in.choices("analysis.methods", all, all, 1);
+  c.mmrm_df = *mmrm_df_from_name(in.choice("analysis.mmrm_df", std::string(mmrm_df_name(c.mmrm_df)), all_mmrm_df_names()));
   c.mi.imputations = static_cast<int>(in.integer("analysis.mi_imputations", c.mi.imputations, 2, 1000));
   c.mi.delta = in.number("analysis.mnar_delta_mmHg", c.mi.delta, Bounds::closed(-100.0, 100.0));
   c.mi.delta_both_arms = in.choice("analysis.mnar_delta_arms", "treatment", {"treatment", "both"}) == "both";
@@ -223,7 +232,7 @@ std::array<Estimate, kMethods> Analysis::estimate_all(const TrialData& trial, An
     return ws.visits;
   };
   auto mmrm_fit = [&]() -> const MmrmFit& {
-    if (!mmrm) mmrm = fit_mmrm(visits(), cfg_.alpha);
+    if (!mmrm) mmrm = fit_mmrm(visits(), cfg_.alpha, cfg_.mmrm_df);
     return *mmrm;
   };
   for (const Method m : cfg_.methods) {

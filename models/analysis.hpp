@@ -21,7 +21,6 @@ enum class Method : std::uint8_t { completers_ttest, completers_welch, change_tt
 inline constexpr std::size_t kMethods = 7;
 
 std::string_view method_name(Method m);
-std::string_view method_description(Method m);
 // The method of a name, if any.
 std::optional<Method> method_from_name(std::string_view name);
 // Every method's name, in enum order.
@@ -40,10 +39,15 @@ struct AnalysisConfig {
   std::vector<Method> methods{Method::completers_ttest, Method::completers_welch, Method::change_ttest, Method::ancova,
                               Method::mmrm, Method::ipw_ancova, Method::mi_delta};
   double alpha = 0.05;
+  // Kenward-Roger by default: at small n the plug-in SE with Satterthwaite df rejects too often.
+  MmrmDf mmrm_df = MmrmDf::kenward_roger;
   MiSettings mi;
 
   static AnalysisConfig read(ConfigReader& in, double alpha);
 };
+
+// What a method does, as the summary describes it (the MMRM's with its df rule).
+std::string method_description(Method m, const AnalysisConfig& cfg);
 
 // Reusable buffers so the per-trial analyses do not allocate.
 struct AnalysisWorkspace {

@@ -39,11 +39,12 @@ Estimate rubin_combine(const std::vector<double>& q, const std::vector<double>& 
 }
 
 Estimate mi_delta(const RepeatedMeasures& d, const MiSettings& s, double alpha, Stream& rng) {
-  return mi_delta(d, fit_mmrm(d, alpha), s, alpha, rng);
+  // Imputation uses the fit only, not the effect's df, so the cheapest rule will do.
+  return mi_delta(d, fit_mmrm(d, alpha, MmrmDf::satterthwaite_expected), s, alpha, rng);
 }
 
 Estimate mi_delta(const RepeatedMeasures& d, const MmrmFit& fit, const MiSettings& s, double alpha, Stream& rng) {
-  if (!fit.effect.estimable()) return fit.effect;
+  if (fit.status != NotEstimable::none) return not_estimable(fit.status);
   const int J = d.visits;
   const auto q = fit.beta.size();
   const bool has_stratum = q == 3 * J + 1;

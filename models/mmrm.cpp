@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cmath>
+#include <limits>
 #include <numbers>
 
 namespace trialsim {
@@ -202,9 +203,90 @@ Evaluation evaluate(const Design& d, const Eigen::VectorXd& theta, bool derivati
   return ev;
 }
 
+// M_kl = (V_k z)' P (V_l z) for a stacked vector z of patient blocks z_i, with V_k = dV / d theta_k
+// and P = V^-1 - V^-1 X Phi X' V^-1: sum_i (E_ik z_i)' V_i^-1 (E_il z_i) - a_k' Phi a_l,
+// a_k = sum_i X_i' V_i^-1 E_ik z_i, where E_ik is the unit matrix of theta_k restricted to patient
+// i's visits (E z has at most two non-zeros). Both small-sample rules need it:
+//  * z = V^-1 r (= P y): the observed REML information is -I + M (d2 V = 0; Harville, JASA 1977);
+//  * z = V^-1 X Phi c: c' Phi (Q_kl - P_k Phi P_l) Phi c = M_kl, the Kenward-Roger correction.
+// Uses the V_i^-1 in d.w_buffer, which must be those of the REML estimate.
+Eigen::MatrixXd quadratic_in_p(const Design& d, const Eigen::VectorXd& z, const Eigen::MatrixXd& phi) {
+  const std::size_t n = d.offset.size();
+  const auto K = static_cast<std::size_t>(d.K);
+  Eigen::MatrixXd m = Eigen::MatrixXd::Zero(d.K, d.K);
+  Eigen::MatrixXd a = Eigen::MatrixXd::Zero(d.p, d.K);
+  // Per patient: s_k = E_ik z_i and t_k = V_i^-1 s_k in the first rows of column k of each.
+  Eigen::MatrixXd sk(kMaxJ, d.K), tk(kMaxJ, d.K);
+  std::array<int, kMaxJ> row_of{};
+  std::vector<char> present(K);
+  for (std::size_t i = 0; i < n; ++i) {
+    const int cnt = d.count[i], off = d.offset[i];
+    const Eigen::Map<const Eigen::MatrixXd> Wi(d.w_buffer.data() + d.w_offset[i], cnt, cnt);
+    row_of.fill(-1);
+    for (int r = 0; r < cnt; ++r) row_of[static_cast<std::size_t>(d.visit[i][static_cast<std::size_t>(r)])] = r;
+    sk.topRows(cnt).setZero();
+    for (std::size_t k = 0; k < K; ++k) {
+      const auto [va, vb] = d.elem[k];
+      const int pa = row_of[static_cast<std::size_t>(va)], pb = row_of[static_cast<std::size_t>(vb)];
+      present[k] = pa >= 0 && pb >= 0;
+      if (!present[k]) continue;
+      const auto kk = static_cast<Eigen::Index>(k);
+      sk(pa, kk) = z(off + pb);
+      sk(pb, kk) = z(off + pa);
+      tk.col(kk).head(cnt).noalias() = Wi * sk.col(kk).head(cnt);
+      for (int r = 0; r < cnt; ++r) {
+        const auto rr = static_cast<std::size_t>(off + r);
+        for (int c = 0; c < d.nz_count[rr]; ++c) {
+          a(d.nz_col[rr][static_cast<std::size_t>(c)], kk) += d.nz_val[rr][static_cast<std::size_t>(c)] * tk(r, kk);
+        }
+      }
+    }
+    for (std::size_t k = 0; k < K; ++k) {
+      if (!present[k]) continue;
+      for (std::size_t l = 0; l <= k; ++l) {
+        if (!present[l]) continue;
+        const auto kk = static_cast<Eigen::Index>(k), ll = static_cast<Eigen::Index>(l);
+        m(kk, ll) += sk.col(kk).head(cnt).dot(tk.col(ll).head(cnt));
+      }
+    }
+  }
+  const Eigen::MatrixXd phi_a = phi * a;
+  for (int k = 0; k < d.K; ++k) {
+    for (int l = 0; l <= k; ++l) {
+      m(k, l) -= a.col(k).dot(phi_a.col(l));
+      m(l, k) = m(k, l);
+    }
+  }
+  return m;
+}
+
 }  // namespace
 
-MmrmFit fit_mmrm(const RepeatedMeasures& data, double alpha) {
+std::string_view mmrm_df_name(MmrmDf df) {
+  switch (df) {
+    case MmrmDf::kenward_roger: return "kenward_roger";
+    case MmrmDf::satterthwaite: return "satterthwaite";
+    case MmrmDf::satterthwaite_expected: return "satterthwaite_expected";
+  }
+  return "?";
+}
+
+std::optional<MmrmDf> mmrm_df_from_name(std::string_view name) {
+  for (const MmrmDf df : {MmrmDf::kenward_roger, MmrmDf::satterthwaite, MmrmDf::satterthwaite_expected}) {
+    if (name == mmrm_df_name(df)) return df;
+  }
+  return std::nullopt;
+}
+
+std::vector<std::string> all_mmrm_df_names() {
+  std::vector<std::string> all;
+  for (const MmrmDf df : {MmrmDf::kenward_roger, MmrmDf::satterthwaite, MmrmDf::satterthwaite_expected}) {
+    all.emplace_back(mmrm_df_name(df));
+  }
+  return all;
+}
+
+MmrmFit fit_mmrm(const RepeatedMeasures& data, double alpha, MmrmDf df_rule) {
   MmrmFit fit;
   Design d;
   d.J = data.visits;
@@ -231,7 +313,8 @@ MmrmFit fit_mmrm(const RepeatedMeasures& data, double alpha) {
   }
   fit.observations = nobs;
   if (static_cast<int>(who.size()) <= d.p || nobs - d.p < d.K) {
-    fit.effect = not_estimable(NotEstimable::too_few_patients);
+    fit.status = NotEstimable::too_few_patients;
+    fit.effect = not_estimable(fit.status);
     return fit;
   }
   d.X = Eigen::MatrixXd::Zero(nobs, d.p);
@@ -266,7 +349,8 @@ MmrmFit fit_mmrm(const RepeatedMeasures& data, double alpha) {
   // Start from the OLS residual covariance over the pairs each patient was seen at.
   const Eigen::ColPivHouseholderQR<Eigen::MatrixXd> qr(d.X);
   if (qr.rank() < d.p) {
-    fit.effect = not_estimable(NotEstimable::rank_deficient);
+    fit.status = NotEstimable::rank_deficient;
+    fit.effect = not_estimable(fit.status);
     return fit;
   }
   const Eigen::VectorXd r0 = d.y - d.X * qr.solve(d.y);
@@ -284,12 +368,14 @@ MmrmFit fit_mmrm(const RepeatedMeasures& data, double alpha) {
   for (int k = 0; k < d.K; ++k) {
     const auto [a, b] = d.elem[static_cast<std::size_t>(k)];
     if (n0(a, b) == 0) {  // two visits never seen together: their covariance is not identified
-      fit.effect = not_estimable(NotEstimable::rank_deficient);
+      fit.status = NotEstimable::rank_deficient;
+      fit.effect = not_estimable(fit.status);
       return fit;
     }
     theta(k) = s0(a, b) / n0(a, b);
     if (a == b && !(theta(k) > 1e-12)) {
-      fit.effect = not_estimable(NotEstimable::no_variance);
+      fit.status = NotEstimable::no_variance;
+      fit.effect = not_estimable(fit.status);
       return fit;
     }
   }
@@ -302,14 +388,16 @@ MmrmFit fit_mmrm(const RepeatedMeasures& data, double alpha) {
   // Fisher scoring with step halving (REML must not decrease, Sigma must stay positive definite).
   Evaluation ev = evaluate(d, theta, true);
   if (!ev.ok) {
-    fit.effect = not_estimable(ev.singular_x ? NotEstimable::rank_deficient : NotEstimable::not_converged);
+    fit.status = ev.singular_x ? NotEstimable::rank_deficient : NotEstimable::not_converged;
+    fit.effect = not_estimable(fit.status);
     return fit;
   }
   bool converged = false;
   for (fit.iterations = 1; fit.iterations <= 200; ++fit.iterations) {
     const Eigen::LDLT<Eigen::MatrixXd> info(ev.info);
     if (info.info() != Eigen::Success || info.rcond() < 1e-13) {
-      fit.effect = not_estimable(NotEstimable::rank_deficient);
+      fit.status = NotEstimable::rank_deficient;
+      fit.effect = not_estimable(fit.status);
       return fit;
     }
     const Eigen::VectorXd delta = info.solve(ev.score);
@@ -329,6 +417,8 @@ MmrmFit fit_mmrm(const RepeatedMeasures& data, double alpha) {
     const double change = (step * delta).cwiseAbs().maxCoeff();
     if (!moved) {
       converged = ev.score.cwiseAbs().maxCoeff() < 1e-6 * (1.0 + std::abs(ev.loglik));
+      // The rejected candidates overwrote the V_i^-1 buffer; the inference below reads theta's.
+      if (converged) evaluate(d, theta, false);
       break;
     }
     ev = step == 1.0 ? std::move(next) : evaluate(d, theta, true);
@@ -339,7 +429,8 @@ MmrmFit fit_mmrm(const RepeatedMeasures& data, double alpha) {
     }
   }
   if (!converged || !ev.ok) {
-    fit.effect = not_estimable(NotEstimable::not_converged);
+    fit.status = NotEstimable::not_converged;
+    fit.effect = not_estimable(fit.status);
     return fit;
   }
 
@@ -349,18 +440,63 @@ MmrmFit fit_mmrm(const RepeatedMeasures& data, double alpha) {
   fit.reml_loglik = ev.loglik;
   const int c = d.J + d.J - 1;  // gamma_J: arm at the last visit
   const double var = ev.phi(c, c);
-  // Satterthwaite: g_k = d(c'Phi c)/d theta_k = -c' Phi B_k Phi c.
-  Eigen::VectorXd g(d.K);
-  for (int k = 0; k < d.K; ++k) {
-    g(k) = -(ev.phi.row(c) * ev.B[static_cast<std::size_t>(k)] * ev.phi.col(c))(0, 0);
+  if (!(var > 0)) {
+    fit.status = NotEstimable::no_variance;
+    fit.effect = not_estimable(fit.status);
+    return fit;
   }
-  const double gwg = g.dot(ev.info.ldlt().solve(g));
-  const double df = gwg > 0 ? 2.0 * var * var / gwg : std::numeric_limits<double>::infinity();
-  if (!(var > 0) || !(df > 0)) {
+  fit.status = NotEstimable::none;
+  // g_k = d(c'Phi c)/d theta_k = c' Phi B_k Phi c (dPhi = Phi B_k Phi); only g' W g is used.
+  const Eigen::VectorXd phi_c = ev.phi.col(c);
+  Eigen::VectorXd g(d.K);
+  for (int k = 0; k < d.K; ++k) g(k) = phi_c.dot(ev.B[static_cast<std::size_t>(k)] * phi_c);
+  const Eigen::LLT<Eigen::MatrixXd> expected(ev.info);
+  if (expected.info() != Eigen::Success) {
+    fit.effect = not_estimable(NotEstimable::rank_deficient);
+    return fit;
+  }
+  auto satterthwaite_df = [&](double gwg) {
+    return gwg > 0 ? 2.0 * var * var / gwg : std::numeric_limits<double>::infinity();
+  };
+  double se = std::sqrt(var), df = 0;
+  switch (df_rule) {
+    case MmrmDf::satterthwaite_expected: df = satterthwaite_df(g.dot(expected.solve(g))); break;
+    case MmrmDf::kenward_roger: {
+      // c' Phi_A c = c' Phi c + 2 sum_kl W_kl M_kl(V^-1 X Phi c), W = I^-1: tr(I^-1 M).
+      Eigen::VectorXd z(d.y.size());
+      for (std::size_t i = 0; i < who.size(); ++i) {
+        const int m = d.count[i], off = d.offset[i];
+        const Eigen::Map<const Eigen::MatrixXd> Wi(d.w_buffer.data() + d.w_offset[i], m, m);
+        z.segment(off, m).noalias() = Wi * (d.X.middleRows(off, m) * phi_c);
+      }
+      const double var_a = var + 2.0 * expected.solve(quadratic_in_p(d, z, ev.phi)).trace();
+      se = std::sqrt(var_a);
+      df = satterthwaite_df(g.dot(expected.solve(g)));
+      break;
+    }
+    case MmrmDf::satterthwaite: {
+      Eigen::VectorXd u(d.y.size());
+      const Eigen::VectorXd resid = d.y - d.X * ev.beta;
+      for (std::size_t i = 0; i < who.size(); ++i) {
+        const int m = d.count[i], off = d.offset[i];
+        const Eigen::Map<const Eigen::MatrixXd> Wi(d.w_buffer.data() + d.w_offset[i], m, m);
+        u.segment(off, m).noalias() = Wi * resid.segment(off, m);
+      }
+      const Eigen::MatrixXd observed = quadratic_in_p(d, u, ev.phi) - ev.info;
+      const Eigen::LLT<Eigen::MatrixXd> h(observed);
+      if (h.info() != Eigen::Success) {
+        fit.effect = not_estimable(NotEstimable::not_converged);
+        return fit;
+      }
+      df = satterthwaite_df(g.dot(h.solve(g)));
+      break;
+    }
+  }
+  if (!(df > 0)) {
     fit.effect = not_estimable(NotEstimable::no_variance);
     return fit;
   }
-  fit.effect = t_estimate(ev.beta(c), std::sqrt(var), df, alpha);
+  fit.effect = t_estimate(ev.beta(c), se, df, alpha);
   return fit;
 }
 

@@ -177,6 +177,7 @@ nlohmann::json Scenario::to_json() const {
         {"hazard_depends_on", dropout.on_observed ? "observed_spp" : "true_spp"}}},
       {"analysis",
        {{"methods", methods},
+        {"mmrm_df", std::string(mmrm_df_name(analysis.mmrm_df))},
         {"mi_imputations", analysis.mi.imputations},
         {"mnar_delta_mmHg", analysis.mi.delta},
         {"mnar_delta_arms", analysis.mi.delta_both_arms ? "both" : "treatment"}}},

@@ -205,7 +205,7 @@ json SummaryAccumulator::to_json(std::uint64_t seed) const {
     const Performance p = performance(acc, replicates_, s.true_effect());
     json ne{{"total", replicates_ - p.estimable}};
     for (std::size_t k = 1; k < kNotEstimableReasons; ++k) ne[kNotEstimableNames[k]] = acc.not_estimable[k];
-    json a{{"description", std::string(method_description(m))},
+    json a{{"description", method_description(m, s.analysis)},
            {"estimable", p.estimable},
            {"not_estimable", ne},
            {"power", est(p.power, p.power_mcse)}};

@@ -27,6 +27,17 @@ TEST_CASE("an empty scenario loads with documented defaults", "[config]") {
   CHECK(s.trial.months == std::vector<double>{0, 6, 12});
   CHECK_FALSE(s.screening.entry_max.has_value());
   CHECK(s.treatment.effect_onset_months == 12.0);
+  CHECK(s.analysis.mmrm_df == MmrmDf::kenward_roger);
+}
+
+TEST_CASE("the MMRM's df rule is read by name and a wrong name says which are allowed", "[config]") {
+  ConfigReader in = ConfigReader::from_string("[analysis]\nmmrm_df = \"satterthwaite\"\n", "x.toml");
+  CHECK(Scenario::read(in).analysis.mmrm_df == MmrmDf::satterthwaite);
+  ConfigReader set = ConfigReader::from_string("", "x.toml");
+  set.apply_override("analysis.mmrm_df=\"satterthwaite_expected\"");
+  CHECK(Scenario::read(set).analysis.mmrm_df == MmrmDf::satterthwaite_expected);
+  CHECK(error_of("[analysis]\nmmrm_df = \"kr\"\n") ==
+        "x.toml:2: analysis.mmrm_df: must be one of kenward_roger, satterthwaite, satterthwaite_expected, got \"kr\"");
 }
 
 TEST_CASE("an out-of-range value names file, line, key, value and the expected range", "[config]") {

@@ -1,9 +1,11 @@
 // MMRM against R (nlme::gls REML, unstructured covariance) on trials written by trialsim's
-// --patients-csv; see tests/reference/make_mmrm_reference.R.
+// --patients-csv; see tests/reference/make_mmrm_reference.R and, for the small-sample rules
+// (Kenward-Roger, observed-information Satterthwaite), make_mmrm_small_sample_reference.R.
 #include "models/analysis.hpp"
 #include "models/mi_delta.hpp"
 #include "models/mmrm.hpp"
 #include "tests/reference/mmrm_reference.hpp"
+#include "tests/reference/mmrm_small_sample_reference.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -34,12 +36,67 @@ void check_close(double got, double want, double scale, const char* what) {
   CHECK(std::abs(got - want) <= 1e-6 * std::max(std::abs(want), scale));
 }
 
+RepeatedMeasures from_fixture(const ref_mmrm_small_sample::Fixture& f) {
+  RepeatedMeasures d;
+  d.clear(f.visits);
+  for (std::size_t i = 0; i < f.baseline.size(); ++i) {
+    d.treated.push_back(static_cast<std::int8_t>(f.treated[i]));
+    d.stratum.push_back(static_cast<std::int8_t>(f.stratum[i]));
+    d.baseline.push_back(f.baseline[i]);
+    for (std::size_t j = 0; j < static_cast<std::size_t>(f.visits); ++j) {
+      const double v = f.y[i * static_cast<std::size_t>(f.visits) + j];
+      d.y.push_back(std::isnan(v) ? 0.0 : v);
+      d.seen.push_back(std::isnan(v) ? 0 : 1);
+    }
+  }
+  return d;
+}
+
 }  // namespace
+
+TEST_CASE("MMRM's Kenward-Roger and Satterthwaite inference match R on small trials with missing visits", "[mmrm]") {
+  for (const auto& f : ref_mmrm_small_sample::fixtures) {
+    DYNAMIC_SECTION(f.name) {
+      const RepeatedMeasures d = from_fixture(f);
+      const MmrmFit kr = fit_mmrm(d, 0.05, MmrmDf::kenward_roger);
+      const MmrmFit obs = fit_mmrm(d, 0.05, MmrmDf::satterthwaite);
+      const MmrmFit exp = fit_mmrm(d, 0.05, MmrmDf::satterthwaite_expected);
+      REQUIRE(kr.effect.estimable());
+      REQUIRE(obs.effect.estimable());
+      REQUIRE(exp.effect.estimable());
+      CHECK(kr.patients == f.patients);
+      CHECK(kr.observations == f.observations);
+      check_close(kr.reml_loglik, f.reml_loglik, 1.0, "REML log-likelihood");
+      // The rule changes the test, never the fit.
+      for (const MmrmFit* fit : {&kr, &obs, &exp}) {
+        check_close(fit->effect.estimate, f.effect, f.se, "effect");
+        CHECK(fit->beta == kr.beta);
+        CHECK(fit->beta_cov == kr.beta_cov);
+        CHECK(fit->status == NotEstimable::none);
+      }
+      check_close(kr.effect.se, f.se_kr, f.se_kr, "Kenward-Roger SE");
+      check_close(kr.effect.df, f.df_kr, 1.0, "Kenward-Roger df");
+      check_close(kr.effect.p, f.p_kr, 1e-3, "Kenward-Roger p");
+      check_close(kr.effect.ci_low, f.ci_low_kr, f.se_kr, "Kenward-Roger ci_low");
+      check_close(kr.effect.ci_high, f.ci_high_kr, f.se_kr, "Kenward-Roger ci_high");
+      check_close(obs.effect.se, f.se, f.se, "plug-in SE");
+      check_close(obs.effect.df, f.df_observed, 1.0, "observed-information df");
+      check_close(obs.effect.p, f.p_observed, 1e-3, "observed-information p");
+      check_close(obs.effect.ci_low, f.ci_low_observed, f.se, "observed-information ci_low");
+      check_close(obs.effect.ci_high, f.ci_high_observed, f.se, "observed-information ci_high");
+      check_close(exp.effect.se, f.se, f.se, "plug-in SE");
+      check_close(exp.effect.df, f.df_expected, 1.0, "expected-information df");
+      // Kenward-Roger only ever widens the plug-in SE (the correction is a positive semidefinite form).
+      CHECK(kr.effect.se > obs.effect.se);
+    }
+  }
+}
 
 TEST_CASE("MMRM matches R's REML fit, SE, Satterthwaite df and p on reference trials", "[mmrm]") {
   for (const auto& f : ref_mmrm::fixtures) {
     DYNAMIC_SECTION(f.name) {
-      const MmrmFit fit = fit_mmrm(from_fixture(f), 0.05);
+      // The reference df is the expected-information Satterthwaite df.
+      const MmrmFit fit = fit_mmrm(from_fixture(f), 0.05, MmrmDf::satterthwaite_expected);
       REQUIRE(fit.effect.estimable());
       CHECK(fit.patients == f.patients);
       CHECK(fit.observations == f.observations);
@@ -78,14 +135,19 @@ TEST_CASE("MMRM with one post-baseline visit is ANCOVA with visit-specific basel
       stratum.push_back(static_cast<std::int8_t>(f.stratum[i]));
     }
   }
-  const MmrmFit fit = fit_mmrm(d, 0.05);
   const Estimate a = ancova(y, base, arm, stratum, 0.05);
-  REQUIRE(fit.effect.estimable());
-  CHECK(fit.effect.estimate == Approx(a.estimate).epsilon(1e-10));
   // REML's variance estimate is the residual mean square, so the SEs agree; with one variance
-  // parameter the Satterthwaite df is the residual df.
-  CHECK(fit.effect.se == Approx(a.se).epsilon(1e-8));
-  CHECK(fit.effect.df == Approx(a.df).epsilon(1e-6));
+  // parameter the Satterthwaite df is the residual df (observed and expected information agree
+  // at the REML estimate), and Kenward-Roger's correction vanishes (V^-1 X Phi c lies in the
+  // column space of X, which P annihilates): every rule is the exact t test.
+  for (const MmrmDf rule : {MmrmDf::kenward_roger, MmrmDf::satterthwaite, MmrmDf::satterthwaite_expected}) {
+    INFO(mmrm_df_name(rule));
+    const MmrmFit fit = fit_mmrm(d, 0.05, rule);
+    REQUIRE(fit.effect.estimable());
+    CHECK(fit.effect.estimate == Approx(a.estimate).epsilon(1e-10));
+    CHECK(fit.effect.se == Approx(a.se).epsilon(1e-8));
+    CHECK(fit.effect.df == Approx(a.df).epsilon(1e-6));
+  }
 }
 
 TEST_CASE("MMRM reports trials it cannot fit instead of returning numbers", "[mmrm]") {
@@ -95,14 +157,14 @@ TEST_CASE("MMRM reports trials it cannot fit instead of returning numbers", "[mm
     for (std::size_t i = 0; i < d.patients(); ++i) {
       if (d.treated[i]) d.seen[i * 2 + 1] = 0;
     }
-    CHECK(fit_mmrm(d, 0.05).effect.status == NotEstimable::rank_deficient);
+    CHECK(fit_mmrm(d, 0.05, MmrmDf::kenward_roger).effect.status == NotEstimable::rank_deficient);
   }
   SECTION("no patient seen at both visits: their covariance is not identified") {
     RepeatedMeasures d = from_fixture(f);
     for (std::size_t i = 0; i < d.patients(); ++i) {
       if (d.seen[i * 2] && d.seen[i * 2 + 1]) d.seen[i * 2 + (i % 2)] = 0;
     }
-    CHECK(fit_mmrm(d, 0.05).effect.status == NotEstimable::rank_deficient);
+    CHECK(fit_mmrm(d, 0.05, MmrmDf::kenward_roger).effect.status == NotEstimable::rank_deficient);
   }
   SECTION("fewer patients than parameters") {
     RepeatedMeasures d;
@@ -114,7 +176,7 @@ TEST_CASE("MMRM reports trials it cannot fit instead of returning numbers", "[mm
       d.y.insert(d.y.end(), {55.0 + i, 57.0 - i});
       d.seen.insert(d.seen.end(), {1, 1});
     }
-    CHECK(fit_mmrm(d, 0.05).effect.status == NotEstimable::too_few_patients);
+    CHECK(fit_mmrm(d, 0.05, MmrmDf::kenward_roger).effect.status == NotEstimable::too_few_patients);
   }
 }
 
