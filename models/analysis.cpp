@@ -38,7 +38,7 @@ std::string method_description(Method m, const AnalysisConfig& cfg) {
       return what;
     }
     case Method::ipw_ancova: return "ANCOVA on completers weighted by 1/P(complete) from sequential logistic models, HC2 SE";
-    case Method::mi_delta: return "multiple imputation from the MMRM, shifted by delta (MNAR), ANCOVA, Rubin's rules";
+    case Method::mi_delta: return "multiple imputation under the MMRM's normal model, parameters drawn from their posterior, shifted by delta (MNAR), ANCOVA, Rubin's rules";
   }
   return "?";
 }
@@ -246,7 +246,7 @@ std::array<Estimate, kMethods> Analysis::estimate_all(const TrialData& trial, An
       case Method::ipw_ancova: e = fit_ipw_ancova(visits(), cfg_.alpha).effect; break;
       case Method::mi_delta: {
         Stream rng(seed, replicate, StreamKind::analysis, static_cast<std::uint64_t>(m));
-        e = mi_delta(visits(), mmrm_fit(), cfg_.mi, cfg_.alpha, rng);
+        e = mi_delta(visits(), cfg_.mi, cfg_.alpha, rng);
         break;
       }
     }

@@ -61,8 +61,8 @@ class Analysis {
   explicit Analysis(const AnalysisConfig& cfg) : cfg_(cfg) {}
   // Every configured method on one trial (other entries stay not estimable). Methods that
   // draw random numbers use their own analysis sub-stream of (seed, replicate), so adding a
-  // method never changes another's results; the post-baseline table and the MMRM fit are
-  // built at most once and shared by mmrm, ipw_ancova and mi_delta.
+  // method never changes another's results; the post-baseline table is built at most once
+  // and shared by mmrm, ipw_ancova and mi_delta.
   std::array<Estimate, kMethods> estimate_all(const TrialData& trial, AnalysisWorkspace& ws, std::uint64_t seed,
                                               std::uint64_t replicate) const;
   const AnalysisConfig& config() const { return cfg_; }

@@ -1,6 +1,7 @@
-// Multiple imputation's delta adjustment at a fixed seed, within Monte Carlo error. (Power,
-// regression to the mean, ANCOVA variance, type I error, coverage and bias under dropout are
-// the validation suite's cases: tests/statistical/test_validation.cpp.)
+// Multiple imputation's delta adjustment and its calibration in a small trial at a fixed seed,
+// within Monte Carlo error. (Power, regression to the mean, ANCOVA variance, type I error,
+// coverage and bias under dropout are the validation suite's cases:
+// tests/statistical/test_validation.cpp.)
 #include "sim/engine.hpp"
 #include "sim/scenario.hpp"
 
@@ -49,3 +50,19 @@ TEST_CASE("a delta shift moves multiple imputation by delta times the share impu
   check_within(p1.bias - p0.bias, -6.0 * share, p0.bias_mcse + p1.bias_mcse);
 }
 
+
+TEST_CASE("multiple imputation is calibrated at 40 consented with 4 post-baseline visits", "[statistical][mi][slow]") {
+  // About 35 randomized, 4 visits, MCAR dropout, no effect. Drawing the coefficients apart
+  // from the covariance, with a Wishart on patients - p df, was conservative here: at this
+  // seed, type I error 0.0456 and model SEs 1.5% above the empirical SE (z -4.1 and 4.1).
+  // 40 000 trials (a few seconds in a release build; the sanitizer runs skip this case).
+  ConfigReader in = ConfigReader::from_file(std::string(TRIALSIM_SOURCE_DIR) + "/configs/null_trial.toml");
+  in.apply_override("trial.consented=40");
+  in.apply_override("trial.months=[0, 3, 6, 9, 12]");
+  in.apply_override("analysis.methods=[\"mi_delta\"]");
+  const auto sum = simulate(Scenario::read(in), 40000);
+  const Performance p = performance(sum.method(Method::mi_delta), sum.replicates(), 0.0);
+  CHECK(p.estimable == sum.replicates());
+  check_within(p.power, 0.05, std::sqrt(0.05 * 0.95 / static_cast<double>(sum.replicates())));
+  check_within(p.relative_se_error, 0.0, p.relative_se_error_mcse);
+}
