@@ -46,6 +46,8 @@ void Dropout::follow(Patient& p, double horizon_months, const TruePath& true_spp
   double last_reading = readings[0];
   std::size_t next_visit = 1;
   double start = 0.0;
+  double multiplier = 1.0, prev_exponent = 0.0, prev_step = 0.0, step_factor = 1.0;
+  bool have_prev = false, have_step = false;
   while (start < horizon_months) {
     double end = std::min(std::floor(start) + 1.0, horizon_months);
     if (cfg_.on_observed) {
@@ -58,8 +60,23 @@ void Dropout::follow(Patient& p, double horizon_months, const TruePath& true_spp
     }
     const double width = end - start;
     const double x = cfg_.on_observed ? last_reading : true_spp.at(start + 0.5 * width);
-    // Capped so that an extreme SPP cannot overflow the hazards (e^700 ~ 1e304).
-    const double multiplier = std::exp(std::min(700.0, log_hr_per_mmHg_ * (cfg_.reference_spp - x)));
+    // Capped so that an extreme SPP cannot overflow the hazards (e^700 ~ 1e304). On the true
+    // SPP, a linear path on an even grid moves the exponent by the same step piece after
+    // piece: the multiplier is then updated by that step's factor instead of a new exp.
+    const double exponent = std::min(700.0, log_hr_per_mmHg_ * (cfg_.reference_spp - x));
+    const double step_exp = exponent - prev_exponent;
+    if (have_step && exponent < 700.0 && std::abs(step_exp - prev_step) <= 1e-12 * (1.0 + std::abs(step_exp))) {
+      multiplier *= step_factor;
+    } else {
+      multiplier = std::exp(exponent);
+      if (have_prev) {
+        step_factor = std::exp(step_exp);
+        prev_step = step_exp;
+        have_step = true;
+      }
+    }
+    prev_exponent = exponent;
+    have_prev = true;
     const double death = cfg_.death_per_year / 12.0 * multiplier;
     const double transfer =
         cfg_.transfer_per_year / 12.0 * multiplier + (treated ? cfg_.treatment_transfer_per_year / 12.0 : 0.0);

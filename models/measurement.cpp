@@ -38,43 +38,66 @@ Measurement::Measurement(const SppConfig& spp, const MeasurementConfig& m, const
       diabetes_centre_(pop.diabetes_prob),
       age_centre_(pop.age_mean),
       drift_per_month_(spp.drift_per_year / 12.0),
-      slope_sd_per_month_(spp.sd_slope_per_year / 12.0) {}
+      slope_sd_per_month_(spp.sd_slope_per_year / 12.0) {
+  prepare_schedule();
+}
 
 SppLatent Measurement::draw_latent(const Covariates& cov, Stream& rng) const {
   boost::random::normal_distribution<double> normal;
   SppLatent s;
   s.level = spp_.mean + spp_.diabetes_shift * ((cov.diabetes ? 1.0 : 0.0) - diabetes_centre_) +
             spp_.age_shift_per_10y * (cov.age - age_centre_) / 10.0 + spp_.sd_between * normal(rng);
-  s.slope = slope_sd_per_month_ * normal(rng);
+  // No draw for a slope that cannot vary.
+  s.slope = slope_sd_per_month_ > 0 ? slope_sd_per_month_ * normal(rng) : 0.0;
   return s;
 }
 
-Deviations Measurement::draw_deviations(Stream& rng) const {
+// Exact discretisation of the stationary OU process at the ordered reading times:
+// U(t2) = rho U(t1) + sqrt(1 - rho^2) sd Z with rho = exp(-(t2 - t1)/tau). The coefficients
+// depend on the schedule only, so they are computed once.
+void Measurement::prepare_schedule() {
+  const double sd_u = spp_.sd_biological, tau = spp_.biological_corr_months;
+  double t_prev = entry_.time(0);
+  auto step = [&](double t) {
+    const double rho = std::exp(-(t - t_prev) / tau);
+    t_prev = t;
+    return std::array<double, 2>{rho, std::sqrt(1.0 - rho * rho) * sd_u};
+  };
+  for (int j = 1; j < entry_.readings; ++j) entry_step_[static_cast<std::size_t>(j)] = step(entry_.time(j));
+  for (std::size_t k = 0; k < months_.size(); ++k) visit_step_[k] = step(months_[k]);
+  visit_noise_ = spp_.sd_measurement / std::sqrt(static_cast<double>(cfg_.readings_per_visit));
+}
+
+// Without biological fluctuation U is 0 throughout and no draw is spent on it; without missed
+// visits none is spent on them either.
+void Measurement::draw_entry(Stream& rng, Deviations& d, double& u) const {
+  boost::random::normal_distribution<double> normal;
+  const bool bio = spp_.sd_biological > 0;
+  u = bio ? spp_.sd_biological * normal(rng) : 0.0;
+  for (int j = 0; j < entry_.readings; ++j) {
+    const auto jj = static_cast<std::size_t>(j);
+    if (bio && j > 0) u = entry_step_[jj][0] * u + entry_step_[jj][1] * normal(rng);
+    d.entry[jj] = u + spp_.sd_measurement * normal(rng);
+  }
+}
+
+void Measurement::draw_visits(Stream& rng, Deviations& d, double u) const {
   boost::random::normal_distribution<double> normal;
   boost::random::uniform_01<double> unif;
-  Deviations d;
-  // Exact discretisation of the stationary OU process at the ordered reading times:
-  // U(t2) = rho U(t1) + sqrt(1 - rho^2) sd Z with rho = exp(-(t2 - t1)/tau).
-  const double sd_u = spp_.sd_biological;
-  const double tau = spp_.biological_corr_months;
-  double u = sd_u * normal(rng);
-  double t_prev = entry_.time(0);
-  auto advance = [&](double t) {
-    const double rho = std::exp(-(t - t_prev) / tau);
-    u = rho * u + std::sqrt(1.0 - rho * rho) * sd_u * normal(rng);
-    t_prev = t;
-  };
-  for (int j = 0; j < entry_.readings; ++j) {
-    if (j > 0) advance(entry_.time(j));
-    d.entry[static_cast<std::size_t>(j)] = u + spp_.sd_measurement * normal(rng);
-  }
-  const double visit_noise = spp_.sd_measurement / std::sqrt(static_cast<double>(cfg_.readings_per_visit));
+  const bool bio = spp_.sd_biological > 0, missing = cfg_.missed_visit_prob > 0;
   for (std::size_t k = 0; k < months_.size(); ++k) {
-    advance(months_[k]);
-    d.visit[k] = u + visit_noise * normal(rng);
+    if (bio) u = visit_step_[k][0] * u + visit_step_[k][1] * normal(rng);
+    d.visit[k] = u + visit_noise_ * normal(rng);
     // Month 0 is the baseline, never missed; later visits are missed completely at random.
-    d.missed[k] = k > 0 && unif(rng) < cfg_.missed_visit_prob;
+    d.missed[k] = missing && k > 0 && unif(rng) < cfg_.missed_visit_prob;
   }
+}
+
+Deviations Measurement::draw_deviations(Stream& rng) const {
+  Deviations d;
+  double u = 0;
+  draw_entry(rng, d, u);
+  draw_visits(rng, d, u);
   return d;
 }
 

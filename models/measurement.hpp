@@ -67,7 +67,12 @@ class Measurement {
 
   // Latent level and slope, from the patient's population stream.
   SppLatent draw_latent(const Covariates& cov, Stream& rng) const;
-  // Biological fluctuation and reading noise at every reading, from the measurement stream.
+  // Biological fluctuation and reading noise at every reading, from the measurement stream:
+  // draw_entry for the entry readings (u: the fluctuation at the last of them), then
+  // draw_visits for the visits (only patients who are randomized need them);
+  // draw_deviations does both.
+  void draw_entry(Stream& rng, Deviations& d, double& u) const;
+  void draw_visits(Stream& rng, Deviations& d, double u) const;
   Deviations draw_deviations(Stream& rng) const;
   // The patient's true SPP path, given their full treatment effect and its onset.
   TruePath path(const SppLatent& s, double effect = 0.0, double onset_months = 0.0) const {
@@ -92,8 +97,15 @@ class Measurement {
   const MeasurementConfig& config() const { return cfg_; }
 
  private:
+  void prepare_schedule();
+
   SppConfig spp_;
   MeasurementConfig cfg_;
+  // {rho, sqrt(1 - rho^2) sd} of the OU step to each entry reading (from the previous one) and
+  // to each visit (from the previous reading), and the SD of a visit's mean reading noise.
+  std::array<std::array<double, 2>, kMaxEntryReadings> entry_step_{};
+  std::array<std::array<double, 2>, kMaxVisits> visit_step_{};
+  double visit_noise_ = 0;
   std::vector<double> months_;
   EntrySchedule entry_;
   double diabetes_centre_;

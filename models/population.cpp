@@ -39,6 +39,8 @@ constexpr std::array<LabMarginal, kLabs> kLabMarginals{{
 // Indices into the latent vector.
 constexpr std::size_t kAge = 0, kMale = 1, kVintage = 2, kDiabetes = 3;
 constexpr std::size_t lab(Lab l) { return 4 + static_cast<std::size_t>(l); }
+// Positions in the core vector (Population::kCoreIndex).
+constexpr Eigen::Index kCoreAge = 0, kCoreMale = 1, kCoreDiabetes = 2, kCoreMg = 3;
 
 // Latent (Gaussian-copula) correlations. Table 1 gives no correlations, so these are chosen
 // to be plausible for hemodialysis cohorts: creatinine falls with age and rises with muscle
@@ -79,9 +81,10 @@ const std::array<Pair, 27> kPairs{{
     {lab(Lab::phosphate), lab(Lab::magnesium), 0.20},
 }};
 
-double lognormal_from(double mean, double sd, double z) {
+// A log-normal with this mean and SD is exp(a + b z), z standard normal: {a, b}.
+std::array<double, 2> lognormal_params(double mean, double sd) {
   const double s2 = std::log1p((sd * sd) / (mean * mean));
-  return std::exp(std::log(mean) - 0.5 * s2 + std::sqrt(s2) * z);
+  return {std::log(mean) - 0.5 * s2, std::sqrt(s2)};
 }
 
 }  // namespace
@@ -107,9 +110,35 @@ Population::Population(const PopulationConfig& cfg) : cfg_(cfg) {
     corr(static_cast<Eigen::Index>(p.a), static_cast<Eigen::Index>(p.b)) = p.r;
     corr(static_cast<Eigen::Index>(p.b), static_cast<Eigen::Index>(p.a)) = p.r;
   }
-  Eigen::LLT<Eigen::Matrix<double, kCovariateDims, kCovariateDims>> llt(corr);
-  if (llt.info() != Eigen::Success) throw std::logic_error("covariate correlation matrix is not positive definite");
-  chol_ = llt.matrixL();
+  if (Eigen::LLT<Eigen::Matrix<double, kCovariateDims, kCovariateDims>>(corr).info() != Eigen::Success) {
+    throw std::logic_error("covariate correlation matrix is not positive definite");
+  }
+  // Split the latent vector into the part the models read (core) and the rest (extras), and
+  // write the joint normal as core ~ N(0, S_cc), extras | core ~ N(A core, S_ee - A S_ce) with
+  // A = S_ec S_cc^-1 (the conditional normal; e.g. Anderson 2003, sec. 2.5).
+  std::array<std::size_t, kExtraDims> extra{};
+  for (std::size_t i = 0, e = 0; i < kCovariateDims; ++i) {
+    if (std::find(kCoreIndex.begin(), kCoreIndex.end(), i) == kCoreIndex.end()) extra[e++] = i;
+  }
+  extra_index_ = extra;
+  Eigen::Matrix<double, kCoreDims, kCoreDims> scc;
+  Eigen::Matrix<double, kExtraDims, kCoreDims> sec;
+  Eigen::Matrix<double, kExtraDims, kExtraDims> see;
+  for (std::size_t a = 0; a < kCoreDims; ++a) {
+    for (std::size_t b = 0; b < kCoreDims; ++b) scc(Eigen::Index(a), Eigen::Index(b)) = corr(Eigen::Index(kCoreIndex[a]), Eigen::Index(kCoreIndex[b]));
+  }
+  for (std::size_t a = 0; a < kExtraDims; ++a) {
+    for (std::size_t b = 0; b < kCoreDims; ++b) sec(Eigen::Index(a), Eigen::Index(b)) = corr(Eigen::Index(extra[a]), Eigen::Index(kCoreIndex[b]));
+    for (std::size_t b = 0; b < kExtraDims; ++b) see(Eigen::Index(a), Eigen::Index(b)) = corr(Eigen::Index(extra[a]), Eigen::Index(extra[b]));
+  }
+  const Eigen::LLT<Eigen::Matrix<double, kCoreDims, kCoreDims>> core(scc);
+  core_chol_ = core.matrixL();
+  extra_mean_ = core.solve(sec.transpose()).transpose();
+  const Eigen::Matrix<double, kExtraDims, kExtraDims> cond = see - extra_mean_ * sec.transpose();
+  const Eigen::LLT<Eigen::Matrix<double, kExtraDims, kExtraDims>> cond_llt(cond);
+  if (cond_llt.info() != Eigen::Success) throw std::logic_error("conditional covariate covariance is not positive definite");
+  extra_chol_ = cond_llt.matrixL();
+
   const boost::math::normal std_normal;
   // P(latent < threshold) = probability; clamp away from 0/1 so quantile stays finite.
   auto threshold = [&](double p) {
@@ -119,32 +148,57 @@ Population::Population(const PopulationConfig& cfg) : cfg_(cfg) {
   };
   male_threshold_ = threshold(cfg_.male_prob);
   diabetes_threshold_ = threshold(cfg_.diabetes_prob);
-}
-
-std::string_view Population::lab_name(std::size_t l) { return kLabMarginals.at(l).name; }
-
-Covariates Population::draw(Stream& rng) const {
-  boost::random::normal_distribution<double> normal;
-  boost::random::uniform_01<double> unif;
-  Eigen::Matrix<double, kCovariateDims, 1> z;
-  for (Eigen::Index i = 0; i < z.size(); ++i) z(i) = normal(rng);
-  const Eigen::Matrix<double, kCovariateDims, 1> x = chol_ * z;
-
-  Covariates c;
-  c.age = std::clamp(cfg_.age_mean + cfg_.age_sd * x(kAge), 18.0, 100.0);
-  c.male = x(kMale) < male_threshold_;
-  c.vintage = cfg_.vintage_sd > 0 ? lognormal_from(cfg_.vintage_mean, cfg_.vintage_sd, x(kVintage)) : cfg_.vintage_mean;
-  c.diabetes = x(kDiabetes) < diabetes_threshold_;
+  lognormal_vintage_ = lognormal_params(cfg_.vintage_mean, cfg_.vintage_sd);
   for (std::size_t l = 0; l < kLabs; ++l) {
     LabMarginal m = kLabMarginals[l];
     if (l == static_cast<std::size_t>(Lab::magnesium)) {
       m.mean = cfg_.mg_mean;
       m.sd = cfg_.mg_sd;
     }
-    const double xl = x(static_cast<Eigen::Index>(lab(static_cast<Lab>(l))));
-    c.labs[l] = m.lognormal ? lognormal_from(m.mean, m.sd, xl) : m.mean + m.sd * xl;
+    lab_shape_[l] = m.lognormal ? lognormal_params(m.mean, m.sd) : std::array<double, 2>{m.mean, m.sd};
   }
-  c.prior_mg = unif(rng) < cfg_.prior_mg_prob;
+}
+
+std::string_view Population::lab_name(std::size_t l) { return kLabMarginals.at(l).name; }
+
+double Population::lab_value(std::size_t l, double x) const {
+  const auto& [a, b] = lab_shape_[l];
+  return kLabMarginals[l].lognormal ? std::exp(a + b * x) : a + b * x;
+}
+
+Covariates Population::draw(Stream& rng, Stream* extras) const {
+  boost::random::normal_distribution<double> normal;
+  Eigen::Matrix<double, kCoreDims, 1> z;
+  for (Eigen::Index i = 0; i < z.size(); ++i) z(i) = normal(rng);
+  const Eigen::Matrix<double, kCoreDims, 1> x = core_chol_.triangularView<Eigen::Lower>() * z;
+
+  Covariates c;
+  c.age = std::clamp(cfg_.age_mean + cfg_.age_sd * x(kCoreAge), 18.0, 100.0);
+  c.male = x(kCoreMale) < male_threshold_;
+  c.diabetes = x(kCoreDiabetes) < diabetes_threshold_;
+  constexpr auto mg = static_cast<std::size_t>(Lab::magnesium);
+  c.labs[mg] = lab_value(mg, x(kCoreMg));
+  // Drawn only where it can happen, so a scenario without the exclusion spends nothing on it.
+  if (cfg_.prior_mg_prob > 0) c.prior_mg = boost::random::uniform_01<double>()(rng) < cfg_.prior_mg_prob;
+  if (extras == nullptr) {
+    c.vintage = std::numeric_limits<double>::quiet_NaN();
+    for (std::size_t l = 0; l < kLabs; ++l) {
+      if (l != mg) c.labs[l] = std::numeric_limits<double>::quiet_NaN();
+    }
+    return c;
+  }
+  Eigen::Matrix<double, kExtraDims, 1> ze;
+  for (Eigen::Index i = 0; i < ze.size(); ++i) ze(i) = normal(*extras);
+  const Eigen::Matrix<double, kExtraDims, 1> xe = extra_mean_ * x + extra_chol_.triangularView<Eigen::Lower>() * ze;
+  for (std::size_t e = 0; e < kExtraDims; ++e) {
+    const std::size_t dim = extra_index_[e];
+    const double v = xe(static_cast<Eigen::Index>(e));
+    if (dim == kVintage) {
+      c.vintage = cfg_.vintage_sd > 0 ? std::exp(lognormal_vintage_[0] + lognormal_vintage_[1] * v) : cfg_.vintage_mean;
+    } else {
+      c.labs[dim - 4] = lab_value(dim - 4, v);
+    }
+  }
   return c;
 }
 

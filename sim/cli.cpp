@@ -237,7 +237,7 @@ int run_command(const RunArgs& a) {
   std::unique_ptr<AtomicFile> report = prepare_pictures(a.plots_dir, a.report_path);
 
   if (a.replicate) {
-    const TrialSimulator sim(scenario);
+    const TrialSimulator sim(scenario, patients != nullptr);
     Workspace ws;
     const ReplicateResult r = sim.run(a.seed, *a.replicate, ws);
     if (patients) write_patients_csv(scenario, ws.trial, *patients);

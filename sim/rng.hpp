@@ -26,6 +26,7 @@ enum class StreamKind : std::uint64_t {
   dropout = 5,
   measurement = 6,
   analysis = 7,
+  covariates = 8,  // the covariates only the patients CSV shows (Population::draw)
 };
 
 // A UniformRandomBitGenerator over Philox4x64: usable as the engine of any Boost.Random or

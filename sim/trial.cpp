@@ -2,12 +2,14 @@
 
 #include "sim/rng.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 namespace trialsim {
 
-TrialSimulator::TrialSimulator(const Scenario& s)
+TrialSimulator::TrialSimulator(const Scenario& s, bool all_covariates)
     : scenario_(s),
+      all_covariates_(all_covariates),
       population_(s.population),
       measurement_(s.spp, s.measurement, s.population, s.trial.months, s.screening.schedule()),
       screening_(s.screening),
@@ -27,19 +29,30 @@ void TrialSimulator::simulate(std::uint64_t seed, std::uint64_t r, Workspace& ws
   ws.paths.resize(n);
 
   // Population and screening: each patient from their own streams (common random numbers).
+  // Visit deviations continue the measurement stream of those randomized only.
   for (std::size_t i = 0; i < n; ++i) {
     Patient& p = t.patients[i];
     p.id = static_cast<int>(i + 1);
     Stream pop_rng(seed, r, StreamKind::population, i);
-    p.cov = population_.draw(pop_rng);
+    if (all_covariates_) {
+      Stream extra_rng(seed, r, StreamKind::covariates, i);
+      p.cov = population_.draw(pop_rng, &extra_rng);
+    } else {
+      p.cov = population_.draw(pop_rng);
+    }
     p.spp = measurement_.draw_latent(p.cov, pop_rng);
     Stream meas_rng(seed, r, StreamKind::measurement, i);
-    ws.deviations[i] = measurement_.draw_deviations(meas_rng);
-    p.entry_spp = measurement_.entry_mean(p.spp, ws.deviations[i]);
+    Deviations& dev = ws.deviations[i];
+    double u = 0;
+    measurement_.draw_entry(meas_rng, dev, u);
+    p.entry_spp = measurement_.entry_mean(p.spp, dev);
     p.true_baseline = measurement_.true_baseline(p.spp);
     Stream scr_rng(seed, r, StreamKind::screening, i);
     p.status = screening_.classify(p.cov, p.entry_spp, scr_rng);
-    if (p.status == Status::randomized) t.randomized.push_back(i);
+    if (p.status == Status::randomized) {
+      measurement_.draw_visits(meas_rng, dev, u);
+      t.randomized.push_back(i);
+    }
   }
 
   Stream rand_rng(seed, r, StreamKind::randomization, 0);
@@ -72,28 +85,23 @@ struct Sum {
   Value mean() const { return n > 0 ? Value::of(s / n) : Value{}; }
 };
 
-// Two-pass SD for numerical safety; values are few (one arm of one trial). `keep` picks the
-// patients (completers, or those seen at a visit).
-template <class Get, class Keep>
-Value arm_sd(const TrialData& t, Arm arm, Get get, Keep keep) {
-  double s = 0;
+// Mean and SD in one pass, shifted by the first value for numerical safety (Chan, Golub &
+// LeVeque, Am Stat 1983): values are few (one arm of one trial) and of one magnitude.
+struct Moments {
+  double shift = 0, s = 0, ss = 0;
   int n = 0;
-  for (const std::size_t i : t.randomized) {
-    const Patient& p = t.patients[i];
-    if (p.arm != arm || !keep(p)) continue;
-    s += get(p);
+  void add(double x) {
+    if (n == 0) shift = x;
+    const double d = x - shift;
+    s += d;
+    ss += d * d;
     ++n;
   }
-  if (n < 2) return {};
-  const double m = s / n;
-  double ss = 0;
-  for (const std::size_t i : t.randomized) {
-    const Patient& p = t.patients[i];
-    if (p.arm != arm || !keep(p)) continue;
-    ss += (get(p) - m) * (get(p) - m);
+  Value sd() const {
+    if (n < 2) return {};
+    return Value::of(std::sqrt(std::max(0.0, (ss - s * s / n) / (n - 1))));
   }
-  return Value::of(std::sqrt(ss / (n - 1)));
-}
+};
 
 }  // namespace
 
@@ -118,7 +126,9 @@ ReplicateResult TrialSimulator::summarize(std::uint64_t seed, std::uint64_t r, W
   for (const Arm arm : {Arm::control, Arm::treatment}) {
     ArmResult& a = out.arms[arm_index(arm)];
     Sum y_base, t_base, slope, effect, dev_base, dev_final, y_final_all, y_final_c;
+    Moments base_m, final_m;
     std::array<Sum, kMaxVisits> mg;
+    std::array<Moments, kMaxVisits> mg_m;
     std::array<int, kMaxVisits> below{};
     for (const std::size_t i : t.randomized) {
       const Patient& p = t.patients[i];
@@ -137,6 +147,7 @@ ReplicateResult TrialSimulator::summarize(std::uint64_t seed, std::uint64_t r, W
         }
         if (p.seen[k]) {
           mg[k].add(p.serum_mg[k]);
+          mg_m[k].add(p.serum_mg[k]);
           if (p.serum_mg[k] < scenario_.treatment.target_mg_low) ++below[k];
         }
       }
@@ -144,23 +155,26 @@ ReplicateResult TrialSimulator::summarize(std::uint64_t seed, std::uint64_t r, W
       // visit: the deviation is drawn for every visit whether or not it is observed.
       const double d_final = ws.deviations[i].visit[last];
       y_base.add(p.observed_spp[0]);
+      base_m.add(p.observed_spp[0]);
       t_base.add(p.true_baseline);
       slope.add(p.spp.slope);
       effect.add(ws.paths[i].effect_at(months[last]));
       dev_base.add(p.observed_spp[0] - p.true_baseline);
       dev_final.add(d_final);
       y_final_all.add(p.true_spp[last] + d_final);
-      if (done) y_final_c.add(p.observed_spp[last]);
+      if (done) {
+        y_final_c.add(p.observed_spp[last]);
+        final_m.add(p.observed_spp[last]);
+      }
     }
     a.baseline_mean = y_base.mean();
     a.true_baseline_mean = t_base.mean();
     a.final_mean = y_final_c.mean();
-    a.baseline_sd = arm_sd(t, arm, [](const Patient& p) { return p.observed_spp[0]; }, [](const Patient&) { return true; });
-    a.final_sd = arm_sd(t, arm, [&](const Patient& p) { return p.observed_spp[last]; },
-                        [&](const Patient& p) { return p.completed(last); });
+    a.baseline_sd = base_m.sd();
+    a.final_sd = final_m.sd();
     for (std::size_t k = 1; k < months.size(); ++k) {
       a.mg_mean[k] = mg[k].mean();
-      a.mg_sd[k] = arm_sd(t, arm, [k](const Patient& p) { return p.serum_mg[k]; }, [k](const Patient& p) { return p.seen[k]; });
+      a.mg_sd[k] = mg_m[k].sd();
       if (mg[k].n > 0) a.mg_below_target[k] = Value::of(below[k]);
     }
     // All together, and only when the arm has completers, so that the summary averages every

@@ -89,7 +89,9 @@ struct Workspace {
 
 class TrialSimulator {
  public:
-  explicit TrialSimulator(const Scenario& s);
+  // all_covariates: also draw the covariates only the patients CSV shows (vintage, the labs
+  // other than Mg), from their own stream; the rest of the trial is the same either way.
+  explicit TrialSimulator(const Scenario& s, bool all_covariates = false);
 
   // Simulates replicate `r` into ws.trial (every consented patient, with their fate).
   void simulate(std::uint64_t seed, std::uint64_t r, Workspace& ws) const;
@@ -105,6 +107,7 @@ class TrialSimulator {
 
  private:
   const Scenario& scenario_;
+  bool all_covariates_;
   Population population_;
   Measurement measurement_;
   Screening screening_;

@@ -29,7 +29,8 @@ TEST_CASE("population marginals match the configured proportions and means", "[p
   double diab = 0, male = 0, prior = 0, age = 0, vint = 0, mg = 0;
   for (int i = 0; i < n; ++i) {
     Stream rng(5, 0, StreamKind::population, static_cast<std::uint64_t>(i));
-    const Covariates c = pop.draw(rng);
+    Stream extras(5, 0, StreamKind::covariates, static_cast<std::uint64_t>(i));
+    const Covariates c = pop.draw(rng, &extras);
     diab += c.diabetes;
     male += c.male;
     prior += c.prior_mg;
@@ -53,7 +54,8 @@ TEST_CASE("population covariates are correlated as specified (age vs creatinine)
   double sa = 0, sc = 0, saa = 0, scc = 0, sac = 0;
   for (int i = 0; i < n; ++i) {
     Stream rng(6, 0, StreamKind::population, static_cast<std::uint64_t>(i));
-    const Covariates c = pop.draw(rng);
+    Stream extras(6, 0, StreamKind::covariates, static_cast<std::uint64_t>(i));
+    const Covariates c = pop.draw(rng, &extras);
     const double a = c.age, cr = c.labs[static_cast<std::size_t>(Lab::creatinine)];
     sa += a;
     sc += cr;
@@ -332,4 +334,21 @@ TEST_CASE("visits after dropout are missing and the baseline is the entry readin
     ++checked;
   }
   CHECK(checked > 50);
+}
+
+TEST_CASE("the covariates models read do not depend on whether the others are drawn", "[population]") {
+  const Population pop(PopulationConfig{});
+  for (std::uint64_t i = 0; i < 200; ++i) {
+    Stream a(7, 0, StreamKind::population, i), b(7, 0, StreamKind::population, i);
+    Stream extras(7, 0, StreamKind::covariates, i);
+    const Covariates core = pop.draw(a), full = pop.draw(b, &extras);
+    REQUIRE(core.age == full.age);
+    REQUIRE(core.male == full.male);
+    REQUIRE(core.diabetes == full.diabetes);
+    REQUIRE(core.prior_mg == full.prior_mg);
+    REQUIRE(core.labs[static_cast<std::size_t>(Lab::magnesium)] == full.labs[static_cast<std::size_t>(Lab::magnesium)]);
+    REQUIRE(a() == b());  // both streams left at the same point
+    REQUIRE(std::isnan(core.vintage));
+    REQUIRE(full.vintage > 0);
+  }
 }
