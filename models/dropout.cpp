@@ -35,6 +35,36 @@ Dropout::Dropout(const DropoutConfig& cfg)
 // [a, b) takes the last reading taken at or before a: the hazard at time t depends only on
 // readings that exist at t, so dropout is missing at random given the observed data for any
 // visit schedule (Little & Rubin 2019, ch. 1 and 6), which the MMRM and imputation require.
+namespace {
+
+// The crossing of the Exp(1) threshold in a piece [start, start + width) with these
+// cause-specific hazards per month, if any.
+struct Hazards {
+  double death, transfer, ae;
+  double total() const { return death + transfer + ae; }
+};
+
+bool crosses(Patient& p, double start, double width, const Hazards& h, double threshold, double cause_u,
+             double& cumulative) {
+  const double total = h.total();
+  if (total > 0.0 && cumulative + total * width >= threshold) {
+    p.dropout_month = start + (threshold - cumulative) / total;
+    const double c = cause_u * total;
+    p.dropout_reason = c < h.death                ? DropoutReason::death
+                       : c < h.death + h.transfer ? DropoutReason::transfer
+                                                  : DropoutReason::adverse_event;
+    return true;
+  }
+  cumulative += total * width;
+  return false;
+}
+
+// Pieces of the monthly grid evaluated together on the true SPP (a longer horizon takes the
+// general loop).
+constexpr int kMaxMonthlyPieces = 64;
+
+}  // namespace
+
 void Dropout::follow(Patient& p, double horizon_months, const TruePath& true_spp, const std::vector<double>& months,
                      const std::array<double, kMaxVisits>& readings, Stream& rng) const {
   boost::random::exponential_distribution<double> expo(1.0);
@@ -42,12 +72,34 @@ void Dropout::follow(Patient& p, double horizon_months, const TruePath& true_spp
   const double threshold = expo(rng);
   const double cause_u = unif(rng);
   const bool treated = p.arm == Arm::treatment;
+  const double death_rate = cfg_.death_per_year / 12.0, transfer_rate = cfg_.transfer_per_year / 12.0;
+  const double transfer_fixed = treated ? cfg_.treatment_transfer_per_year / 12.0 : 0.0;
+  const double ae = treated ? cfg_.ae_per_year / 12.0 : 0.0;
+  // Capped so that an extreme SPP cannot overflow the hazards (e^700 ~ 1e304).
+  auto multiplier = [&](double x) { return std::exp(std::min(700.0, log_hr_per_mmHg_ * (cfg_.reference_spp - x))); };
+  auto hazards = [&](double m) { return Hazards{death_rate * m, transfer_rate * m + transfer_fixed, ae}; };
   double cumulative = 0.0;
+  p.dropout_month = std::numeric_limits<double>::infinity();
+  p.dropout_reason = DropoutReason::none;
+
+  const int monthly = static_cast<int>(std::ceil(horizon_months));
+  if (!cfg_.on_observed && monthly <= kMaxMonthlyPieces) {
+    // Every multiplier first (independent exps), then the running sum.
+    std::array<double, kMaxMonthlyPieces> m;
+    for (int k = 0; k < monthly; ++k) {
+      const double start = k, width = std::min(start + 1.0, horizon_months) - start;
+      m[static_cast<std::size_t>(k)] = multiplier(true_spp.at(start + 0.5 * width));
+    }
+    for (int k = 0; k < monthly; ++k) {
+      const double start = k, width = std::min(start + 1.0, horizon_months) - start;
+      if (crosses(p, start, width, hazards(m[static_cast<std::size_t>(k)]), threshold, cause_u, cumulative)) return;
+    }
+    return;
+  }
+
   double last_reading = readings[0];
   std::size_t next_visit = 1;
   double start = 0.0;
-  double multiplier = 1.0, prev_exponent = 0.0, prev_step = 0.0, step_factor = 1.0;
-  bool have_prev = false, have_step = false;
   while (start < horizon_months) {
     double end = std::min(std::floor(start) + 1.0, horizon_months);
     if (cfg_.on_observed) {
@@ -60,41 +112,9 @@ void Dropout::follow(Patient& p, double horizon_months, const TruePath& true_spp
     }
     const double width = end - start;
     const double x = cfg_.on_observed ? last_reading : true_spp.at(start + 0.5 * width);
-    // Capped so that an extreme SPP cannot overflow the hazards (e^700 ~ 1e304). On the true
-    // SPP, a linear path on an even grid moves the exponent by the same step piece after
-    // piece: the multiplier is then updated by that step's factor instead of a new exp.
-    const double exponent = std::min(700.0, log_hr_per_mmHg_ * (cfg_.reference_spp - x));
-    const double step_exp = exponent - prev_exponent;
-    if (have_step && exponent < 700.0 && std::abs(step_exp - prev_step) <= 1e-12 * (1.0 + std::abs(step_exp))) {
-      multiplier *= step_factor;
-    } else {
-      multiplier = std::exp(exponent);
-      if (have_prev) {
-        step_factor = std::exp(step_exp);
-        prev_step = step_exp;
-        have_step = true;
-      }
-    }
-    prev_exponent = exponent;
-    have_prev = true;
-    const double death = cfg_.death_per_year / 12.0 * multiplier;
-    const double transfer =
-        cfg_.transfer_per_year / 12.0 * multiplier + (treated ? cfg_.treatment_transfer_per_year / 12.0 : 0.0);
-    const double ae = treated ? cfg_.ae_per_year / 12.0 : 0.0;
-    const double total = death + transfer + ae;
-    if (total > 0.0 && cumulative + total * width >= threshold) {
-      p.dropout_month = start + (threshold - cumulative) / total;
-      const double c = cause_u * total;
-      p.dropout_reason = c < death ? DropoutReason::death
-                         : c < death + transfer ? DropoutReason::transfer
-                                                : DropoutReason::adverse_event;
-      return;
-    }
-    cumulative += total * width;
+    if (crosses(p, start, width, hazards(multiplier(x)), threshold, cause_u, cumulative)) return;
     start = end;
   }
-  p.dropout_month = std::numeric_limits<double>::infinity();
-  p.dropout_reason = DropoutReason::none;
 }
 
 }  // namespace trialsim
