@@ -4,6 +4,7 @@
 #include <Eigen/Dense>
 
 #include <array>
+#include <cstdint>
 #include <cmath>
 #include <limits>
 #include <numbers>
@@ -15,21 +16,43 @@ constexpr int kMaxJ = static_cast<int>(kMaxVisits);
 using Small = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, 0, kMaxJ, kMaxJ>;
 using SmallVec = Eigen::Matrix<double, Eigen::Dynamic, 1, 0, kMaxJ, 1>;
 
-// The long-format design of the contributing patients.
+// The long-format design of the contributing patients, and the same data by missing-data
+// pattern. Row r of patient i (visit v) has X = [e_v, arm_i e_v, base_i e_v, stratum_i]: the
+// patient's covariate vector z_i = (1, arm, base[, stratum]) spread over visit v's columns
+// col(a, v). So every sum over patients that the REML fit needs, sum_i X_i' M X_i,
+// sum_i X_i' M y_i, sum_i X_i Phi X_i' for a pattern's m x m matrix M, is a function of the
+// pattern's moments S = sum z z' and Syz = sum y z': each Fisher-scoring step costs one pass
+// over at most 2^J - 1 patterns instead of over the patients (the residual moments of a pattern
+// are still summed over its patients, for accuracy).
+using SmallQ = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, 0, kMaxJ, 4>;
+using Mat4 = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, 0, 4, 4>;
+
+struct Pattern {
+  int m = 0;
+  std::array<int, kMaxJ> visit{};   // the visits seen, in order
+  std::uint32_t mask = 0;
+  double n = 0;                     // patients with this pattern
+  Mat4 S;                           // sum z z'  (q x q)
+  SmallQ Syz;                       // sum y z'  (m x q)
+  // At the last evaluation: V^-1 of the pattern, log |V|, and the residual moments
+  // R = sum r r' and Rz = sum r z' at its beta.
+  Small W;
+  double logdet = 0;
+  Small R;
+  SmallQ Rz;
+};
+
 struct Design {
-  int J = 0, p = 0, K = 0;
+  int J = 0, p = 0, K = 0, q = 0;   // q: covariates per row (3, or 4 with the stratum)
   Eigen::MatrixXd X;  // observations x p
   Eigen::VectorXd y;
   std::vector<int> offset, count;                    // per patient: first row, number of rows
   std::vector<std::array<int, kMaxJ>> visit;         // per patient: visit index of each row
   std::vector<std::pair<int, int>> elem;             // theta_k -> (a, b), a >= b
-  // Each row of X has at most 4 non-zeros (visit, arm x visit, baseline x visit, stratum);
-  // products with X use them directly rather than dense algebra on tiny matrices.
-  std::vector<std::array<int, 4>> nz_col;
-  std::vector<std::array<double, 4>> nz_val;
-  std::vector<int> nz_count;
-  std::vector<int> w_offset;                         // per patient: start of V_i^-1 in the buffer
-  mutable std::vector<double> w_buffer;              // every V_i^-1, packed, reused across evaluations
+  std::vector<std::array<double, 4>> z;              // per patient: covariate vector
+  std::vector<int> pattern_of;                       // per patient
+  mutable std::vector<Pattern> patterns;
+  int col(int a, int v) const { return a < 3 ? a * J + v : 3 * J; }
 };
 
 Eigen::MatrixXd sigma_of(const Eigen::VectorXd& theta, const Design& d) {
@@ -41,63 +64,67 @@ Eigen::MatrixXd sigma_of(const Eigen::VectorXd& theta, const Design& d) {
   return s;
 }
 
-// Restriction of the symmetric unit matrix of theta_k to a patient's visits; false when the
-// patient lacks one of its two visits (the restriction is zero and contributes nothing).
-bool unit_restricted(const Design& d, int k, std::size_t i, Small& e) {
+// Restriction of the symmetric unit matrix of theta_k to a pattern's visits; false when the
+// pattern lacks one of its two visits (the restriction is zero and contributes nothing).
+bool unit_restricted(const Design& d, int k, const Pattern& pt, Small& e) {
   const auto [a, b] = d.elem[static_cast<std::size_t>(k)];
-  const int m = d.count[i];
   int pa = -1, pb = -1;
-  for (int r = 0; r < m; ++r) {
-    if (d.visit[i][static_cast<std::size_t>(r)] == a) pa = r;
-    if (d.visit[i][static_cast<std::size_t>(r)] == b) pb = r;
+  for (int r = 0; r < pt.m; ++r) {
+    if (pt.visit[static_cast<std::size_t>(r)] == a) pa = r;
+    if (pt.visit[static_cast<std::size_t>(r)] == b) pb = r;
   }
   if (pa < 0 || pb < 0) return false;
-  e = Small::Zero(m, m);
+  e = Small::Zero(pt.m, pt.m);
   e(pa, pb) = e(pb, pa) = 1.0;
   return true;
 }
 
-// out += X_i' M X_i for patient i (M is m x m).
+// out += sum over the pattern's patients of X_i' M X_i.
 template <class M>
-void add_xtmx(Eigen::MatrixXd& out, const Design& d, std::size_t i, const M& mat) {
-  const int off = d.offset[i], m = d.count[i];
-  for (int r = 0; r < m; ++r) {
-    const auto rr = static_cast<std::size_t>(off + r);
-    for (int c = 0; c < m; ++c) {
+void add_xtmx(Eigen::MatrixXd& out, const Design& d, const Pattern& pt, const M& mat) {
+  for (int r = 0; r < pt.m; ++r) {
+    for (int c = 0; c < pt.m; ++c) {
       const double v = mat(r, c);
       if (v == 0.0) continue;
-      const auto cc = static_cast<std::size_t>(off + c);
-      for (int a = 0; a < d.nz_count[rr]; ++a) {
-        const double va = v * d.nz_val[rr][static_cast<std::size_t>(a)];
-        for (int b = 0; b < d.nz_count[cc]; ++b) {
-          out(d.nz_col[rr][static_cast<std::size_t>(a)], d.nz_col[cc][static_cast<std::size_t>(b)]) +=
-              va * d.nz_val[cc][static_cast<std::size_t>(b)];
-        }
+      const int vr = pt.visit[static_cast<std::size_t>(r)], vc = pt.visit[static_cast<std::size_t>(c)];
+      for (int a = 0; a < d.q; ++a) {
+        for (int b = 0; b < d.q; ++b) out(d.col(a, vr), d.col(b, vc)) += v * pt.S(a, b);
       }
     }
   }
 }
 
-// X_i Phi X_i' (m x m).
-Small x_phi_xt(const Design& d, std::size_t i, const Eigen::MatrixXd& phi) {
-  const int off = d.offset[i], m = d.count[i];
-  Small h(m, m);
-  for (int r = 0; r < m; ++r) {
-    const auto rr = static_cast<std::size_t>(off + r);
+// out += sum over the pattern's patients of X_i' t_i, given T = sum t_i z_i' (m x q).
+template <class M>
+void add_xt(Eigen::VectorXd& out, const Design& d, const Pattern& pt, const M& t) {
+  for (int r = 0; r < pt.m; ++r) {
+    for (int a = 0; a < d.q; ++a) out(d.col(a, pt.visit[static_cast<std::size_t>(r)])) += t(r, a);
+  }
+}
+
+// sum over the pattern's patients of X_i Phi X_i' (m x m).
+Small x_phi_xt(const Design& d, const Pattern& pt, const Eigen::MatrixXd& phi) {
+  Small h(pt.m, pt.m);
+  for (int r = 0; r < pt.m; ++r) {
     for (int c = 0; c <= r; ++c) {
-      const auto cc = static_cast<std::size_t>(off + c);
+      const int vr = pt.visit[static_cast<std::size_t>(r)], vc = pt.visit[static_cast<std::size_t>(c)];
       double s = 0;
-      for (int a = 0; a < d.nz_count[rr]; ++a) {
-        for (int b = 0; b < d.nz_count[cc]; ++b) {
-          s += d.nz_val[rr][static_cast<std::size_t>(a)] *
-               phi(d.nz_col[rr][static_cast<std::size_t>(a)], d.nz_col[cc][static_cast<std::size_t>(b)]) *
-               d.nz_val[cc][static_cast<std::size_t>(b)];
-        }
+      for (int a = 0; a < d.q; ++a) {
+        for (int b = 0; b < d.q; ++b) s += pt.S(a, b) * phi(d.col(a, vr), d.col(b, vc));
       }
       h(r, c) = h(c, r) = s;
     }
   }
   return h;
+}
+
+// The m x q matrix D with X_i v = D z_i for every patient of the pattern: D(r, a) = v(col(a, v_r)).
+SmallQ spread(const Design& d, const Pattern& pt, const Eigen::VectorXd& v) {
+  SmallQ out(pt.m, d.q);
+  for (int r = 0; r < pt.m; ++r) {
+    for (int a = 0; a < d.q; ++a) out(r, a) = v(d.col(a, pt.visit[static_cast<std::size_t>(r)]));
+  }
+  return out;
 }
 
 struct Evaluation {
@@ -113,33 +140,28 @@ struct Evaluation {
 
 // REML log-likelihood and, with `derivatives`, its score and expected information in theta
 // (Harville, JASA 1977): s_k = -1/2 tr(P V_k) + 1/2 r'V^-1 V_k V^-1 r,
-// I_kl = 1/2 tr(P V_k P V_l), P = V^-1 - V^-1 X Phi X' V^-1, with V block-diagonal.
+// I_kl = 1/2 tr(P V_k P V_l), P = V^-1 - V^-1 X Phi X' V^-1, with V block-diagonal; every
+// patient sum taken by pattern (see Design). Leaves each pattern's W, R and Rz at theta.
 Evaluation evaluate(const Design& d, const Eigen::VectorXd& theta, bool derivatives) {
   Evaluation ev;
   const Eigen::MatrixXd sigma = sigma_of(theta, d);
-  const std::size_t n = d.offset.size();
-  auto W = [&](std::size_t i) {
-    return Eigen::Map<Eigen::MatrixXd>(d.w_buffer.data() + d.w_offset[i], d.count[i], d.count[i]);
-  };
   Eigen::MatrixXd A = Eigen::MatrixXd::Zero(d.p, d.p);
   Eigen::VectorXd rhs = Eigen::VectorXd::Zero(d.p);
   double logdet_v = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    const int m = d.count[i];
+  for (Pattern& pt : d.patterns) {
+    const int m = pt.m;
     Small v(m, m);
     for (int r = 0; r < m; ++r) {
-      for (int c = 0; c < m; ++c) v(r, c) = sigma(d.visit[i][static_cast<std::size_t>(r)], d.visit[i][static_cast<std::size_t>(c)]);
+      for (int c = 0; c < m; ++c) v(r, c) = sigma(pt.visit[static_cast<std::size_t>(r)], pt.visit[static_cast<std::size_t>(c)]);
     }
     const Eigen::LLT<Small> llt(v);
     if (llt.info() != Eigen::Success) return ev;
-    W(i) = llt.solve(Small::Identity(m, m));
-    logdet_v += 2.0 * llt.matrixLLT().diagonal().array().log().sum();
-    const SmallVec wy = W(i) * d.y.segment(d.offset[i], m);
-    add_xtmx(A, d, i, W(i));
-    for (int r = 0; r < m; ++r) {
-      const auto rr = static_cast<std::size_t>(d.offset[i] + r);
-      for (int a = 0; a < d.nz_count[rr]; ++a) rhs(d.nz_col[rr][static_cast<std::size_t>(a)]) += d.nz_val[rr][static_cast<std::size_t>(a)] * wy(r);
-    }
+    pt.W = llt.solve(Small::Identity(m, m));
+    pt.logdet = 2.0 * llt.matrixLLT().diagonal().array().log().sum();
+    logdet_v += pt.n * pt.logdet;
+    add_xtmx(A, d, pt, pt.W);
+    const SmallQ wyz = pt.W * pt.Syz;
+    add_xt(rhs, d, pt, wyz);
   }
   const Eigen::LLT<Eigen::MatrixXd> a_llt(A);
   if (a_llt.info() != Eigen::Success) {
@@ -149,7 +171,24 @@ Evaluation evaluate(const Design& d, const Eigen::VectorXd& theta, bool derivati
   ev.phi = a_llt.solve(Eigen::MatrixXd::Identity(d.p, d.p));
   ev.beta = ev.phi * rhs;
   const double logdet_a = 2.0 * a_llt.matrixLLT().diagonal().array().log().sum();
-  const Eigen::VectorXd resid = d.y - d.X * ev.beta;
+
+  // Residual moments per pattern, summed over its patients (r_i = y_i - C z_i).
+  std::vector<SmallQ> C(d.patterns.size());
+  for (std::size_t t = 0; t < d.patterns.size(); ++t) {
+    Pattern& pt = d.patterns[t];
+    C[t] = spread(d, pt, ev.beta);
+    pt.R = Small::Zero(pt.m, pt.m);
+    pt.Rz = SmallQ::Zero(pt.m, d.q);
+  }
+  SmallVec r;
+  for (std::size_t i = 0; i < d.pattern_of.size(); ++i) {
+    const auto t = static_cast<std::size_t>(d.pattern_of[i]);
+    Pattern& pt = d.patterns[t];
+    const Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, 1, 0, 4, 1>> zi(d.z[i].data(), d.q);
+    r = d.y.segment(d.offset[i], pt.m) - C[t] * zi;
+    pt.R.noalias() += r * r.transpose();
+    pt.Rz.noalias() += r * zi.transpose();
+  }
 
   double quad = 0;
   Eigen::VectorXd tr_wv = Eigen::VectorXd::Zero(d.K), quad_k = Eigen::VectorXd::Zero(d.K);
@@ -159,29 +198,27 @@ Evaluation evaluate(const Design& d, const Eigen::VectorXd& theta, bool derivati
   std::vector<Small> wv(static_cast<std::size_t>(d.K));
   std::vector<char> present(static_cast<std::size_t>(d.K));
   Small e;
-  for (std::size_t i = 0; i < n; ++i) {
-    const int m = d.count[i];
-    const Small Wi = W(i);
-    const SmallVec u = Wi.lazyProduct(resid.segment(d.offset[i], m));
-    quad += resid.segment(d.offset[i], m).dot(u);
+  for (const Pattern& pt : d.patterns) {
+    quad += (pt.W * pt.R).trace();
     if (!derivatives) continue;
-    const Small h = x_phi_xt(d, i, ev.phi);
+    const Small h = x_phi_xt(d, pt, ev.phi);
+    const Small u = pt.W * pt.R * pt.W;  // sum of u u', u = V^-1 r
     for (int k = 0; k < d.K; ++k) {
       const auto kk = static_cast<std::size_t>(k);
-      present[kk] = unit_restricted(d, k, i, e);
+      present[kk] = unit_restricted(d, k, pt, e);
       if (!present[kk]) continue;
-      wv[kk] = Wi.lazyProduct(e);
-      const Small wvw = wv[kk].lazyProduct(Wi);
-      tr_wv(k) += wv[kk].trace();
-      quad_k(k) += u.dot(e.lazyProduct(u));
-      tr_hwvw(k) += h.lazyProduct(wvw).trace();
-      add_xtmx(ev.B[kk], d, i, wvw);
+      wv[kk] = pt.W * e;
+      const Small wvw = wv[kk] * pt.W;
+      tr_wv(k) += pt.n * wv[kk].trace();
+      quad_k(k) += (e * u).trace();
+      tr_hwvw(k) += (h * wvw).trace();
+      add_xtmx(ev.B[kk], d, pt, wvw);
       for (int l = 0; l <= k; ++l) {
         const auto ll = static_cast<std::size_t>(l);
         if (!present[ll]) continue;
-        const Small vv = wv[kk].lazyProduct(wv[ll]);
-        t1(k, l) += vv.trace();
-        t2(k, l) += h.lazyProduct(vv.lazyProduct(Wi)).trace();
+        const Small vv = wv[kk] * wv[ll];
+        t1(k, l) += pt.n * vv.trace();
+        t2(k, l) += (h * vv * pt.W).trace();
       }
     }
   }
@@ -206,47 +243,32 @@ Evaluation evaluate(const Design& d, const Eigen::VectorXd& theta, bool derivati
 // M_kl = (V_k z)' P (V_l z) for a stacked vector z of patient blocks z_i, with V_k = dV / d theta_k
 // and P = V^-1 - V^-1 X Phi X' V^-1: sum_i (E_ik z_i)' V_i^-1 (E_il z_i) - a_k' Phi a_l,
 // a_k = sum_i X_i' V_i^-1 E_ik z_i, where E_ik is the unit matrix of theta_k restricted to patient
-// i's visits (E z has at most two non-zeros). Both small-sample rules need it:
+// i's visits. By pattern: sum_i z_i' E_k W E_l z_i = tr(E_k W E_l Z) with Z = sum z_i z_i', and
+// a_k = sum X_i' (W E_k z_i) from T = sum z_i x_i' (x_i the covariate vector). Both
+// small-sample rules need it:
 //  * z = V^-1 r (= P y): the observed REML information is -I + M (d2 V = 0; Harville, JASA 1977);
 //  * z = V^-1 X Phi c: c' Phi (Q_kl - P_k Phi P_l) Phi c = M_kl, the Kenward-Roger correction.
-// Uses the V_i^-1 in d.w_buffer, which must be those of the REML estimate.
-Eigen::MatrixXd quadratic_in_p(const Design& d, const Eigen::VectorXd& z, const Eigen::MatrixXd& phi) {
-  const std::size_t n = d.offset.size();
-  const auto K = static_cast<std::size_t>(d.K);
+// zz[t], zx[t]: Z and T of pattern t. Uses the W of the REML estimate.
+Eigen::MatrixXd quadratic_in_p(const Design& d, const std::vector<Small>& zz, const std::vector<SmallQ>& zx,
+                               const Eigen::MatrixXd& phi) {
   Eigen::MatrixXd m = Eigen::MatrixXd::Zero(d.K, d.K);
   Eigen::MatrixXd a = Eigen::MatrixXd::Zero(d.p, d.K);
-  // Per patient: s_k = E_ik z_i and t_k = V_i^-1 s_k in the first rows of column k of each.
-  Eigen::MatrixXd sk(kMaxJ, d.K), tk(kMaxJ, d.K);
-  std::array<int, kMaxJ> row_of{};
-  std::vector<char> present(K);
-  for (std::size_t i = 0; i < n; ++i) {
-    const int cnt = d.count[i], off = d.offset[i];
-    const Eigen::Map<const Eigen::MatrixXd> Wi(d.w_buffer.data() + d.w_offset[i], cnt, cnt);
-    row_of.fill(-1);
-    for (int r = 0; r < cnt; ++r) row_of[static_cast<std::size_t>(d.visit[i][static_cast<std::size_t>(r)])] = r;
-    sk.topRows(cnt).setZero();
-    for (std::size_t k = 0; k < K; ++k) {
-      const auto [va, vb] = d.elem[k];
-      const int pa = row_of[static_cast<std::size_t>(va)], pb = row_of[static_cast<std::size_t>(vb)];
-      present[k] = pa >= 0 && pb >= 0;
-      if (!present[k]) continue;
-      const auto kk = static_cast<Eigen::Index>(k);
-      sk(pa, kk) = z(off + pb);
-      sk(pb, kk) = z(off + pa);
-      tk.col(kk).head(cnt).noalias() = Wi * sk.col(kk).head(cnt);
-      for (int r = 0; r < cnt; ++r) {
-        const auto rr = static_cast<std::size_t>(off + r);
-        for (int c = 0; c < d.nz_count[rr]; ++c) {
-          a(d.nz_col[rr][static_cast<std::size_t>(c)], kk) += d.nz_val[rr][static_cast<std::size_t>(c)] * tk(r, kk);
-        }
-      }
-    }
-    for (std::size_t k = 0; k < K; ++k) {
-      if (!present[k]) continue;
-      for (std::size_t l = 0; l <= k; ++l) {
-        if (!present[l]) continue;
-        const auto kk = static_cast<Eigen::Index>(k), ll = static_cast<Eigen::Index>(l);
-        m(kk, ll) += sk.col(kk).head(cnt).dot(tk.col(ll).head(cnt));
+  std::vector<Small> ek(static_cast<std::size_t>(d.K));
+  std::vector<char> present(static_cast<std::size_t>(d.K));
+  for (std::size_t t = 0; t < d.patterns.size(); ++t) {
+    const Pattern& pt = d.patterns[t];
+    for (int k = 0; k < d.K; ++k) {
+      const auto kk = static_cast<std::size_t>(k);
+      present[kk] = unit_restricted(d, k, pt, ek[kk]);
+      if (!present[kk]) continue;
+      Eigen::VectorXd col = Eigen::VectorXd::Zero(d.p);
+      const SmallQ wez = pt.W * ek[kk] * zx[t];
+      add_xt(col, d, pt, wez);
+      a.col(k) += col;
+      for (int l = 0; l <= k; ++l) {
+        const auto ll = static_cast<std::size_t>(l);
+        if (!present[ll]) continue;
+        m(k, l) += (ek[kk] * pt.W * ek[ll] * zz[t]).trace();
       }
     }
   }
@@ -303,6 +325,7 @@ MmrmFit fit_mmrm(const RepeatedMeasures& data, double alpha, MmrmDf df_rule) {
   }
   fit.patients = static_cast<int>(who.size());
   d.p = 3 * d.J + (stratum_varies ? 1 : 0);
+  d.q = stratum_varies ? 4 : 3;
   d.K = d.J * (d.J + 1) / 2;
   for (int a = 0; a < d.J; ++a) {
     for (int b = 0; b <= a; ++b) d.elem.emplace_back(a, b);
@@ -331,19 +354,34 @@ MmrmFit fit_mmrm(const RepeatedMeasures& data, double alpha, MmrmDf df_rule) {
       d.X(row, d.J + jj) = data.treated[i] != 0 ? 1.0 : 0.0;
       d.X(row, 2 * d.J + jj) = data.baseline[i];
       if (stratum_varies) d.X(row, 3 * d.J) = data.stratum[i] != 0 ? 1.0 : 0.0;
-      std::array<int, 4> cols{jj, d.J + jj, 2 * d.J + jj, 3 * d.J};
-      std::array<double, 4> vals{1.0, d.X(row, d.J + jj), data.baseline[i], stratum_varies ? d.X(row, 3 * d.J) : 0.0};
-      d.nz_col.push_back(cols);
-      d.nz_val.push_back(vals);
-      d.nz_count.push_back(stratum_varies ? 4 : 3);
       d.y(row) = data.y[i * J + j];
       visits[static_cast<std::size_t>(m++)] = jj;
       ++row;
     }
     d.count.push_back(m);
     d.visit.push_back(visits);
-    d.w_offset.push_back(static_cast<int>(d.w_buffer.size()));
-    d.w_buffer.resize(d.w_buffer.size() + static_cast<std::size_t>(m * m));
+    const std::array<double, 4> zi{1.0, data.treated[i] != 0 ? 1.0 : 0.0, data.baseline[i],
+                                   stratum_varies && data.stratum[i] != 0 ? 1.0 : 0.0};
+    d.z.push_back(zi);
+    std::uint32_t mask = 0;
+    for (int r = 0; r < m; ++r) mask |= 1u << visits[static_cast<std::size_t>(r)];
+    std::size_t t = 0;
+    while (t < d.patterns.size() && d.patterns[t].mask != mask) ++t;
+    if (t == d.patterns.size()) {
+      Pattern pt;
+      pt.m = m;
+      pt.visit = visits;
+      pt.mask = mask;
+      pt.S = Mat4::Zero(d.q, d.q);
+      pt.Syz = SmallQ::Zero(m, d.q);
+      d.patterns.push_back(pt);
+    }
+    Pattern& pt = d.patterns[t];
+    const Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, 1, 0, 4, 1>> zv(zi.data(), d.q);
+    pt.n += 1;
+    pt.S.noalias() += zv * zv.transpose();
+    pt.Syz.noalias() += d.y.segment(d.offset.back(), m) * zv.transpose();
+    d.pattern_of.push_back(static_cast<int>(t));
   }
 
   // Start from the OLS residual covariance over the pairs each patient was seen at.
@@ -417,7 +455,8 @@ MmrmFit fit_mmrm(const RepeatedMeasures& data, double alpha, MmrmDf df_rule) {
     const double change = (step * delta).cwiseAbs().maxCoeff();
     if (!moved) {
       converged = ev.score.cwiseAbs().maxCoeff() < 1e-6 * (1.0 + std::abs(ev.loglik));
-      // The rejected candidates overwrote the V_i^-1 buffer; the inference below reads theta's.
+      // The rejected candidates overwrote the patterns' W and residual moments; the inference
+      // below reads theta's.
       if (converged) evaluate(d, theta, false);
       break;
     }
@@ -463,26 +502,28 @@ MmrmFit fit_mmrm(const RepeatedMeasures& data, double alpha, MmrmDf df_rule) {
     case MmrmDf::satterthwaite_expected: df = satterthwaite_df(g.dot(expected.solve(g))); break;
     case MmrmDf::kenward_roger: {
       // c' Phi_A c = c' Phi c + 2 sum_kl W_kl M_kl(V^-1 X Phi c), W = I^-1: tr(I^-1 M).
-      Eigen::VectorXd z(d.y.size());
-      for (std::size_t i = 0; i < who.size(); ++i) {
-        const int m = d.count[i], off = d.offset[i];
-        const Eigen::Map<const Eigen::MatrixXd> Wi(d.w_buffer.data() + d.w_offset[i], m, m);
-        z.segment(off, m).noalias() = Wi * (d.X.middleRows(off, m) * phi_c);
+      std::vector<Small> zz(d.patterns.size());
+      std::vector<SmallQ> zx(d.patterns.size());
+      for (std::size_t t = 0; t < d.patterns.size(); ++t) {
+        const Pattern& pt = d.patterns[t];
+        const SmallQ g_p = pt.W * spread(d, pt, phi_c);  // z_i = W X_i Phi c = G z_i(cov)
+        zx[t] = g_p * pt.S;
+        zz[t] = zx[t] * g_p.transpose();
       }
-      const double var_a = var + 2.0 * expected.solve(quadratic_in_p(d, z, ev.phi)).trace();
+      const double var_a = var + 2.0 * expected.solve(quadratic_in_p(d, zz, zx, ev.phi)).trace();
       se = std::sqrt(var_a);
       df = satterthwaite_df(g.dot(expected.solve(g)));
       break;
     }
     case MmrmDf::satterthwaite: {
-      Eigen::VectorXd u(d.y.size());
-      const Eigen::VectorXd resid = d.y - d.X * ev.beta;
-      for (std::size_t i = 0; i < who.size(); ++i) {
-        const int m = d.count[i], off = d.offset[i];
-        const Eigen::Map<const Eigen::MatrixXd> Wi(d.w_buffer.data() + d.w_offset[i], m, m);
-        u.segment(off, m).noalias() = Wi * resid.segment(off, m);
+      std::vector<Small> zz(d.patterns.size());
+      std::vector<SmallQ> zx(d.patterns.size());
+      for (std::size_t t = 0; t < d.patterns.size(); ++t) {
+        const Pattern& pt = d.patterns[t];
+        zz[t] = pt.W * pt.R * pt.W;  // z_i = W r_i
+        zx[t] = pt.W * pt.Rz;
       }
-      const Eigen::MatrixXd observed = quadratic_in_p(d, u, ev.phi) - ev.info;
+      const Eigen::MatrixXd observed = quadratic_in_p(d, zz, zx, ev.phi) - ev.info;
       const Eigen::LLT<Eigen::MatrixXd> h(observed);
       if (h.info() != Eigen::Success) {
         fit.effect = not_estimable(NotEstimable::not_converged);
