@@ -161,22 +161,37 @@ Imputer::Imputer(const RepeatedMeasures& d) : d_(d) {
 // xtx_[j-1] = sum of w x row x row' (xtx2_: w^2) over the patients seen at or after visit j,
 // top-left c0 + j block, accumulated from the last visit down.
 void Imputer::cross_products() {
-  Square m = Square::Zero(cols_, cols_), m2 = Square::Zero(cols_, cols_);
+  // Lower triangles in plain arrays: the rank-one updates are a few dozen multiply-adds each,
+  // too small for Eigen's dynamic-block kernels to pay off.
+  std::array<double, kMaxColumns * kMaxColumns> m{}, m2{};
   std::size_t next = 0;
   double total = 0;
   for (int j = J_; j >= 1; --j) {
     const int k = c0_ + j;
     for (; next < by_last_.size() && last_seen_[by_last_[next]] == j; ++next) {
       const std::size_t i = by_last_[next];
-      const double w = weight_[i];
-      const RowMap z(row(i), k);
-      m.topLeftCorner(k, k).noalias() += w * z * z.transpose();
-      m2.topLeftCorner(k, k).noalias() += (w * w) * z * z.transpose();
+      const double w = weight_[i], w2 = w * w;
+      const double* z = row(i);
+      for (int r = 0; r < k; ++r) {
+        const double wz = w * z[r], w2z = w2 * z[r];
+        double* mr = m.data() + r * kMaxColumns;
+        double* m2r = m2.data() + r * kMaxColumns;
+        for (int c = 0; c <= r; ++c) {
+          mr[c] += wz * z[c];
+          m2r[c] += w2z * z[c];
+        }
+      }
       total += w;
     }
     const auto jj = static_cast<std::size_t>(j - 1);
-    xtx_[jj].topLeftCorner(k, k) = m.topLeftCorner(k, k);
-    xtx2_[jj].topLeftCorner(k, k) = m2.topLeftCorner(k, k);
+    Square& x = xtx_[jj];
+    Square& x2 = xtx2_[jj];
+    for (int r = 0; r < k; ++r) {
+      for (int c = 0; c <= r; ++c) {
+        x(r, c) = x(c, r) = m[static_cast<std::size_t>(r * kMaxColumns + c)];
+        x2(r, c) = x2(c, r) = m2[static_cast<std::size_t>(r * kMaxColumns + c)];
+      }
+    }
     n_at_[jj] = total;
   }
 }
