@@ -21,15 +21,21 @@ bool logistic(const Eigen::MatrixXd& X, const Eigen::VectorXd& y, Eigen::VectorX
   };
   beta = Eigen::VectorXd::Zero(X.cols());
   double deviance = std::numeric_limits<double>::infinity();
+  // eta and mu carry over from one iteration's end to the next's start (at beta = 0 to begin).
+  Eigen::VectorXd eta = Eigen::VectorXd::Zero(X.rows());
+  mu = inv_logit(eta);
+  Eigen::MatrixXd xw(X.rows(), X.cols());
   for (int it = 0; it < 100; ++it) {
-    const Eigen::VectorXd eta = X * beta;
-    mu = inv_logit(eta);
     const Eigen::ArrayXd w = (mu.array() * (1.0 - mu.array())).max(std::numeric_limits<double>::epsilon());
-    const Eigen::VectorXd z = eta.array() + (y - mu).array() / w;
-    const Eigen::LLT<Eigen::MatrixXd> llt(X.transpose() * w.matrix().asDiagonal() * X);
+    const Eigen::VectorXd wz = (w * eta.array() + (y - mu).array()).matrix();  // w z, z the working response
+    xw = X.array().colwise() * w.sqrt();
+    Eigen::MatrixXd xtwx = Eigen::MatrixXd::Zero(X.cols(), X.cols());
+    xtwx.selfadjointView<Eigen::Lower>().rankUpdate(xw.transpose());
+    const Eigen::LLT<Eigen::MatrixXd> llt(xtwx);
     if (llt.info() != Eigen::Success) return false;
-    beta = llt.solve(X.transpose() * (w * z.array()).matrix());
-    mu = inv_logit(X * beta);
+    beta = llt.solve(X.transpose() * wz);
+    eta.noalias() = X * beta;
+    mu = inv_logit(eta);
     double dev = 0;
     for (Eigen::Index i = 0; i < mu.size(); ++i) dev -= 2.0 * (y(i) > 0 ? std::log(mu(i)) : std::log1p(-mu(i)));
     if (std::abs(dev - deviance) / (std::abs(dev) + 0.1) < 1e-10) return true;
