@@ -59,10 +59,6 @@ bool crosses(Patient& p, double start, double width, const Hazards& h, double th
   return false;
 }
 
-// Pieces of the monthly grid evaluated together on the true SPP (a longer horizon takes the
-// general loop).
-constexpr int kMaxMonthlyPieces = 64;
-
 }  // namespace
 
 void Dropout::follow(Patient& p, double horizon_months, const TruePath& true_spp, const std::vector<double>& months,
@@ -83,36 +79,44 @@ void Dropout::follow(Patient& p, double horizon_months, const TruePath& true_spp
   p.dropout_reason = DropoutReason::none;
 
   const int monthly = static_cast<int>(std::ceil(horizon_months));
-  if (!cfg_.on_observed && monthly <= kMaxMonthlyPieces) {
-    // Every multiplier first (independent exps), then the running sum.
-    std::array<double, kMaxMonthlyPieces> m;
+  if (!cfg_.on_observed) {
+    // The true SPP is linear between the effect's onset and the ends of follow-up, so on whole
+    // months the exponent moves by the same step piece after piece: the multiplier is then
+    // carried by that step's factor, and an exp is needed only where the step changes
+    // (relative error ~1e-15 per piece).
+    double m = 1, prev = 0, step = std::numeric_limits<double>::quiet_NaN(), factor = 1;
     for (int k = 0; k < monthly; ++k) {
       const double start = k, width = std::min(start + 1.0, horizon_months) - start;
-      m[static_cast<std::size_t>(k)] = multiplier(true_spp.at(start + 0.5 * width));
-    }
-    for (int k = 0; k < monthly; ++k) {
-      const double start = k, width = std::min(start + 1.0, horizon_months) - start;
-      if (crosses(p, start, width, hazards(m[static_cast<std::size_t>(k)]), threshold, cause_u, cumulative)) return;
+      const double e = std::min(700.0, log_hr_per_mmHg_ * (cfg_.reference_spp - true_spp.at(start + 0.5 * width)));
+      const double d = e - prev;
+      if (k > 0 && e < 700.0 && std::abs(d - step) <= 1e-12 * (1.0 + std::abs(d))) {
+        m *= factor;
+      } else {
+        m = std::exp(e);
+        if (k > 0) {
+          step = d;
+          factor = std::exp(d);
+        }
+      }
+      prev = e;
+      if (crosses(p, start, width, hazards(m), threshold, cause_u, cumulative)) return;
     }
     return;
   }
 
+  // On the last observed reading: pieces also break at every visit.
   double last_reading = readings[0];
   std::size_t next_visit = 1;
   double start = 0.0;
   while (start < horizon_months) {
     double end = std::min(std::floor(start) + 1.0, horizon_months);
-    if (cfg_.on_observed) {
-      // Readings taken at or before `start` are known over the whole piece.
-      while (next_visit < months.size() && months[next_visit] <= start) {
-        if (!std::isnan(readings[next_visit])) last_reading = readings[next_visit];
-        ++next_visit;
-      }
-      if (next_visit < months.size()) end = std::min(end, months[next_visit]);
+    // Readings taken at or before `start` are known over the whole piece.
+    while (next_visit < months.size() && months[next_visit] <= start) {
+      if (!std::isnan(readings[next_visit])) last_reading = readings[next_visit];
+      ++next_visit;
     }
-    const double width = end - start;
-    const double x = cfg_.on_observed ? last_reading : true_spp.at(start + 0.5 * width);
-    if (crosses(p, start, width, hazards(multiplier(x)), threshold, cause_u, cumulative)) return;
+    if (next_visit < months.size()) end = std::min(end, months[next_visit]);
+    if (crosses(p, start, end - start, hazards(multiplier(last_reading)), threshold, cause_u, cumulative)) return;
     start = end;
   }
 }

@@ -168,9 +168,14 @@ double Population::lab_value(std::size_t l, double x) const {
 
 Covariates Population::draw(Stream& rng, Stream* extras) const {
   boost::random::normal_distribution<double> normal;
-  Eigen::Matrix<double, kCoreDims, 1> z;
+  Eigen::Matrix<double, kCoreDims, 1> z, x;
   for (Eigen::Index i = 0; i < z.size(); ++i) z(i) = normal(rng);
-  const Eigen::Matrix<double, kCoreDims, 1> x = core_chol_.triangularView<Eigen::Lower>() * z;
+  // x = L z, L lower triangular 4 x 4 (by hand: Eigen's general kernel costs more than the sum).
+  for (Eigen::Index r = 0; r < z.size(); ++r) {
+    double s = 0;
+    for (Eigen::Index c = 0; c <= r; ++c) s += core_chol_(r, c) * z(c);
+    x(r) = s;
+  }
 
   Covariates c;
   c.age = std::clamp(cfg_.age_mean + cfg_.age_sd * x(kCoreAge), 18.0, 100.0);

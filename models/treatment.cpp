@@ -51,12 +51,16 @@ void Treatment::apply(Patient& p, const std::vector<double>& months, Stream& rng
   boost::random::uniform_01<double> unif;
   const bool treated = p.arm == Arm::treatment;
   // Fixed draw order whatever the arm, so a patient's noise does not depend on allocation.
-  const double effect_z = normal(rng);
-  const double response_z = normal(rng);
-  const bool adherent = !(unif(rng) < cfg_.nonadherence_prob);
+  // A part the scenario switches off (SD or probability 0) costs no draw.
+  const double effect_z = cfg_.effect_sd_mmHg > 0 ? normal(rng) : 0.0;
+  const double response_z = cfg_.mg_response_sd > 0 ? normal(rng) : 0.0;
+  const bool adherent = !(cfg_.nonadherence_prob > 0 && unif(rng) < cfg_.nonadherence_prob);
   const double response = adherent ? std::max(0.0, cfg_.mg_response_per_100mg + cfg_.mg_response_sd * response_z) : 0.0;
   const double mg_base = p.cov.labs[static_cast<std::size_t>(Lab::magnesium)];
-  auto serum = [&](double dose) { return mg_base + response * dose / 100.0 + cfg_.mg_measurement_sd * normal(rng); };
+  const bool mg_noise = cfg_.mg_measurement_sd > 0;
+  auto serum = [&](double dose) {
+    return mg_base + response * dose / 100.0 + (mg_noise ? cfg_.mg_measurement_sd * normal(rng) : 0.0);
+  };
 
   // The effect follows the dose actually taken: a patient who takes no tablets gains nothing,
   // so intention-to-treat and per-protocol effects differ by the share of non-adherent patients.
