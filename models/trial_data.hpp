@@ -73,7 +73,7 @@ struct Patient {
   double true_baseline = 0;
   Arm arm = Arm::none;
 
-  // Per scheduled visit (index k matches trial.months[k]).
+  // Per scheduled visit (index k matches trial.months[k]); set for randomized patients only.
   std::array<double, kMaxVisits> true_spp{};      // true long-run SPP, treatment effect included
   std::array<double, kMaxVisits> observed_spp{};  // valid where seen[k]
   std::array<bool, kMaxVisits> seen{};            // visit attended and measured

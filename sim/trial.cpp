@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace trialsim {
 
@@ -23,7 +24,17 @@ void TrialSimulator::simulate(std::uint64_t seed, std::uint64_t r, Workspace& ws
   const auto& months = scenario_.trial.months;
   TrialData& t = ws.trial;
   t.visits = months.size();
-  t.patients.assign(n, Patient{});
+  // Reused across replicates: every field is rewritten below, the per-visit arrays for the
+  // randomized patients (the only ones anything reads them for), so only the fields of a
+  // patient's fate that not everyone reaches are reset here.
+  t.patients.resize(n);
+  for (Patient& p : t.patients) {
+    p.arm = Arm::none;
+    p.adherent = false;
+    p.treatment_effect_final = 0;
+    p.dropout_month = std::numeric_limits<double>::infinity();
+    p.dropout_reason = DropoutReason::none;
+  }
   t.randomized.clear();
   ws.deviations.resize(n);
   ws.paths.resize(n);
