@@ -78,29 +78,34 @@ void Dropout::follow(Patient& p, double horizon_months, const TruePath& true_spp
   p.dropout_month = std::numeric_limits<double>::infinity();
   p.dropout_reason = DropoutReason::none;
 
-  const int monthly = static_cast<int>(std::ceil(horizon_months));
   if (!cfg_.on_observed) {
-    // The true SPP is linear between the effect's onset and the ends of follow-up, so on whole
-    // months the exponent moves by the same step piece after piece: the multiplier is then
-    // carried by that step's factor, and an exp is needed only where the step changes
-    // (relative error ~1e-15 per piece).
-    double m = 1, prev = 0, step = std::numeric_limits<double>::quiet_NaN(), factor = 1;
-    for (int k = 0; k < monthly; ++k) {
-      const double start = k, width = std::min(start + 1.0, horizon_months) - start;
-      const double e = std::min(700.0, log_hr_per_mmHg_ * (cfg_.reference_spp - true_spp.at(start + 0.5 * width)));
-      const double d = e - prev;
-      if (k > 0 && e < 700.0 && std::abs(d - step) <= 1e-12 * (1.0 + std::abs(d))) {
+    // Whole months first, then the part-month left before the horizon. The true SPP is linear
+    // in time before the effect's onset and after it, so over the whole months on either side
+    // the exponent is linear in the piece index: the multiplier is exp of the first piece's
+    // exponent carried by a constant factor (two exps per run instead of one per month;
+    // relative error ~1e-15 per piece).
+    auto exponent = [&](double mid) { return log_hr_per_mmHg_ * (cfg_.reference_spp - true_spp.at(mid)); };
+    auto run = [&](int k0, int k1) {
+      if (k1 <= k0) return false;
+      const double e0 = exponent(k0 + 0.5), e1 = exponent(k1 - 0.5);
+      const bool capped = !(std::max(e0, e1) < 700.0);
+      const double step = k1 - k0 > 1 ? (e1 - e0) / (k1 - 1 - k0) : 0.0;
+      double m = capped ? 0.0 : std::exp(e0);
+      const double factor = capped ? 0.0 : std::exp(step);
+      for (int k = k0; k < k1; ++k) {
+        if (capped) m = multiplier(true_spp.at(k + 0.5));
+        if (crosses(p, k, 1.0, hazards(m), threshold, cause_u, cumulative)) return true;
         m *= factor;
-      } else {
-        m = std::exp(e);
-        if (k > 0) {
-          step = d;
-          factor = std::exp(d);
-        }
       }
-      prev = e;
-      if (crosses(p, start, width, hazards(m), threshold, cause_u, cumulative)) return;
-    }
+      return false;
+    };
+    const int whole = static_cast<int>(std::floor(horizon_months));
+    const double onset = true_spp.onset_months;
+    // Pieces whose middle is before the onset take the ramp (TruePath::effect_at).
+    const int ramp = true_spp.effect == 0.0 || onset <= 0.0 ? 0 : std::clamp(static_cast<int>(std::ceil(onset - 0.5)), 0, whole);
+    if (run(0, ramp) || run(ramp, whole)) return;
+    const double width = horizon_months - whole;
+    if (width > 0) crosses(p, whole, width, hazards(multiplier(true_spp.at(whole + 0.5 * width))), threshold, cause_u, cumulative);
     return;
   }
 
