@@ -30,7 +30,8 @@ class Screening {
   explicit Screening(const ScreeningConfig& cfg) : cfg_(cfg) {}
 
   // Where the patient leaves the funnel (or Status::randomized), given the entry SPP mean.
-  // Uses the patient's screening stream for the loss before baseline.
+  // Draws the loss before baseline from `rng` (the patient's population stream, after the
+  // covariates and the SPP level), only when that loss can happen.
   Status classify(const Covariates& cov, double entry_spp, Stream& rng) const;
 
   const ScreeningConfig& config() const { return cfg_; }

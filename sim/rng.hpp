@@ -20,7 +20,6 @@ namespace trialsim {
 
 enum class StreamKind : std::uint64_t {
   population = 1,
-  screening = 2,
   randomization = 3,
   treatment = 4,
   dropout = 5,

@@ -58,8 +58,8 @@ void TrialSimulator::simulate(std::uint64_t seed, std::uint64_t r, Workspace& ws
     measurement_.draw_entry(meas_rng, dev, u);
     p.entry_spp = measurement_.entry_mean(p.spp, dev);
     p.true_baseline = measurement_.true_baseline(p.spp);
-    Stream scr_rng(seed, r, StreamKind::screening, i);
-    p.status = screening_.classify(p.cov, p.entry_spp, scr_rng);
+    // The loss draw ends the population stream: one stream block fewer per patient.
+    p.status = screening_.classify(p.cov, p.entry_spp, pop_rng);
     if (p.status == Status::randomized) {
       measurement_.draw_visits(meas_rng, dev, u);
       t.randomized.push_back(i);

@@ -97,7 +97,7 @@ TEST_CASE("screening excludes in funnel order and applies the cutoffs", "[screen
   cfg.entry_min = 20.0;
   cfg.pre_baseline_loss = 0.0;
   const Screening scr(cfg);
-  Stream rng(1, 1, StreamKind::screening, 0);
+  Stream rng(1, 1, StreamKind::population, 0);
   Covariates c;
   CHECK(scr.classify(c, 79.9, rng) == Status::randomized);
   CHECK(scr.classify(c, 80.0, rng) == Status::entry_above_max);
