@@ -153,39 +153,57 @@ Estimate ancova(std::span<const double> y, std::span<const double> baseline, std
   if (n_treated == 0 || n_treated == y.size()) return {};
   const Eigen::Index p = stratum_varies ? 4 : 3;
   if (n <= p) return {};
-  // Centre the continuous columns for conditioning; the arm coefficient is unchanged.
+  // Centre the continuous column for conditioning; the arm coefficient is unchanged. With at
+  // most 4 columns (intercept, arm and stratum indicators, centred baseline) X'X is well
+  // conditioned, so the normal equations in fixed-size storage agree with a QR solution to
+  // ~1e-13 and allocate nothing; the residuals are formed explicitly for the RSS.
   double base_mean = 0;
   for (double v : baseline) base_mean += v;
   base_mean /= static_cast<double>(n);
-  Eigen::MatrixXd X(n, p);
-  Eigen::VectorXd Y(n);
-  for (Eigen::Index i = 0; i < n; ++i) {
-    const auto k = static_cast<std::size_t>(i);
-    X(i, 0) = 1.0;
-    X(i, 1) = treated[k] != 0 ? 1.0 : 0.0;
-    X(i, 2) = baseline[k] - base_mean;
-    if (stratum_varies) X(i, 3) = stratum[k] != 0 ? 1.0 : 0.0;
-    Y(i) = y[k];
+  using Small4 = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, 0, 4, 4>;
+  using Vec4 = Eigen::Matrix<double, Eigen::Dynamic, 1, 0, 4, 1>;
+  Small4 xtx = Small4::Zero(p, p);
+  Vec4 xty = Vec4::Zero(p), x(p);
+  auto row = [&](std::size_t k) {
+    x(0) = 1.0;
+    x(1) = treated[k] != 0 ? 1.0 : 0.0;
+    x(2) = baseline[k] - base_mean;
+    if (stratum_varies) x(3) = stratum[k] != 0 ? 1.0 : 0.0;
+  };
+  double y_mean = 0;
+  for (std::size_t k = 0; k < y.size(); ++k) {
+    row(k);
+    xtx.noalias() += x * x.transpose();
+    xty.noalias() += x * y[k];
+    y_mean += y[k];
   }
-  const Eigen::ColPivHouseholderQR<Eigen::MatrixXd> qr(X);
-  if (qr.rank() < p) {
-    return not_estimable(NotEstimable::rank_deficient);
+  y_mean /= static_cast<double>(n);
+  const Eigen::LLT<Small4> llt(xtx);
+  if (llt.info() != Eigen::Success) return not_estimable(NotEstimable::rank_deficient);
+  // A column (nearly) in the span of the others leaves a (nearly) zero pivot.
+  for (Eigen::Index k = 0; k < p; ++k) {
+    const double l = llt.matrixLLT()(k, k);
+    if (!(l * l > 1e-12 * xtx(k, k))) return not_estimable(NotEstimable::rank_deficient);
   }
-  const Eigen::VectorXd beta = qr.solve(Y);
-  const double rss = (Y - X * beta).squaredNorm();
+  const Vec4 beta = llt.solve(xty);
+  double rss = 0, tss = 0, yy = 0;
+  for (std::size_t k = 0; k < y.size(); ++k) {
+    row(k);
+    const double r = y[k] - x.dot(beta);
+    rss += r * r;
+    tss += (y[k] - y_mean) * (y[k] - y_mean);
+    yy += y[k] * y[k];
+  }
   // A perfect fit (e.g. a constant outcome) leaves only rounding residue: no variance to test.
-  const double tss = (Y.array() - Y.mean()).square().sum();
-  if (!(rss > 1e-24 * static_cast<double>(n) * std::max(tss, Y.squaredNorm()))) {
+  if (!(rss > 1e-24 * static_cast<double>(n) * std::max(tss, yy))) {
     return not_estimable(NotEstimable::no_variance);
   }
   const double df = static_cast<double>(n - p);
   const double sigma2 = rss / df;
-  // Var(beta) = sigma^2 (X'X)^-1; with X P = Q R, (X'X)^-1 = P R^-1 R^-T P'.
-  const Eigen::MatrixXd R = qr.matrixR().topLeftCorner(p, p).template triangularView<Eigen::Upper>();
-  const Eigen::MatrixXd Rinv = R.triangularView<Eigen::Upper>().solve(Eigen::MatrixXd::Identity(p, p));
-  const Eigen::MatrixXd xtx_inv_perm = Rinv * Rinv.transpose();
-  const Eigen::MatrixXd xtx_inv = qr.colsPermutation() * xtx_inv_perm * qr.colsPermutation().transpose();
-  return t_estimate(beta(1), std::sqrt(sigma2 * xtx_inv(1, 1)), df, alpha);
+  Vec4 e1 = Vec4::Zero(p);
+  e1(1) = 1.0;
+  const double v11 = llt.solve(e1)(1);  // (X'X)^-1 at the arm
+  return t_estimate(beta(1), std::sqrt(sigma2 * v11), df, alpha);
 }
 
 std::optional<Method> method_from_name(std::string_view name) {
