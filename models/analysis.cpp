@@ -115,9 +115,13 @@ Estimate t_estimate(double est, double se, double df, double alpha) {
   e.df = df;
   e.ci_low = est - q * se;
   e.ci_high = est + q * se;
-  const StudentT dist(std::min(df, 1e12));
-  e.p = std::min(1.0, 2.0 * boost::math::cdf(boost::math::complement(dist, std::abs(est / se))));
   return e;
+}
+
+double Estimate::p() const {
+  if (!estimable()) return 0.0;
+  const StudentT dist(std::min(df, 1e12));
+  return std::min(1.0, 2.0 * boost::math::cdf(boost::math::complement(dist, std::abs(estimate / se))));
 }
 
 Estimate student_t(std::span<const double> treatment, std::span<const double> control, double alpha) {
@@ -173,9 +177,14 @@ Estimate ancova(std::span<const double> y, std::span<const double> baseline, std
   double y_mean = 0;
   for (std::size_t k = 0; k < y.size(); ++k) {
     row(k);
-    xtx.noalias() += x * x.transpose();
-    xty.noalias() += x * y[k];
+    for (Eigen::Index r = 0; r < p; ++r) {
+      for (Eigen::Index c = 0; c <= r; ++c) xtx(r, c) += x(r) * x(c);
+      xty(r) += x(r) * y[k];
+    }
     y_mean += y[k];
+  }
+  for (Eigen::Index r = 0; r < p; ++r) {
+    for (Eigen::Index c = r + 1; c < p; ++c) xtx(r, c) = xtx(c, r);
   }
   y_mean /= static_cast<double>(n);
   const Eigen::LLT<Small4> llt(xtx);
@@ -189,7 +198,9 @@ Estimate ancova(std::span<const double> y, std::span<const double> baseline, std
   double rss = 0, tss = 0, yy = 0;
   for (std::size_t k = 0; k < y.size(); ++k) {
     row(k);
-    const double r = y[k] - x.dot(beta);
+    double fitted = 0;
+    for (Eigen::Index c = 0; c < p; ++c) fitted += x(c) * beta(c);
+    const double r = y[k] - fitted;
     rss += r * r;
     tss += (y[k] - y_mean) * (y[k] - y_mean);
     yy += y[k] * y[k];

@@ -21,13 +21,18 @@ struct Estimate {
   double se = 0;
   double ci_low = 0;
   double ci_high = 0;
-  double p = 0;
   double df = 0;
   bool estimable() const { return status == NotEstimable::none; }
+  // Two-sided p from Student's t(df) at estimate / se (0 when not estimable). Computed on
+  // request: the summaries need only whether the test rejects, which the CI already says.
+  double p() const;
+  // The two-sided level-alpha test of a zero effect rejects: the (1 - alpha) CI excludes 0,
+  // which is p < alpha.
+  bool rejects() const { return estimable() && (ci_low > 0.0 || ci_high < 0.0); }
 };
 
-// An estimable Estimate from estimate, SE and t degrees of freedom: (1 - alpha) CI and two-sided
-// p from Student's t (Boost.Math); no_variance when the SE is zero or not finite.
+// An estimable Estimate from estimate, SE and t degrees of freedom: (1 - alpha) CI from
+// Student's t (Boost.Math); no_variance when the SE is zero or not finite.
 Estimate t_estimate(double estimate, double se, double df, double alpha);
 
 // A not-estimable result with its reason.

@@ -180,7 +180,7 @@ std::string replicate_table(const Scenario& s, const ReplicateResult& r, std::ui
     const Estimate& e = r.estimates[static_cast<std::size_t>(m)];
     if (e.estimable()) {
       std::snprintf(line, sizeof line, "%-17s estimate %8.3f  SE %7.3f  CI [%8.3f, %8.3f]  p %.4f  df %.1f\n",
-                    std::string(method_name(m)).c_str(), e.estimate, e.se, e.ci_low, e.ci_high, e.p, e.df);
+                    std::string(method_name(m)).c_str(), e.estimate, e.se, e.ci_low, e.ci_high, e.p(), e.df);
     } else {
       std::snprintf(line, sizeof line, "%-17s not estimable\n", std::string(method_name(m)).c_str());
     }

@@ -83,7 +83,6 @@ void SummaryAccumulator::add(const ReplicateResult& r) {
     add_value(acc.regression_to_mean_carried, x.rtm.regression_to_mean_carried);
   }
   const double theta = scenario_->true_effect();
-  const double alpha = scenario_->trial.alpha;
   for (const Method m : scenario_->analysis.methods) {
     const Estimate& e = r.estimates[static_cast<std::size_t>(m)];
     MethodAccumulator& acc = methods_[static_cast<std::size_t>(m)];
@@ -96,7 +95,7 @@ void SummaryAccumulator::add(const ReplicateResult& r) {
     acc.se2.add(e.se * e.se);
     acc.err2.add((e.estimate - theta) * (e.estimate - theta));
     acc.cover.add(e.ci_low <= theta && theta <= e.ci_high ? 1.0 : 0.0);
-    acc.reject.add(e.p < alpha ? 1.0 : 0.0);
+    acc.reject.add(e.rejects() ? 1.0 : 0.0);
   }
 }
 

@@ -30,7 +30,7 @@ void check_against(const Analyse& analyse, const ref::Expected& want) {
     CHECK(got.estimate == close_to(want.estimate));
     CHECK(got.se == close_to(want.se));
     CHECK(got.df == close_to(want.df));
-    CHECK(got.p == close_to(want.p));
+    CHECK(got.p() == close_to(want.p));
     CHECK(got.ci_low == close_to(level.low));
     CHECK(got.ci_high == close_to(level.high));
   }
@@ -72,7 +72,7 @@ TEST_CASE("swapping the arms negates the estimate and keeps se, df and p", "[ana
     CHECK(backward.estimate == close_to(-forward.estimate));
     CHECK(backward.se == close_to(forward.se));
     CHECK(backward.df == close_to(forward.df));
-    CHECK(backward.p == close_to(forward.p));
+    CHECK(backward.p() == close_to(forward.p()));
     CHECK(backward.ci_low == close_to(-forward.ci_high));
     CHECK(backward.ci_high == close_to(-forward.ci_low));
   };
