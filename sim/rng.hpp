@@ -11,6 +11,8 @@
 //
 // Seed and replicate occupy separate key words, so (seed, r) pairs never collide the way
 // `seed + r` would.
+#include "sim/draw_counter.hpp"
+
 #include <Random123/philox.h>
 
 #include <cstdint>
@@ -35,12 +37,13 @@ class Stream {
   using result_type = std::uint64_t;
 
   Stream(std::uint64_t seed, std::uint64_t replicate, StreamKind kind, std::uint64_t index = 0)
-      : key_{{seed, replicate}}, ctr_{{0, 0, index, static_cast<std::uint64_t>(kind)}} {}
+      : key_{{seed, replicate}}, ctr_{{0, 0, index, static_cast<std::uint64_t>(kind)}} { draw_counter::on_stream(); }
 
   static constexpr result_type min() { return 0; }
   static constexpr result_type max() { return std::numeric_limits<result_type>::max(); }
 
   result_type operator()() {
+    draw_counter::on_output();
     if (used_ == 4) {
       block_ = gen_(ctr_, key_);
       ++ctr_.v[0];  // 2^64 blocks per sub-stream: never exhausted in practice
