@@ -10,17 +10,17 @@
 //                     fresh process: its peak RSS is its own, and no TBB worker threads left by
 //                     an earlier case's scaling runs share its process CPU time.
 //   bench_perf_count  linked with trialsim_core_counting (sim/draw_counter.hpp switched on).
-//                     `bench_perf_count CASE N1 N2` prints the Stream constructions and engine
-//                     outputs per trial. It is never timed.
-// The parent times the floor (Stream construction, outputs through normal_distribution) itself,
-// from the normal library, and prints the tables.
+//                     `bench_perf_count CASE N1 N2` prints the unit keys derived, the engine
+//                     outputs and the draws by type (normal, exponential, uniform, integer) per
+//                     trial. It is never timed.
+// The parent times the floor (a unit key, and each type of draw on a Stream) itself, from the
+// normal library, and prints the tables.
 #include "sim/draw_counter.hpp"
 #include "sim/engine.hpp"
 #include "sim/rng.hpp"
 #include "sim/scenario.hpp"
 #include "sim/summary.hpp"
 
-#include <boost/random/normal_distribution.hpp>
 #include <nlohmann/json.hpp>
 #include <tbb/info.h>
 
@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -133,6 +134,7 @@ constexpr std::uint64_t kSeed = 20190401;
 constexpr int kRepeats = 3;       // best of, for every trial timing
 constexpr int kFloorRepeats = 5;  // best of, for the floor loops
 constexpr double kDefaultSeconds = 2.0;
+constexpr const char* kDrawNames[draw_counter::kDrawTypes] = {"normal", "exponential", "uniform", "integer"};
 
 // ---------------------------------------------------------------------------------------------
 // Cases
@@ -296,7 +298,7 @@ json worker(const Case& c, double seconds) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Counter (bench_perf_count CASE N1 N2): Stream constructions and outputs per trial of
+// Counter (bench_perf_count CASE N1 N2): unit keys, outputs and draws by type per trial of
 // replicates [N1, N2), as JSON on stdout. Only meaningful when built with TRIALSIM_COUNT_DRAWS.
 
 json count_draws(const Case& c, std::uint64_t n1, std::uint64_t n2) {
@@ -311,28 +313,27 @@ json count_draws(const Case& c, std::uint64_t n1, std::uint64_t n2) {
   const draw_counter::Counts c1 = counted_run(n1);
   const draw_counter::Counts c2 = counted_run(n2);
   const auto trials = static_cast<double>(n2 - n1);
-  const double streams = static_cast<double>(c2.streams - c1.streams) / trials;
-  const double outputs = static_cast<double>(c2.outputs - c1.outputs) / trials;
-  // Every consented patient keys population, measurement and screening streams, and every trial
-  // a randomization stream: fewer means draws happened where this thread could not see them.
-  if (streams < 3.0 * s.trial.consented + 1.0) {
-    throw std::runtime_error("stream count below 3 per consented patient + 1: the counts are incomplete");
+  auto per_trial = [&](std::uint64_t a, std::uint64_t b) { return static_cast<double>(b - a) / trials; };
+  const double keys = per_trial(c1.keys, c2.keys);
+  // Every consented patient has a unit key, and every trial one for its own streams: fewer
+  // means draws happened where this thread could not see them.
+  if (keys < s.trial.consented + 1.0) throw std::runtime_error("fewer unit keys than consented patients + 1: the counts are incomplete");
+  json draws = json::object();
+  for (std::size_t d = 0; d < draw_counter::kDrawTypes; ++d) {
+    draws[kDrawNames[d]] = per_trial(c1.draws[d], c2.draws[d]);
   }
   return {{"case", c.name},
           {"replicates", {n1, n2}},
-          {"streams_per_trial", streams},
-          {"outputs_per_trial", outputs}};
+          {"keys_per_trial", keys},
+          {"outputs_per_trial", per_trial(c1.outputs, c2.outputs)},
+          {"draws_per_trial", draws}};
 }
 
 // ---------------------------------------------------------------------------------------------
 // The floor loops, timed in the parent with the normal (uncounted) Stream.
 
 volatile double double_sink = 0;
-
-template <class T>
-void escape(T& v) {
-  __asm__ __volatile__("" : : "r"(&v) : "memory");
-}
+volatile std::uint64_t word_sink = 0;
 
 // Best of kFloorRepeats, CPU seconds of body().
 template <class Body>
@@ -346,75 +347,59 @@ double best_cpu(Body body) {
   return best;
 }
 
-// Counts the outputs a distribution takes from a Stream (used outside the timed loops).
-struct CountingEngine {
-  using result_type = Stream::result_type;
-  Stream& stream;
-  std::uint64_t outputs = 0;
-  static constexpr result_type min() { return Stream::min(); }
-  static constexpr result_type max() { return Stream::max(); }
-  result_type operator()() {
-    ++outputs;
-    return stream();
-  }
-};
-
+// What one unit key, and one draw of each type, cost on this machine with the engine's own
+// code: loops of 10^7 to 2 x 10^7, best of kFloorRepeats. Integer draws are priced as
+// uniform_below(rng, 4), what a block of 4 draws most.
 struct FloorCosts {
-  double ns_per_stream = 0;
-  double ns_per_output = 0;
-  double outputs_per_normal = 0;
+  double ns_per_key = 0;
+  std::array<double, draw_counter::kDrawTypes> ns_per_draw{};
+  double ns_per_output = 0;  // a raw engine output: the price of the outputs no counted draw took
 };
 
 FloorCosts floor_costs() {
-  constexpr std::uint64_t kStreams = 10'000'000;
-  constexpr std::uint64_t kNormals = 20'000'000;
+  constexpr std::uint64_t kKeys = 10'000'000;
+  constexpr std::uint64_t kDraws = 20'000'000;
   FloorCosts f;
-  f.ns_per_stream = 1e9 / static_cast<double>(kStreams) * best_cpu([] {
-    for (std::uint64_t i = 0; i < kStreams; ++i) {
-      Stream s(kSeed, i, StreamKind::population, i);
-      escape(s);
+  f.ns_per_key = 1e9 / static_cast<double>(kKeys) * best_cpu([] {
+    const TrialKey key(kSeed, 0);
+    std::uint64_t acc = 0;
+    for (std::uint64_t i = 0; i < kKeys; ++i) {
+      const UnitKey u = key.unit(i);
+      acc += u.key ^ u.mask;
     }
+    word_sink = acc;
   });
-  std::uint64_t outputs = 0;
-  {
-    Stream s(kSeed, 0, StreamKind::measurement);
-    CountingEngine counted{s};
-    boost::random::normal_distribution<double> normal;
-    double acc = 0;
-    for (std::uint64_t i = 0; i < kNormals; ++i) acc += normal(counted);
-    double_sink = acc;
-    outputs = counted.outputs;
-  }
-  f.outputs_per_normal = static_cast<double>(outputs) / static_cast<double>(kNormals);
-  f.ns_per_output = 1e9 / static_cast<double>(outputs) * best_cpu([] {
-    Stream s(kSeed, 0, StreamKind::measurement);
-    boost::random::normal_distribution<double> normal;
-    double acc = 0;
-    for (std::uint64_t i = 0; i < kNormals; ++i) acc += normal(s);
-    double_sink = acc;
-  });
+  auto time_draws = [&](auto draw) {
+    return 1e9 / static_cast<double>(kDraws) * best_cpu([&] {
+      Stream s(kSeed, 0, StreamKind::measurement);
+      double acc = 0;
+      for (std::uint64_t i = 0; i < kDraws; ++i) acc += draw(s);
+      double_sink = acc;
+    });
+  };
+  f.ns_per_draw[static_cast<std::size_t>(draw_counter::Draw::normal)] = time_draws([](Stream& s) { return standard_normal(s); });
+  f.ns_per_draw[static_cast<std::size_t>(draw_counter::Draw::exponential)] =
+      time_draws([](Stream& s) { return standard_exponential(s); });
+  f.ns_per_draw[static_cast<std::size_t>(draw_counter::Draw::uniform)] = time_draws([](Stream& s) { return uniform01(s); });
+  f.ns_per_draw[static_cast<std::size_t>(draw_counter::Draw::integer)] =
+      time_draws([](Stream& s) { return static_cast<double>(uniform_below(s, 4)); });
+  f.ns_per_output = time_draws([](Stream& s) { return static_cast<double>(s() >> 11); });
   return f;
 }
 
-// The same draws in the trial's shape: `streams` Streams per trial, the normal draws that take
-// `outputs` outputs spread evenly over them. Unlike the sum of the two unit costs this pays the
-// first Philox block of every stream and the part of its last block it leaves unused.
-double floor_spread_us(double streams, double outputs, const FloorCosts& f) {
-  const double trials = std::max(1.0, std::ceil(1e7 / std::max(outputs, 1.0)));
-  const auto n_streams = static_cast<std::uint64_t>(std::llround(streams * trials));
-  const auto n_normals = static_cast<std::uint64_t>(std::llround(outputs * trials / f.outputs_per_normal));
-  const double cpu = best_cpu([&] {
-    boost::random::normal_distribution<double> normal;
-    double acc = 0;
-    std::uint64_t done = 0;
-    for (std::uint64_t i = 0; i < n_streams; ++i) {
-      Stream s(kSeed, i, StreamKind::population, i);
-      const std::uint64_t upto = (i + 1) * n_normals / n_streams;
-      for (; done < upto; ++done) acc += normal(s);
-    }
-    double_sink = acc;
-  });
-  return 1e6 * cpu / trials;
+// The floor of one case's counts, in us per trial.
+double floor_us(const json& counted, const FloorCosts& f) {
+  double ns = counted["keys_per_trial"].get<double>() * f.ns_per_key;
+  double counted_outputs = 0;
+  for (std::size_t d = 0; d < draw_counter::kDrawTypes; ++d) {
+    const double n = counted["draws_per_trial"][kDrawNames[d]].get<double>();
+    ns += n * f.ns_per_draw[d];
+    counted_outputs += n;
+  }
+  // Outputs beyond one per counted draw: ziggurat rejections and the distributions the draw
+  // helpers do not cover (mi_delta's gamma and chi-squared draws), each priced as a raw output.
+  ns += std::max(0.0, counted["outputs_per_trial"].get<double>() - counted_outputs) * f.ns_per_output;
+  return 1e-3 * ns;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -535,15 +520,13 @@ int parent(const Options& o) {
     const auto reps = r["alloc_replicates"].get<std::vector<std::uint64_t>>();
     std::fprintf(stderr, "bench_perf: %s: counting draws\n", name.c_str());
     const json counted = run_child({counter, name, std::to_string(reps.at(0)), std::to_string(reps.at(1))});
-    const double streams = counted["streams_per_trial"].get<double>();
-    const double outputs = counted["outputs_per_trial"].get<double>();
-    const double floor_us = 1e-3 * (streams * floor.ns_per_stream + outputs * floor.ns_per_output);
-    r["streams_per_trial"] = streams;
-    r["outputs_per_trial"] = outputs;
+    const double floor_trial = floor_us(counted, floor);
+    r["keys_per_trial"] = counted["keys_per_trial"];
+    r["outputs_per_trial"] = counted["outputs_per_trial"];
+    r["draws_per_trial"] = counted["draws_per_trial"];
     r["count_replicates"] = counted["replicates"];
-    r["floor_us_per_trial"] = floor_us;
-    r["multiple_of_floor"] = r["us_per_trial"].get<double>() / floor_us;
-    r["floor_spread_us_per_trial"] = floor_spread_us(streams, outputs, floor);
+    r["floor_us_per_trial"] = floor_trial;
+    r["multiple_of_floor"] = r["us_per_trial"].get<double>() / floor_trial;
     rows.push_back(std::move(r));
   }
   double load_after[3] = {0, 0, 0};
@@ -551,14 +534,16 @@ int parent(const Options& o) {
 
   std::printf("trialsim %s perf  %s  seed %llu  cores %d  ~%.3g s per timed run, best of %d\n\n", TRIALSIM_VERSION,
               today().c_str(), static_cast<unsigned long long>(kSeed), cores, o.seconds, kRepeats);
-  std::printf("| case | consented | us/trial (CPU, 1 thread) | trials/s/core | streams/trial | outputs/trial | "
-              "floor us | multiple of floor | allocs/trial | peak RSS MiB |\n");
-  std::printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  std::printf("| case | consented | us/trial (CPU, 1 thread) | trials/s/core | keys/trial | outputs/trial | "
+              "normal | exponential | uniform | integer | floor us | multiple of floor | allocs/trial | peak RSS MiB |\n");
+  std::printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   for (const json& r : rows) {
-    std::printf("| %s | %d | %.1f | %.0f | %.1f | %.1f | %.2f | %.1f | %.1f | %.1f |\n",
+    const json& d = r["draws_per_trial"];
+    std::printf("| %s | %d | %.2f | %.0f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f | %.2f | %.1f | %.1f |\n",
                 r["case"].get<std::string>().c_str(), r["consented"].get<int>(), r["us_per_trial"].get<double>(),
-                r["trials_per_s_per_core"].get<double>(), r["streams_per_trial"].get<double>(),
-                r["outputs_per_trial"].get<double>(), r["floor_us_per_trial"].get<double>(),
+                r["trials_per_s_per_core"].get<double>(), r["keys_per_trial"].get<double>(),
+                r["outputs_per_trial"].get<double>(), d["normal"].get<double>(), d["exponential"].get<double>(),
+                d["uniform"].get<double>(), d["integer"].get<double>(), r["floor_us_per_trial"].get<double>(),
                 r["multiple_of_floor"].get<double>(), r["allocs_per_trial"].get<double>(),
                 r["peak_rss_mib"].get<double>());
   }
@@ -572,14 +557,11 @@ int parent(const Options& o) {
                   100.0 * p["efficiency"].get<double>(), p["cores_used"].get<double>());
     }
   }
-  std::printf("\nfloor = streams x %.2f ns (Stream construction) + outputs x %.2f ns (per output through "
-              "boost normal_distribution<double>, %.4f outputs per normal draw)\n",
-              floor.ns_per_stream, floor.ns_per_output, floor.outputs_per_normal);
-  std::printf("the same draws spread evenly over the streams (first Philox block of each stream paid):");
-  for (const json& r : rows) {
-    std::printf("  %s %.2f us", r["case"].get<std::string>().c_str(), r["floor_spread_us_per_trial"].get<double>());
-  }
-  std::printf("\nload average before %.2f, after %.2f (1 min)\n", load_before[0], load_after[0]);
+  std::printf("\nfloor = keys x %.2f ns + normal x %.2f + exponential x %.2f + uniform x %.2f + integer x %.2f ns"
+              " + other outputs x %.2f ns\n",
+              floor.ns_per_key, floor.ns_per_draw[0], floor.ns_per_draw[1], floor.ns_per_draw[2], floor.ns_per_draw[3],
+              floor.ns_per_output);
+  std::printf("load average before %.2f, after %.2f (1 min)\n", load_before[0], load_after[0]);
 
   if (!o.json_path.empty()) {
     json out = {{"trialsim_version", TRIALSIM_VERSION},
@@ -591,9 +573,12 @@ int parent(const Options& o) {
                 {"load_average_before", {load_before[0], load_before[1], load_before[2]}},
                 {"load_average_after", {load_after[0], load_after[1], load_after[2]}},
                 {"floor",
-                 {{"ns_per_stream", floor.ns_per_stream},
-                  {"ns_per_output", floor.ns_per_output},
-                  {"outputs_per_normal", floor.outputs_per_normal}}},
+                 {{"ns_per_key", floor.ns_per_key},
+                  {"ns_per_normal", floor.ns_per_draw[0]},
+                  {"ns_per_exponential", floor.ns_per_draw[1]},
+                  {"ns_per_uniform", floor.ns_per_draw[2]},
+                  {"ns_per_integer", floor.ns_per_draw[3]},
+                  {"ns_per_other_output", floor.ns_per_output}}},
                 {"cases", rows}};
     std::ofstream f(o.json_path);
     f << out.dump(1) << '\n';

@@ -1,12 +1,15 @@
-// Cost of the random streams. The simulator keys a fresh Philox stream for every patient and
-// model part instead of seeding one engine per worker; this shows what that choice costs per
-// draw and what it saves per stream compared with Mersenne Twister.
+// Cost of the random streams. The simulator gives every patient its own unit key and every
+// model part its own counter-based stream under it (sim/rng.hpp) instead of seeding one engine
+// per worker; this shows what that choice costs per draw and per key, against a Philox4x64-10
+// stream per patient and model part (the engine before) and Mersenne Twister.
 //
 // Usage: bench_rng
 #include "sim/rng.hpp"
 
 #include <boost/random/mersenne_twister.hpp>
 #include <boost/random/normal_distribution.hpp>
+
+#include <Random123/philox.h>
 
 #include <algorithm>
 #include <array>
@@ -61,54 +64,101 @@ std::array<std::uint32_t, 8> seed_words(std::uint64_t seed, std::uint64_t replic
   return out;
 }
 
-void row(const char* what, double stream_ns, double mt_ns) {
-  std::printf("%-44s %14.2f %12.2f %8.2f\n", what, stream_ns, mt_ns, stream_ns / mt_ns);
+void row(const char* what, double ns) { std::printf("%-56s %10.2f\n", what, ns); }
+
+// A Philox4x64-10 stream keyed by (seed, replicate) with (kind, index) in the counter: one per
+// patient and model part, as the engine used to key them.
+class PhiloxStream {
+ public:
+  using result_type = std::uint64_t;
+  PhiloxStream(std::uint64_t seed, std::uint64_t replicate, StreamKind kind, std::uint64_t index)
+      : key_{{seed, replicate}}, ctr_{{0, 0, index, static_cast<std::uint64_t>(kind)}} {}
+  static constexpr result_type min() { return 0; }
+  static constexpr result_type max() { return std::numeric_limits<result_type>::max(); }
+  result_type operator()() {
+    if (used_ == 4) {
+      block_ = r123::Philox4x64{}(ctr_, key_);
+      ++ctr_.v[0];
+      used_ = 0;
+    }
+    return block_.v[used_++];
+  }
+
+ private:
+  r123::Philox4x64::key_type key_;
+  r123::Philox4x64::ctr_type ctr_;
+  r123::Philox4x64::ctr_type block_{};
+  unsigned used_ = 4;
+};
+
+template <class Engine>
+double uniform_words(Engine& e, std::uint64_t n) {
+  std::uint64_t acc = 0;
+  for (std::uint64_t i = 0; i < n; ++i) acc += e();
+  return static_cast<double>(acc);
 }
 
-void row(const char* what, double ns) { std::printf("%-56s %10.2f\n", what, ns); }
+template <class Engine>
+double boost_normals(Engine& e, std::uint64_t n) {
+  boost::random::normal_distribution<double> normal;
+  double acc = 0;
+  for (std::uint64_t i = 0; i < n; ++i) acc += normal(e);
+  return acc;
+}
+
+template <class Engine>
+double inlined_normals(Engine& e, std::uint64_t n) {
+  double acc = 0;
+  for (std::uint64_t i = 0; i < n; ++i) acc += standard_normal(e);
+  return acc;
+}
+
+void row3(const char* what, double a, double b, double c) {
+  std::printf("%-46s %10.2f %10.2f %12.2f\n", what, a, b, c);
+}
 
 int run() {
   constexpr std::uint64_t kDraws = 20'000'000;
   constexpr std::uint64_t kStreams = 10'000'000;
   constexpr std::uint64_t kSeedings = 200'000;
 
-  const double u64_stream = ns_per_op(kDraws, [](std::uint64_t n) {
-    Stream s(kSeed, 0, StreamKind::measurement);
-    std::uint64_t acc = 0;
-    for (std::uint64_t i = 0; i < n; ++i) acc += s();
-    return acc;
-  });
-  const double u64_mt = ns_per_op(kDraws, [](std::uint64_t n) {
-    boost::random::mt19937_64 mt(kSeed);
-    std::uint64_t acc = 0;
-    for (std::uint64_t i = 0; i < n; ++i) acc += mt();
-    return acc;
-  });
-  const double normal_stream = ns_per_op(kDraws, [](std::uint64_t n) {
-    Stream s(kSeed, 0, StreamKind::measurement);
-    boost::random::normal_distribution<double> normal;
-    double acc = 0;
-    for (std::uint64_t i = 0; i < n; ++i) acc += normal(s);
-    return acc;
-  });
-  const double normal_mt = ns_per_op(kDraws, [](std::uint64_t n) {
-    boost::random::mt19937_64 mt(kSeed);
-    boost::random::normal_distribution<double> normal;
-    double acc = 0;
-    for (std::uint64_t i = 0; i < n; ++i) acc += normal(mt);
-    return acc;
-  });
+  auto per_draw = [&](auto make, auto body) {
+    return ns_per_op(kDraws, [&](std::uint64_t n) {
+      auto e = make();
+      return body(e, n);
+    });
+  };
+  auto stream = [] { return Stream(kSeed, 0, StreamKind::measurement); };
+  auto philox = [] { return PhiloxStream(kSeed, 0, StreamKind::measurement, 0); };
+  auto mt = [] { return boost::random::mt19937_64(kSeed); };
+  auto words = [](auto& e, std::uint64_t n) { return uniform_words(e, n); };
+  auto boost_n = [](auto& e, std::uint64_t n) { return boost_normals(e, n); };
+  auto inl_n = [](auto& e, std::uint64_t n) { return inlined_normals(e, n); };
+  const double u64[3] = {per_draw(stream, words), per_draw(philox, words), per_draw(mt, words)};
+  const double nb[3] = {per_draw(stream, boost_n), per_draw(philox, boost_n), per_draw(mt, boost_n)};
+  const double ni[3] = {per_draw(stream, inl_n), per_draw(philox, inl_n), per_draw(mt, inl_n)};
 
-  // A Stream defers all work to its first draw, so "construct + first draw" is the cost of a
-  // usable stream; likewise mt19937_64 fills its state on seeding and twists on the first draw.
-  const double key_only = ns_per_op(kStreams, [](std::uint64_t n) {
+  // Keys: what a patient's streams cost before their first output. A patient's unit key is two
+  // SplitMix64 finalizers of the replicate's Philox key; its streams are then free to open.
+  const double unit_key = ns_per_op(kStreams, [](std::uint64_t n) {
+    const TrialKey key(kSeed, 0);
+    std::uint64_t acc = 0;
     for (std::uint64_t i = 0; i < n; ++i) {
-      Stream s(kSeed, i, StreamKind::population, i);
-      escape(s);
+      const UnitKey u = key.unit(i);
+      acc += u.key ^ u.mask;
     }
-    return n;
+    return acc;
   });
-  const double key_draw = ns_per_op(kStreams, [](std::uint64_t n) {
+  const double unit_key_draw = ns_per_op(kStreams, [](std::uint64_t n) {
+    const TrialKey key(kSeed, 0);
+    std::uint64_t acc = 0;
+    for (std::uint64_t i = 0; i < n; ++i) {
+      Stream s(key.unit(i), StreamKind::population);
+      acc += s();
+    }
+    return acc;
+  });
+  const double trial_key = ns_per_op(kStreams, [](std::uint64_t n) {
     std::uint64_t acc = 0;
     for (std::uint64_t i = 0; i < n; ++i) {
       Stream s(kSeed, i, StreamKind::population, i);
@@ -116,48 +166,49 @@ int run() {
     }
     return acc;
   });
-  const double mt_seed_only = ns_per_op(kSeedings, [](std::uint64_t n) {
-    boost::random::mt19937_64 mt;
-    for (std::uint64_t i = 0; i < n; ++i) {
-      mt.seed(kSeed + i);
-      escape(mt);
-    }
-    return n;
-  });
-  const double mt_seed_draw = ns_per_op(kSeedings, [](std::uint64_t n) {
-    boost::random::mt19937_64 mt;
+  const double philox_key_draw = ns_per_op(kStreams, [](std::uint64_t n) {
     std::uint64_t acc = 0;
     for (std::uint64_t i = 0; i < n; ++i) {
-      mt.seed(kSeed + i);
-      acc += mt();
+      PhiloxStream s(kSeed, i, StreamKind::population, i);
+      acc += s();
+    }
+    return acc;
+  });
+  const double mt_seed_draw = ns_per_op(kSeedings, [](std::uint64_t n) {
+    boost::random::mt19937_64 m;
+    std::uint64_t acc = 0;
+    for (std::uint64_t i = 0; i < n; ++i) {
+      m.seed(kSeed + i);
+      acc += m();
     }
     return acc;
   });
   // The seed_seq carries the same (seed, replicate, kind, index) a Stream is keyed with, which is
   // what a per-patient Mersenne Twister would need to avoid overlapping seeds.
   const double mt_seq_draw = ns_per_op(kSeedings, [](std::uint64_t n) {
-    boost::random::mt19937_64 mt;
+    boost::random::mt19937_64 m;
     std::uint64_t acc = 0;
     for (std::uint64_t i = 0; i < n; ++i) {
-      const auto words = seed_words(kSeed, i, StreamKind::population, i);
-      std::seed_seq seq(words.begin(), words.end());
-      mt.seed(seq);
-      acc += mt();
+      const auto w = seed_words(kSeed, i, StreamKind::population, i);
+      std::seed_seq seq(w.begin(), w.end());
+      m.seed(seq);
+      acc += m();
     }
     return acc;
   });
 
   std::printf("trialsim %s rng  best of %d, ns per operation\n\n", TRIALSIM_VERSION, kRepeats);
-  std::printf("%-44s %14s %12s %8s\n", "draw", "Stream(Philox)", "mt19937_64", "ratio");
-  row("uniform 64-bit output", u64_stream, u64_mt);
-  row("standard normal (boost normal_distribution)", normal_stream, normal_mt);
+  std::printf("%-46s %10s %10s %12s\n", "draw", "Stream", "Philox4x64", "mt19937_64");
+  row3("uniform 64-bit output", u64[0], u64[1], u64[2]);
+  row3("standard normal, boost normal_distribution", nb[0], nb[1], nb[2]);
+  row3("standard normal, standard_normal (inlined)", ni[0], ni[1], ni[2]);
   std::printf("\n%-56s %10s\n", "keying / seeding", "ns/op");
-  row("Stream: construct (key) only", key_only);
-  row("Stream: construct + first draw", key_draw);
-  row("mt19937_64: seed(uint64) only", mt_seed_only);
+  row("unit key (a patient's streams) only", unit_key);
+  row("unit key + first output", unit_key_draw);
+  row("replicate key (Philox block) + unit key + first output", trial_key);
+  row("Philox4x64 stream per patient and part + first output", philox_key_draw);
   row("mt19937_64: seed(uint64) + first draw", mt_seed_draw);
   row("mt19937_64: seed(seed_seq of 8 words) + first draw", mt_seq_draw);
-  std::printf("\nusable stream, mt19937_64 seed_seq / Stream: %.0fx\n", mt_seq_draw / key_draw);
   return 0;
 }
 

@@ -46,34 +46,6 @@ std::string method_description(Method m, const AnalysisConfig& cfg) {
 
 namespace {
 
-struct MeanVar {
-  double mean = 0;
-  double var = 0;  // sample variance (n - 1 denominator)
-  std::size_t n = 0;
-};
-
-MeanVar mean_var(std::span<const double> x) {
-  MeanVar r;
-  r.n = x.size();
-  if (r.n == 0) return r;
-  // Identical values: exact mean and zero variance (sum / n would leave rounding residue).
-  if (std::all_of(x.begin(), x.end(), [&](double v) { return v == x[0]; })) {
-    r.mean = x[0];
-    return r;
-  }
-  double s = 0;
-  for (double v : x) s += v;
-  r.mean = s / static_cast<double>(r.n);
-  double ss = 0;
-  for (double v : x) ss += (v - r.mean) * (v - r.mean);
-  r.var = r.n > 1 ? ss / static_cast<double>(r.n - 1) : 0.0;
-  return r;
-}
-
-}  // namespace
-
-namespace {
-
 // Student t in double precision: Boost.Math's default promotes to long double, which costs
 // several times more and buys nothing at the 1e-9 agreement with R the tests ask for.
 using DoublePolicy = boost::math::policies::policy<boost::math::policies::promote_float<false>,
@@ -124,8 +96,35 @@ double Estimate::p() const {
   return std::min(1.0, 2.0 * boost::math::cdf(boost::math::complement(dist, std::abs(estimate / se))));
 }
 
-Estimate student_t(std::span<const double> treatment, std::span<const double> control, double alpha) {
-  const MeanVar a = mean_var(treatment), b = mean_var(control);
+namespace {
+
+// Mean and sample variance (n - 1) of an arm's final values or changes from its sums.
+struct MeanVar {
+  double mean = 0, var = 0;
+  std::size_t n = 0;
+};
+
+MeanVar mean_var(const ArmSums& a, bool change) {
+  MeanVar r;
+  r.n = a.n;
+  if (a.n == 0) return r;
+  const auto n = static_cast<double>(a.n);
+  const double s = change ? a.y - a.x : a.y, ss = change ? a.dd : a.yy;
+  r.mean = (change ? a.shift_y - a.shift_x : a.shift_y) + s / n;
+  r.var = a.n > 1 ? std::max(0.0, ss - s * s / n) / (n - 1) : 0.0;
+  return r;
+}
+
+ArmSums sums_of(std::span<const double> values) {
+  ArmSums a;
+  for (const double v : values) a.add(v, 0.0, false);
+  return a;
+}
+
+}  // namespace
+
+Estimate student_t(const ArmSums& treatment, const ArmSums& control, double alpha, bool change) {
+  const MeanVar a = mean_var(treatment, change), b = mean_var(control, change);
   if (a.n < 1 || b.n < 1 || a.n + b.n < 3) return {};
   const double df = static_cast<double>(a.n + b.n - 2);
   const double pooled = ((static_cast<double>(a.n) - 1) * a.var + (static_cast<double>(b.n) - 1) * b.var) / df;
@@ -133,8 +132,12 @@ Estimate student_t(std::span<const double> treatment, std::span<const double> co
   return t_estimate(a.mean - b.mean, se, df, alpha);
 }
 
-Estimate welch_t(std::span<const double> treatment, std::span<const double> control, double alpha) {
-  const MeanVar a = mean_var(treatment), b = mean_var(control);
+Estimate student_t(std::span<const double> treatment, std::span<const double> control, double alpha) {
+  return student_t(sums_of(treatment), sums_of(control), alpha);
+}
+
+Estimate welch_t(const ArmSums& treatment, const ArmSums& control, double alpha) {
+  const MeanVar a = mean_var(treatment, false), b = mean_var(control, false);
   if (a.n < 2 || b.n < 2) return {};
   const double va = a.var / static_cast<double>(a.n), vb = b.var / static_cast<double>(b.n);
   const double denom = va * va / static_cast<double>(a.n - 1) + vb * vb / static_cast<double>(b.n - 1);
@@ -145,76 +148,76 @@ Estimate welch_t(std::span<const double> treatment, std::span<const double> cont
   return t_estimate(a.mean - b.mean, std::sqrt(va + vb), df, alpha);
 }
 
-Estimate ancova(std::span<const double> y, std::span<const double> baseline, std::span<const std::int8_t> treated,
-                std::span<const std::int8_t> stratum, double alpha) {
-  const auto n = static_cast<Eigen::Index>(y.size());
-  bool stratum_varies = false;
-  std::size_t n_treated = 0;
-  for (std::size_t i = 0; i < y.size(); ++i) {
-    stratum_varies = stratum_varies || stratum[i] != stratum[0];
-    n_treated += treated[i] != 0 ? 1u : 0u;
+Estimate welch_t(std::span<const double> treatment, std::span<const double> control, double alpha) {
+  return welch_t(sums_of(treatment), sums_of(control), alpha);
+}
+
+// ANCOVA y = a + tau arm + b_x baseline [+ b_s stratum] + e by the Frisch-Waugh-Lovell route:
+// within-arm centring partials out the intercept and arm, the slopes come from the pooled
+// within-arm cross-products W of z = (baseline, stratum), and the arm effect is the difference
+// of the arm means adjusted by them, tau = (ybar_1 - ybar_0) - b' (zbar_1 - zbar_0), with
+// Var(tau) = sigma^2 [1/n_1 + 1/n_0 + g' W^-1 g], g = zbar_1 - zbar_0 (the adjusted-means
+// variance; Snedecor & Cochran, Statistical Methods, 8th ed., sec. 18.3). This is the OLS arm
+// coefficient and its classical SE exactly, on n - p df.
+Estimate ancova(const ArmSums& t1, const ArmSums& t0, double alpha) {
+  if (t1.n == 0 || t0.n == 0) return {};
+  const std::size_t n_all = t1.n + t0.n, ns_all = t1.n_s + t0.n_s;
+  const bool stratum_varies = ns_all > 0 && ns_all < n_all;
+  const std::size_t p = stratum_varies ? 4 : 3;
+  if (n_all <= p) return {};
+  const double n1 = static_cast<double>(t1.n), n0 = static_cast<double>(t0.n), n = n1 + n0;
+  // Arm means (in each arm's shifted units; shifts cancel in the within-arm sums).
+  struct Within {
+    double xx = 0, xy = 0, yy = 0, ss = 0, xs = 0, sy = 0;
+  } w;
+  std::array<double, 2> mx{}, my{}, ms{};
+  for (std::size_t a = 0; a < 2; ++a) {
+    const ArmSums& s = a == 1 ? t1 : t0;
+    const auto na = static_cast<double>(s.n), nsa = static_cast<double>(s.n_s);
+    w.xx += s.xx - s.x * s.x / na;
+    w.xy += s.xy - s.x * s.y / na;
+    w.yy += s.yy - s.y * s.y / na;
+    w.ss += nsa - nsa * nsa / na;
+    w.xs += s.sx - s.x * nsa / na;
+    w.sy += s.sy - s.y * nsa / na;
+    mx[a] = s.shift_x + s.x / na;
+    my[a] = s.shift_y + s.y / na;
+    ms[a] = nsa / na;
   }
-  if (n_treated == 0 || n_treated == y.size()) return {};
-  const Eigen::Index p = stratum_varies ? 4 : 3;
-  if (n <= p) return {};
-  // Centre the continuous column for conditioning; the arm coefficient is unchanged. With at
-  // most 4 columns (intercept, arm and stratum indicators, centred baseline) X'X is well
-  // conditioned, so the normal equations in fixed-size storage agree with a QR solution to
-  // ~1e-13 and allocate nothing; the residuals are formed explicitly for the RSS.
-  double base_mean = 0;
-  for (double v : baseline) base_mean += v;
-  base_mean /= static_cast<double>(n);
-  using Small4 = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, 0, 4, 4>;
-  using Vec4 = Eigen::Matrix<double, Eigen::Dynamic, 1, 0, 4, 1>;
-  Small4 xtx = Small4::Zero(p, p);
-  Vec4 xty = Vec4::Zero(p), x(p);
-  auto row = [&](std::size_t k) {
-    x(0) = 1.0;
-    x(1) = treated[k] != 0 ? 1.0 : 0.0;
-    x(2) = baseline[k] - base_mean;
-    if (stratum_varies) x(3) = stratum[k] != 0 ? 1.0 : 0.0;
-  };
-  double y_mean = 0;
-  for (std::size_t k = 0; k < y.size(); ++k) {
-    row(k);
-    for (Eigen::Index r = 0; r < p; ++r) {
-      for (Eigen::Index c = 0; c <= r; ++c) xtx(r, c) += x(r) * x(c);
-      xty(r) += x(r) * y[k];
-    }
-    y_mean += y[k];
-  }
-  for (Eigen::Index r = 0; r < p; ++r) {
-    for (Eigen::Index c = r + 1; c < p; ++c) xtx(r, c) = xtx(c, r);
-  }
-  y_mean /= static_cast<double>(n);
-  const Eigen::LLT<Small4> llt(xtx);
-  if (llt.info() != Eigen::Success) return not_estimable(NotEstimable::rank_deficient);
-  // A column (nearly) in the span of the others leaves a (nearly) zero pivot.
-  for (Eigen::Index k = 0; k < p; ++k) {
-    const double l = llt.matrixLLT()(k, k);
-    if (!(l * l > 1e-12 * xtx(k, k))) return not_estimable(NotEstimable::rank_deficient);
-  }
-  const Vec4 beta = llt.solve(xty);
-  double rss = 0, tss = 0, yy = 0;
-  for (std::size_t k = 0; k < y.size(); ++k) {
-    row(k);
-    double fitted = 0;
-    for (Eigen::Index c = 0; c < p; ++c) fitted += x(c) * beta(c);
-    const double r = y[k] - fitted;
-    rss += r * r;
-    tss += (y[k] - y_mean) * (y[k] - y_mean);
-    yy += y[k] * y[k];
+  // Total (overall-centred) sums of squares, for the rank and perfect-fit checks.
+  const double tx = w.xx + n1 * n0 / n * (mx[1] - mx[0]) * (mx[1] - mx[0]);
+  const double ty = w.yy + n1 * n0 / n * (my[1] - my[0]) * (my[1] - my[0]);
+  // A column (nearly) in the span of the others leaves a (nearly) zero pivot: the baseline
+  // after the intercept and arm, the stratum after those and the baseline (as a Cholesky
+  // factorization of X'X would find them).
+  if (!(w.xx > 1e-12 * tx)) return not_estimable(NotEstimable::rank_deficient);
+  const double gx = mx[1] - mx[0], gs = ms[1] - ms[0];
+  double bx = 0, bs = 0, quad = 0, rss = 0;
+  if (stratum_varies) {
+    const double pivot_s = w.ss - w.xs * w.xs / w.xx;
+    if (!(pivot_s > 1e-12 * static_cast<double>(ns_all))) return not_estimable(NotEstimable::rank_deficient);
+    const double det = w.xx * w.ss - w.xs * w.xs;
+    bx = (w.ss * w.xy - w.xs * w.sy) / det;
+    bs = (w.xx * w.sy - w.xs * w.xy) / det;
+    rss = w.yy - bx * w.xy - bs * w.sy;
+    quad = (w.ss * gx * gx - 2.0 * w.xs * gx * gs + w.xx * gs * gs) / det;
+  } else {
+    bx = w.xy / w.xx;
+    rss = w.yy - bx * w.xy;
+    quad = gx * gx / w.xx;
   }
   // A perfect fit (e.g. a constant outcome) leaves only rounding residue: no variance to test.
-  if (!(rss > 1e-24 * static_cast<double>(n) * std::max(tss, yy))) {
-    return not_estimable(NotEstimable::no_variance);
-  }
-  const double df = static_cast<double>(n - p);
-  const double sigma2 = rss / df;
-  Vec4 e1 = Vec4::Zero(p);
-  e1(1) = 1.0;
-  const double v11 = llt.solve(e1)(1);  // (X'X)^-1 at the arm
-  return t_estimate(beta(1), std::sqrt(sigma2 * v11), df, alpha);
+  if (!(rss > 1e-13 * ty)) return not_estimable(NotEstimable::no_variance);
+  const double df = static_cast<double>(n_all - p);
+  const double effect = (my[1] - my[0]) - bx * gx - bs * gs;
+  return t_estimate(effect, std::sqrt(rss / df * (1.0 / n1 + 1.0 / n0 + quad)), df, alpha);
+}
+
+Estimate ancova(std::span<const double> y, std::span<const double> baseline, std::span<const std::int8_t> treated,
+                std::span<const std::int8_t> stratum, double alpha) {
+  std::array<ArmSums, 2> arms;
+  for (std::size_t k = 0; k < y.size(); ++k) arms[treated[k] != 0 ? 1 : 0].add(y[k], baseline[k], stratum[k] != 0);
+  return ancova(arms[1], arms[0], alpha);
 }
 
 std::optional<Method> method_from_name(std::string_view name) {
@@ -244,33 +247,8 @@ AnalysisConfig AnalysisConfig::read(ConfigReader& in, double alpha) {
   return c;
 }
 
-Estimate Analysis::completers(Method m, const TrialData& trial, AnalysisWorkspace& ws) const {
-  const std::size_t last = trial.last();
-  ws.a.clear();
-  ws.b.clear();
-  ws.y.clear();
-  ws.base.clear();
-  ws.arm.clear();
-  ws.stratum.clear();
-  for (const std::size_t i : trial.randomized) {
-    const Patient& p = trial.patients[i];
-    if (!p.completed(last)) continue;
-    const double final_value = p.observed_spp[last];
-    if (m == Method::ancova) {
-      ws.y.push_back(final_value);
-      ws.base.push_back(p.observed_spp[0]);
-      ws.arm.push_back(p.arm == Arm::treatment ? 1 : 0);
-      ws.stratum.push_back(p.cov.diabetes ? 1 : 0);
-    } else {
-      const double v = m == Method::change_ttest ? final_value - p.observed_spp[0] : final_value;
-      (p.arm == Arm::treatment ? ws.a : ws.b).push_back(v);
-    }
-  }
-  if (m == Method::ancova) return ancova(ws.y, ws.base, ws.arm, ws.stratum, cfg_.alpha);
-  return m == Method::completers_welch ? welch_t(ws.a, ws.b, cfg_.alpha) : student_t(ws.a, ws.b, cfg_.alpha);
-}
-
-std::array<Estimate, kMethods> Analysis::estimate_all(const TrialData& trial, AnalysisWorkspace& ws, std::uint64_t seed,
+std::array<Estimate, kMethods> Analysis::estimate_all(const TrialData& trial, const CompleterSums& completers,
+                                                      AnalysisWorkspace& ws, std::uint64_t seed,
                                                       std::uint64_t replicate) const {
   std::array<Estimate, kMethods> out{};
   bool visits_built = false;
@@ -280,14 +258,15 @@ std::array<Estimate, kMethods> Analysis::estimate_all(const TrialData& trial, An
       const std::size_t last = trial.last();
       RepeatedMeasures& d = ws.visits;
       d.clear(static_cast<int>(last));
-      for (const std::size_t i : trial.randomized) {
-        const Patient& p = trial.patients[i];
+      for (std::size_t r = 0; r < trial.randomized.size(); ++r) {
+        const Patient& p = trial.randomized_patient(r);
+        const ConstVisitRow row = trial.table.row(r);
         d.treated.push_back(p.arm == Arm::treatment ? 1 : 0);
         d.stratum.push_back(p.cov.diabetes ? 1 : 0);
-        d.baseline.push_back(p.observed_spp[0]);
+        d.baseline.push_back(row.observed[0]);
         for (std::size_t k = 1; k <= last; ++k) {
-          d.y.push_back(p.observed_spp[k]);
-          d.seen.push_back(p.seen[k] ? 1 : 0);
+          d.y.push_back(row.observed[k]);
+          d.seen.push_back(row.seen[k]);
         }
       }
       visits_built = true;
@@ -301,10 +280,10 @@ std::array<Estimate, kMethods> Analysis::estimate_all(const TrialData& trial, An
   for (const Method m : cfg_.methods) {
     Estimate& e = out[static_cast<std::size_t>(m)];
     switch (m) {
-      case Method::completers_ttest:
-      case Method::completers_welch:
-      case Method::change_ttest:
-      case Method::ancova: e = completers(m, trial, ws); break;
+      case Method::completers_ttest: e = student_t(completers.arm[1], completers.arm[0], cfg_.alpha); break;
+      case Method::completers_welch: e = welch_t(completers.arm[1], completers.arm[0], cfg_.alpha); break;
+      case Method::change_ttest: e = student_t(completers.arm[1], completers.arm[0], cfg_.alpha, true); break;
+      case Method::ancova: e = ancova(completers.arm[1], completers.arm[0], cfg_.alpha); break;
       case Method::mmrm: e = mmrm_fit().effect; break;
       case Method::ipw_ancova: e = fit_ipw_ancova(visits(), cfg_.alpha).effect; break;
       case Method::mi_delta: {

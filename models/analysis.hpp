@@ -26,12 +26,54 @@ std::optional<Method> method_from_name(std::string_view name);
 // Every method's name, in enum order.
 std::vector<std::string> all_method_names();
 
-// Two-sample Student t test with pooled variance (treatment minus control).
+// Sufficient statistics of one arm's completers for the t tests and ANCOVA: the final value y,
+// the baseline x and the stratum s (0/1), as sums of dy = y - y_1 and dx = x - x_1, shifted by
+// the arm's first values so that the sums of squares lose nothing to cancellation (the shifted
+// data algorithm; Chan, Golub & LeVeque, Am Stat 1983) and a constant arm has exactly zero
+// variance.
+struct ArmSums {
+  std::size_t n = 0;    // completers
+  std::size_t n_s = 0;  // of them in stratum 1
+  double shift_y = 0, shift_x = 0;
+  double y = 0, x = 0, yy = 0, xx = 0, xy = 0, dd = 0;  // sums of dy, dx, dy^2, dx^2, dx dy, (dy - dx)^2
+  double sy = 0, sx = 0;                                // sums of s dy, s dx
+  void add(double final_value, double baseline, bool stratum) {
+    if (n == 0) {
+      shift_y = final_value;
+      shift_x = baseline;
+    }
+    const double dy = final_value - shift_y, dx = baseline - shift_x, dd_i = dy - dx;
+    ++n;
+    y += dy;
+    x += dx;
+    yy += dy * dy;
+    xx += dx * dx;
+    xy += dx * dy;
+    dd += dd_i * dd_i;
+    if (stratum) {
+      ++n_s;
+      sy += dy;
+      sx += dx;
+    }
+  }
+};
+
+// The completers of both arms: [0] control, [1] treatment (arm_index).
+struct CompleterSums {
+  std::array<ArmSums, 2> arm;
+  void clear() { arm = {}; }
+};
+
+// Two-sample Student t test with pooled variance (treatment minus control) on the final values,
+// or on the change from baseline.
+Estimate student_t(const ArmSums& treatment, const ArmSums& control, double alpha, bool change = false);
 Estimate student_t(std::span<const double> treatment, std::span<const double> control, double alpha);
 // Welch's t test with Welch-Satterthwaite degrees of freedom (Welch, Biometrika 1947).
+Estimate welch_t(const ArmSums& treatment, const ArmSums& control, double alpha);
 Estimate welch_t(std::span<const double> treatment, std::span<const double> control, double alpha);
 // ANCOVA by least squares: y ~ 1 + arm + baseline [+ stratum]; effect = arm coefficient with
 // its classical SE and t on n - p df. The stratum column is dropped when constant.
+Estimate ancova(const ArmSums& treatment, const ArmSums& control, double alpha);
 Estimate ancova(std::span<const double> y, std::span<const double> baseline, std::span<const std::int8_t> treated,
                 std::span<const std::int8_t> stratum, double alpha);
 
@@ -51,8 +93,6 @@ std::string method_description(Method m, const AnalysisConfig& cfg);
 
 // Reusable buffers so the per-trial analyses do not allocate.
 struct AnalysisWorkspace {
-  std::vector<double> a, b, y, base;
-  std::vector<std::int8_t> arm, stratum;
   RepeatedMeasures visits;
 };
 
@@ -63,13 +103,12 @@ class Analysis {
   // draw random numbers use their own analysis sub-stream of (seed, replicate), so adding a
   // method never changes another's results; the post-baseline table is built at most once
   // and shared by mmrm, ipw_ancova and mi_delta.
-  std::array<Estimate, kMethods> estimate_all(const TrialData& trial, AnalysisWorkspace& ws, std::uint64_t seed,
-                                              std::uint64_t replicate) const;
+  // `completers`: the sums of the trial's completers (built by the caller's pass over them).
+  std::array<Estimate, kMethods> estimate_all(const TrialData& trial, const CompleterSums& completers,
+                                              AnalysisWorkspace& ws, std::uint64_t seed, std::uint64_t replicate) const;
   const AnalysisConfig& config() const { return cfg_; }
 
  private:
-  // The completers analyses: t tests and ANCOVA on patients seen at the last visit.
-  Estimate completers(Method m, const TrialData& trial, AnalysisWorkspace& ws) const;
   AnalysisConfig cfg_;
 };
 

@@ -1,9 +1,8 @@
 #include "models/dropout.hpp"
 
-#include <boost/random/exponential_distribution.hpp>
-#include <boost/random/uniform_01.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 namespace trialsim {
@@ -23,12 +22,19 @@ DropoutConfig DropoutConfig::read(ConfigReader& in, double reference_spp) {
 }
 
 Dropout::Dropout(const DropoutConfig& cfg)
-    : cfg_(cfg), log_hr_per_mmHg_(std::log(cfg.spp_hazard_ratio_per_10) / 10.0) {}
+    : cfg_(cfg),
+      log_hr_per_mmHg_(std::log(cfg.spp_hazard_ratio_per_10) / 10.0),
+      death_rate_(cfg.death_per_year / 12.0),
+      transfer_rate_(cfg.transfer_per_year / 12.0),
+      spp_rate_(death_rate_ + transfer_rate_),
+      treated_transfer_rate_(cfg.treatment_transfer_per_year / 12.0),
+      treated_ae_rate_(cfg.ae_per_year / 12.0) {}
 
 // Competing risks with piecewise-constant cause-specific hazards: one Exp(1) threshold is
 // compared with the cumulative all-cause hazard; the interval where it is crossed gives the
 // exact event time, and the cause is drawn in proportion to the cause-specific hazards there
-// (Beyersmann, Latouche, Buchholz et al., Stat Med 2009).
+// (Beyersmann, Latouche, Buchholz et al., Stat Med 2009). The cause's uniform is drawn only for
+// a patient who drops out, after the threshold.
 //
 // The grid is monthly. With the hazard on the true SPP, each piece takes the true value at its
 // middle. With the hazard on observed SPP, every visit month is also a break and each piece
@@ -44,12 +50,12 @@ struct Hazards {
   double total() const { return death + transfer + ae; }
 };
 
-bool crosses(Patient& p, double start, double width, const Hazards& h, double threshold, double cause_u,
-             double& cumulative) {
+bool crosses(Patient& p, double start, double width, const Hazards& h, double threshold, double& cumulative,
+             Stream& rng) {
   const double total = h.total();
   if (total > 0.0 && cumulative + total * width >= threshold) {
     p.dropout_month = start + (threshold - cumulative) / total;
-    const double c = cause_u * total;
+    const double c = uniform01(rng) * total;
     p.dropout_reason = c < h.death                ? DropoutReason::death
                        : c < h.death + h.transfer ? DropoutReason::transfer
                                                   : DropoutReason::adverse_event;
@@ -59,53 +65,97 @@ bool crosses(Patient& p, double start, double width, const Hazards& h, double th
   return false;
 }
 
+// sum_{j < n} e^(step j) = (e^(step n) - 1) / (e^step - 1), n >= 1. Without individual slopes
+// every patient of an arm has the same step, so the last two results are kept per thread (a
+// pure function's memo: the value never depends on it).
+double geometric_sum(double step, int n) {
+  if (step == 0.0) return n;
+  struct Memo {
+    double step = 0.0;
+    int n = 0;
+    double sum = 0.0;
+  };
+  thread_local std::array<Memo, 2> memo{};
+  thread_local std::size_t next = 0;
+  for (const Memo& m : memo) {
+    if (m.n == n && m.step == step) return m.sum;
+  }
+  const double sum = std::expm1(step * n) / std::expm1(step);
+  memo[next] = {step, n, sum};
+  next ^= 1;
+  return sum;
+}
+
 }  // namespace
 
-void Dropout::follow(Patient& p, double horizon_months, const TruePath& true_spp, const std::vector<double>& months,
-                     const std::array<double, kMaxVisits>& readings, Stream& rng) const {
-  boost::random::exponential_distribution<double> expo(1.0);
-  boost::random::uniform_01<double> unif;
-  const double threshold = expo(rng);
-  const double cause_u = unif(rng);
+bool Dropout::run(Patient& p, const TruePath& path, int k0, int k1, double e0, double step, double fixed_rate,
+                  double threshold, double& cumulative, Stream& rng) const {
+  const int n = k1 - k0;
+  if (n <= 0) return false;
+  const bool capped = !(std::max(e0, e0 + (n - 1) * step) < 700.0);
+  double m = 0.0;
+  if (!capped) {
+    m = std::exp(e0);
+    const double total = spp_rate_ * m * geometric_sum(step, n) + fixed_rate * n;
+    if (cumulative + total < threshold) {
+      cumulative += total;
+      return false;
+    }
+  }
   const bool treated = p.arm == Arm::treatment;
-  const double death_rate = cfg_.death_per_year / 12.0, transfer_rate = cfg_.transfer_per_year / 12.0;
-  const double transfer_fixed = treated ? cfg_.treatment_transfer_per_year / 12.0 : 0.0;
-  const double ae = treated ? cfg_.ae_per_year / 12.0 : 0.0;
-  // Capped so that an extreme SPP cannot overflow the hazards (e^700 ~ 1e304).
-  auto multiplier = [&](double x) { return std::exp(std::min(700.0, log_hr_per_mmHg_ * (cfg_.reference_spp - x))); };
-  auto hazards = [&](double m) { return Hazards{death_rate * m, transfer_rate * m + transfer_fixed, ae}; };
-  double cumulative = 0.0;
+  const double transfer_fixed = treated ? treated_transfer_rate_ : 0.0, ae = treated ? treated_ae_rate_ : 0.0;
+  const double factor = capped ? 0.0 : std::exp(step);
+  for (int k = k0; k < k1; ++k) {
+    if (capped) m = std::exp(std::min(700.0, log_hr_per_mmHg_ * (cfg_.reference_spp - path.at(k + 0.5))));
+    if (crosses(p, k, 1.0, {death_rate_ * m, transfer_rate_ * m + transfer_fixed, ae}, threshold, cumulative, rng)) {
+      return true;
+    }
+    m *= factor;
+  }
+  return false;
+}
+
+void Dropout::follow(Patient& p, double horizon_months, const TruePath& true_spp, const std::vector<double>& months,
+                     const double* readings, Stream& rng) const {
   p.dropout_month = std::numeric_limits<double>::infinity();
   p.dropout_reason = DropoutReason::none;
+  const bool treated = p.arm == Arm::treatment;
+  const double transfer_fixed = treated ? treated_transfer_rate_ : 0.0, ae = treated ? treated_ae_rate_ : 0.0;
+  const double fixed_rate = transfer_fixed + ae;
+  // Nobody can leave: no draw.
+  if (spp_rate_ + fixed_rate <= 0.0) return;
+  const double threshold = standard_exponential(rng);
+  // Capped so that an extreme SPP cannot overflow the hazards (e^700 ~ 1e304).
+  auto multiplier = [&](double x) { return std::exp(std::min(700.0, log_hr_per_mmHg_ * (cfg_.reference_spp - x))); };
+  auto hazards = [&](double m) { return Hazards{death_rate_ * m, transfer_rate_ * m + transfer_fixed, ae}; };
+  double cumulative = 0.0;
 
   if (!cfg_.on_observed) {
     // Whole months first, then the part-month left before the horizon. The true SPP is linear
     // in time before the effect's onset and after it, so over the whole months on either side
-    // the exponent is linear in the piece index: the multiplier is exp of the first piece's
-    // exponent carried by a constant factor (two exps per run instead of one per month;
-    // relative error ~1e-15 per piece).
-    auto exponent = [&](double mid) { return log_hr_per_mmHg_ * (cfg_.reference_spp - true_spp.at(mid)); };
-    auto run = [&](int k0, int k1) {
-      if (k1 <= k0) return false;
-      const double e0 = exponent(k0 + 0.5), e1 = exponent(k1 - 0.5);
-      const bool capped = !(std::max(e0, e1) < 700.0);
-      const double step = k1 - k0 > 1 ? (e1 - e0) / (k1 - 1 - k0) : 0.0;
-      double m = capped ? 0.0 : std::exp(e0);
-      const double factor = capped ? 0.0 : std::exp(step);
-      for (int k = k0; k < k1; ++k) {
-        if (capped) m = multiplier(true_spp.at(k + 0.5));
-        if (crosses(p, k, 1.0, hazards(m), threshold, cause_u, cumulative)) return true;
-        m *= factor;
-      }
-      return false;
-    };
-    const int whole = static_cast<int>(std::floor(horizon_months));
+    // the exponent is linear in the piece index and the multipliers are geometric, m0 f^j: a
+    // run of n pieces adds (death + transfer) m0 (f^n - 1)/(f - 1) + (fixed hazards) n in closed
+    // form, and only the run in which the threshold is crossed is walked piece by piece (the
+    // multiplier carried by the factor f; relative error ~1e-15 per piece).
+    const int whole = static_cast<int>(horizon_months);
     const double onset = true_spp.onset_months;
-    // Pieces whose middle is before the onset take the ramp (TruePath::effect_at).
-    const int ramp = true_spp.effect == 0.0 || onset <= 0.0 ? 0 : std::clamp(static_cast<int>(std::ceil(onset - 0.5)), 0, whole);
-    if (run(0, ramp) || run(ramp, whole)) return;
+    auto exponent = [&](double mid) { return log_hr_per_mmHg_ * (cfg_.reference_spp - true_spp.at(mid)); };
+    // Pieces whose middle is before the onset take the ramp (TruePath::effect_at): their true
+    // SPP rises by slope + effect / onset per month, the later ones' by slope.
+    int ramp = 0;
+    if (true_spp.effect != 0.0 && onset > 0.0) {
+      ramp = std::clamp(static_cast<int>(std::ceil(onset - 0.5)), 0, whole);
+      if (run(p, true_spp, 0, ramp, exponent(0.5), -log_hr_per_mmHg_ * (true_spp.slope + true_spp.effect / onset),
+              fixed_rate, threshold, cumulative, rng)) {
+        return;
+      }
+    }
+    if (run(p, true_spp, ramp, whole, exponent(ramp + 0.5), -log_hr_per_mmHg_ * true_spp.slope, fixed_rate, threshold,
+            cumulative, rng)) {
+      return;
+    }
     const double width = horizon_months - whole;
-    if (width > 0) crosses(p, whole, width, hazards(multiplier(true_spp.at(whole + 0.5 * width))), threshold, cause_u, cumulative);
+    if (width > 0) crosses(p, whole, width, hazards(multiplier(true_spp.at(whole + 0.5 * width))), threshold, cumulative, rng);
     return;
   }
 
@@ -121,7 +171,7 @@ void Dropout::follow(Patient& p, double horizon_months, const TruePath& true_spp
       ++next_visit;
     }
     if (next_visit < months.size()) end = std::min(end, months[next_visit]);
-    if (crosses(p, start, end - start, hazards(multiplier(last_reading)), threshold, cause_u, cumulative)) return;
+    if (crosses(p, start, end - start, hazards(multiplier(last_reading)), threshold, cumulative, rng)) return;
     start = end;
   }
 }

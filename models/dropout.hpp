@@ -30,19 +30,28 @@ class Dropout {
  public:
   explicit Dropout(const DropoutConfig& cfg);
 
-  // Draws the patient's dropout month and reason over [0, horizon] from its dropout stream.
-  // Death and transfer hazards are multiplied by spp_hazard_ratio_per_10^((reference - x)/10),
-  // piecewise constant: the true SPP `true_spp` at the middle of each month, or with
-  // on_observed the last reading in `readings` (at `months`, NaN where a visit is missed)
-  // taken at or before the start of each piece, the pieces breaking at every month and visit.
+  // Draws the patient's dropout month and reason over [0, horizon] from its dropout stream
+  // (nothing when no hazard is positive). Death and transfer hazards are multiplied by
+  // spp_hazard_ratio_per_10^((reference - x)/10), piecewise constant: the true SPP `true_spp` at
+  // the middle of each month, or with on_observed the last reading in `readings` (one per visit
+  // at `months`, NaN where a visit is missed) taken at or before the start of each piece, the
+  // pieces breaking at every month and visit.
   void follow(Patient& p, double horizon_months, const TruePath& true_spp, const std::vector<double>& months,
-              const std::array<double, kMaxVisits>& readings, Stream& rng) const;
+              const double* readings, Stream& rng) const;
 
   const DropoutConfig& config() const { return cfg_; }
 
  private:
+  // The threshold is crossed in whole months [k0, k1), where the hazard multiplier is
+  // exp(e0 + step (k - k0)): sets the patient's dropout and returns true; else adds the run's
+  // cumulative hazard.
+  bool run(Patient& p, const TruePath& path, int k0, int k1, double e0, double step, double fixed_rate,
+           double threshold, double& cumulative, Stream& rng) const;
+
   DropoutConfig cfg_;
   double log_hr_per_mmHg_;
+  // Monthly rates: SPP-dependent (death, transfer), and the treatment arm's fixed ones.
+  double death_rate_, transfer_rate_, spp_rate_, treated_transfer_rate_, treated_ae_rate_;
 };
 
 }  // namespace trialsim

@@ -1,7 +1,5 @@
 #include "models/measurement.hpp"
 
-#include <boost/random/normal_distribution.hpp>
-#include <boost/random/uniform_01.hpp>
 
 #include <cmath>
 #include <limits>
@@ -30,26 +28,26 @@ MeasurementConfig MeasurementConfig::read(ConfigReader& in) {
 }
 
 Measurement::Measurement(const SppConfig& spp, const MeasurementConfig& m, const PopulationConfig& pop,
-                         std::vector<double> months, EntrySchedule entry)
+                         std::vector<double> months, EntrySchedule entry, double effect_onset_months)
     : spp_(spp),
       cfg_(m),
       months_(std::move(months)),
+      visits_(months_.size()),
       entry_(entry),
+      onset_months_(effect_onset_months),
+      bio_(spp.sd_biological > 0),
+      missing_(m.missed_visit_prob > 0),
       diabetes_centre_(pop.diabetes_prob),
       age_centre_(pop.age_mean),
       drift_per_month_(spp.drift_per_year / 12.0),
       slope_sd_per_month_(spp.sd_slope_per_year / 12.0) {
   prepare_schedule();
-}
-
-SppLatent Measurement::draw_latent(const Covariates& cov, Stream& rng) const {
-  boost::random::normal_distribution<double> normal;
-  SppLatent s;
-  s.level = spp_.mean + spp_.diabetes_shift * ((cov.diabetes ? 1.0 : 0.0) - diabetes_centre_) +
-            spp_.age_shift_per_10y * (cov.age - age_centre_) / 10.0 + spp_.sd_between * normal(rng);
-  // No draw for a slope that cannot vary.
-  s.slope = slope_sd_per_month_ > 0 ? slope_sd_per_month_ * normal(rng) : 0.0;
-  return s;
+  double t = 0.0;
+  for (int j = 0; j < entry_.readings; ++j) t += entry_.time(j);
+  entry_time_mean_ = t / entry_.readings;
+  inv_entry_readings_ = 1.0 / entry_.readings;
+  const TruePath unit{0.0, 0.0, 1.0, onset_months_};
+  for (std::size_t k = 0; k < visits_; ++k) effect_fraction_[k] = unit.effect_at(months_[k]);
 }
 
 // Exact discretisation of the stationary OU process at the ordered reading times:
@@ -64,78 +62,26 @@ void Measurement::prepare_schedule() {
     return std::array<double, 2>{rho, std::sqrt(1.0 - rho * rho) * sd_u};
   };
   for (int j = 1; j < entry_.readings; ++j) entry_step_[static_cast<std::size_t>(j)] = step(entry_.time(j));
-  for (std::size_t k = 0; k < months_.size(); ++k) visit_step_[k] = step(months_[k]);
-  visit_noise_ = spp_.sd_measurement / std::sqrt(static_cast<double>(cfg_.readings_per_visit));
-}
-
-// Without biological fluctuation U is 0 throughout and no draw is spent on it; without missed
-// visits none is spent on them either.
-void Measurement::draw_entry(Stream& rng, Deviations& d, double& u) const {
-  boost::random::normal_distribution<double> normal;
-  const bool bio = spp_.sd_biological > 0;
-  u = bio ? spp_.sd_biological * normal(rng) : 0.0;
-  for (int j = 0; j < entry_.readings; ++j) {
-    const auto jj = static_cast<std::size_t>(j);
-    if (bio && j > 0) u = entry_step_[jj][0] * u + entry_step_[jj][1] * normal(rng);
-    d.entry[jj] = u + spp_.sd_measurement * normal(rng);
-  }
-}
-
-void Measurement::draw_visits(Stream& rng, Deviations& d, double u) const {
-  boost::random::normal_distribution<double> normal;
-  boost::random::uniform_01<double> unif;
-  const bool bio = spp_.sd_biological > 0, missing = cfg_.missed_visit_prob > 0;
   for (std::size_t k = 0; k < months_.size(); ++k) {
-    if (bio) u = visit_step_[k][0] * u + visit_step_[k][1] * normal(rng);
-    d.visit[k] = u + visit_noise_ * normal(rng);
-    // Month 0 is the baseline, never missed; later visits are missed completely at random.
-    d.missed[k] = missing && k > 0 && unif(rng) < cfg_.missed_visit_prob;
+    visit_step_[k] = step(months_[k]);
+    visit_noise_[k] = spp_.sd_measurement / std::sqrt(static_cast<double>(cfg_.readings_per_visit));
   }
+  // Without a separate baseline the month-0 reading is the entry mean: no noise of its own.
+  if (!entry_.separate_baseline) visit_noise_[0] = 0.0;
 }
 
 Deviations Measurement::draw_deviations(Stream& rng) const {
   Deviations d;
   double u = 0;
-  draw_entry(rng, d, u);
-  draw_visits(rng, d, u);
+  draw_entry(rng, d.entry.data(), u);
+  draw_visits(rng, d.visit.data(), d.attendable.data(), u);
   return d;
 }
 
-double Measurement::entry_mean(const SppLatent& s, const Deviations& d) const {
-  double sum = 0.0;
-  for (int j = 0; j < entry_.readings; ++j) {
-    sum += true_untreated(s, entry_.time(j)) + d.entry[static_cast<std::size_t>(j)];
-  }
-  return sum / entry_.readings;
-}
-
-double Measurement::true_baseline(const SppLatent& s) const {
-  if (entry_.separate_baseline) return true_untreated(s, 0.0);
-  double sum = 0.0;
-  for (int j = 0; j < entry_.readings; ++j) sum += true_untreated(s, entry_.time(j));
-  return sum / entry_.readings;
-}
-
-double Measurement::baseline_time() const {
-  if (entry_.separate_baseline) return 0.0;
-  double sum = 0.0;
-  for (int j = 0; j < entry_.readings; ++j) sum += entry_.time(j);
-  return sum / entry_.readings;
-}
-
-std::array<double, kMaxVisits> Measurement::potential(const Patient& p, const Deviations& d) const {
-  std::array<double, kMaxVisits> y{};
-  y[0] = entry_.separate_baseline ? p.true_spp[0] + d.visit[0] : p.entry_spp;
-  for (std::size_t k = 1; k < months_.size(); ++k) {
-    y[k] = d.missed[k] ? std::numeric_limits<double>::quiet_NaN() : p.true_spp[k] + d.visit[k];
-  }
-  return y;
-}
-
-void Measurement::observe(Patient& p, const std::array<double, kMaxVisits>& potential) const {
-  for (std::size_t k = 0; k < months_.size(); ++k) {
-    p.seen[k] = k == 0 || (!std::isnan(potential[k]) && months_[k] < p.dropout_month);
-    p.observed_spp[k] = p.seen[k] ? potential[k] : 0.0;
+void Measurement::readings(const Patient& p, const TruePath& path, VisitRow row) const {
+  row.observed[0] = entry_.separate_baseline ? true_at_visit(path, 0) + row.deviation[0] : p.entry_spp;
+  for (std::size_t k = 1; k < visits_; ++k) {
+    row.observed[k] = row.seen[k] ? true_at_visit(path, k) + row.deviation[k] : std::numeric_limits<double>::quiet_NaN();
   }
 }
 

@@ -2,8 +2,6 @@
 
 #include <Eigen/Cholesky>
 #include <boost/math/distributions/normal.hpp>
-#include <boost/random/normal_distribution.hpp>
-#include <boost/random/uniform_01.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -39,8 +37,6 @@ constexpr std::array<LabMarginal, kLabs> kLabMarginals{{
 // Indices into the latent vector.
 constexpr std::size_t kAge = 0, kMale = 1, kVintage = 2, kDiabetes = 3;
 constexpr std::size_t lab(Lab l) { return 4 + static_cast<std::size_t>(l); }
-// Positions in the core vector (Population::kCoreIndex).
-constexpr Eigen::Index kCoreAge = 0, kCoreMale = 1, kCoreDiabetes = 2, kCoreMg = 3;
 
 // Latent (Gaussian-copula) correlations. Table 1 gives no correlations, so these are chosen
 // to be plausible for hemodialysis cohorts: creatinine falls with age and rises with muscle
@@ -103,7 +99,7 @@ PopulationConfig PopulationConfig::read(ConfigReader& in) {
   return c;
 }
 
-Population::Population(const PopulationConfig& cfg) : cfg_(cfg) {
+Population::Population(const PopulationConfig& cfg, CovariateNeeds needs) : cfg_(cfg), needs_(needs) {
   Eigen::Matrix<double, kCovariateDims, kCovariateDims> corr;
   corr.setIdentity();
   for (const auto& p : kPairs) {
@@ -113,29 +109,35 @@ Population::Population(const PopulationConfig& cfg) : cfg_(cfg) {
   if (Eigen::LLT<Eigen::Matrix<double, kCovariateDims, kCovariateDims>>(corr).info() != Eigen::Success) {
     throw std::logic_error("covariate correlation matrix is not positive definite");
   }
-  // Split the latent vector into the part the models read (core) and the rest (extras), and
-  // write the joint normal as core ~ N(0, S_cc), extras | core ~ N(A core, S_ee - A S_ce) with
-  // A = S_ec S_cc^-1 (the conditional normal; e.g. Anderson 2003, sec. 2.5).
-  std::array<std::size_t, kExtraDims> extra{};
-  for (std::size_t i = 0, e = 0; i < kCovariateDims; ++i) {
-    if (std::find(kCoreIndex.begin(), kCoreIndex.end(), i) == kCoreIndex.end()) extra[e++] = i;
+  // The core: diabetes first, so its latent value is the first normal whatever follows; then
+  // the covariates a model reads and that can vary.
+  needs_.age = needs.age && cfg_.age_sd > 0;
+  needs_.male = needs.male && cfg_.male_prob > 0 && cfg_.male_prob < 1;
+  needs_.mg = needs.mg && cfg_.mg_sd > 0;
+  core_[static_cast<std::size_t>(n_core_++)] = kDiabetes;
+  if (needs_.age) core_[static_cast<std::size_t>(n_core_++)] = kAge;
+  if (needs_.male) core_[static_cast<std::size_t>(n_core_++)] = kMale;
+  if (needs_.mg) core_[static_cast<std::size_t>(n_core_++)] = lab(Lab::magnesium);
+  for (std::size_t i = 0; i < kCovariateDims; ++i) {
+    if (std::find(core_.begin(), core_.begin() + n_core_, i) == core_.begin() + n_core_) extra_[static_cast<std::size_t>(n_extra_++)] = i;
   }
-  extra_index_ = extra;
-  Eigen::Matrix<double, kCoreDims, kCoreDims> scc;
-  Eigen::Matrix<double, kExtraDims, kCoreDims> sec;
-  Eigen::Matrix<double, kExtraDims, kExtraDims> see;
-  for (std::size_t a = 0; a < kCoreDims; ++a) {
-    for (std::size_t b = 0; b < kCoreDims; ++b) scc(Eigen::Index(a), Eigen::Index(b)) = corr(Eigen::Index(kCoreIndex[a]), Eigen::Index(kCoreIndex[b]));
+  // Split the latent vector into the core and the rest (extras), and write the joint normal as
+  // core ~ N(0, S_cc), extras | core ~ N(A core, S_ee - A S_ce) with A = S_ec S_cc^-1 (the
+  // conditional normal; e.g. Anderson 2003, sec. 2.5).
+  const auto nc = static_cast<Eigen::Index>(n_core_), ne = static_cast<Eigen::Index>(n_extra_);
+  Eigen::MatrixXd scc(nc, nc), sec(ne, nc), see(ne, ne);
+  for (Eigen::Index a = 0; a < nc; ++a) {
+    for (Eigen::Index b = 0; b < nc; ++b) scc(a, b) = corr(Eigen::Index(core_[std::size_t(a)]), Eigen::Index(core_[std::size_t(b)]));
   }
-  for (std::size_t a = 0; a < kExtraDims; ++a) {
-    for (std::size_t b = 0; b < kCoreDims; ++b) sec(Eigen::Index(a), Eigen::Index(b)) = corr(Eigen::Index(extra[a]), Eigen::Index(kCoreIndex[b]));
-    for (std::size_t b = 0; b < kExtraDims; ++b) see(Eigen::Index(a), Eigen::Index(b)) = corr(Eigen::Index(extra[a]), Eigen::Index(extra[b]));
+  for (Eigen::Index a = 0; a < ne; ++a) {
+    for (Eigen::Index b = 0; b < nc; ++b) sec(a, b) = corr(Eigen::Index(extra_[std::size_t(a)]), Eigen::Index(core_[std::size_t(b)]));
+    for (Eigen::Index b = 0; b < ne; ++b) see(a, b) = corr(Eigen::Index(extra_[std::size_t(a)]), Eigen::Index(extra_[std::size_t(b)]));
   }
-  const Eigen::LLT<Eigen::Matrix<double, kCoreDims, kCoreDims>> core(scc);
+  const Eigen::LLT<Eigen::MatrixXd> core(scc);
   core_chol_ = core.matrixL();
   extra_mean_ = core.solve(sec.transpose()).transpose();
-  const Eigen::Matrix<double, kExtraDims, kExtraDims> cond = see - extra_mean_ * sec.transpose();
-  const Eigen::LLT<Eigen::Matrix<double, kExtraDims, kExtraDims>> cond_llt(cond);
+  const Eigen::MatrixXd cond = see - extra_mean_ * sec.transpose();
+  const Eigen::LLT<Eigen::MatrixXd> cond_llt(cond);
   if (cond_llt.info() != Eigen::Success) throw std::logic_error("conditional covariate covariance is not positive definite");
   extra_chol_ = cond_llt.matrixL();
 
@@ -166,45 +168,53 @@ double Population::lab_value(std::size_t l, double x) const {
   return kLabMarginals[l].lognormal ? std::exp(a + b * x) : a + b * x;
 }
 
-Covariates Population::draw(Stream& rng, Stream* extras) const {
-  boost::random::normal_distribution<double> normal;
-  Eigen::Matrix<double, kCoreDims, 1> z, x;
-  for (Eigen::Index i = 0; i < z.size(); ++i) z(i) = normal(rng);
-  // x = L z, L lower triangular 4 x 4 (by hand: Eigen's general kernel costs more than the sum).
-  for (Eigen::Index r = 0; r < z.size(); ++r) {
-    double s = 0;
-    for (Eigen::Index c = 0; c <= r; ++c) s += core_chol_(r, c) * z(c);
-    x(r) = s;
+// The covariate of latent dimension `dim` at latent value x.
+void Population::set(std::size_t dim, double x, Covariates& c, ExtraCovariates* e) const {
+  switch (dim) {
+    case kAge: c.age = std::clamp(cfg_.age_mean + cfg_.age_sd * x, 18.0, 100.0); return;
+    case kMale: c.male = x < male_threshold_; return;
+    case kDiabetes: c.diabetes = x < diabetes_threshold_; return;
+    case kVintage:
+      if (e != nullptr) {
+        e->vintage = cfg_.vintage_sd > 0 ? std::exp(lognormal_vintage_[0] + lognormal_vintage_[1] * x) : cfg_.vintage_mean;
+      }
+      return;
+    default: {
+      const std::size_t l = dim - 4;
+      const double v = lab_value(l, x);
+      if (l == static_cast<std::size_t>(Lab::magnesium)) c.mg = v;
+      if (e != nullptr) e->labs[l] = v;
+    }
   }
+}
 
-  Covariates c;
-  c.age = std::clamp(cfg_.age_mean + cfg_.age_sd * x(kCoreAge), 18.0, 100.0);
-  c.male = x(kCoreMale) < male_threshold_;
-  c.diabetes = x(kCoreDiabetes) < diabetes_threshold_;
-  constexpr auto mg = static_cast<std::size_t>(Lab::magnesium);
-  c.labs[mg] = lab_value(mg, x(kCoreMg));
+void Population::draw(Stream& rng, Covariates& c, Stream* extras, ExtraCovariates* e) const {
+  std::array<double, kMaxCore> z{}, x{};
+  for (int i = 0; i < n_core_; ++i) z[static_cast<std::size_t>(i)] = standard_normal(rng);
+  // x = L z, L lower triangular (by hand: at most 4 x 4, where Eigen's general kernel costs more
+  // than the sum).
+  for (int r = 0; r < n_core_; ++r) {
+    double s = 0;
+    for (int k = 0; k <= r; ++k) s += core_chol_(r, k) * z[static_cast<std::size_t>(k)];
+    x[static_cast<std::size_t>(r)] = s;
+  }
+  // What is not drawn: constants where a covariate cannot vary, unknown where it can.
+  c.age = cfg_.age_sd > 0 ? std::numeric_limits<double>::quiet_NaN() : cfg_.age_mean;
+  c.male = cfg_.male_prob >= 1.0;
+  c.mg = cfg_.mg_mean;
+  for (int i = 0; i < n_core_; ++i) set(core_[static_cast<std::size_t>(i)], x[static_cast<std::size_t>(i)], c, e);
   // Drawn only where it can happen, so a scenario without the exclusion spends nothing on it.
-  if (cfg_.prior_mg_prob > 0) c.prior_mg = boost::random::uniform_01<double>()(rng) < cfg_.prior_mg_prob;
-  if (extras == nullptr) {
-    c.vintage = std::numeric_limits<double>::quiet_NaN();
-    for (std::size_t l = 0; l < kLabs; ++l) {
-      if (l != mg) c.labs[l] = std::numeric_limits<double>::quiet_NaN();
-    }
-    return c;
-  }
-  Eigen::Matrix<double, kExtraDims, 1> ze;
-  for (Eigen::Index i = 0; i < ze.size(); ++i) ze(i) = normal(*extras);
-  const Eigen::Matrix<double, kExtraDims, 1> xe = extra_mean_ * x + extra_chol_.triangularView<Eigen::Lower>() * ze;
-  for (std::size_t e = 0; e < kExtraDims; ++e) {
-    const std::size_t dim = extra_index_[e];
-    const double v = xe(static_cast<Eigen::Index>(e));
-    if (dim == kVintage) {
-      c.vintage = cfg_.vintage_sd > 0 ? std::exp(lognormal_vintage_[0] + lognormal_vintage_[1] * v) : cfg_.vintage_mean;
-    } else {
-      c.labs[dim - 4] = lab_value(dim - 4, v);
-    }
-  }
-  return c;
+  c.prior_mg = cfg_.prior_mg_prob > 0 && uniform01(rng) < cfg_.prior_mg_prob;
+  if (extras == nullptr || e == nullptr) return;
+
+  Eigen::Matrix<double, Eigen::Dynamic, 1, 0, kMaxExtra, 1> ze(n_extra_);
+  for (Eigen::Index i = 0; i < ze.size(); ++i) ze(i) = standard_normal(*extras);
+  const Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, 1, 0, kMaxCore, 1>> xc(x.data(), n_core_);
+  const Eigen::Matrix<double, Eigen::Dynamic, 1, 0, kMaxExtra, 1> xe =
+      extra_mean_ * xc + extra_chol_.triangularView<Eigen::Lower>() * ze;
+  for (int i = 0; i < n_extra_; ++i) set(extra_[static_cast<std::size_t>(i)], xe(i), c, e);
+  // Table 1's magnesium column repeats the core value.
+  e->labs[static_cast<std::size_t>(Lab::magnesium)] = c.mg;
 }
 
 }  // namespace trialsim

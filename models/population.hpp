@@ -27,31 +27,49 @@ struct PopulationConfig {
 
 inline constexpr std::size_t kCovariateDims = 4 + kLabs;  // age, male, vintage, diabetes, labs
 
+// Which covariates a scenario's models read (beyond diabetes, the randomization stratum, which
+// every analysis adjusts for): these are drawn for every consented patient; the others only for
+// the patients CSV.
+struct CovariateNeeds {
+  bool age = false;   // SPP shifts with age, or minimization balances it
+  bool male = false;  // minimization balances sex
+  bool mg = false;    // serum Mg at consent varies (treatment's serum Mg readings start from it)
+};
+
 class Population {
  public:
-  explicit Population(const PopulationConfig& cfg);
+  Population(const PopulationConfig& cfg, CovariateNeeds needs);
 
-  // Draws one consented patient's covariates. The ones a model reads (age, sex, diabetes,
-  // serum Mg, prior Mg use) come from `rng`; vintage and the other labs of Table 1, which only
-  // the patients CSV shows, come from `extras` given those (the same joint distribution) when
-  // it is given, and are NaN otherwise. What `rng` yields never depends on `extras`.
-  Covariates draw(Stream& rng, Stream* extras = nullptr) const;
+  // Draws one consented patient's covariates, jointly through a Gaussian copula. Those a model
+  // reads come from `rng`, always diabetes first, then age, sex and serum Mg where `needs` asks
+  // for them (so diabetes is the same patient's whatever else is drawn); a covariate that cannot
+  // vary (SD 0, probability 0 or 1) costs no draw. With `extras`, the rest (vintage, the other
+  // labs, and age or sex where no model reads them) come from `extras` given those, from the
+  // same joint distribution; without it, vintage and labs are not drawn, age is its mean if it
+  // cannot vary and NaN otherwise, and sex is false unless its probability is 1. What `rng`
+  // yields never depends on `extras`. Draws from `rng` end with the prior-Mg exclusion (where it
+  // can happen).
+  void draw(Stream& rng, Covariates& c, Stream* extras = nullptr, ExtraCovariates* x = nullptr) const;
 
   const PopulationConfig& config() const { return cfg_; }
+  const CovariateNeeds& needs() const { return needs_; }
   // Name of each lab, for output columns.
   static std::string_view lab_name(std::size_t lab);
 
  private:
-  // The latent dimensions of age, male, diabetes and serum Mg.
-  static constexpr std::size_t kCoreDims = 4, kExtraDims = kCovariateDims - kCoreDims;
-  static constexpr std::array<std::size_t, kCoreDims> kCoreIndex{0, 1, 3, 4 + static_cast<std::size_t>(Lab::magnesium)};
+  static constexpr int kMaxCore = 4, kMaxExtra = static_cast<int>(kCovariateDims) - 1;
   double lab_value(std::size_t lab, double latent) const;
+  void set(std::size_t dim, double latent, Covariates& c, ExtraCovariates* x) const;
 
   PopulationConfig cfg_;
-  Eigen::Matrix<double, kCoreDims, kCoreDims> core_chol_;
-  Eigen::Matrix<double, kExtraDims, kCoreDims> extra_mean_;
-  Eigen::Matrix<double, kExtraDims, kExtraDims> extra_chol_;
-  std::array<std::size_t, kExtraDims> extra_index_{};
+  CovariateNeeds needs_;
+  // Latent dimensions drawn from `rng` (core) and from `extras`, in draw order.
+  std::array<std::size_t, kMaxCore> core_{};
+  std::array<std::size_t, kCovariateDims> extra_{};
+  int n_core_ = 0, n_extra_ = 0;
+  Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, 0, kMaxCore, kMaxCore> core_chol_;
+  Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, 0, kMaxExtra, kMaxCore> extra_mean_;
+  Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, 0, kMaxExtra, kMaxExtra> extra_chol_;
   std::array<double, 2> lognormal_vintage_{};
   std::array<std::array<double, 2>, kLabs> lab_shape_{};  // {a, b}: mean + sd z, or exp(a + b z)
   double male_threshold_;

@@ -1,7 +1,5 @@
 #include "models/randomization.hpp"
 
-#include <boost/random/uniform_01.hpp>
-#include <boost/random/uniform_int_distribution.hpp>
 
 #include <algorithm>
 #include <array>
@@ -53,8 +51,8 @@ std::string RandomizationConfig::method_name(RandomizationMethod m) {
 }
 
 Arm Randomizer::draw_by_ratio(Stream& rng) const {
-  boost::random::uniform_int_distribution<int> pick(1, cfg_.ratio_treatment + cfg_.ratio_control);
-  return pick(rng) <= cfg_.ratio_treatment ? Arm::treatment : Arm::control;
+  const auto total = static_cast<std::uint64_t>(cfg_.ratio_treatment + cfg_.ratio_control);
+  return uniform_below(rng, total) < static_cast<std::uint64_t>(cfg_.ratio_treatment) ? Arm::treatment : Arm::control;
 }
 
 void Randomizer::assign(TrialData& trial, Stream& rng) const {
@@ -73,25 +71,29 @@ void Randomizer::assign(TrialData& trial, Stream& rng) const {
 // uniformly among them so the sequence is harder to predict. Stratified: one independent
 // block sequence per diabetes stratum.
 void Randomizer::assign_blocks(TrialData& trial, Stream& rng, bool stratified) const {
-  boost::random::uniform_int_distribution<std::size_t> pick_size(0, cfg_.block_sizes.size() - 1);
-  std::array<std::vector<Arm>, 2> pending;  // remaining arms of the current block, per stratum
+  // The remaining arms of the current block, per stratum, consumed from the back (block sizes
+  // are at most 100: RandomizationConfig::read).
+  struct Pending {
+    std::array<Arm, 100> arms;
+    std::size_t left = 0;
+  };
+  std::array<Pending, 2> pending;
+  const int unit = cfg_.ratio_treatment + cfg_.ratio_control;
   for (const std::size_t i : trial.randomized) {
     Patient& p = trial.patients[i];
-    auto& block = pending[stratified && p.cov.diabetes ? 1 : 0];
-    if (block.empty()) {
-      const int size = cfg_.block_sizes[pick_size(rng)];
-      const int unit = cfg_.ratio_treatment + cfg_.ratio_control;
-      const int reps = size / unit;
-      block.assign(static_cast<std::size_t>(reps * cfg_.ratio_treatment), Arm::treatment);
-      block.insert(block.end(), static_cast<std::size_t>(reps * cfg_.ratio_control), Arm::control);
-      // Fisher-Yates shuffle; consumed from the back.
-      for (std::size_t k = block.size() - 1; k > 0; --k) {
-        boost::random::uniform_int_distribution<std::size_t> pick(0, k);
-        std::swap(block[k], block[pick(rng)]);
-      }
+    Pending& block = pending[stratified && p.cov.diabetes ? 1 : 0];
+    if (block.left == 0) {
+      // No draw when there is only one size to choose.
+      const std::size_t which = cfg_.block_sizes.size() > 1 ? uniform_below(rng, cfg_.block_sizes.size()) : 0;
+      const int reps = cfg_.block_sizes[which] / unit;
+      const auto n_treatment = static_cast<std::size_t>(reps * cfg_.ratio_treatment);
+      const auto size = static_cast<std::size_t>(reps * unit);
+      for (std::size_t k = 0; k < size; ++k) block.arms[k] = k < n_treatment ? Arm::treatment : Arm::control;
+      // Fisher-Yates shuffle.
+      for (std::size_t k = size - 1; k > 0; --k) std::swap(block.arms[k], block.arms[uniform_below(rng, k + 1)]);
+      block.left = size;
     }
-    p.arm = block.back();
-    block.pop_back();
+    p.arm = block.arms[--block.left];
   }
 }
 
@@ -99,9 +101,8 @@ void Randomizer::assign_blocks(TrialData& trial, Stream& rng, bool stratified) c
 // imbalance, counts scaled by the allocation ratio, and the preferred arm taken with
 // probability minimization_prob (ties broken by the ratio).
 void Randomizer::assign_minimization(TrialData& trial, Stream& rng) const {
-  boost::random::uniform_01<double> unif;
-  // counts[factor][level][arm]
-  std::vector<std::array<std::array<double, 2>, 2>> counts(cfg_.factors.size(), {{{0, 0}, {0, 0}}});
+  // counts[factor][level][arm]; at most three factors (diabetes, sex, age).
+  std::array<std::array<std::array<double, 2>, 2>, 3> counts{};
   const std::array<double, 2> weight{1.0 / cfg_.ratio_control, 1.0 / cfg_.ratio_treatment};
   auto level = [&](const Patient& p, MinimizationFactor f) -> std::size_t {
     switch (f) {
@@ -121,7 +122,7 @@ void Randomizer::assign_minimization(TrialData& trial, Stream& rng) const {
         imbalance[a] += std::abs(c[1] * weight[1] - c[0] * weight[0]);
       }
     }
-    const double u = unif(rng);
+    const double u = uniform01(rng);
     if (imbalance[0] == imbalance[1]) {
       p.arm = draw_by_ratio(rng);
     } else {

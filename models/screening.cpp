@@ -1,6 +1,5 @@
 #include "models/screening.hpp"
 
-#include <boost/random/uniform_01.hpp>
 
 namespace trialsim {
 
@@ -23,7 +22,7 @@ ScreeningConfig ScreeningConfig::read(ConfigReader& in) {
 
 Status Screening::classify(const Covariates& cov, double entry_spp, Stream& rng) const {
   // Drawn for everyone who can be lost (whatever the exclusions), and never when nobody can.
-  const double u = cfg_.pre_baseline_loss > 0 ? boost::random::uniform_01<double>()(rng) : 1.0;
+  const double u = cfg_.pre_baseline_loss > 0 ? uniform01(rng) : 1.0;
   if (cov.prior_mg) return Status::prior_mg;
   if (u < cfg_.pre_baseline_loss) return Status::lost_pre_baseline;
   if (cfg_.entry_max && !(entry_spp < *cfg_.entry_max)) return Status::entry_above_max;

@@ -1,7 +1,5 @@
 #include "models/treatment.hpp"
 
-#include <boost/random/normal_distribution.hpp>
-#include <boost/random/uniform_01.hpp>
 
 #include <algorithm>
 
@@ -46,20 +44,18 @@ TreatmentConfig TreatmentConfig::read(ConfigReader& in, double last_visit_month)
   return c;
 }
 
-void Treatment::apply(Patient& p, const std::vector<double>& months, Stream& rng) const {
-  boost::random::normal_distribution<double> normal;
-  boost::random::uniform_01<double> unif;
+void Treatment::apply(Patient& p, VisitRow row, const std::vector<double>& months, Stream& rng) const {
   const bool treated = p.arm == Arm::treatment;
   // Fixed draw order whatever the arm, so a patient's noise does not depend on allocation.
   // A part the scenario switches off (SD or probability 0) costs no draw.
-  const double effect_z = cfg_.effect_sd_mmHg > 0 ? normal(rng) : 0.0;
-  const double response_z = cfg_.mg_response_sd > 0 ? normal(rng) : 0.0;
-  const bool adherent = !(cfg_.nonadherence_prob > 0 && unif(rng) < cfg_.nonadherence_prob);
+  const double effect_z = cfg_.effect_sd_mmHg > 0 ? standard_normal(rng) : 0.0;
+  const double response_z = cfg_.mg_response_sd > 0 ? standard_normal(rng) : 0.0;
+  const bool adherent = !(cfg_.nonadherence_prob > 0 && uniform01(rng) < cfg_.nonadherence_prob);
   const double response = adherent ? std::max(0.0, cfg_.mg_response_per_100mg + cfg_.mg_response_sd * response_z) : 0.0;
-  const double mg_base = p.cov.labs[static_cast<std::size_t>(Lab::magnesium)];
+  const double mg_base = p.cov.mg;
   const bool mg_noise = cfg_.mg_measurement_sd > 0;
   auto serum = [&](double dose) {
-    return mg_base + response * dose / 100.0 + (mg_noise ? cfg_.mg_measurement_sd * normal(rng) : 0.0);
+    return mg_base + response * dose / 100.0 + (mg_noise ? cfg_.mg_measurement_sd * standard_normal(rng) : 0.0);
   };
 
   // The effect follows the dose actually taken: a patient who takes no tablets gains nothing,
@@ -70,8 +66,20 @@ void Treatment::apply(Patient& p, const std::vector<double>& months, Stream& rng
   // Titration: at each titration month the serum Mg under the current dose is measured and
   // the dose moved one step toward the target range, within [min_dose, max_dose].
   double dose = treated ? cfg_.start_dose_mg : 0.0;
+  const std::size_t visits = months.size();
+  if (cfg_.titration_months.empty()) {
+    // The starting dose throughout: the same draws as the loop below makes without titration.
+    const double on_dose = mg_base + response * dose / 100.0;
+    row.dose[0] = 0.0;
+    row.serum_mg[0] = serum(0.0);
+    for (std::size_t k = 1; k < visits; ++k) {
+      row.dose[k] = dose;
+      row.serum_mg[k] = mg_noise ? on_dose + cfg_.mg_measurement_sd * standard_normal(rng) : on_dose;
+    }
+    return;
+  }
   std::size_t next_titration = 0;
-  for (std::size_t k = 0; k < months.size(); ++k) {
+  for (std::size_t k = 0; k < visits; ++k) {
     while (next_titration < cfg_.titration_months.size() && cfg_.titration_months[next_titration] <= months[k]) {
       const double mg = serum(dose);
       if (treated) {
@@ -81,8 +89,8 @@ void Treatment::apply(Patient& p, const std::vector<double>& months, Stream& rng
       ++next_titration;
     }
     // Month 0 serum Mg is measured before the first tablet.
-    p.dose[k] = k == 0 ? 0.0 : dose;
-    p.serum_mg[k] = serum(p.dose[k]);
+    row.dose[k] = k == 0 ? 0.0 : dose;
+    row.serum_mg[k] = serum(row.dose[k]);
   }
 }
 

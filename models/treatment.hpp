@@ -38,8 +38,9 @@ class Treatment {
   explicit Treatment(const TreatmentConfig& cfg) : cfg_(cfg) {}
 
   // Draws the patient's response and titration history from its treatment stream and fills
-  // dose, serum_mg and treatment_effect_final. Call after the arm is known.
-  void apply(Patient& p, const std::vector<double>& months, Stream& rng) const;
+  // the row's dose and serum_mg, and the patient's adherence and treatment_effect_final. Call
+  // after the arm is known.
+  void apply(Patient& p, VisitRow row, const std::vector<double>& months, Stream& rng) const;
 
   const TreatmentConfig& config() const { return cfg_; }
 

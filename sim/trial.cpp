@@ -8,11 +8,28 @@
 
 namespace trialsim {
 
+namespace {
+
+// The covariates the scenario's models read (Population draws only these for every patient).
+CovariateNeeds covariate_needs(const Scenario& s) {
+  const auto& f = s.randomization.factors;
+  const bool minimization = s.randomization.method == RandomizationMethod::minimization;
+  auto balances = [&](MinimizationFactor x) { return minimization && std::find(f.begin(), f.end(), x) != f.end(); };
+  CovariateNeeds n;
+  n.age = s.spp.age_shift_per_10y != 0.0 || balances(MinimizationFactor::age);
+  n.male = balances(MinimizationFactor::sex);
+  n.mg = true;  // serum Mg at every visit starts from it
+  return n;
+}
+
+}  // namespace
+
 TrialSimulator::TrialSimulator(const Scenario& s, bool all_covariates)
     : scenario_(s),
       all_covariates_(all_covariates),
-      population_(s.population),
-      measurement_(s.spp, s.measurement, s.population, s.trial.months, s.screening.schedule()),
+      population_(s.population, covariate_needs(s)),
+      measurement_(s.spp, s.measurement, s.population, s.trial.months, s.screening.schedule(),
+                   s.treatment.effect_onset_months),
       screening_(s.screening),
       randomizer_(s.randomization),
       treatment_(s.treatment),
@@ -24,63 +41,69 @@ void TrialSimulator::simulate(std::uint64_t seed, std::uint64_t r, Workspace& ws
   const auto& months = scenario_.trial.months;
   TrialData& t = ws.trial;
   t.visits = months.size();
-  // Reused across replicates: every field is rewritten below, the per-visit arrays for the
-  // randomized patients (the only ones anything reads them for), so only the fields of a
-  // patient's fate that not everyone reaches are reset here.
+  // Reused across replicates without allocating once grown: every field a later step reads is
+  // written below.
   t.patients.resize(n);
-  for (Patient& p : t.patients) {
-    p.arm = Arm::none;
-    p.adherent = false;
-    p.treatment_effect_final = 0;
-    p.dropout_month = std::numeric_limits<double>::infinity();
-    p.dropout_reason = DropoutReason::none;
-  }
   t.randomized.clear();
-  ws.deviations.resize(n);
-  ws.paths.resize(n);
+  t.table.reset(n, t.visits);
+  if (all_covariates_) t.extras.resize(n);
+  ws.units.resize(n);
+  const TrialKey key(seed, r);
 
   // Population and screening: each patient from their own streams (common random numbers).
   // Visit deviations continue the measurement stream of those randomized only.
   for (std::size_t i = 0; i < n; ++i) {
     Patient& p = t.patients[i];
-    p.id = static_cast<int>(i + 1);
-    Stream pop_rng(seed, r, StreamKind::population, i);
+    p.id = static_cast<std::int32_t>(i + 1);
+    p.row = -1;
+    p.arm = Arm::none;
+    p.adherent = false;
+    p.treatment_effect_final = 0;
+    p.dropout_month = std::numeric_limits<double>::infinity();
+    p.dropout_reason = DropoutReason::none;
+    const UnitKey unit = key.unit(i);
+    ws.units[i] = unit;
+    Stream pop_rng(unit, StreamKind::population);
     if (all_covariates_) {
-      Stream extra_rng(seed, r, StreamKind::covariates, i);
-      p.cov = population_.draw(pop_rng, &extra_rng);
+      Stream extra_rng(unit, StreamKind::covariates);
+      population_.draw(pop_rng, p.cov, &extra_rng, &t.extras[i]);
     } else {
-      p.cov = population_.draw(pop_rng);
+      population_.draw(pop_rng, p.cov);
     }
     p.spp = measurement_.draw_latent(p.cov, pop_rng);
-    Stream meas_rng(seed, r, StreamKind::measurement, i);
-    Deviations& dev = ws.deviations[i];
+    Stream meas_rng(unit, StreamKind::measurement);
     double u = 0;
-    measurement_.draw_entry(meas_rng, dev, u);
-    p.entry_spp = measurement_.entry_mean(p.spp, dev);
+    p.entry_spp = measurement_.true_entry(p.spp) + measurement_.draw_entry(meas_rng, nullptr, u);
     p.true_baseline = measurement_.true_baseline(p.spp);
-    // The loss draw ends the population stream: one stream block fewer per patient.
+    // The loss draw ends the population stream.
     p.status = screening_.classify(p.cov, p.entry_spp, pop_rng);
     if (p.status == Status::randomized) {
-      measurement_.draw_visits(meas_rng, dev, u);
+      p.row = static_cast<std::int32_t>(t.randomized.size());
+      const VisitRow row = t.table.row(t.randomized.size());
+      measurement_.draw_visits(meas_rng, row.deviation, row.seen, u);
       t.randomized.push_back(i);
     }
   }
 
-  Stream rand_rng(seed, r, StreamKind::randomization, 0);
+  // Trial-level streams use unit 0 with kinds of their own.
+  Stream rand_rng(key.unit(0), StreamKind::randomization);
   randomizer_.assign(t, rand_rng);
 
-  const double onset = scenario_.treatment.effect_onset_months;
-  for (const std::size_t i : t.randomized) {
+  const bool on_observed = dropout_.config().on_observed;
+  const double horizon = scenario_.trial.last_month();
+  for (std::size_t k = 0; k < t.randomized.size(); ++k) {
+    const std::size_t i = t.randomized[k];
     Patient& p = t.patients[i];
-    Stream trt_rng(seed, r, StreamKind::treatment, i);
-    treatment_.apply(p, months, trt_rng);
-    const TruePath path = measurement_.path(p.spp, p.treatment_effect_final, onset);
-    ws.paths[i] = path;
-    for (std::size_t k = 0; k < months.size(); ++k) p.true_spp[k] = path.at(months[k]);
-    Stream drop_rng(seed, r, StreamKind::dropout, i);
-    const auto readings = measurement_.potential(p, ws.deviations[i]);
-    dropout_.follow(p, scenario_.trial.last_month(), path, months, readings, drop_rng);
-    measurement_.observe(p, readings);
+    const VisitRow row = t.table.row(k);
+    Stream trt_rng(ws.units[i], StreamKind::treatment);
+    treatment_.apply(p, row, months, trt_rng);
+    const TruePath path = measurement_.path(p.spp, p.treatment_effect_final);
+    t.table.path(k) = path;
+    // Dropout on observed SPP reads the readings the visits would give.
+    if (on_observed) measurement_.readings(p, path, row);
+    Stream drop_rng(ws.units[i], StreamKind::dropout);
+    dropout_.follow(p, horizon, path, months, row.observed, drop_rng);
+    measurement_.observe(p, path, row);
   }
 }
 
@@ -108,6 +131,7 @@ struct Moments {
     ss += d * d;
     ++n;
   }
+  Value mean() const { return n > 0 ? Value::of(shift + s / n) : Value{}; }
   Value sd() const {
     if (n < 2) return {};
     return Value::of(std::sqrt(std::max(0.0, (ss - s * s / n) / (n - 1))));
@@ -119,90 +143,103 @@ struct Moments {
 ReplicateResult TrialSimulator::summarize(std::uint64_t seed, std::uint64_t r, Workspace& ws) const {
   const TrialData& t = ws.trial;
   const auto& months = scenario_.trial.months;
-  const std::size_t last = t.last();
+  const std::size_t last = t.last(), visits = t.visits;
   ReplicateResult out;
   out.replicate = r;
   out.consented = static_cast<int>(t.patients.size());
-  for (const Patient& p : t.patients) {
-    switch (p.status) {
-      case Status::prior_mg: ++out.prior_mg; break;
-      case Status::lost_pre_baseline: ++out.lost_pre_baseline; break;
-      case Status::entry_above_max: ++out.entry_above_max; break;
-      case Status::entry_below_min: ++out.entry_below_min; break;
-      case Status::randomized: ++out.randomized; break;
+  std::array<int, 5> status{};
+  for (const Patient& p : t.patients) ++status[static_cast<std::size_t>(p.status)];
+  out.prior_mg = status[static_cast<std::size_t>(Status::prior_mg)];
+  out.lost_pre_baseline = status[static_cast<std::size_t>(Status::lost_pre_baseline)];
+  out.entry_above_max = status[static_cast<std::size_t>(Status::entry_above_max)];
+  out.entry_below_min = status[static_cast<std::size_t>(Status::entry_below_min)];
+  out.randomized = status[static_cast<std::size_t>(Status::randomized)];
+
+  // One pass over the randomized patients: the sums of both arms, and the completers' sums
+  // the t tests and ANCOVA work from.
+  struct ArmPass {
+    Sum t_base, slope, effect, dev_final, y_final_all;
+    Moments base;
+    std::array<Moments, kMaxVisits> mg;
+    std::array<int, kMaxVisits> below{};
+  };
+  std::array<ArmPass, 2> pass;
+  CompleterSums& completers = ws.completers;
+  completers.clear();
+  const double target_low = scenario_.treatment.target_mg_low;
+  for (std::size_t k = 0; k < t.randomized.size(); ++k) {
+    const Patient& p = t.patients[t.randomized[k]];
+    const ConstVisitRow row = t.table.row(k);
+    const std::size_t arm = arm_index(p.arm);
+    ArmPass& x = pass[arm];
+    ArmResult& a = out.arms[arm];
+    ++a.randomized;
+    if (p.dropout_reason != DropoutReason::none) {
+      const auto reason = static_cast<std::size_t>(p.dropout_reason);
+      ++a.withdrawn[0];
+      ++a.withdrawn[reason];
+      for (std::size_t v = 1; v < visits; ++v) {
+        if (p.dropout_month < months[v]) {
+          ++a.withdrawn_before_visit[v][0];
+          ++a.withdrawn_before_visit[v][reason];
+        }
+      }
     }
+    for (std::size_t v = 1; v < visits; ++v) {
+      if (row.seen[v]) {
+        x.mg[v].add(row.serum_mg[v]);
+        if (row.serum_mg[v] < target_low) ++x.below[v];
+      }
+    }
+    // The final reading every randomized patient would give without dropout or a missed
+    // visit: the deviation is drawn for every visit whether or not it is observed.
+    const TruePath& path = t.table.path(k);
+    const double d_final = row.deviation[last];
+    x.base.add(row.observed[0]);
+    x.t_base.add(p.true_baseline);
+    x.slope.add(p.spp.slope);
+    x.effect.add(path.effect_at(months[last]));
+    x.dev_final.add(d_final);
+    x.y_final_all.add(path.at(months[last]) + d_final);
+    if (row.seen[last]) completers.arm[arm].add(row.observed[last], row.observed[0], p.cov.diabetes);
   }
 
   const double gap = months[last] - measurement_.baseline_time();
-  for (const Arm arm : {Arm::control, Arm::treatment}) {
-    ArmResult& a = out.arms[arm_index(arm)];
-    Sum y_base, t_base, slope, effect, dev_base, dev_final, y_final_all, y_final_c;
-    Moments base_m, final_m;
-    std::array<Sum, kMaxVisits> mg;
-    std::array<Moments, kMaxVisits> mg_m;
-    std::array<int, kMaxVisits> below{};
-    for (const std::size_t i : t.randomized) {
-      const Patient& p = t.patients[i];
-      if (p.arm != arm) continue;
-      ++a.randomized;
-      const bool done = p.completed(last);
-      if (done) ++a.completed;
-      if (p.dropout_reason != DropoutReason::none) {
-        ++a.withdrawn[0];
-        ++a.withdrawn[static_cast<std::size_t>(p.dropout_reason)];
-      }
-      for (std::size_t k = 1; k < months.size(); ++k) {
-        if (p.dropout_month < months[k]) {
-          ++a.withdrawn_before_visit[k][0];
-          ++a.withdrawn_before_visit[k][static_cast<std::size_t>(p.dropout_reason)];
-        }
-        if (p.seen[k]) {
-          mg[k].add(p.serum_mg[k]);
-          mg_m[k].add(p.serum_mg[k]);
-          if (p.serum_mg[k] < scenario_.treatment.target_mg_low) ++below[k];
-        }
-      }
-      // The final reading every randomized patient would give without dropout or a missed
-      // visit: the deviation is drawn for every visit whether or not it is observed.
-      const double d_final = ws.deviations[i].visit[last];
-      y_base.add(p.observed_spp[0]);
-      base_m.add(p.observed_spp[0]);
-      t_base.add(p.true_baseline);
-      slope.add(p.spp.slope);
-      effect.add(ws.paths[i].effect_at(months[last]));
-      dev_base.add(p.observed_spp[0] - p.true_baseline);
-      dev_final.add(d_final);
-      y_final_all.add(p.true_spp[last] + d_final);
-      if (done) {
-        y_final_c.add(p.observed_spp[last]);
-        final_m.add(p.observed_spp[last]);
-      }
+  for (std::size_t arm = 0; arm < 2; ++arm) {
+    const ArmPass& x = pass[arm];
+    const ArmSums& c = completers.arm[arm];
+    ArmResult& a = out.arms[arm];
+    a.completed = static_cast<int>(c.n);
+    a.baseline_mean = x.base.mean();
+    a.baseline_sd = x.base.sd();
+    a.true_baseline_mean = x.t_base.mean();
+    if (c.n > 0) a.final_mean = Value::of(c.shift_y + c.y / static_cast<double>(c.n));
+    if (c.n > 1) {
+      const auto n = static_cast<double>(c.n);
+      a.final_sd = Value::of(std::sqrt(std::max(0.0, c.yy - c.y * c.y / n) / (n - 1)));
     }
-    a.baseline_mean = y_base.mean();
-    a.true_baseline_mean = t_base.mean();
-    a.final_mean = y_final_c.mean();
-    a.baseline_sd = base_m.sd();
-    a.final_sd = final_m.sd();
-    for (std::size_t k = 1; k < months.size(); ++k) {
-      a.mg_mean[k] = mg[k].mean();
-      a.mg_sd[k] = mg_m[k].sd();
-      if (mg[k].n > 0) a.mg_below_target[k] = Value::of(below[k]);
+    for (std::size_t v = 1; v < visits; ++v) {
+      a.mg_mean[v] = x.mg[v].mean();
+      a.mg_sd[v] = x.mg[v].sd();
+      if (x.mg[v].n > 0) a.mg_below_target[v] = Value::of(x.below[v]);
     }
     // All together, and only when the arm has completers, so that the summary averages every
-    // component over the same trials and the identity holds for the means too.
-    if (a.completed > 0) {
-      a.rtm.observed_change = Value::of(y_final_c.mean().v - y_base.mean().v);
+    // component over the same trials and the identity holds for the means too. The baseline's
+    // deviation from the true baseline is the observed minus the true baseline mean.
+    if (c.n > 0) {
+      const double base = a.baseline_mean.v, dev_base = base - x.t_base.mean().v;
+      a.rtm.observed_change = Value::of(a.final_mean.v - base);
       a.rtm.drift = Value::of(measurement_.drift_per_month() * gap);
-      a.rtm.slope_selection = Value::of(slope.mean().v * gap);
-      a.rtm.treatment_effect = effect.mean();
-      a.rtm.regression_to_mean = Value::of(dev_final.mean().v - dev_base.mean().v);
-      a.rtm.attrition = Value::of(y_final_c.mean().v - y_final_all.mean().v);
-      a.rtm.regression_to_mean_total = Value::of(-dev_base.mean().v);
-      a.rtm.regression_to_mean_carried = Value::of(-dev_final.mean().v);
+      a.rtm.slope_selection = Value::of(x.slope.mean().v * gap);
+      a.rtm.treatment_effect = x.effect.mean();
+      a.rtm.regression_to_mean = Value::of(x.dev_final.mean().v - dev_base);
+      a.rtm.attrition = Value::of(a.final_mean.v - x.y_final_all.mean().v);
+      a.rtm.regression_to_mean_total = Value::of(-dev_base);
+      a.rtm.regression_to_mean_carried = Value::of(-x.dev_final.mean().v);
     }
   }
 
-  out.estimates = analysis_.estimate_all(t, ws.analysis, seed, r);
+  out.estimates = analysis_.estimate_all(t, completers, ws.analysis, seed, r);
   return out;
 }
 

@@ -8,6 +8,7 @@
 #include "models/screening.hpp"
 #include "models/treatment.hpp"
 #include "models/trial_data.hpp"
+#include "sim/rng.hpp"
 #include "sim/scenario.hpp"
 
 #include <array>
@@ -82,8 +83,8 @@ struct ReplicateResult {
 // allocate.
 struct Workspace {
   TrialData trial;
-  std::vector<Deviations> deviations;
-  std::vector<TruePath> paths;
+  std::vector<UnitKey> units;  // per consented patient: the key of their random streams
+  CompleterSums completers;
   AnalysisWorkspace analysis;
 };
 

@@ -160,14 +160,21 @@ void write_patients_csv(const Scenario& s, const TrialData& trial, AtomicFile& f
   }
   h += ",adherent,dropout_month,dropout_reason\n";
   f.write(h);
-  for (const Patient& p : trial.patients) {
+  for (std::size_t i = 0; i < trial.patients.size(); ++i) {
+    const Patient& p = trial.patients[i];
     const bool rand = p.status == Status::randomized;
+    // Vintage and the labs are drawn only when this table is asked for (TrialSimulator's
+    // all_covariates); a table of a trial simulated without them shows them empty.
+    const ExtraCovariates* x = i < trial.extras.size() ? &trial.extras[i] : nullptr;
     std::string row = std::to_string(p.id) + "," + patient_status(p.status) + "," +
                       (rand ? (p.arm == Arm::treatment ? "treatment" : "control") : "") + "," +
                       (p.cov.diabetes ? "diabetes" : "no_diabetes") + "," + cell(p.cov.age) + "," +
-                      (p.cov.male ? "1" : "0") + "," + cell(p.cov.vintage) + "," + (p.cov.diabetes ? "1" : "0") + "," +
-                      (p.cov.prior_mg ? "1" : "0");
-    for (const double v : p.cov.labs) row += "," + cell(v);
+                      (p.cov.male ? "1" : "0") + "," + (x ? cell(x->vintage) : std::string()) + "," +
+                      (p.cov.diabetes ? "1" : "0") + "," + (p.cov.prior_mg ? "1" : "0");
+    for (std::size_t l = 0; l < kLabs; ++l) {
+      const double v = l == static_cast<std::size_t>(Lab::magnesium) ? p.cov.mg : x ? x->labs[l] : std::numeric_limits<double>::quiet_NaN();
+      row += "," + cell(v);
+    }
     // The entry reading is taken only for patients who reach it.
     const bool entered = p.status != Status::prior_mg && p.status != Status::lost_pre_baseline;
     row += "," + (entered ? cell(p.entry_spp) : std::string());
@@ -176,8 +183,10 @@ void write_patients_csv(const Scenario& s, const TrialData& trial, AtomicFile& f
         row += ",,,,";
         continue;
       }
-      row += "," + cell(p.true_spp[k]) + "," + (p.seen[k] ? cell(p.observed_spp[k]) : "") + "," +
-             (p.seen[k] ? cell(p.serum_mg[k]) : "") + "," + (p.seen[k] ? cell(p.dose[k]) : "");
+      const auto r = static_cast<std::size_t>(p.row);
+      const ConstVisitRow v = trial.table.row(r);
+      row += "," + cell(trial.table.path(r).at(months[k])) + "," + (v.seen[k] ? cell(v.observed[k]) : "") + "," +
+             (v.seen[k] ? cell(v.serum_mg[k]) : "") + "," + (v.seen[k] ? cell(v.dose[k]) : "");
     }
     row += std::string(",") + (rand && p.arm == Arm::treatment ? (p.adherent ? "1" : "0") : "");
     row += "," + (rand && std::isfinite(p.dropout_month) ? cell(p.dropout_month) : std::string()) + "," +

@@ -24,21 +24,24 @@ TEST_CASE("population marginals match the configured proportions and means", "[p
   cfg.diabetes_prob = 0.6;
   cfg.male_prob = 0.3;
   cfg.prior_mg_prob = 0.1;
-  const Population pop(cfg);
+  const Population pop(cfg, {true, false, true});
   const int n = 20000;
   double diab = 0, male = 0, prior = 0, age = 0, vint = 0, mg = 0;
   for (int i = 0; i < n; ++i) {
     Stream rng(5, 0, StreamKind::population, static_cast<std::uint64_t>(i));
     Stream extras(5, 0, StreamKind::covariates, static_cast<std::uint64_t>(i));
-    const Covariates c = pop.draw(rng, &extras);
+    Covariates c;
+    ExtraCovariates x;
+    pop.draw(rng, c, &extras, &x);
     diab += c.diabetes;
     male += c.male;
     prior += c.prior_mg;
     age += c.age;
-    vint += c.vintage;
-    mg += c.labs[static_cast<std::size_t>(Lab::magnesium)];
-    REQUIRE(c.vintage > 0);
-    REQUIRE(c.labs[static_cast<std::size_t>(Lab::crp)] > 0);
+    vint += x.vintage;
+    mg += c.mg;
+    REQUIRE(x.labs[static_cast<std::size_t>(Lab::magnesium)] == c.mg);
+    REQUIRE(x.vintage > 0);
+    REQUIRE(x.labs[static_cast<std::size_t>(Lab::crp)] > 0);
   }
   check_within(diab / n, 0.6, std::sqrt(0.6 * 0.4 / n));
   check_within(male / n, 0.3, std::sqrt(0.3 * 0.7 / n));
@@ -49,14 +52,16 @@ TEST_CASE("population marginals match the configured proportions and means", "[p
 }
 
 TEST_CASE("population covariates are correlated as specified (age vs creatinine)", "[population]") {
-  const Population pop(PopulationConfig{});
+  const Population pop(PopulationConfig{}, {true, false, true});
   const int n = 20000;
   double sa = 0, sc = 0, saa = 0, scc = 0, sac = 0;
   for (int i = 0; i < n; ++i) {
     Stream rng(6, 0, StreamKind::population, static_cast<std::uint64_t>(i));
     Stream extras(6, 0, StreamKind::covariates, static_cast<std::uint64_t>(i));
-    const Covariates c = pop.draw(rng, &extras);
-    const double a = c.age, cr = c.labs[static_cast<std::size_t>(Lab::creatinine)];
+    Covariates c;
+    ExtraCovariates x;
+    pop.draw(rng, c, &extras, &x);
+    const double a = c.age, cr = x.labs[static_cast<std::size_t>(Lab::creatinine)];
     sa += a;
     sc += cr;
     saa += a * a;
@@ -76,12 +81,13 @@ TEST_CASE("SPP deviations have the variance and OU correlation of the model", "[
   double s0 = 0, s6 = 0, s00 = 0, s66 = 0, s06 = 0;
   for (int i = 0; i < n; ++i) {
     Stream rng(9, 1, StreamKind::measurement, static_cast<std::uint64_t>(i));
+    // Visits at months 6 and 12 (month 0's reading is the entry reading itself).
     const Deviations d = m.draw_deviations(rng);
-    s0 += d.visit[0];
-    s6 += d.visit[1];
-    s00 += d.visit[0] * d.visit[0];
-    s66 += d.visit[1] * d.visit[1];
-    s06 += d.visit[0] * d.visit[1];
+    s0 += d.visit[1];
+    s6 += d.visit[2];
+    s00 += d.visit[1] * d.visit[1];
+    s66 += d.visit[2] * d.visit[2];
+    s06 += d.visit[1] * d.visit[2];
   }
   const double var_total = 64.0 + 16.0;
   check_within(s00 / n, var_total, var_total * std::sqrt(2.0 / n));
@@ -223,21 +229,24 @@ TEST_CASE("MgO titration stays within the dose range and raises serum Mg", "[tre
   const std::vector<double> months{0, 6, 12};
   double mg_t = 0, mg_c = 0;
   const int n = 4000;
+  VisitTable table;
+  table.reset(1, months.size());
+  const VisitRow row = table.row(0);
   for (int i = 0; i < n; ++i) {
     Patient p;
-    p.cov.labs[static_cast<std::size_t>(Lab::magnesium)] = 2.5;
+    p.cov.mg = 2.5;
     p.arm = i % 2 ? Arm::treatment : Arm::control;
     Stream rng(8, 0, StreamKind::treatment, static_cast<std::uint64_t>(i));
-    trt.apply(p, months, rng);
-    CHECK(p.dose[0] == 0.0);
+    trt.apply(p, row, months, rng);
+    CHECK(row.dose[0] == 0.0);
     if (p.arm == Arm::treatment) {
-      REQUIRE(p.dose[1] >= cfg.min_dose_mg);
-      REQUIRE(p.dose[1] <= cfg.max_dose_mg);
-      REQUIRE(std::fmod(p.dose[1], cfg.dose_step_mg) == 0.0);
-      mg_t += p.serum_mg[1];
+      REQUIRE(row.dose[1] >= cfg.min_dose_mg);
+      REQUIRE(row.dose[1] <= cfg.max_dose_mg);
+      REQUIRE(std::fmod(row.dose[1], cfg.dose_step_mg) == 0.0);
+      mg_t += row.serum_mg[1];
     } else {
-      REQUIRE(p.dose[1] == 0.0);
-      mg_c += p.serum_mg[1];
+      REQUIRE(row.dose[1] == 0.0);
+      mg_c += row.serum_mg[1];
     }
   }
   check_within(mg_c / (n / 2), 2.5, cfg.mg_measurement_sd / std::sqrt(n / 2));
@@ -261,7 +270,7 @@ TEST_CASE("non-informative dropout follows the exponential competing-risks law",
     Patient p;
     p.arm = Arm::treatment;
     Stream rng(10, 0, StreamKind::dropout, static_cast<std::uint64_t>(i));
-    drop.follow(p, 12.0, TruePath{60, 0, 0, 0}, kMonths, kNoReadings, rng);
+    drop.follow(p, 12.0, TruePath{60, 0, 0, 0}, kMonths, kNoReadings.data(), rng);
     if (p.dropout_reason != DropoutReason::none) {
       ++dropped;
       REQUIRE(p.dropout_month >= 0.0);
@@ -297,7 +306,7 @@ double dropout_share(bool on_observed, const TruePath& path, const std::array<do
     Patient p;
     p.arm = Arm::control;
     Stream rng(seed, 0, StreamKind::dropout, static_cast<std::uint64_t>(i));
-    drop.follow(p, 12.0, path, kMonths, readings, rng);
+    drop.follow(p, 12.0, path, kMonths, readings.data(), rng);
     dropped += p.dropout_reason != DropoutReason::none;
   }
   return static_cast<double>(dropped) / n;
@@ -326,29 +335,50 @@ TEST_CASE("visits after dropout are missing and the baseline is the entry readin
   Workspace ws;
   sim.simulate(20190401, 3, ws);
   int checked = 0;
-  for (const std::size_t i : ws.trial.randomized) {
-    const Patient& p = ws.trial.patients[i];
+  for (std::size_t r = 0; r < ws.trial.randomized.size(); ++r) {
+    const Patient& p = ws.trial.randomized_patient(r);
+    const ConstVisitRow row = ws.trial.table.row(r);
+    REQUIRE(p.row == static_cast<std::int32_t>(r));
     REQUIRE(p.entry_spp < 80.0);
-    REQUIRE(p.observed_spp[0] == p.entry_spp);
-    for (std::size_t k = 1; k < 3; ++k) REQUIRE(p.seen[k] == (s.trial.months[k] < p.dropout_month));
+    REQUIRE(row.observed[0] == p.entry_spp);
+    for (std::size_t k = 1; k < 3; ++k) REQUIRE((row.seen[k] != 0) == (s.trial.months[k] < p.dropout_month));
     ++checked;
   }
   CHECK(checked > 50);
 }
 
 TEST_CASE("the covariates models read do not depend on whether the others are drawn", "[population]") {
-  const Population pop(PopulationConfig{});
+  // Age and sex are read by no model here: they come from the extras stream with the labs.
+  const Population pop(PopulationConfig{}, {false, false, true});
   for (std::uint64_t i = 0; i < 200; ++i) {
     Stream a(7, 0, StreamKind::population, i), b(7, 0, StreamKind::population, i);
     Stream extras(7, 0, StreamKind::covariates, i);
-    const Covariates core = pop.draw(a), full = pop.draw(b, &extras);
-    REQUIRE(core.age == full.age);
-    REQUIRE(core.male == full.male);
+    Covariates core, full;
+    ExtraCovariates x;
+    pop.draw(a, core);
+    pop.draw(b, full, &extras, &x);
     REQUIRE(core.diabetes == full.diabetes);
     REQUIRE(core.prior_mg == full.prior_mg);
-    REQUIRE(core.labs[static_cast<std::size_t>(Lab::magnesium)] == full.labs[static_cast<std::size_t>(Lab::magnesium)]);
+    REQUIRE(core.mg == full.mg);
     REQUIRE(a() == b());  // both streams left at the same point
-    REQUIRE(std::isnan(core.vintage));
-    REQUIRE(full.vintage > 0);
+    REQUIRE(std::isnan(core.age));
+    REQUIRE(full.age >= 18.0);
+    REQUIRE(x.vintage > 0);
   }
+}
+
+TEST_CASE("diabetes is the same patient's whatever other covariates a scenario draws", "[population]") {
+  // Diabetes is the first latent normal of the population stream, so switching on age (an SPP
+  // shift) or sex (minimization) keeps every patient's stratum: common random numbers.
+  const Population only(PopulationConfig{}, {false, false, false}), all(PopulationConfig{}, {true, true, true});
+  int differ = 0;
+  for (std::uint64_t i = 0; i < 500; ++i) {
+    Stream a(8, 0, StreamKind::population, i), b(8, 0, StreamKind::population, i);
+    Covariates c1, c2;
+    only.draw(a, c1);
+    all.draw(b, c2);
+    REQUIRE(c1.diabetes == c2.diabetes);
+    differ += c1.mg != c2.mg;
+  }
+  CHECK(differ > 400);  // serum Mg is drawn only by the second
 }

@@ -1,5 +1,7 @@
 #include "sim/rng.hpp"
 
+#include <boost/random/exponential_distribution.hpp>
+#include <boost/random/normal_distribution.hpp>
 #include <boost/random/uniform_01.hpp>
 #include <catch2/catch.hpp>
 
@@ -45,4 +47,68 @@ TEST_CASE("stream output is uniform: mean and variance of U(0,1) within 4 MC SE"
   const double var = sum2 / n - mean * mean;
   // Var of (U - 1/2)^2 is 1/180; the variance estimate's SE is sqrt(1/180/n).
   CHECK(std::abs(var - 1.0 / 12) < 4 * std::sqrt(1.0 / 180 / n));
+}
+
+TEST_CASE("the inlined ziggurats give Boost.Random's normal and exponential draws bit for bit", "[rng]") {
+  Stream a(20190401, 9, StreamKind::analysis, 3), b(20190401, 9, StreamKind::analysis, 3);
+  boost::random::normal_distribution<double> normal;
+  boost::random::exponential_distribution<double> expo;
+  long mismatches = 0;
+  for (int i = 0; i < 1000000; ++i) {
+    mismatches += standard_normal(a) != normal(b);
+    mismatches += standard_exponential(a) != expo(b);
+  }
+  CHECK(mismatches == 0);
+  CHECK(a() == b());  // the same number of outputs taken, tails and wedges included
+}
+
+TEST_CASE("uniform_below is uniform below n and uniform01 on the unit interval", "[rng]") {
+  Stream s(3, 1, StreamKind::randomization);
+  for (const std::uint64_t n : {1u, 2u, 3u, 6u, 7u}) {
+    std::vector<int> count(n, 0);
+    const int draws = 60000;
+    for (int i = 0; i < draws; ++i) {
+      const std::uint64_t k = uniform_below(s, n);
+      REQUIRE(k < n);
+      ++count[k];
+    }
+    // Each count is Binomial(draws, 1/n): within 4 SDs.
+    const double p = 1.0 / static_cast<double>(n), sd = std::sqrt(draws * p * (1 - p));
+    for (const int c : count) CHECK(std::abs(c - draws * p) <= 4 * sd + 1e-9);
+  }
+  double sum = 0;
+  const int n = 200000;
+  for (int i = 0; i < n; ++i) {
+    const double u = uniform01(s);
+    REQUIRE(u >= 0.0);
+    REQUIRE(u < 1.0);
+    sum += u;
+  }
+  CHECK(std::abs(sum / n - 0.5) < 4 * std::sqrt(1.0 / 12 / n));
+}
+
+TEST_CASE("streams of one unit and of neighbouring units are uncorrelated", "[rng]") {
+  // Lag-0 correlation of the first normal draw between kinds of one patient and between
+  // consecutive patients of one kind, over 100 000 patients: |r| < 4 / sqrt(n).
+  const TrialKey key(11, 5);
+  const int n = 100000;
+  double sxy_kind = 0, sxy_next = 0, sxx = 0;
+  double prev = 0;
+  for (int i = 0; i < n; ++i) {
+    const UnitKey u = key.unit(static_cast<std::uint64_t>(i));
+    Stream pop(u, StreamKind::population), meas(u, StreamKind::measurement);
+    const double x = standard_normal(pop), y = standard_normal(meas);
+    sxy_kind += x * y;
+    if (i > 0) sxy_next += x * prev;
+    sxx += x * x;
+    prev = x;
+  }
+  CHECK(std::abs(sxy_kind / sxx) < 4 / std::sqrt(n));
+  CHECK(std::abs(sxy_next / sxx) < 4 / std::sqrt(n));
+}
+
+TEST_CASE("a stream keyed from a unit key is the stream keyed from scratch", "[rng]") {
+  const TrialKey key(7, 3);
+  Stream a(key.unit(11), StreamKind::dropout), b(7, 3, StreamKind::dropout, 11);
+  for (int i = 0; i < 10; ++i) CHECK(a() == b());
 }
