@@ -135,26 +135,41 @@ void Dropout::follow(Patient& p, double horizon_months, const TruePath& true_spp
     // in time before the effect's onset and after it, so over the whole months on either side
     // the exponent is linear in the piece index and the multipliers are geometric, m0 f^j: a
     // run of n pieces adds (death + transfer) m0 (f^n - 1)/(f - 1) + (fixed hazards) n in closed
-    // form, and only the run in which the threshold is crossed is walked piece by piece (the
-    // multiplier carried by the factor f; relative error ~1e-15 per piece).
+    // form. The cumulative hazard to the horizon is summed that way first, and most patients,
+    // who stay below their threshold, need nothing more; for the others the runs are walked
+    // piece by piece to the one where the threshold is crossed (the multiplier carried by the
+    // factor f; relative error ~1e-15 per piece).
     const int whole = static_cast<int>(horizon_months);
-    const double onset = true_spp.onset_months;
+    const double width = horizon_months - whole, onset = true_spp.onset_months;
     auto exponent = [&](double mid) { return log_hr_per_mmHg_ * (cfg_.reference_spp - true_spp.at(mid)); };
     // Pieces whose middle is before the onset take the ramp (TruePath::effect_at): their true
     // SPP rises by slope + effect / onset per month, the later ones' by slope.
-    int ramp = 0;
-    if (true_spp.effect != 0.0 && onset > 0.0) {
-      ramp = std::clamp(static_cast<int>(std::ceil(onset - 0.5)), 0, whole);
-      if (run(p, true_spp, 0, ramp, exponent(0.5), -log_hr_per_mmHg_ * (true_spp.slope + true_spp.effect / onset),
-              fixed_rate, threshold, cumulative, rng)) {
-        return;
+    const bool ramps = true_spp.effect != 0.0 && onset > 0.0;
+    const int ramp = ramps ? std::clamp(static_cast<int>(std::ceil(onset - 0.5)), 0, whole) : 0;
+    const double step_ramp = ramps ? -log_hr_per_mmHg_ * (true_spp.slope + true_spp.effect / onset) : 0.0;
+    const double step_after = -log_hr_per_mmHg_ * true_spp.slope;
+    const double e_ramp = ramp > 0 ? exponent(0.5) : 0.0, e_after = whole > ramp ? exponent(ramp + 0.5) : 0.0;
+    const double e_part = width > 0 ? exponent(whole + 0.5 * width) : 0.0;
+    double total = fixed_rate * horizon_months;
+    bool capped = false;
+    if (spp_rate_ > 0.0) {
+      auto add_run = [&](double e0, double step, int n) {
+        if (n <= 0) return;
+        capped = capped || !(std::max(e0, e0 + (n - 1) * step) < 700.0);
+        if (!capped) total += spp_rate_ * std::exp(e0) * geometric_sum(step, n);
+      };
+      add_run(e_ramp, step_ramp, ramp);
+      add_run(e_after, step_after, whole - ramp);
+      if (width > 0) {
+        capped = capped || !(e_part < 700.0);
+        if (!capped) total += spp_rate_ * std::exp(e_part) * width;
       }
     }
-    if (run(p, true_spp, ramp, whole, exponent(ramp + 0.5), -log_hr_per_mmHg_ * true_spp.slope, fixed_rate, threshold,
-            cumulative, rng)) {
+    if (!capped && total < threshold) return;
+    if (run(p, true_spp, 0, ramp, e_ramp, step_ramp, fixed_rate, threshold, cumulative, rng) ||
+        run(p, true_spp, ramp, whole, e_after, step_after, fixed_rate, threshold, cumulative, rng)) {
       return;
     }
-    const double width = horizon_months - whole;
     if (width > 0) crosses(p, whole, width, hazards(multiplier(true_spp.at(whole + 0.5 * width))), threshold, cumulative, rng);
     return;
   }

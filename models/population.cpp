@@ -149,6 +149,9 @@ Population::Population(const PopulationConfig& cfg, CovariateNeeds needs) : cfg_
     return boost::math::quantile(std_normal, p);
   };
   male_threshold_ = threshold(cfg_.male_prob);
+  age_default_ = cfg_.age_sd > 0 ? std::numeric_limits<double>::quiet_NaN() : cfg_.age_mean;
+  male_default_ = cfg_.male_prob >= 1.0;
+  prior_mg_possible_ = cfg_.prior_mg_prob > 0;
   diabetes_threshold_ = threshold(cfg_.diabetes_prob);
   lognormal_vintage_ = lognormal_params(cfg_.vintage_mean, cfg_.vintage_sd);
   for (std::size_t l = 0; l < kLabs; ++l) {
@@ -189,6 +192,16 @@ void Population::set(std::size_t dim, double x, Covariates& c, ExtraCovariates* 
 }
 
 void Population::draw(Stream& rng, Covariates& c, Stream* extras, ExtraCovariates* e) const {
+  // What is not drawn: constants where a covariate cannot vary, unknown where it can.
+  c.age = age_default_;
+  c.male = male_default_;
+  c.mg = cfg_.mg_mean;
+  if (n_core_ == 1 && extras == nullptr) {
+    // Diabetes alone (the common case): its latent normal is the first draw.
+    c.diabetes = standard_normal(rng) < diabetes_threshold_;
+    c.prior_mg = prior_mg_possible_ && uniform01(rng) < cfg_.prior_mg_prob;
+    return;
+  }
   std::array<double, kMaxCore> z{}, x{};
   for (int i = 0; i < n_core_; ++i) z[static_cast<std::size_t>(i)] = standard_normal(rng);
   // x = L z, L lower triangular (by hand: at most 4 x 4, where Eigen's general kernel costs more
@@ -198,13 +211,9 @@ void Population::draw(Stream& rng, Covariates& c, Stream* extras, ExtraCovariate
     for (int k = 0; k <= r; ++k) s += core_chol_(r, k) * z[static_cast<std::size_t>(k)];
     x[static_cast<std::size_t>(r)] = s;
   }
-  // What is not drawn: constants where a covariate cannot vary, unknown where it can.
-  c.age = cfg_.age_sd > 0 ? std::numeric_limits<double>::quiet_NaN() : cfg_.age_mean;
-  c.male = cfg_.male_prob >= 1.0;
-  c.mg = cfg_.mg_mean;
   for (int i = 0; i < n_core_; ++i) set(core_[static_cast<std::size_t>(i)], x[static_cast<std::size_t>(i)], c, e);
   // Drawn only where it can happen, so a scenario without the exclusion spends nothing on it.
-  c.prior_mg = cfg_.prior_mg_prob > 0 && uniform01(rng) < cfg_.prior_mg_prob;
+  c.prior_mg = prior_mg_possible_ && uniform01(rng) < cfg_.prior_mg_prob;
   if (extras == nullptr || e == nullptr) return;
 
   Eigen::Matrix<double, Eigen::Dynamic, 1, 0, kMaxExtra, 1> ze(n_extra_);

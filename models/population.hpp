@@ -74,6 +74,8 @@ class Population {
   std::array<std::array<double, 2>, kLabs> lab_shape_{};  // {a, b}: mean + sd z, or exp(a + b z)
   double male_threshold_;
   double diabetes_threshold_;
+  double age_default_ = 0;  // age when not drawn
+  bool male_default_ = false, prior_mg_possible_ = false;
 };
 
 }  // namespace trialsim

@@ -2,7 +2,7 @@
 // The patient-level table of one simulated trial.
 //
 // Compact by design, because a worker thread keeps one trial in flight and trials can be large:
-// a consented patient is one fixed-size record (Patient, 96 bytes) and only randomized patients
+// a consented patient is one fixed-size record (Patient, 88 bytes) and only randomized patients
 // have per-visit data, in a visit table of (randomized patients) x (scheduled visits) columns
 // sized to the scenario's schedule (VisitTable). The covariates that only the patients CSV
 // shows (vintage and the labs of Table 1) live in a table of their own, filled only when that
@@ -164,6 +164,8 @@ struct TrialData {
   // Observed at the last visit.
   bool completed(std::size_t row) const { return table.row(row).seen[last()] != 0; }
 };
+
+static_assert(sizeof(Patient) <= 88, "the patient record stays compact");
 
 inline constexpr std::size_t arm_index(Arm a) { return a == Arm::treatment ? 1u : 0u; }
 

@@ -16,8 +16,9 @@ class Moments {
     const double d = x - mean_;
     mean_ += d / static_cast<double>(n_);
     m2_ += d * (x - mean_);
-    min_ = std::fmin(min_, x);
-    max_ = std::fmax(max_, x);
+    // As fmin/fmax (a NaN never replaces a number), without the library calls.
+    if (x < min_) min_ = x;
+    if (x > max_) max_ = x;
   }
   void merge(const Moments& o);
 
