@@ -21,14 +21,27 @@ DropoutConfig DropoutConfig::read(ConfigReader& in, double reference_spp) {
   return c;
 }
 
-Dropout::Dropout(const DropoutConfig& cfg)
+Dropout::Dropout(const DropoutConfig& cfg, double horizon_months, double effect_onset_months)
     : cfg_(cfg),
       log_hr_per_mmHg_(std::log(cfg.spp_hazard_ratio_per_10) / 10.0),
       death_rate_(cfg.death_per_year / 12.0),
       transfer_rate_(cfg.transfer_per_year / 12.0),
       spp_rate_(death_rate_ + transfer_rate_),
       treated_transfer_rate_(cfg.treatment_transfer_per_year / 12.0),
-      treated_ae_rate_(cfg.ae_per_year / 12.0) {}
+      treated_ae_rate_(cfg.ae_per_year / 12.0),
+      horizon_(horizon_months),
+      width_(horizon_months - std::floor(horizon_months)),
+      onset_(effect_onset_months),
+      whole_(static_cast<int>(horizon_months)),
+      // Pieces whose middle is before the onset take the ramp (TruePath::effect_at).
+      ramp_(effect_onset_months > 0.0
+                ? std::clamp(static_cast<int>(std::ceil(effect_onset_months - 0.5)), 0, static_cast<int>(horizon_months))
+                : 0) {
+  const TruePath unit{0.0, 0.0, 1.0, onset_};
+  frac_ramp_ = unit.effect_at(0.5);
+  frac_after_ = unit.effect_at(ramp_ + 0.5);
+  frac_part_ = unit.effect_at(whole_ + 0.5 * width_);
+}
 
 // Competing risks with piecewise-constant cause-specific hazards: one Exp(1) threshold is
 // compared with the cumulative all-cause hazard; the interval where it is crossed gives the
@@ -115,8 +128,8 @@ bool Dropout::run(Patient& p, const TruePath& path, int k0, int k1, double e0, d
   return false;
 }
 
-void Dropout::follow(Patient& p, double horizon_months, const TruePath& true_spp, const std::vector<double>& months,
-                     const double* readings, Stream& rng) const {
+void Dropout::follow(Patient& p, const TruePath& true_spp, const std::vector<double>& months, const double* readings,
+                     Stream& rng) const {
   p.dropout_month = std::numeric_limits<double>::infinity();
   p.dropout_reason = DropoutReason::none;
   const bool treated = p.arm == Arm::treatment;
@@ -138,19 +151,18 @@ void Dropout::follow(Patient& p, double horizon_months, const TruePath& true_spp
     // form. The cumulative hazard to the horizon is summed that way first, and most patients,
     // who stay below their threshold, need nothing more; for the others the runs are walked
     // piece by piece to the one where the threshold is crossed (the multiplier carried by the
-    // factor f; relative error ~1e-15 per piece).
-    const int whole = static_cast<int>(horizon_months);
-    const double width = horizon_months - whole, onset = true_spp.onset_months;
-    auto exponent = [&](double mid) { return log_hr_per_mmHg_ * (cfg_.reference_spp - true_spp.at(mid)); };
-    // Pieces whose middle is before the onset take the ramp (TruePath::effect_at): their true
-    // SPP rises by slope + effect / onset per month, the later ones' by slope.
-    const bool ramps = true_spp.effect != 0.0 && onset > 0.0;
-    const int ramp = ramps ? std::clamp(static_cast<int>(std::ceil(onset - 0.5)), 0, whole) : 0;
-    const double step_ramp = ramps ? -log_hr_per_mmHg_ * (true_spp.slope + true_spp.effect / onset) : 0.0;
+    // factor f; relative error ~1e-15 per piece). True SPP at a piece's middle m is
+    // TruePath::at(m) = level + slope m + effect effect_at(m)/effect.
+    const bool ramps = true_spp.effect != 0.0 && onset_ > 0.0;
+    const int ramp = ramps ? ramp_ : 0;
+    auto exponent = [&](double mid, double frac) {
+      return log_hr_per_mmHg_ * (cfg_.reference_spp - (true_spp.level + true_spp.slope * mid + true_spp.effect * frac));
+    };
+    const double step_ramp = ramps ? -log_hr_per_mmHg_ * (true_spp.slope + true_spp.effect / onset_) : 0.0;
     const double step_after = -log_hr_per_mmHg_ * true_spp.slope;
-    const double e_ramp = ramp > 0 ? exponent(0.5) : 0.0, e_after = whole > ramp ? exponent(ramp + 0.5) : 0.0;
-    const double e_part = width > 0 ? exponent(whole + 0.5 * width) : 0.0;
-    double total = fixed_rate * horizon_months;
+    const double e_ramp = ramp > 0 ? exponent(0.5, frac_ramp_) : 0.0;
+    const double e_after = whole_ > ramp ? exponent(ramp + 0.5, frac_after_) : 0.0;
+    double total = fixed_rate * horizon_;
     bool capped = false;
     if (spp_rate_ > 0.0) {
       auto add_run = [&](double e0, double step, int n) {
@@ -159,18 +171,21 @@ void Dropout::follow(Patient& p, double horizon_months, const TruePath& true_spp
         if (!capped) total += spp_rate_ * std::exp(e0) * geometric_sum(step, n);
       };
       add_run(e_ramp, step_ramp, ramp);
-      add_run(e_after, step_after, whole - ramp);
-      if (width > 0) {
+      add_run(e_after, step_after, whole_ - ramp);
+      if (width_ > 0) {
+        const double e_part = exponent(whole_ + 0.5 * width_, frac_part_);
         capped = capped || !(e_part < 700.0);
-        if (!capped) total += spp_rate_ * std::exp(e_part) * width;
+        if (!capped) total += spp_rate_ * std::exp(e_part) * width_;
       }
     }
     if (!capped && total < threshold) return;
     if (run(p, true_spp, 0, ramp, e_ramp, step_ramp, fixed_rate, threshold, cumulative, rng) ||
-        run(p, true_spp, ramp, whole, e_after, step_after, fixed_rate, threshold, cumulative, rng)) {
+        run(p, true_spp, ramp, whole_, e_after, step_after, fixed_rate, threshold, cumulative, rng)) {
       return;
     }
-    if (width > 0) crosses(p, whole, width, hazards(multiplier(true_spp.at(whole + 0.5 * width))), threshold, cumulative, rng);
+    if (width_ > 0) {
+      crosses(p, whole_, width_, hazards(multiplier(true_spp.at(whole_ + 0.5 * width_))), threshold, cumulative, rng);
+    }
     return;
   }
 
@@ -178,8 +193,8 @@ void Dropout::follow(Patient& p, double horizon_months, const TruePath& true_spp
   double last_reading = readings[0];
   std::size_t next_visit = 1;
   double start = 0.0;
-  while (start < horizon_months) {
-    double end = std::min(std::floor(start) + 1.0, horizon_months);
+  while (start < horizon_) {
+    double end = std::min(std::floor(start) + 1.0, horizon_);
     // Readings taken at or before `start` are known over the whole piece.
     while (next_visit < months.size() && months[next_visit] <= start) {
       if (!std::isnan(readings[next_visit])) last_reading = readings[next_visit];

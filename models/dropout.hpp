@@ -28,7 +28,9 @@ struct DropoutConfig {
 
 class Dropout {
  public:
-  explicit Dropout(const DropoutConfig& cfg);
+  // `horizon_months`: follow-up ends here (the last visit); `effect_onset_months`: the ramp of
+  // the treatment effect on the true SPP path (TruePath::onset_months of every path followed).
+  Dropout(const DropoutConfig& cfg, double horizon_months, double effect_onset_months);
 
   // Draws the patient's dropout month and reason over [0, horizon] from its dropout stream
   // (nothing when no hazard is positive). Death and transfer hazards are multiplied by
@@ -36,8 +38,8 @@ class Dropout {
   // the middle of each month, or with on_observed the last reading in `readings` (one per visit
   // at `months`, NaN where a visit is missed) taken at or before the start of each piece, the
   // pieces breaking at every month and visit.
-  void follow(Patient& p, double horizon_months, const TruePath& true_spp, const std::vector<double>& months,
-              const double* readings, Stream& rng) const;
+  void follow(Patient& p, const TruePath& true_spp, const std::vector<double>& months, const double* readings,
+              Stream& rng) const;
 
   const DropoutConfig& config() const { return cfg_; }
 
@@ -52,6 +54,12 @@ class Dropout {
   double log_hr_per_mmHg_;
   // Monthly rates: SPP-dependent (death, transfer), and the treatment arm's fixed ones.
   double death_rate_, transfer_rate_, spp_rate_, treated_transfer_rate_, treated_ae_rate_;
+  // The schedule of the pieces: whole months, the part-month before the horizon, the pieces
+  // whose middle falls on the effect's ramp, and TruePath::effect_at / effect at the middle of
+  // the first piece of each run and of the part-month.
+  double horizon_, width_, onset_;
+  int whole_, ramp_;
+  double frac_ramp_, frac_after_, frac_part_;
 };
 
 }  // namespace trialsim

@@ -124,6 +124,8 @@ class Measurement {
   double true_at_visit(const TruePath& p, std::size_t k) const {
     return p.level + p.slope * months_[k] + p.effect * effect_fraction_[k];
   }
+  // TruePath::effect_at(months[k]) / effect: the share of the full effect reached by visit k.
+  double effect_fraction(std::size_t k) const { return effect_fraction_[k]; }
   // True SPP averaged over the times of the entry readings, and of the baseline reading(s).
   double true_entry(const SppLatent& s) const { return true_untreated(s, entry_time_mean_); }
   double true_baseline(const SppLatent& s) const {

@@ -48,33 +48,31 @@ void Treatment::apply(Patient& p, VisitRow row, const std::vector<double>& month
   const bool treated = p.arm == Arm::treatment;
   // Fixed draw order whatever the arm, so a patient's noise does not depend on allocation.
   // A part the scenario switches off (SD or probability 0) costs no draw.
-  const double effect_z = cfg_.effect_sd_mmHg > 0 ? standard_normal(rng) : 0.0;
-  const double response_z = cfg_.mg_response_sd > 0 ? standard_normal(rng) : 0.0;
-  const bool adherent = !(cfg_.nonadherence_prob > 0 && uniform01(rng) < cfg_.nonadherence_prob);
+  const double effect_z = effect_varies_ ? standard_normal(rng) : 0.0;
+  const double response_z = response_varies_ ? standard_normal(rng) : 0.0;
+  const bool adherent = !(nonadherence_ && uniform01(rng) < cfg_.nonadherence_prob);
   const double response = adherent ? std::max(0.0, cfg_.mg_response_per_100mg + cfg_.mg_response_sd * response_z) : 0.0;
   const double mg_base = p.cov.mg;
-  const bool mg_noise = cfg_.mg_measurement_sd > 0;
-  auto serum = [&](double dose) {
-    return mg_base + response * dose / 100.0 + (mg_noise ? cfg_.mg_measurement_sd * standard_normal(rng) : 0.0);
-  };
+  auto noise = [&]() { return mg_noise_ ? cfg_.mg_measurement_sd * standard_normal(rng) : 0.0; };
+  auto serum = [&](double dose) { return mg_base + response * dose / 100.0 + noise(); };
 
   // The effect follows the dose actually taken: a patient who takes no tablets gains nothing,
   // so intention-to-treat and per-protocol effects differ by the share of non-adherent patients.
   p.adherent = treated && adherent;
-  p.treatment_effect_final = p.adherent ? cfg_.per_protocol_effect() + cfg_.effect_sd_mmHg * effect_z : 0.0;
+  p.treatment_effect_final = p.adherent ? per_protocol_effect_ + cfg_.effect_sd_mmHg * effect_z : 0.0;
 
   // Titration: at each titration month the serum Mg under the current dose is measured and
   // the dose moved one step toward the target range, within [min_dose, max_dose].
   double dose = treated ? cfg_.start_dose_mg : 0.0;
   const std::size_t visits = months.size();
-  if (cfg_.titration_months.empty()) {
+  if (!titrates_) {
     // The starting dose throughout: the same draws as the loop below makes without titration.
     const double on_dose = mg_base + response * dose / 100.0;
     row.dose[0] = 0.0;
     row.serum_mg[0] = serum(0.0);
     for (std::size_t k = 1; k < visits; ++k) {
       row.dose[k] = dose;
-      row.serum_mg[k] = mg_noise ? on_dose + cfg_.mg_measurement_sd * standard_normal(rng) : on_dose;
+      row.serum_mg[k] = on_dose + noise();
     }
     return;
   }

@@ -35,7 +35,14 @@ struct TreatmentConfig {
 
 class Treatment {
  public:
-  explicit Treatment(const TreatmentConfig& cfg) : cfg_(cfg) {}
+  explicit Treatment(const TreatmentConfig& cfg)
+      : cfg_(cfg),
+        per_protocol_effect_(cfg.per_protocol_effect()),
+        effect_varies_(cfg.effect_sd_mmHg > 0),
+        response_varies_(cfg.mg_response_sd > 0),
+        nonadherence_(cfg.nonadherence_prob > 0),
+        mg_noise_(cfg.mg_measurement_sd > 0),
+        titrates_(!cfg.titration_months.empty()) {}
 
   // Draws the patient's response and titration history from its treatment stream and fills
   // the row's dose and serum_mg, and the patient's adherence and treatment_effect_final. Call
@@ -46,6 +53,8 @@ class Treatment {
 
  private:
   TreatmentConfig cfg_;
+  double per_protocol_effect_;
+  bool effect_varies_, response_varies_, nonadherence_, mg_noise_, titrates_;
 };
 
 }  // namespace trialsim

@@ -33,7 +33,7 @@ TrialSimulator::TrialSimulator(const Scenario& s, bool all_covariates)
       screening_(s.screening),
       randomizer_(s.randomization),
       treatment_(s.treatment),
-      dropout_(s.dropout),
+      dropout_(s.dropout, s.trial.last_month(), s.treatment.effect_onset_months),
       analysis_(s.analysis) {}
 
 void TrialSimulator::simulate(std::uint64_t seed, std::uint64_t r, Workspace& ws) const {
@@ -42,18 +42,23 @@ void TrialSimulator::simulate(std::uint64_t seed, std::uint64_t r, Workspace& ws
   TrialData& t = ws.trial;
   t.visits = months.size();
   // Reused across replicates without allocating once grown: every field a later step reads is
-  // written below.
+  // written below. Raw pointers into the tables, so that stores through them do not make the
+  // compiler reload the vectors.
   t.patients.resize(n);
-  t.randomized.clear();
+  t.randomized.resize(n);
   t.table.reset(n, t.visits);
   if (all_covariates_) t.extras.resize(n);
   ws.units.resize(n);
+  Patient* const patients = t.patients.data();
+  std::size_t* const randomized = t.randomized.data();
+  UnitKey* const units = ws.units.data();
   const TrialKey key(seed, r);
 
   // Population and screening: each patient from their own streams (common random numbers).
   // Visit deviations continue the measurement stream of those randomized only.
+  std::size_t rows = 0;
   for (std::size_t i = 0; i < n; ++i) {
-    Patient& p = t.patients[i];
+    Patient& p = patients[i];
     p.id = static_cast<std::int32_t>(i + 1);
     p.row = -1;
     p.arm = Arm::none;
@@ -62,7 +67,7 @@ void TrialSimulator::simulate(std::uint64_t seed, std::uint64_t r, Workspace& ws
     p.dropout_month = std::numeric_limits<double>::infinity();
     p.dropout_reason = DropoutReason::none;
     const UnitKey unit = key.unit(i);
-    ws.units[i] = unit;
+    units[i] = unit;
     Stream pop_rng(unit, StreamKind::population);
     if (all_covariates_) {
       Stream extra_rng(unit, StreamKind::covariates);
@@ -78,46 +83,36 @@ void TrialSimulator::simulate(std::uint64_t seed, std::uint64_t r, Workspace& ws
     // The loss draw ends the population stream.
     p.status = screening_.classify(p.cov, p.entry_spp, pop_rng);
     if (p.status == Status::randomized) {
-      p.row = static_cast<std::int32_t>(t.randomized.size());
-      const VisitRow row = t.table.row(t.randomized.size());
+      p.row = static_cast<std::int32_t>(rows);
+      const VisitRow row = t.table.row(rows);
       measurement_.draw_visits(meas_rng, row.deviation, row.seen, u);
-      t.randomized.push_back(i);
+      randomized[rows++] = i;
     }
   }
+  t.randomized.resize(rows);  // never reallocates: shrinks within the capacity
 
   // Trial-level streams use unit 0 with kinds of their own.
   Stream rand_rng(key.unit(0), StreamKind::randomization);
   randomizer_.assign(t, rand_rng);
 
   const bool on_observed = dropout_.config().on_observed;
-  const double horizon = scenario_.trial.last_month();
-  for (std::size_t k = 0; k < t.randomized.size(); ++k) {
-    const std::size_t i = t.randomized[k];
-    Patient& p = t.patients[i];
+  for (std::size_t k = 0; k < rows; ++k) {
+    const std::size_t i = randomized[k];
+    Patient& p = patients[i];
     const VisitRow row = t.table.row(k);
-    Stream trt_rng(ws.units[i], StreamKind::treatment);
+    Stream trt_rng(units[i], StreamKind::treatment);
     treatment_.apply(p, row, months, trt_rng);
     const TruePath path = measurement_.path(p.spp, p.treatment_effect_final);
     t.table.path(k) = path;
     // Dropout on observed SPP reads the readings the visits would give.
     if (on_observed) measurement_.readings(p, path, row);
-    Stream drop_rng(ws.units[i], StreamKind::dropout);
-    dropout_.follow(p, horizon, path, months, row.observed, drop_rng);
+    Stream drop_rng(units[i], StreamKind::dropout);
+    dropout_.follow(p, path, months, row.observed, drop_rng);
     measurement_.observe(p, path, row);
   }
 }
 
 namespace {
-
-struct Sum {
-  double s = 0;
-  int n = 0;
-  void add(double x) {
-    s += x;
-    ++n;
-  }
-  Value mean() const { return n > 0 ? Value::of(s / n) : Value{}; }
-};
 
 // Mean and SD in one pass, shifted by the first value for numerical safety (Chan, Golub &
 // LeVeque, Am Stat 1983): values are few (one arm of one trial) and of one magnitude.
@@ -158,7 +153,8 @@ ReplicateResult TrialSimulator::summarize(std::uint64_t seed, std::uint64_t r, W
   // One pass over the randomized patients: the sums of both arms, and the completers' sums
   // the t tests and ANCOVA work from.
   struct ArmPass {
-    Sum t_base, slope, effect, dev_final, y_final_all;
+    int n = 0;
+    double t_base = 0, slope = 0, effect = 0, dev_final = 0, y_final_all = 0;
     Moments base;
     std::array<Moments, kMaxVisits> mg;
     std::array<int, kMaxVisits> below{};
@@ -167,14 +163,17 @@ ReplicateResult TrialSimulator::summarize(std::uint64_t seed, std::uint64_t r, W
   CompleterSums& completers = ws.completers;
   completers.clear();
   const double target_low = scenario_.treatment.target_mg_low;
-  for (std::size_t k = 0; k < t.randomized.size(); ++k) {
-    const Patient& p = t.patients[t.randomized[k]];
+  const Patient* const patients = t.patients.data();
+  const std::size_t* const randomized = t.randomized.data();
+  const std::size_t rows = t.randomized.size();
+  for (std::size_t k = 0; k < rows; ++k) {
+    const Patient& p = patients[randomized[k]];
     const ConstVisitRow row = t.table.row(k);
     const std::size_t arm = arm_index(p.arm);
     ArmPass& x = pass[arm];
-    ArmResult& a = out.arms[arm];
-    ++a.randomized;
+    ++x.n;
     if (p.dropout_reason != DropoutReason::none) {
+      ArmResult& a = out.arms[arm];
       const auto reason = static_cast<std::size_t>(p.dropout_reason);
       ++a.withdrawn[0];
       ++a.withdrawn[reason];
@@ -196,11 +195,11 @@ ReplicateResult TrialSimulator::summarize(std::uint64_t seed, std::uint64_t r, W
     const TruePath& path = t.table.path(k);
     const double d_final = row.deviation[last];
     x.base.add(row.observed[0]);
-    x.t_base.add(p.true_baseline);
-    x.slope.add(p.spp.slope);
-    x.effect.add(path.effect_at(months[last]));
-    x.dev_final.add(d_final);
-    x.y_final_all.add(path.at(months[last]) + d_final);
+    x.t_base += p.true_baseline;
+    x.slope += p.spp.slope;
+    x.effect += path.effect * measurement_.effect_fraction(last);
+    x.dev_final += d_final;
+    x.y_final_all += measurement_.true_at_visit(path, last) + d_final;
     if (row.seen[last]) completers.arm[arm].add(row.observed[last], row.observed[0], p.cov.diabetes);
   }
 
@@ -209,10 +208,12 @@ ReplicateResult TrialSimulator::summarize(std::uint64_t seed, std::uint64_t r, W
     const ArmPass& x = pass[arm];
     const ArmSums& c = completers.arm[arm];
     ArmResult& a = out.arms[arm];
+    a.randomized = x.n;
     a.completed = static_cast<int>(c.n);
     a.baseline_mean = x.base.mean();
     a.baseline_sd = x.base.sd();
-    a.true_baseline_mean = x.t_base.mean();
+    auto mean = [&](double sum) { return x.n > 0 ? Value::of(sum / x.n) : Value{}; };
+    a.true_baseline_mean = mean(x.t_base);
     if (c.n > 0) a.final_mean = Value::of(c.shift_y + c.y / static_cast<double>(c.n));
     if (c.n > 1) {
       const auto n = static_cast<double>(c.n);
@@ -227,15 +228,15 @@ ReplicateResult TrialSimulator::summarize(std::uint64_t seed, std::uint64_t r, W
     // component over the same trials and the identity holds for the means too. The baseline's
     // deviation from the true baseline is the observed minus the true baseline mean.
     if (c.n > 0) {
-      const double base = a.baseline_mean.v, dev_base = base - x.t_base.mean().v;
+      const double base = a.baseline_mean.v, dev_base = base - mean(x.t_base).v;
       a.rtm.observed_change = Value::of(a.final_mean.v - base);
       a.rtm.drift = Value::of(measurement_.drift_per_month() * gap);
-      a.rtm.slope_selection = Value::of(x.slope.mean().v * gap);
-      a.rtm.treatment_effect = x.effect.mean();
-      a.rtm.regression_to_mean = Value::of(x.dev_final.mean().v - dev_base);
-      a.rtm.attrition = Value::of(a.final_mean.v - x.y_final_all.mean().v);
+      a.rtm.slope_selection = Value::of(mean(x.slope).v * gap);
+      a.rtm.treatment_effect = mean(x.effect);
+      a.rtm.regression_to_mean = Value::of(mean(x.dev_final).v - dev_base);
+      a.rtm.attrition = Value::of(a.final_mean.v - mean(x.y_final_all).v);
       a.rtm.regression_to_mean_total = Value::of(-dev_base);
-      a.rtm.regression_to_mean_carried = Value::of(-x.dev_final.mean().v);
+      a.rtm.regression_to_mean_carried = Value::of(-mean(x.dev_final).v);
     }
   }
 

@@ -263,14 +263,14 @@ TEST_CASE("non-informative dropout follows the exponential competing-risks law",
   cfg.transfer_per_year = 0.1;
   cfg.ae_per_year = 0.3;
   cfg.spp_hazard_ratio_per_10 = 1.0;
-  const Dropout drop(cfg);
+  const Dropout drop(cfg, 12.0, 0.0);
   const int n = 20000;
   int dropped = 0, deaths = 0, ae = 0;
   for (int i = 0; i < n; ++i) {
     Patient p;
     p.arm = Arm::treatment;
     Stream rng(10, 0, StreamKind::dropout, static_cast<std::uint64_t>(i));
-    drop.follow(p, 12.0, TruePath{60, 0, 0, 0}, kMonths, kNoReadings.data(), rng);
+    drop.follow(p, TruePath{60, 0, 0, 0}, kMonths, kNoReadings.data(), rng);
     if (p.dropout_reason != DropoutReason::none) {
       ++dropped;
       REQUIRE(p.dropout_month >= 0.0);
@@ -299,14 +299,14 @@ double dropout_share(bool on_observed, const TruePath& path, const std::array<do
   cfg.spp_hazard_ratio_per_10 = 1.5;
   cfg.reference_spp = 60.0;
   cfg.on_observed = on_observed;
-  const Dropout drop(cfg);
+  const Dropout drop(cfg, 12.0, 0.0);
   const int n = 20000;
   int dropped = 0;
   for (int i = 0; i < n; ++i) {
     Patient p;
     p.arm = Arm::control;
     Stream rng(seed, 0, StreamKind::dropout, static_cast<std::uint64_t>(i));
-    drop.follow(p, 12.0, path, kMonths, readings.data(), rng);
+    drop.follow(p, path, kMonths, readings.data(), rng);
     dropped += p.dropout_reason != DropoutReason::none;
   }
   return static_cast<double>(dropped) / n;
