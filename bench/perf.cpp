@@ -34,6 +34,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -50,8 +51,11 @@
 #include <vector>
 
 // ---------------------------------------------------------------------------------------------
-// Counting replacements of the global operator new and new[] (all forms). Counting is off except
-// while `alloc_counting` is set, so the timed runs pay one relaxed load per allocation.
+// Counting replacements of the C allocation functions (glibc): every heap allocation, whether from
+// operator new (which libstdc++ builds on malloc and aligned_alloc), Eigen's dynamic matrices
+// (std::malloc), oneTBB or C code, passes through one of these, which forward to glibc's own
+// entry points. Counting is off except while `alloc_counting` is set, so the timed runs pay one
+// relaxed load per allocation.
 namespace {
 
 std::atomic<bool> alloc_counting{false};
@@ -61,69 +65,44 @@ void note_allocation() noexcept {
   if (alloc_counting.load(std::memory_order_relaxed)) alloc_count.fetch_add(1, std::memory_order_relaxed);
 }
 
-void* allocate(std::size_t size) {
-  note_allocation();
-  if (size == 0) size = 1;
-  for (;;) {
-    if (void* p = std::malloc(size)) return p;
-    const std::new_handler handler = std::get_new_handler();
-    if (handler == nullptr) throw std::bad_alloc();
-    handler();
-  }
-}
-
-void* allocate_aligned(std::size_t size, std::align_val_t align) {
-  note_allocation();
-  const auto a = static_cast<std::size_t>(align);
-  // aligned_alloc wants a size that is a multiple of the alignment.
-  const std::size_t rounded = size == 0 ? a : (size + a - 1) / a * a;
-  for (;;) {
-    if (void* p = std::aligned_alloc(a, rounded)) return p;
-    const std::new_handler handler = std::get_new_handler();
-    if (handler == nullptr) throw std::bad_alloc();
-    handler();
-  }
-}
-
-template <class F>
-void* allocate_nothrow(F f) noexcept {
-  try {
-    return f();
-  } catch (...) {
-    return nullptr;
-  }
-}
-
 }  // namespace
 
-void* operator new(std::size_t size) { return allocate(size); }
-void* operator new[](std::size_t size) { return allocate(size); }
-void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
-  return allocate_nothrow([&] { return allocate(size); });
+extern "C" {
+void* __libc_malloc(std::size_t size) noexcept;
+void* __libc_calloc(std::size_t count, std::size_t size) noexcept;
+void* __libc_realloc(void* p, std::size_t size) noexcept;
+void* __libc_memalign(std::size_t align, std::size_t size) noexcept;
+
+void* malloc(std::size_t size) noexcept {
+  note_allocation();
+  return __libc_malloc(size);
 }
-void* operator new[](std::size_t size, const std::nothrow_t&) noexcept {
-  return allocate_nothrow([&] { return allocate(size); });
+void* calloc(std::size_t count, std::size_t size) noexcept {
+  note_allocation();
+  return __libc_calloc(count, size);
 }
-void* operator new(std::size_t size, std::align_val_t align) { return allocate_aligned(size, align); }
-void* operator new[](std::size_t size, std::align_val_t align) { return allocate_aligned(size, align); }
-void* operator new(std::size_t size, std::align_val_t align, const std::nothrow_t&) noexcept {
-  return allocate_nothrow([&] { return allocate_aligned(size, align); });
+void* realloc(void* p, std::size_t size) noexcept {
+  note_allocation();
+  return __libc_realloc(p, size);
 }
-void* operator new[](std::size_t size, std::align_val_t align, const std::nothrow_t&) noexcept {
-  return allocate_nothrow([&] { return allocate_aligned(size, align); });
+void* aligned_alloc(std::size_t align, std::size_t size) noexcept {
+  note_allocation();
+  return __libc_memalign(align, size);
 }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
+void* memalign(std::size_t align, std::size_t size) noexcept {
+  note_allocation();
+  return __libc_memalign(align, size);
+}
+int posix_memalign(void** out, std::size_t align, std::size_t size) noexcept {
+  // glibc's own checks: a power of two, a multiple of sizeof(void*).
+  if (align % sizeof(void*) != 0 || (align & (align - 1)) != 0 || align == 0) return EINVAL;
+  note_allocation();
+  void* p = __libc_memalign(align, size);
+  if (p == nullptr) return ENOMEM;
+  *out = p;
+  return 0;
+}
+}
 
 namespace trialsim {
 namespace {
