@@ -3,29 +3,51 @@
 #include <Eigen/Cholesky>
 #include <Eigen/Dense>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <numbers>
+#include <utility>
 
 namespace trialsim {
 namespace {
 
-constexpr int kMaxJ = static_cast<int>(kMaxVisits);
-using Small = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, 0, kMaxJ, kMaxJ>;
+constexpr int kMaxJ = kMmrmMaxVisits;
+constexpr int kMaxP = kMmrmMaxFixed;
+constexpr int kMaxK = kMaxJ * (kMaxJ + 1) / 2;  // unique elements of Sigma
+using Small = MmrmVisitMatrix;
 using SmallVec = Eigen::Matrix<double, Eigen::Dynamic, 1, 0, kMaxJ, 1>;
+using PMat = MmrmFixedMatrix;
+using PVec = MmrmVector;
+// K x K matrices exceed Eigen's limit for fixed capacities at 16 visits (136 x 136): they are
+// dynamic, kept in the thread's Workspace, and only resized when K changes.
+using KMat = Eigen::MatrixXd;
+using KVec = Eigen::Matrix<double, Eigen::Dynamic, 1, 0, kMaxK, 1>;
 
-// The long-format design of the contributing patients, and the same data by missing-data
-// pattern. Row r of patient i (visit v) has X = [e_v, arm_i e_v, base_i e_v, stratum_i]: the
-// patient's covariate vector z_i = (1, arm, base[, stratum]) spread over visit v's columns
-// col(a, v). So every sum over patients that the REML fit needs, sum_i X_i' M X_i,
-// sum_i X_i' M y_i, sum_i X_i Phi X_i' for a pattern's m x m matrix M, is a function of the
-// pattern's moments S = sum z z' and Syz = sum y z': each Fisher-scoring step costs one pass
-// over at most 2^J - 1 patterns instead of over the patients (the residual moments of a pattern
-// are still summed over its patients, for accuracy).
+// The long-format design of the contributing patients, by missing-data pattern. Row r of
+// patient i (visit v) has X = [e_v, arm_i e_v, base_i e_v, stratum_i]: the patient's covariate
+// vector z_i = (1, arm, base[, stratum]) spread over visit v's columns col(a, v). So every sum
+// over patients that the REML fit needs, sum_i X_i' M X_i, sum_i X_i' M y_i, sum_i X_i Phi X_i'
+// for a pattern's m x m matrix M, is a function of the pattern's moments S = sum z z' and
+// Syz = sum y z', and the residual moments are functions of the same moments about the
+// pattern's means (residual_moments): each Fisher-scoring step costs one pass over at most
+// min(n, 2^J - 1) patterns, never over the patients.
 using SmallQ = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, 0, kMaxJ, 4>;
 using Mat4 = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, 0, 4, 4>;
+using Vec4 = Eigen::Matrix<double, Eigen::Dynamic, 1, 0, 4, 1>;
+
+// theta_k is Sigma(a, b), a >= b; restricted to a pattern it is the symmetric unit matrix
+// E_k = sum over its terms (r, c) of e_r e_c': one term (r, r) on the diagonal, two off it.
+// Every trace the fit needs with E_k is then a sum of one or two matrix entries:
+// tr(M E_k) = sum M(c, r), tr(E_k M E_l N) = sum over (r, c) of E_k, (s, t) of E_l of
+// M(c, s) N(t, r), and M E_k N = sum M.col(r) N.row(c) (rank at most 2).
+struct Unit {
+  int terms = 0;  // 0: the pattern lacks one of the two visits, and E_k restricted to it is zero
+  std::array<std::pair<int, int>, 2> rc{};
+};
 
 struct Pattern {
   int m = 0;
@@ -34,29 +56,62 @@ struct Pattern {
   double n = 0;                     // patients with this pattern
   Mat4 S;                           // sum z z'  (q x q)
   SmallQ Syz;                       // sum y z'  (m x q)
-  // At the last evaluation: V^-1 of the pattern, log |V|, and the residual moments
-  // R = sum r r' and Rz = sum r z' at its beta.
+  // The same moments about the pattern's means ybar and zbar, summed over its patients:
+  // Syy = sum (y - ybar)(y - ybar)', Syz_c = sum (y - ybar)(z - zbar)', Szz = sum (z - zbar)(z - zbar)'.
+  SmallVec ybar;
+  Vec4 zbar;
+  Small Syy;
+  SmallQ Syz_c;
+  Mat4 Szz;
+  // At the last evaluation: V^-1 of the pattern, log |V|, the fitted means' spread C (X_i beta =
+  // C z_i), and the residual moments R = sum r r' and Rz = sum r z' at its beta.
   Small W;
   double logdet = 0;
+  SmallQ C;
   Small R;
   SmallQ Rz;
+  // Scratch of the small-sample rules: Z = sum z_i z_i' and T = sum z_i x_i' for their z_i.
+  Small Z;
+  SmallQ T;
 };
 
 struct Design {
   int J = 0, p = 0, K = 0, q = 0;   // q: covariates per row (3, or 4 with the stratum)
-  Eigen::MatrixXd X;  // observations x p
-  Eigen::VectorXd y;
-  std::vector<int> offset, count;                    // per patient: first row, number of rows
-  std::vector<std::array<int, kMaxJ>> visit;         // per patient: visit index of each row
-  std::vector<std::pair<int, int>> elem;             // theta_k -> (a, b), a >= b
+  std::vector<double> y;                             // observations, patient by patient
+  std::vector<int> offset;                           // per patient: first observation
   std::vector<std::array<double, 4>> z;              // per patient: covariate vector
   std::vector<int> pattern_of;                       // per patient
-  mutable std::vector<Pattern> patterns;
+  std::vector<std::pair<int, int>> elem;             // theta_k -> (a, b), a >= b
+  std::vector<Pattern> patterns;
+  std::vector<Unit> units;                           // patterns x K: E_k restricted to pattern t
   int col(int a, int v) const { return a < 3 ? a * J + v : 3 * J; }
+  const Unit& unit(std::size_t t, int k) const { return units[t * static_cast<std::size_t>(K) + static_cast<std::size_t>(k)]; }
 };
 
-Eigen::MatrixXd sigma_of(const Eigen::VectorXd& theta, const Design& d) {
-  Eigen::MatrixXd s(d.J, d.J);
+struct Evaluation {
+  bool ok = false;        // Sigma positive definite and X'V^-1X invertible
+  bool singular_x = false;
+  double loglik = 0;
+  PVec beta;
+  PMat phi;               // (X' V^-1 X)^-1
+  KVec score;
+  KMat info;              // expected REML information
+  std::vector<PMat> B;    // X' V^-1 dV_k V^-1 X
+};
+
+// A thread's working storage, kept from one fit to the next (fit_mmrm).
+struct Workspace {
+  Design d;
+  std::array<Evaluation, 2> ev;
+  std::vector<PMat> phi_b;  // Phi B_k
+  std::vector<PVec> a;      // quadratic_in_p's a_k
+  KMat t1, t2, m, observed, solved, inverse;
+  Eigen::LDLT<KMat> fisher;
+  Eigen::LLT<KMat> expected, hessian;
+};
+
+Small sigma_of(const KVec& theta, const Design& d) {
+  Small s(d.J, d.J);
   for (int k = 0; k < d.K; ++k) {
     const auto [a, b] = d.elem[static_cast<std::size_t>(k)];
     s(a, b) = s(b, a) = theta(k);
@@ -64,24 +119,31 @@ Eigen::MatrixXd sigma_of(const Eigen::VectorXd& theta, const Design& d) {
   return s;
 }
 
-// Restriction of the symmetric unit matrix of theta_k to a pattern's visits; false when the
-// pattern lacks one of its two visits (the restriction is zero and contributes nothing).
-bool unit_restricted(const Design& d, int k, const Pattern& pt, Small& e) {
-  const auto [a, b] = d.elem[static_cast<std::size_t>(k)];
-  int pa = -1, pb = -1;
-  for (int r = 0; r < pt.m; ++r) {
-    if (pt.visit[static_cast<std::size_t>(r)] == a) pa = r;
-    if (pt.visit[static_cast<std::size_t>(r)] == b) pb = r;
+// tr(M E_k), for a pattern's unit of theta_k.
+template <class M>
+double trace_with(const M& mat, const Unit& u) {
+  double s = 0;
+  for (int i = 0; i < u.terms; ++i) s += mat(u.rc[static_cast<std::size_t>(i)].second, u.rc[static_cast<std::size_t>(i)].first);
+  return s;
+}
+
+// tr(E_k M E_l N).
+template <class M, class N>
+double trace_between(const Unit& k, const M& mat, const Unit& l, const N& nat) {
+  double s = 0;
+  for (int i = 0; i < k.terms; ++i) {
+    const auto [r, c] = k.rc[static_cast<std::size_t>(i)];
+    for (int j = 0; j < l.terms; ++j) {
+      const auto [sr, tc] = l.rc[static_cast<std::size_t>(j)];
+      s += mat(c, sr) * nat(tc, r);
+    }
   }
-  if (pa < 0 || pb < 0) return false;
-  e = Small::Zero(pt.m, pt.m);
-  e(pa, pb) = e(pb, pa) = 1.0;
-  return true;
+  return s;
 }
 
 // out += sum over the pattern's patients of X_i' M X_i.
-template <class M>
-void add_xtmx(Eigen::MatrixXd& out, const Design& d, const Pattern& pt, const M& mat) {
+template <class Out, class M>
+void add_xtmx(Out& out, const Design& d, const Pattern& pt, const M& mat) {
   for (int r = 0; r < pt.m; ++r) {
     for (int c = 0; c < pt.m; ++c) {
       const double v = mat(r, c);
@@ -95,15 +157,15 @@ void add_xtmx(Eigen::MatrixXd& out, const Design& d, const Pattern& pt, const M&
 }
 
 // out += sum over the pattern's patients of X_i' t_i, given T = sum t_i z_i' (m x q).
-template <class M>
-void add_xt(Eigen::VectorXd& out, const Design& d, const Pattern& pt, const M& t) {
+template <class Out, class M>
+void add_xt(Out& out, const Design& d, const Pattern& pt, const M& t) {
   for (int r = 0; r < pt.m; ++r) {
     for (int a = 0; a < d.q; ++a) out(d.col(a, pt.visit[static_cast<std::size_t>(r)])) += t(r, a);
   }
 }
 
 // sum over the pattern's patients of X_i Phi X_i' (m x m).
-Small x_phi_xt(const Design& d, const Pattern& pt, const Eigen::MatrixXd& phi) {
+Small x_phi_xt(const Design& d, const Pattern& pt, const PMat& phi) {
   Small h(pt.m, pt.m);
   for (int r = 0; r < pt.m; ++r) {
     for (int c = 0; c <= r; ++c) {
@@ -119,7 +181,7 @@ Small x_phi_xt(const Design& d, const Pattern& pt, const Eigen::MatrixXd& phi) {
 }
 
 // The m x q matrix D with X_i v = D z_i for every patient of the pattern: D(r, a) = v(col(a, v_r)).
-SmallQ spread(const Design& d, const Pattern& pt, const Eigen::VectorXd& v) {
+SmallQ spread(const Design& d, const Pattern& pt, const PVec& v) {
   SmallQ out(pt.m, d.q);
   for (int r = 0; r < pt.m; ++r) {
     for (int a = 0; a < d.q; ++a) out(r, a) = v(d.col(a, pt.visit[static_cast<std::size_t>(r)]));
@@ -127,26 +189,36 @@ SmallQ spread(const Design& d, const Pattern& pt, const Eigen::VectorXd& v) {
   return out;
 }
 
-struct Evaluation {
-  bool ok = false;        // Sigma positive definite and X'V^-1X invertible
-  bool singular_x = false;
-  double loglik = 0;
-  Eigen::VectorXd beta;
-  Eigen::MatrixXd phi;    // (X' V^-1 X)^-1
-  Eigen::VectorXd score;
-  Eigen::MatrixXd info;   // expected REML information
-  std::vector<Eigen::MatrixXd> B;  // X' V^-1 dV_k V^-1 X
-};
+// Each pattern's C = spread(beta) and residual moments R = sum r r', Rz = sum r z' over its
+// patients (r_i = y_i - C z_i), from the pattern's moments about its means (see Pattern): with
+// d = ybar - C zbar, R = Syy - C Syz' - Syz C' + C Szz C' + n d d' and Rz = Syz - C Szz + n d zbar'.
+// Centred moments keep the cancellation to that of the residuals themselves.
+void residual_moments(Design& d, const PVec& beta) {
+  for (Pattern& pt : d.patterns) {
+    pt.C = spread(d, pt, beta);
+    const SmallVec dev = pt.ybar - pt.C * pt.zbar;
+    const SmallQ c_szz = pt.C * pt.Szz;
+    const Small c_syz = pt.C * pt.Syz_c.transpose();
+    pt.R = pt.Syy - c_syz - c_syz.transpose();
+    pt.R.noalias() += c_szz * pt.C.transpose();
+    pt.R.noalias() += pt.n * dev * dev.transpose();
+    pt.Rz = pt.Syz_c - c_szz;
+    pt.Rz.noalias() += pt.n * dev * pt.zbar.transpose();
+  }
+}
 
 // REML log-likelihood and, with `derivatives`, its score and expected information in theta
 // (Harville, JASA 1977): s_k = -1/2 tr(P V_k) + 1/2 r'V^-1 V_k V^-1 r,
 // I_kl = 1/2 tr(P V_k P V_l), P = V^-1 - V^-1 X Phi X' V^-1, with V block-diagonal; every
-// patient sum taken by pattern (see Design). Leaves each pattern's W, R and Rz at theta.
-Evaluation evaluate(const Design& d, const Eigen::VectorXd& theta, bool derivatives) {
-  Evaluation ev;
-  const Eigen::MatrixXd sigma = sigma_of(theta, d);
-  Eigen::MatrixXd A = Eigen::MatrixXd::Zero(d.p, d.p);
-  Eigen::VectorXd rhs = Eigen::VectorXd::Zero(d.p);
+// patient sum taken by pattern (see Design) and every trace with a unit matrix E_k in closed
+// form (see Unit). Leaves each pattern's W, C, R and Rz at theta.
+void evaluate(Design& d, const KVec& theta, bool derivatives, Evaluation& ev, std::vector<PMat>& phi_b, KMat& t1,
+              KMat& t2) {
+  ev.ok = false;
+  ev.singular_x = false;
+  const Small sigma = sigma_of(theta, d);
+  PMat A = PMat::Zero(d.p, d.p);
+  PVec rhs = PVec::Zero(d.p);
   double logdet_v = 0;
   for (Pattern& pt : d.patterns) {
     const int m = pt.m;
@@ -155,7 +227,7 @@ Evaluation evaluate(const Design& d, const Eigen::VectorXd& theta, bool derivati
       for (int c = 0; c < m; ++c) v(r, c) = sigma(pt.visit[static_cast<std::size_t>(r)], pt.visit[static_cast<std::size_t>(c)]);
     }
     const Eigen::LLT<Small> llt(v);
-    if (llt.info() != Eigen::Success) return ev;
+    if (llt.info() != Eigen::Success) return;
     pt.W = llt.solve(Small::Identity(m, m));
     pt.logdet = 2.0 * llt.matrixLLT().diagonal().array().log().sum();
     logdet_v += pt.n * pt.logdet;
@@ -163,81 +235,75 @@ Evaluation evaluate(const Design& d, const Eigen::VectorXd& theta, bool derivati
     const SmallQ wyz = pt.W * pt.Syz;
     add_xt(rhs, d, pt, wyz);
   }
-  const Eigen::LLT<Eigen::MatrixXd> a_llt(A);
+  const Eigen::LLT<PMat> a_llt(A);
   if (a_llt.info() != Eigen::Success) {
     ev.singular_x = true;
-    return ev;
+    return;
   }
-  ev.phi = a_llt.solve(Eigen::MatrixXd::Identity(d.p, d.p));
-  ev.beta = ev.phi * rhs;
+  ev.phi = a_llt.solve(PMat::Identity(d.p, d.p));
+  ev.beta.noalias() = ev.phi * rhs;
   const double logdet_a = 2.0 * a_llt.matrixLLT().diagonal().array().log().sum();
-
-  // Residual moments per pattern, summed over its patients (r_i = y_i - C z_i).
-  std::vector<SmallQ> C(d.patterns.size());
-  for (std::size_t t = 0; t < d.patterns.size(); ++t) {
-    Pattern& pt = d.patterns[t];
-    C[t] = spread(d, pt, ev.beta);
-    pt.R = Small::Zero(pt.m, pt.m);
-    pt.Rz = SmallQ::Zero(pt.m, d.q);
-  }
-  SmallVec r;
-  for (std::size_t i = 0; i < d.pattern_of.size(); ++i) {
-    const auto t = static_cast<std::size_t>(d.pattern_of[i]);
-    Pattern& pt = d.patterns[t];
-    const Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, 1, 0, 4, 1>> zi(d.z[i].data(), d.q);
-    r = d.y.segment(d.offset[i], pt.m) - C[t] * zi;
-    pt.R.noalias() += r * r.transpose();
-    pt.Rz.noalias() += r * zi.transpose();
-  }
+  residual_moments(d, ev.beta);
 
   double quad = 0;
-  Eigen::VectorXd tr_wv = Eigen::VectorXd::Zero(d.K), quad_k = Eigen::VectorXd::Zero(d.K);
-  Eigen::VectorXd tr_hwvw = Eigen::VectorXd::Zero(d.K);
-  Eigen::MatrixXd t1 = Eigen::MatrixXd::Zero(d.K, d.K), t2 = Eigen::MatrixXd::Zero(d.K, d.K);
-  if (derivatives) ev.B.assign(static_cast<std::size_t>(d.K), Eigen::MatrixXd::Zero(d.p, d.p));
-  std::vector<Small> wv(static_cast<std::size_t>(d.K));
-  std::vector<char> present(static_cast<std::size_t>(d.K));
-  Small e;
-  for (const Pattern& pt : d.patterns) {
-    quad += (pt.W * pt.R).trace();
-    if (!derivatives) continue;
-    const Small h = x_phi_xt(d, pt, ev.phi);
-    const Small u = pt.W * pt.R * pt.W;  // sum of u u', u = V^-1 r
-    for (int k = 0; k < d.K; ++k) {
-      const auto kk = static_cast<std::size_t>(k);
-      present[kk] = unit_restricted(d, k, pt, e);
-      if (!present[kk]) continue;
-      wv[kk] = pt.W * e;
-      const Small wvw = wv[kk] * pt.W;
-      tr_wv(k) += pt.n * wv[kk].trace();
-      quad_k(k) += (e * u).trace();
-      tr_hwvw(k) += (h * wvw).trace();
-      add_xtmx(ev.B[kk], d, pt, wvw);
-      for (int l = 0; l <= k; ++l) {
-        const auto ll = static_cast<std::size_t>(l);
-        if (!present[ll]) continue;
-        const Small vv = wv[kk] * wv[ll];
-        t1(k, l) += pt.n * vv.trace();
-        t2(k, l) += (h * vv * pt.W).trace();
-      }
-    }
-  }
-  const int nobs = static_cast<int>(d.y.size());
+  for (const Pattern& pt : d.patterns) quad += (pt.W * pt.R).trace();
+  const double nobs = static_cast<double>(d.y.size());
   ev.loglik = -0.5 * (logdet_v + logdet_a + quad + (nobs - d.p) * std::log(2.0 * std::numbers::pi));
-  if (derivatives) {
-    ev.score.resize(d.K);
-    ev.info.resize(d.K, d.K);
+  ev.ok = true;
+  if (!derivatives) return;
+
+  const auto K = static_cast<std::size_t>(d.K);
+  KVec tr_wv = KVec::Zero(d.K), quad_k = KVec::Zero(d.K), tr_hwvw = KVec::Zero(d.K);
+  t1.setZero(d.K, d.K);
+  t2.setZero(d.K, d.K);
+  ev.B.resize(K);
+  for (PMat& b : ev.B) b.setZero(d.p, d.p);
+  for (std::size_t t = 0; t < d.patterns.size(); ++t) {
+    const Pattern& pt = d.patterns[t];
+    const Small g = pt.W * x_phi_xt(d, pt, ev.phi) * pt.W;  // W h W
+    const Small u = pt.W * pt.R * pt.W;                       // sum of u u', u = V^-1 r
+    Small wvw(pt.m, pt.m);
     for (int k = 0; k < d.K; ++k) {
-      ev.score(k) = -0.5 * (tr_wv(k) - tr_hwvw(k)) + 0.5 * quad_k(k);
+      const Unit& ek = d.unit(t, k);
+      if (ek.terms == 0) continue;
+      tr_wv(k) += pt.n * trace_with(pt.W, ek);
+      quad_k(k) += trace_with(u, ek);
+      tr_hwvw(k) += trace_with(g, ek);
+      wvw.setZero();
+      for (int i = 0; i < ek.terms; ++i) {
+        const auto [r, c] = ek.rc[static_cast<std::size_t>(i)];
+        wvw.noalias() += pt.W.col(r) * pt.W.row(c);
+      }
+      add_xtmx(ev.B[static_cast<std::size_t>(k)], d, pt, wvw);
       for (int l = 0; l <= k; ++l) {
-        const double v = 0.5 * (t1(k, l) - 2.0 * t2(k, l) +
-                                (ev.phi * ev.B[static_cast<std::size_t>(k)] * ev.phi * ev.B[static_cast<std::size_t>(l)]).trace());
-        ev.info(k, l) = ev.info(l, k) = v;
+        const Unit& el = d.unit(t, l);
+        if (el.terms == 0) continue;
+        t1(k, l) += pt.n * trace_between(ek, pt.W, el, pt.W);  // tr(W E_k W E_l)
+        t2(k, l) += trace_between(ek, pt.W, el, g);           // tr(h W E_k W E_l W)
       }
     }
   }
-  ev.ok = true;
-  return ev;
+  // tr(Phi B_k Phi B_l) = sum of (Phi B_k) o (Phi B_l)'.
+  phi_b.resize(K);
+  for (std::size_t k = 0; k < K; ++k) {
+    // Coefficient-based products for the small p of a few visits, where GEMM's blocking costs more
+    // than it saves.
+    if (d.p <= 16) {
+      phi_b[k].noalias() = ev.phi.lazyProduct(ev.B[k]);
+    } else {
+      phi_b[k].noalias() = ev.phi * ev.B[k];
+    }
+  }
+  ev.score.resize(d.K);
+  ev.info.resize(d.K, d.K);
+  for (int k = 0; k < d.K; ++k) {
+    ev.score(k) = -0.5 * (tr_wv(k) - tr_hwvw(k)) + 0.5 * quad_k(k);
+    const PMat& ck = phi_b[static_cast<std::size_t>(k)];
+    for (int l = 0; l <= k; ++l) {
+      const double v = 0.5 * (t1(k, l) - 2.0 * t2(k, l) + ck.cwiseProduct(phi_b[static_cast<std::size_t>(l)].transpose()).sum());
+      ev.info(k, l) = ev.info(l, k) = v;
+    }
+  }
 }
 
 // M_kl = (V_k z)' P (V_l z) for a stacked vector z of patient blocks z_i, with V_k = dV / d theta_k
@@ -248,38 +314,82 @@ Evaluation evaluate(const Design& d, const Eigen::VectorXd& theta, bool derivati
 // small-sample rules need it:
 //  * z = V^-1 r (= P y): the observed REML information is -I + M (d2 V = 0; Harville, JASA 1977);
 //  * z = V^-1 X Phi c: c' Phi (Q_kl - P_k Phi P_l) Phi c = M_kl, the Kenward-Roger correction.
-// zz[t], zx[t]: Z and T of pattern t. Uses the W of the REML estimate.
-Eigen::MatrixXd quadratic_in_p(const Design& d, const std::vector<Small>& zz, const std::vector<SmallQ>& zx,
-                               const Eigen::MatrixXd& phi) {
-  Eigen::MatrixXd m = Eigen::MatrixXd::Zero(d.K, d.K);
-  Eigen::MatrixXd a = Eigen::MatrixXd::Zero(d.p, d.K);
-  std::vector<Small> ek(static_cast<std::size_t>(d.K));
-  std::vector<char> present(static_cast<std::size_t>(d.K));
+// Reads each pattern's Z and T, and the W of the REML estimate; writes M to `m`.
+void quadratic_in_p(const Design& d, const PMat& phi, std::vector<PVec>& a, KMat& m) {
+  const auto K = static_cast<std::size_t>(d.K);
+  m.setZero(d.K, d.K);
+  a.resize(K);
+  for (PVec& v : a) v.setZero(d.p);
   for (std::size_t t = 0; t < d.patterns.size(); ++t) {
     const Pattern& pt = d.patterns[t];
+    SmallQ wez(pt.m, d.q);
     for (int k = 0; k < d.K; ++k) {
-      const auto kk = static_cast<std::size_t>(k);
-      present[kk] = unit_restricted(d, k, pt, ek[kk]);
-      if (!present[kk]) continue;
-      Eigen::VectorXd col = Eigen::VectorXd::Zero(d.p);
-      const SmallQ wez = pt.W * ek[kk] * zx[t];
-      add_xt(col, d, pt, wez);
-      a.col(k) += col;
+      const Unit& ek = d.unit(t, k);
+      if (ek.terms == 0) continue;
+      wez.setZero();
+      for (int i = 0; i < ek.terms; ++i) {
+        const auto [r, c] = ek.rc[static_cast<std::size_t>(i)];
+        wez.noalias() += pt.W.col(r) * pt.T.row(c);
+      }
+      add_xt(a[static_cast<std::size_t>(k)], d, pt, wez);
       for (int l = 0; l <= k; ++l) {
-        const auto ll = static_cast<std::size_t>(l);
-        if (!present[ll]) continue;
-        m(k, l) += (ek[kk] * pt.W * ek[ll] * zz[t]).trace();
+        const Unit& el = d.unit(t, l);
+        if (el.terms == 0) continue;
+        m(k, l) += trace_between(ek, pt.W, el, pt.Z);
       }
     }
   }
-  const Eigen::MatrixXd phi_a = phi * a;
-  for (int k = 0; k < d.K; ++k) {
-    for (int l = 0; l <= k; ++l) {
-      m(k, l) -= a.col(k).dot(phi_a.col(l));
+  PVec phi_a;
+  for (int l = 0; l < d.K; ++l) {
+    phi_a.noalias() = phi * a[static_cast<std::size_t>(l)];
+    for (int k = l; k < d.K; ++k) {
+      m(k, l) -= a[static_cast<std::size_t>(k)].dot(phi_a);
       m(l, k) = m(k, l);
     }
   }
-  return m;
+}
+
+// Cholesky factor L of a symmetric p x p matrix, written into `l`; false when a pivot falls to
+// 1e-10 of its diagonal element or below, i.e. a column is (nearly) in the span of the ones
+// before it (its squared partial correlation with them at least 1 - 1e-10): the columns are
+// linearly dependent.
+bool cholesky_full_rank(const PMat& a, PMat& l) {
+  const int p = static_cast<int>(a.rows());
+  l.setZero(p, p);
+  for (int j = 0; j < p; ++j) {
+    double dj = a(j, j) - l.row(j).head(j).squaredNorm();
+    if (!(dj > 1e-10 * a(j, j))) return false;
+    l(j, j) = std::sqrt(dj);
+    for (int i = j + 1; i < p; ++i) l(i, j) = (a(i, j) - l.row(i).head(j).dot(l.row(j).head(j))) / l(j, j);
+  }
+  return true;
+}
+
+// The reciprocal condition number of a symmetric matrix in the 1-norm, 1 / (|A|_1 |A^-1|_1),
+// computed exactly from its factorization: the quantity LAPACK's and Eigen's rcond() estimate
+// (Hager, SIAM J Sci Stat Comput 1984; Higham, ACM TOMS 1988), without their heap-allocated
+// work vectors. `inverse` is the workspace A^-1 is written to.
+double reciprocal_condition(const KMat& a, const Eigen::LDLT<KMat>& f, KMat& inverse) {
+  const Eigen::Index n = a.rows();
+  inverse.setIdentity(n, n);
+  f.solveInPlace(inverse);
+  double norm_a = 0, norm_inv = 0;
+  for (Eigen::Index j = 0; j < n; ++j) {
+    double sa = 0, si = 0;
+    for (Eigen::Index i = 0; i < n; ++i) {
+      sa += std::abs(a(i, j));
+      si += std::abs(inverse(i, j));
+    }
+    norm_a = std::max(norm_a, sa);
+    norm_inv = std::max(norm_inv, si);
+  }
+  return norm_a > 0 && norm_inv > 0 && std::isfinite(norm_inv) ? 1.0 / (norm_a * norm_inv) : 0.0;
+}
+
+Workspace& workspace() {
+  thread_local std::unique_ptr<Workspace> ws;
+  if (!ws) ws = std::make_unique<Workspace>();
+  return *ws;
 }
 
 }  // namespace
@@ -310,112 +420,151 @@ std::vector<std::string> all_mmrm_df_names() {
 
 MmrmFit fit_mmrm(const RepeatedMeasures& data, double alpha, MmrmDf df_rule) {
   MmrmFit fit;
-  Design d;
+  auto fail = [&fit](NotEstimable why) {
+    fit.status = why;
+    fit.effect = not_estimable(why);
+    return fit;
+  };
+  Workspace& ws = workspace();
+  Design& d = ws.d;
   d.J = data.visits;
   const auto J = static_cast<std::size_t>(d.J);
-  // Contributing patients and whether the stratum varies among them.
-  std::vector<std::size_t> who;
+  // Contributing patients, whether the stratum varies among them, and their observations.
   bool stratum_varies = false;
+  int first = -1, contributing = 0, nobs = 0;
   for (std::size_t i = 0; i < data.patients(); ++i) {
-    bool any = false;
-    for (std::size_t j = 0; j < J; ++j) any = any || data.seen[i * J + j] != 0;
-    if (!any) continue;
-    if (!who.empty()) stratum_varies = stratum_varies || data.stratum[i] != data.stratum[who.front()];
-    who.push_back(i);
+    int seen = 0;
+    for (std::size_t j = 0; j < J; ++j) seen += data.seen[i * J + j] != 0;
+    if (seen == 0) continue;
+    if (first < 0) first = static_cast<int>(i);
+    stratum_varies = stratum_varies || data.stratum[i] != data.stratum[static_cast<std::size_t>(first)];
+    ++contributing;
+    nobs += seen;
   }
-  fit.patients = static_cast<int>(who.size());
+  fit.patients = contributing;
+  fit.observations = nobs;
   d.p = 3 * d.J + (stratum_varies ? 1 : 0);
   d.q = stratum_varies ? 4 : 3;
   d.K = d.J * (d.J + 1) / 2;
+  if (contributing <= d.p || nobs - d.p < d.K) return fail(NotEstimable::too_few_patients);
+  d.elem.clear();
   for (int a = 0; a < d.J; ++a) {
     for (int b = 0; b <= a; ++b) d.elem.emplace_back(a, b);
   }
-  int nobs = 0;
-  for (const std::size_t i : who) {
-    for (std::size_t j = 0; j < J; ++j) nobs += data.seen[i * J + j] != 0;
-  }
-  fit.observations = nobs;
-  if (static_cast<int>(who.size()) <= d.p || nobs - d.p < d.K) {
-    fit.status = NotEstimable::too_few_patients;
-    fit.effect = not_estimable(fit.status);
-    return fit;
-  }
-  d.X = Eigen::MatrixXd::Zero(nobs, d.p);
-  d.y.resize(nobs);
-  int row = 0;
-  for (const std::size_t i : who) {
-    d.offset.push_back(row);
+  d.y.clear();
+  d.offset.clear();
+  d.z.clear();
+  d.pattern_of.clear();
+  d.patterns.clear();
+  for (std::size_t i = 0; i < data.patients(); ++i) {
     std::array<int, kMaxJ> visits{};
     int m = 0;
+    std::uint32_t mask = 0;
+    const auto offset = static_cast<int>(d.y.size());
     for (std::size_t j = 0; j < J; ++j) {
       if (!data.seen[i * J + j]) continue;
-      const int jj = static_cast<int>(j);
-      d.X(row, jj) = 1.0;
-      d.X(row, d.J + jj) = data.treated[i] != 0 ? 1.0 : 0.0;
-      d.X(row, 2 * d.J + jj) = data.baseline[i];
-      if (stratum_varies) d.X(row, 3 * d.J) = data.stratum[i] != 0 ? 1.0 : 0.0;
-      d.y(row) = data.y[i * J + j];
-      visits[static_cast<std::size_t>(m++)] = jj;
-      ++row;
+      d.y.push_back(data.y[i * J + j]);
+      visits[static_cast<std::size_t>(m++)] = static_cast<int>(j);
+      mask |= 1u << j;
     }
-    d.count.push_back(m);
-    d.visit.push_back(visits);
+    if (m == 0) continue;
+    d.offset.push_back(offset);
     const std::array<double, 4> zi{1.0, data.treated[i] != 0 ? 1.0 : 0.0, data.baseline[i],
                                    stratum_varies && data.stratum[i] != 0 ? 1.0 : 0.0};
     d.z.push_back(zi);
-    std::uint32_t mask = 0;
-    for (int r = 0; r < m; ++r) mask |= 1u << visits[static_cast<std::size_t>(r)];
     std::size_t t = 0;
     while (t < d.patterns.size() && d.patterns[t].mask != mask) ++t;
     if (t == d.patterns.size()) {
-      Pattern pt;
+      Pattern& pt = d.patterns.emplace_back();
       pt.m = m;
       pt.visit = visits;
       pt.mask = mask;
-      pt.S = Mat4::Zero(d.q, d.q);
-      pt.Syz = SmallQ::Zero(m, d.q);
-      d.patterns.push_back(pt);
+      pt.S.setZero(d.q, d.q);
+      pt.Syz.setZero(m, d.q);
     }
     Pattern& pt = d.patterns[t];
-    const Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, 1, 0, 4, 1>> zv(zi.data(), d.q);
+    const Eigen::Map<const Vec4> zv(zi.data(), d.q);
     pt.n += 1;
     pt.S.noalias() += zv * zv.transpose();
-    pt.Syz.noalias() += d.y.segment(d.offset.back(), m) * zv.transpose();
+    pt.Syz.noalias() += Eigen::Map<const SmallVec>(d.y.data() + offset, m) * zv.transpose();
     d.pattern_of.push_back(static_cast<int>(t));
   }
-
-  // Start from the OLS residual covariance over the pairs each patient was seen at.
-  const Eigen::ColPivHouseholderQR<Eigen::MatrixXd> qr(d.X);
-  if (qr.rank() < d.p) {
-    fit.status = NotEstimable::rank_deficient;
-    fit.effect = not_estimable(fit.status);
-    return fit;
+  // Moments about each pattern's means (a second pass over its patients).
+  for (Pattern& pt : d.patterns) {
+    pt.ybar.setZero(pt.m);
+    pt.zbar.setZero(d.q);
+    pt.Syy.setZero(pt.m, pt.m);
+    pt.Syz_c.setZero(pt.m, d.q);
+    pt.Szz.setZero(d.q, d.q);
   }
-  const Eigen::VectorXd r0 = d.y - d.X * qr.solve(d.y);
-  Eigen::MatrixXd s0 = Eigen::MatrixXd::Zero(d.J, d.J), n0 = Eigen::MatrixXd::Zero(d.J, d.J);
-  for (std::size_t i = 0; i < who.size(); ++i) {
-    for (int a = 0; a < d.count[i]; ++a) {
-      for (int b = 0; b < d.count[i]; ++b) {
-        const int va = d.visit[i][static_cast<std::size_t>(a)], vb = d.visit[i][static_cast<std::size_t>(b)];
-        s0(va, vb) += r0(d.offset[i] + a) * r0(d.offset[i] + b);
-        n0(va, vb) += 1;
+  for (std::size_t i = 0; i < d.pattern_of.size(); ++i) {
+    Pattern& pt = d.patterns[static_cast<std::size_t>(d.pattern_of[i])];
+    pt.ybar += Eigen::Map<const SmallVec>(d.y.data() + d.offset[i], pt.m);
+    pt.zbar += Eigen::Map<const Vec4>(d.z[i].data(), d.q);
+  }
+  for (Pattern& pt : d.patterns) {
+    pt.ybar /= pt.n;
+    pt.zbar /= pt.n;
+  }
+  for (std::size_t i = 0; i < d.pattern_of.size(); ++i) {
+    Pattern& pt = d.patterns[static_cast<std::size_t>(d.pattern_of[i])];
+    const SmallVec yc = Eigen::Map<const SmallVec>(d.y.data() + d.offset[i], pt.m) - pt.ybar;
+    const Vec4 zc = Eigen::Map<const Vec4>(d.z[i].data(), d.q) - pt.zbar;
+    pt.Syy.noalias() += yc * yc.transpose();
+    pt.Syz_c.noalias() += yc * zc.transpose();
+    pt.Szz.noalias() += zc * zc.transpose();
+  }
+  // Each theta_k's unit matrix restricted to each pattern, and the pairs of visits ever seen
+  // together: a pair never seen together has a covariance the data do not identify.
+  d.units.assign(d.patterns.size() * static_cast<std::size_t>(d.K), Unit{});
+  for (std::size_t t = 0; t < d.patterns.size(); ++t) {
+    const Pattern& pt = d.patterns[t];
+    std::array<int, kMaxJ> pos;
+    pos.fill(-1);
+    for (int r = 0; r < pt.m; ++r) pos[static_cast<std::size_t>(pt.visit[static_cast<std::size_t>(r)])] = r;
+    for (int k = 0; k < d.K; ++k) {
+      const auto [a, b] = d.elem[static_cast<std::size_t>(k)];
+      const int pa = pos[static_cast<std::size_t>(a)], pb = pos[static_cast<std::size_t>(b)];
+      if (pa < 0 || pb < 0) continue;
+      Unit& u = d.units[t * static_cast<std::size_t>(d.K) + static_cast<std::size_t>(k)];
+      u.rc[0] = {pa, pb};
+      u.terms = 1;
+      if (pa != pb) {
+        u.rc[1] = {pb, pa};
+        u.terms = 2;
       }
     }
   }
-  Eigen::VectorXd theta(d.K);
+
+  // Start from the OLS fit: its normal equations from the patterns' moments (the identity as
+  // V), its residual covariance over the pairs each patient was seen at.
+  PMat xtx = PMat::Zero(d.p, d.p), chol;
+  PVec xty = PVec::Zero(d.p);
+  for (const Pattern& pt : d.patterns) {
+    add_xtmx(xtx, d, pt, Small::Identity(pt.m, pt.m));
+    add_xt(xty, d, pt, pt.Syz);
+  }
+  if (!cholesky_full_rank(xtx, chol)) return fail(NotEstimable::rank_deficient);
+  PVec ols = xty;
+  chol.triangularView<Eigen::Lower>().solveInPlace(ols);
+  chol.transpose().triangularView<Eigen::Upper>().solveInPlace(ols);
+  residual_moments(d, ols);
+  Small s0 = Small::Zero(d.J, d.J), n0 = Small::Zero(d.J, d.J);
+  for (const Pattern& pt : d.patterns) {
+    for (int r = 0; r < pt.m; ++r) {
+      for (int c = 0; c < pt.m; ++c) {
+        const int vr = pt.visit[static_cast<std::size_t>(r)], vc = pt.visit[static_cast<std::size_t>(c)];
+        s0(vr, vc) += pt.R(r, c);
+        n0(vr, vc) += pt.n;
+      }
+    }
+  }
+  KVec theta(d.K);
   for (int k = 0; k < d.K; ++k) {
     const auto [a, b] = d.elem[static_cast<std::size_t>(k)];
-    if (n0(a, b) == 0) {  // two visits never seen together: their covariance is not identified
-      fit.status = NotEstimable::rank_deficient;
-      fit.effect = not_estimable(fit.status);
-      return fit;
-    }
+    if (n0(a, b) == 0) return fail(NotEstimable::rank_deficient);  // two visits never seen together
     theta(k) = s0(a, b) / n0(a, b);
-    if (a == b && !(theta(k) > 1e-12)) {
-      fit.status = NotEstimable::no_variance;
-      fit.effect = not_estimable(fit.status);
-      return fit;
-    }
+    if (a == b && !(theta(k) > 1e-12)) return fail(NotEstimable::no_variance);
   }
   if (sigma_of(theta, d).llt().info() != Eigen::Success) {
     for (int k = 0; k < d.K; ++k) {
@@ -424,28 +573,25 @@ MmrmFit fit_mmrm(const RepeatedMeasures& data, double alpha, MmrmDf df_rule) {
   }
 
   // Fisher scoring with step halving (REML must not decrease, Sigma must stay positive definite).
-  Evaluation ev = evaluate(d, theta, true);
-  if (!ev.ok) {
-    fit.status = ev.singular_x ? NotEstimable::rank_deficient : NotEstimable::not_converged;
-    fit.effect = not_estimable(fit.status);
-    return fit;
-  }
+  // ws.ev[cur] holds the evaluation at theta, ws.ev[1 - cur] the candidate's.
+  int cur = 0;
+  auto eval = [&](const KVec& at, bool derivatives, Evaluation& into) { evaluate(d, at, derivatives, into, ws.phi_b, ws.t1, ws.t2); };
+  eval(theta, true, ws.ev[0]);
+  if (!ws.ev[0].ok) return fail(ws.ev[0].singular_x ? NotEstimable::rank_deficient : NotEstimable::not_converged);
   bool converged = false;
+  KVec delta, candidate;
   for (fit.iterations = 1; fit.iterations <= 200; ++fit.iterations) {
-    const Eigen::LDLT<Eigen::MatrixXd> info(ev.info);
-    if (info.info() != Eigen::Success || info.rcond() < 1e-13) {
-      fit.status = NotEstimable::rank_deficient;
-      fit.effect = not_estimable(fit.status);
-      return fit;
-    }
-    const Eigen::VectorXd delta = info.solve(ev.score);
+    Evaluation& ev = ws.ev[static_cast<std::size_t>(cur)];
+    Evaluation& next = ws.ev[static_cast<std::size_t>(1 - cur)];
+    ws.fisher.compute(ev.info);
+    if (ws.fisher.info() != Eigen::Success || reciprocal_condition(ev.info, ws.fisher, ws.inverse) < 1e-13) return fail(NotEstimable::rank_deficient);
+    delta = ws.fisher.solve(ev.score);
     double step = 1.0;
     bool moved = false;
-    Evaluation next;
     for (int halving = 0; halving < 40; ++halving, step *= 0.5) {
-      const Eigen::VectorXd candidate = theta + step * delta;
+      candidate = theta + step * delta;
       // The full step is nearly always taken, so evaluate it with derivatives at once.
-      next = evaluate(d, candidate, halving == 0);
+      eval(candidate, halving == 0, next);
       if (next.ok && next.loglik >= ev.loglik - 1e-12 * std::abs(ev.loglik)) {
         theta = candidate;
         moved = true;
@@ -457,21 +603,19 @@ MmrmFit fit_mmrm(const RepeatedMeasures& data, double alpha, MmrmDf df_rule) {
       converged = ev.score.cwiseAbs().maxCoeff() < 1e-6 * (1.0 + std::abs(ev.loglik));
       // The rejected candidates overwrote the patterns' W and residual moments; the inference
       // below reads theta's.
-      if (converged) evaluate(d, theta, false);
+      if (converged) eval(theta, false, next);
       break;
     }
-    ev = step == 1.0 ? std::move(next) : evaluate(d, theta, true);
-    if (!ev.ok) break;
+    if (step != 1.0) eval(theta, true, next);
+    cur = 1 - cur;
+    if (!next.ok) break;
     if (change <= 1e-10 * (1.0 + theta.cwiseAbs().maxCoeff())) {
       converged = true;
       break;
     }
   }
-  if (!converged || !ev.ok) {
-    fit.status = NotEstimable::not_converged;
-    fit.effect = not_estimable(fit.status);
-    return fit;
-  }
+  const Evaluation& ev = ws.ev[static_cast<std::size_t>(cur)];
+  if (!converged || !ev.ok) return fail(NotEstimable::not_converged);
 
   fit.beta = ev.beta;
   fit.sigma = sigma_of(theta, d);
@@ -479,57 +623,60 @@ MmrmFit fit_mmrm(const RepeatedMeasures& data, double alpha, MmrmDf df_rule) {
   fit.reml_loglik = ev.loglik;
   const int c = d.J + d.J - 1;  // gamma_J: arm at the last visit
   const double var = ev.phi(c, c);
-  if (!(var > 0)) {
-    fit.status = NotEstimable::no_variance;
-    fit.effect = not_estimable(fit.status);
-    return fit;
-  }
+  if (!(var > 0)) return fail(NotEstimable::no_variance);
   fit.status = NotEstimable::none;
   // g_k = d(c'Phi c)/d theta_k = c' Phi B_k Phi c (dPhi = Phi B_k Phi); only g' W g is used.
-  const Eigen::VectorXd phi_c = ev.phi.col(c);
-  Eigen::VectorXd g(d.K);
-  for (int k = 0; k < d.K; ++k) g(k) = phi_c.dot(ev.B[static_cast<std::size_t>(k)] * phi_c);
-  const Eigen::LLT<Eigen::MatrixXd> expected(ev.info);
-  if (expected.info() != Eigen::Success) {
+  const PVec phi_c = ev.phi.col(c);
+  KVec g(d.K);
+  PVec b_phi_c;
+  for (int k = 0; k < d.K; ++k) {
+    b_phi_c.noalias() = ev.B[static_cast<std::size_t>(k)] * phi_c;
+    g(k) = phi_c.dot(b_phi_c);
+  }
+  ws.expected.compute(ev.info);
+  if (ws.expected.info() != Eigen::Success) {
     fit.effect = not_estimable(NotEstimable::rank_deficient);
     return fit;
   }
   auto satterthwaite_df = [&](double gwg) {
     return gwg > 0 ? 2.0 * var * var / gwg : std::numeric_limits<double>::infinity();
   };
+  KVec solved;
   double se = std::sqrt(var), df = 0;
   switch (df_rule) {
-    case MmrmDf::satterthwaite_expected: df = satterthwaite_df(g.dot(expected.solve(g))); break;
+    case MmrmDf::satterthwaite_expected:
+      solved = ws.expected.solve(g);
+      df = satterthwaite_df(g.dot(solved));
+      break;
     case MmrmDf::kenward_roger: {
       // c' Phi_A c = c' Phi c + 2 sum_kl W_kl M_kl(V^-1 X Phi c), W = I^-1: tr(I^-1 M).
-      std::vector<Small> zz(d.patterns.size());
-      std::vector<SmallQ> zx(d.patterns.size());
-      for (std::size_t t = 0; t < d.patterns.size(); ++t) {
-        const Pattern& pt = d.patterns[t];
+      for (Pattern& pt : d.patterns) {
         const SmallQ g_p = pt.W * spread(d, pt, phi_c);  // z_i = W X_i Phi c = G z_i(cov)
-        zx[t] = g_p * pt.S;
-        zz[t] = zx[t] * g_p.transpose();
+        pt.T.noalias() = g_p * pt.S;
+        pt.Z.noalias() = pt.T * g_p.transpose();
       }
-      const double var_a = var + 2.0 * expected.solve(quadratic_in_p(d, zz, zx, ev.phi)).trace();
+      quadratic_in_p(d, ev.phi, ws.a, ws.m);
+      ws.solved = ws.expected.solve(ws.m);
+      const double var_a = var + 2.0 * ws.solved.trace();
       se = std::sqrt(var_a);
-      df = satterthwaite_df(g.dot(expected.solve(g)));
+      solved = ws.expected.solve(g);
+      df = satterthwaite_df(g.dot(solved));
       break;
     }
     case MmrmDf::satterthwaite: {
-      std::vector<Small> zz(d.patterns.size());
-      std::vector<SmallQ> zx(d.patterns.size());
-      for (std::size_t t = 0; t < d.patterns.size(); ++t) {
-        const Pattern& pt = d.patterns[t];
-        zz[t] = pt.W * pt.R * pt.W;  // z_i = W r_i
-        zx[t] = pt.W * pt.Rz;
+      for (Pattern& pt : d.patterns) {
+        pt.Z.noalias() = pt.W * pt.R * pt.W;  // z_i = W r_i
+        pt.T.noalias() = pt.W * pt.Rz;
       }
-      const Eigen::MatrixXd observed = quadratic_in_p(d, zz, zx, ev.phi) - ev.info;
-      const Eigen::LLT<Eigen::MatrixXd> h(observed);
-      if (h.info() != Eigen::Success) {
+      quadratic_in_p(d, ev.phi, ws.a, ws.m);
+      ws.observed = ws.m - ev.info;
+      ws.hessian.compute(ws.observed);
+      if (ws.hessian.info() != Eigen::Success) {
         fit.effect = not_estimable(NotEstimable::not_converged);
         return fit;
       }
-      df = satterthwaite_df(g.dot(h.solve(g)));
+      solved = ws.hessian.solve(g);
+      df = satterthwaite_df(g.dot(solved));
       break;
     }
   }

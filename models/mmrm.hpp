@@ -50,14 +50,22 @@ std::optional<MmrmDf> mmrm_df_from_name(std::string_view name);
 // Every rule's name, in enum order.
 std::vector<std::string> all_mmrm_df_names();
 
+// Capacities of the fit's matrices: J post-baseline visits at most kMaxVisits, so at most
+// 3 J + 1 fixed effects. Fixed capacities keep a fit off the heap.
+inline constexpr int kMmrmMaxVisits = static_cast<int>(kMaxVisits);
+inline constexpr int kMmrmMaxFixed = 3 * kMmrmMaxVisits + 1;
+using MmrmVector = Eigen::Matrix<double, Eigen::Dynamic, 1, 0, kMmrmMaxFixed, 1>;
+using MmrmFixedMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, 0, kMmrmMaxFixed, kMmrmMaxFixed>;
+using MmrmVisitMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, 0, kMmrmMaxVisits, kMmrmMaxVisits>;
+
 struct MmrmFit {
   // Whether the REML fit itself succeeded (beta, sigma and beta_cov are then valid, and
   // c' Phi c > 0); effect adds what the chosen df rule needs on top of it.
   NotEstimable status = NotEstimable::too_few_patients;
   Estimate effect;
-  Eigen::VectorXd beta;   // [alpha_1..J, gamma_1..J, delta_1..J, eta (if stratum varies)]
-  Eigen::MatrixXd sigma;  // J x J
-  Eigen::MatrixXd beta_cov;  // (X' V^-1 X)^-1 at the REML estimate (the plug-in Phi, unadjusted)
+  MmrmVector beta;          // [alpha_1..J, gamma_1..J, delta_1..J, eta (if stratum varies)]
+  MmrmVisitMatrix sigma;    // J x J
+  MmrmFixedMatrix beta_cov; // (X' V^-1 X)^-1 at the REML estimate (the plug-in Phi, unadjusted)
   double reml_loglik = 0; // -1/2 [sum log|V_i| + log|X'V^-1X| + r'V^-1 r + (N - p) log 2 pi]
   int iterations = 0;
   int patients = 0;       // contributing (at least one post-baseline value)
@@ -71,6 +79,8 @@ struct MmrmFit {
 // parameters contribute. With satterthwaite, effect.status is also not_converged when the
 // observed information is not positive definite there (no strict maximum of the REML
 // likelihood), though the fit itself is returned.
+// Each thread keeps its working storage from one call to the next (sized by the largest J seen),
+// so a trial's fit makes no heap allocation once a thread has fitted one of the same size.
 MmrmFit fit_mmrm(const RepeatedMeasures& d, double alpha, MmrmDf df);
 
 }  // namespace trialsim
