@@ -285,7 +285,7 @@ std::array<Estimate, kMethods> Analysis::estimate_all(const TrialData& trial, co
       case Method::change_ttest: e = student_t(completers.arm[1], completers.arm[0], cfg_.alpha, true); break;
       case Method::ancova: e = ancova(completers.arm[1], completers.arm[0], cfg_.alpha); break;
       case Method::mmrm: e = mmrm_fit().effect; break;
-      case Method::ipw_ancova: e = fit_ipw_ancova(visits(), cfg_.alpha).effect; break;
+      case Method::ipw_ancova: e = ipw_ancova(visits(), cfg_.alpha); break;
       case Method::mi_delta: {
         Stream rng(seed, replicate, StreamKind::analysis, static_cast<std::uint64_t>(m));
         e = mi_delta(visits(), cfg_.mi, cfg_.alpha, rng);

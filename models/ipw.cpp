@@ -1,122 +1,204 @@
 #include "models/ipw.hpp"
 
-#include <Eigen/Dense>
+#include <Eigen/Cholesky>
+#include <Eigen/Core>
 
 #include <algorithm>
-#include <array>
 #include <cmath>
+#include <cstddef>
 #include <limits>
+#include <vector>
 
 namespace trialsim {
 namespace {
+
+constexpr int kStageColumns = 5;    // intercept, baseline, stratum, arm, last observed
+constexpr int kOutcomeColumns = 4;  // intercept, arm, baseline, stratum
+using StageSquare = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, 0, kStageColumns, kStageColumns>;
+using StageVector = Eigen::Matrix<double, Eigen::Dynamic, 1, 0, kStageColumns, 1>;
+using OutcomeSquare = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, 0, kOutcomeColumns, kOutcomeColumns>;
+using OutcomeVector = Eigen::Matrix<double, Eigen::Dynamic, 1, 0, kOutcomeColumns, 1>;
+using ArrayMap = Eigen::Map<Eigen::ArrayXd>;
+
+// Per-thread buffers, reused from trial to trial: they grow to the largest trial the thread has
+// analysed and are never shrunk, so a trial allocates nothing once they have.
+struct Workspace {
+  std::vector<double> p_complete;  // per patient
+  std::vector<double> last;        // per patient: last SPP observed before the current stage
+  std::vector<int> last_seen;      // per patient: last visit seen (0-based; -1: none)
+  std::vector<std::size_t> at_risk;
+  std::vector<double> cand;        // the stage's candidate columns over its at-risk patients, column-major
+  std::vector<double> stay, eta, mu, w, wz, xw;
+  std::vector<double> z, yc, wc;   // the outcome model's design (column-major), response, weights
+};
+
+Workspace& workspace() {
+  thread_local Workspace ws;
+  return ws;
+}
+
+template <class T>
+T* sized(std::vector<T>& v, std::size_t n) {
+  if (v.size() < n) v.resize(n);
+  return v.data();
+}
 
 // Logistic regression by IRLS (McCullagh & Nelder 1989, section 4.4), converged on the
 // relative change in deviance as glm() does, but to 1e-10. As in R's binomial family the
 // linear predictor is clamped (|eta| <= 36, where the probability is 1 to machine precision)
 // so that quasi-separation, in which some probabilities tend to 1, still converges.
-bool logistic(const Eigen::MatrixXd& X, const Eigen::VectorXd& y, Eigen::VectorXd& beta, Eigen::VectorXd& mu) {
+// x: p columns of nr entries each, column c at x + c nr; the fitted probabilities are left in ws.mu.
+bool logistic(const double* x, Eigen::Index nr, Eigen::Index p, const double* y, StageVector& beta, Workspace& ws) {
   static constexpr double kEtaMax = 36.0;
-  auto inv_logit = [](const Eigen::VectorXd& eta) -> Eigen::VectorXd {
-    return (1.0 + (-eta.array().max(-kEtaMax).min(kEtaMax)).exp()).inverse().matrix();
-  };
-  beta = Eigen::VectorXd::Zero(X.cols());
+  const auto n = static_cast<std::size_t>(nr);
+  double* eta = sized(ws.eta, n);
+  double* mu = sized(ws.mu, n);
+  double* w = sized(ws.w, n);
+  double* wz = sized(ws.wz, n);
+  double* xw = sized(ws.xw, n * static_cast<std::size_t>(p));
+  ArrayMap eta_a(eta, nr), mu_a(mu, nr);
+  auto inv_logit = [&] { mu_a = (1.0 + (-eta_a.max(-kEtaMax).min(kEtaMax)).exp()).inverse(); };
+  beta.setZero(p);
   double deviance = std::numeric_limits<double>::infinity();
   // eta and mu carry over from one iteration's end to the next's start (at beta = 0 to begin).
-  Eigen::VectorXd eta = Eigen::VectorXd::Zero(X.rows());
-  mu = inv_logit(eta);
-  Eigen::MatrixXd xw(X.rows(), X.cols());
+  eta_a.setZero();
+  inv_logit();
+  StageSquare xtwx(p, p);
+  StageVector xtwz(p);
+  Eigen::LLT<StageSquare> llt(p);
   for (int it = 0; it < 100; ++it) {
-    const Eigen::ArrayXd w = (mu.array() * (1.0 - mu.array())).max(std::numeric_limits<double>::epsilon());
-    const Eigen::VectorXd wz = (w * eta.array() + (y - mu).array()).matrix();  // w z, z the working response
-    xw = X.array().colwise() * w.sqrt();
-    Eigen::MatrixXd xtwx = Eigen::MatrixXd::Zero(X.cols(), X.cols());
-    xtwx.selfadjointView<Eigen::Lower>().rankUpdate(xw.transpose());
-    const Eigen::LLT<Eigen::MatrixXd> llt(xtwx);
+    for (std::size_t i = 0; i < n; ++i) {
+      w[i] = std::max(mu[i] * (1.0 - mu[i]), std::numeric_limits<double>::epsilon());
+      wz[i] = w[i] * eta[i] + (y[i] - mu[i]);  // w z, z the working response
+      w[i] = std::sqrt(w[i]);
+    }
+    for (Eigen::Index c = 0; c < p; ++c) {
+      const double* xc = x + c * nr;
+      double* xwc = xw + c * nr;
+      for (std::size_t i = 0; i < n; ++i) xwc[i] = xc[i] * w[i];
+    }
+    for (Eigen::Index a = 0; a < p; ++a) {
+      const double* xa = xw + a * nr;
+      for (Eigen::Index b = 0; b <= a; ++b) {
+        const double* xb = xw + b * nr;
+        double s = 0;
+        for (std::size_t i = 0; i < n; ++i) s += xa[i] * xb[i];
+        xtwx(a, b) = s;
+      }
+      const double* xc = x + a * nr;
+      double s = 0;
+      for (std::size_t i = 0; i < n; ++i) s += xc[i] * wz[i];
+      xtwz(a) = s;
+    }
+    llt.compute(xtwx);
     if (llt.info() != Eigen::Success) return false;
-    beta = llt.solve(X.transpose() * wz);
-    eta.noalias() = X * beta;
-    mu = inv_logit(eta);
+    beta = llt.solve(xtwz);
+    for (std::size_t i = 0; i < n; ++i) eta[i] = x[i] * beta(0);
+    for (Eigen::Index c = 1; c < p; ++c) {
+      const double* xc = x + c * nr;
+      const double b = beta(c);
+      for (std::size_t i = 0; i < n; ++i) eta[i] += xc[i] * b;
+    }
+    inv_logit();
     double dev = 0;
-    for (Eigen::Index i = 0; i < mu.size(); ++i) dev -= 2.0 * (y(i) > 0 ? std::log(mu(i)) : std::log1p(-mu(i)));
+    for (std::size_t i = 0; i < n; ++i) dev -= 2.0 * (y[i] > 0 ? std::log(mu[i]) : std::log1p(-mu[i]));
     if (std::abs(dev - deviance) / (std::abs(dev) + 0.1) < 1e-10) return true;
     deviance = dev;
   }
   return false;
 }
 
-}  // namespace
+// Whether the columns of x (nr x p, column-major) are linearly independent: every pivot of the
+// Cholesky factorization of X'X stays above 1e-10 of its diagonal entry (a column (nearly) in
+// the span of the earlier ones leaves a (nearly) zero pivot).
+bool full_rank(const double* x, Eigen::Index nr, Eigen::Index p) {
+  StageSquare xtx(p, p);
+  const auto n = static_cast<std::size_t>(nr);
+  for (Eigen::Index a = 0; a < p; ++a) {
+    for (Eigen::Index b = 0; b <= a; ++b) {
+      const double* xa = x + a * nr;
+      const double* xb = x + b * nr;
+      double s = 0;
+      for (std::size_t i = 0; i < n; ++i) s += xa[i] * xb[i];
+      xtx(a, b) = s;
+    }
+  }
+  const Eigen::LLT<StageSquare> llt(xtx);
+  if (llt.info() != Eigen::Success) return false;
+  for (Eigen::Index k = 0; k < p; ++k) {
+    const double l = llt.matrixLLT()(k, k);
+    if (!(l * l > 1e-10 * xtx(k, k))) return false;
+  }
+  return true;
+}
 
-IpwFit fit_ipw_ancova(const RepeatedMeasures& d, double alpha) {
-  IpwFit fit;
+// The analysis; with `fit`, also its coefficients.
+Estimate ipw(const RepeatedMeasures& d, double alpha, IpwFit* fit) {
+  Workspace& ws = workspace();
   const std::size_t n = d.patients();
   const auto J = static_cast<std::size_t>(d.visits);
   auto seen = [&](std::size_t i, std::size_t j) { return d.seen[i * J + j] != 0; };
-  auto seen_from = [&](std::size_t i, std::size_t j) {  // still in the trial at visit j
-    for (std::size_t k = j; k < J; ++k) {
-      if (seen(i, k)) return true;
-    }
-    return false;
-  };
+  int* last_seen = sized(ws.last_seen, n);
   std::size_t completers = 0;
-  for (std::size_t i = 0; i < n; ++i) completers += seen(i, J - 1) ? 1u : 0u;
-  if (completers < 5) {
-    fit.effect = not_estimable(NotEstimable::too_few_patients);
-    return fit;
+  for (std::size_t i = 0; i < n; ++i) {
+    last_seen[i] = -1;
+    for (std::size_t j = 0; j < J; ++j) {
+      if (seen(i, j)) last_seen[i] = static_cast<int>(j);
+    }
+    completers += seen(i, J - 1) ? 1u : 0u;
   }
+  if (completers < 5) return not_estimable(NotEstimable::too_few_patients);
+  // Still in the trial at visit j: seen at visit j or later.
+  auto seen_from = [&](std::size_t i, std::size_t j) { return last_seen[i] >= static_cast<int>(j); };
 
-  std::vector<double> p_complete(n, 1.0);
+  double* p_complete = sized(ws.p_complete, n);
+  double* last = sized(ws.last, n);
+  std::fill(p_complete, p_complete + n, 1.0);
+  for (std::size_t i = 0; i < n; ++i) last[i] = d.baseline[i];
+  ws.at_risk.clear();
+  if (ws.at_risk.capacity() < n) ws.at_risk.reserve(n);
   for (std::size_t s = 0; s < J; ++s) {
-    std::vector<std::size_t> at_risk;
+    ws.at_risk.clear();
     for (std::size_t i = 0; i < n; ++i) {
-      if (s == 0 || seen_from(i, s - 1)) at_risk.push_back(i);
+      if (s == 0 || seen_from(i, s - 1)) ws.at_risk.push_back(i);
     }
-    std::array<std::vector<double>, 5> cand;
-    std::vector<double> stay;
-    for (const std::size_t i : at_risk) {
-      double last = d.baseline[i];
-      for (std::size_t k = 0; k < s; ++k) {
-        if (seen(i, k)) last = d.y[i * J + k];
-      }
-      cand[0].push_back(1.0);
-      cand[1].push_back(d.baseline[i]);
-      cand[2].push_back(d.stratum[i] != 0 ? 1.0 : 0.0);
-      cand[3].push_back(d.treated[i] != 0 ? 1.0 : 0.0);
-      cand[4].push_back(last);
-      stay.push_back(seen_from(i, s) ? 1.0 : 0.0);
+    const std::size_t nr = ws.at_risk.size();
+    double* cand = sized(ws.cand, static_cast<std::size_t>(kStageColumns) * nr);
+    double* stay = sized(ws.stay, nr);
+    bool anyone_leaves = false;
+    for (std::size_t r = 0; r < nr; ++r) {
+      const std::size_t i = ws.at_risk[r];
+      cand[r] = 1.0;
+      cand[nr + r] = d.baseline[i];
+      cand[2 * nr + r] = d.stratum[i] != 0 ? 1.0 : 0.0;
+      cand[3 * nr + r] = d.treated[i] != 0 ? 1.0 : 0.0;
+      cand[4 * nr + r] = last[i];
+      stay[r] = seen_from(i, s) ? 1.0 : 0.0;
+      anyone_leaves = anyone_leaves || stay[r] == 0.0;
     }
-    Eigen::VectorXd coef = Eigen::VectorXd::Zero(5);
-    const bool anyone_leaves = std::any_of(stay.begin(), stay.end(), [](double v) { return v == 0.0; });
+    StageVector coef = StageVector::Zero(kStageColumns);
     if (anyone_leaves) {
-      std::vector<int> cols{0};
-      for (int k = 1; k < 5; ++k) {
-        const auto& c = cand[static_cast<std::size_t>(k)];
+      // The design's columns moved to the front of cand, in order.
+      int cols[kStageColumns] = {0};
+      Eigen::Index p = 1;
+      for (int k = 1; k < kStageColumns; ++k) {
         if (k >= 4 && s == 0) continue;  // no post-baseline history yet
-        if (std::all_of(c.begin(), c.end(), [&](double v) { return v == c.front(); })) continue;
-        cols.push_back(k);
+        const double* c = cand + static_cast<std::size_t>(k) * nr;
+        if (std::all_of(c, c + nr, [&](double v) { return v == c[0]; })) continue;
+        if (p != k) std::copy(c, c + nr, cand + static_cast<std::size_t>(p) * nr);
+        cols[p++] = k;
       }
-      const auto nr = static_cast<Eigen::Index>(at_risk.size());
-      const auto p = static_cast<Eigen::Index>(cols.size());
-      Eigen::MatrixXd X(nr, p);
-      Eigen::VectorXd y(nr);
-      for (Eigen::Index r = 0; r < nr; ++r) {
-        for (Eigen::Index c = 0; c < p; ++c) {
-          X(r, c) = cand[static_cast<std::size_t>(cols[static_cast<std::size_t>(c)])][static_cast<std::size_t>(r)];
-        }
-        y(r) = stay[static_cast<std::size_t>(r)];
-      }
-      if (nr <= p || Eigen::ColPivHouseholderQR<Eigen::MatrixXd>(X).rank() < p) {
-        fit.effect = not_estimable(NotEstimable::rank_deficient);
-        return fit;
-      }
-      Eigen::VectorXd beta, mu;
-      if (!logistic(X, y, beta, mu)) {
-        fit.effect = not_estimable(NotEstimable::not_converged);
-        return fit;
-      }
-      for (Eigen::Index c = 0; c < p; ++c) coef(cols[static_cast<std::size_t>(c)]) = beta(c);
-      for (Eigen::Index r = 0; r < nr; ++r) p_complete[at_risk[static_cast<std::size_t>(r)]] *= mu(r);
+      const auto nri = static_cast<Eigen::Index>(nr);
+      if (nri <= p || !full_rank(cand, nri, p)) return not_estimable(NotEstimable::rank_deficient);
+      StageVector beta;
+      if (!logistic(cand, nri, p, stay, beta, ws)) return not_estimable(NotEstimable::not_converged);
+      for (Eigen::Index c = 0; c < p; ++c) coef(cols[c]) = beta(c);
+      for (std::size_t r = 0; r < nr; ++r) p_complete[ws.at_risk[r]] *= ws.mu[r];
     }
-    fit.stage_coef.push_back(coef);
+    if (fit != nullptr) fit->stage_coef.emplace_back(coef);
+    for (std::size_t i = 0; i < n; ++i) {
+      if (seen(i, s)) last[i] = d.y[i * J + s];
+    }
   }
 
   // Weighted ANCOVA on completers with the HC2 sandwich.
@@ -124,58 +206,93 @@ IpwFit fit_ipw_ancova(const RepeatedMeasures& d, double alpha) {
   int first_stratum = -1;
   for (std::size_t i = 0; i < n; ++i) {
     if (!seen(i, J - 1)) continue;
-    if (!(p_complete[i] > 1e-8)) {
-      fit.effect = not_estimable(NotEstimable::not_converged);
-      return fit;
-    }
+    if (!(p_complete[i] > 1e-8)) return not_estimable(NotEstimable::not_converged);
     if (first_stratum < 0) first_stratum = d.stratum[i];
     stratum_varies = stratum_varies || d.stratum[i] != first_stratum;
     (d.treated[i] ? arm1 : arm0) = true;
   }
-  if (!arm0 || !arm1) {
-    fit.effect = not_estimable(NotEstimable::too_few_patients);
-    return fit;
-  }
+  if (!arm0 || !arm1) return not_estimable(NotEstimable::too_few_patients);
   const Eigen::Index q = stratum_varies ? 4 : 3;
   const auto nc = static_cast<Eigen::Index>(completers);
-  if (nc <= q) {
-    fit.effect = not_estimable(NotEstimable::too_few_patients);
-    return fit;
-  }
-  Eigen::MatrixXd Z(nc, q);
-  Eigen::VectorXd yc(nc), wc(nc);
-  Eigen::Index r = 0;
+  if (nc <= q) return not_estimable(NotEstimable::too_few_patients);
+  const std::size_t m = completers;
+  double* z = sized(ws.z, static_cast<std::size_t>(kOutcomeColumns) * m);  // column-major, column c at z + c m
+  double* yc = sized(ws.yc, m);
+  double* wc = sized(ws.wc, m);
+  std::size_t r = 0;
   for (std::size_t i = 0; i < n; ++i) {
     if (!seen(i, J - 1)) continue;
-    Z(r, 0) = 1.0;
-    Z(r, 1) = d.treated[i] != 0 ? 1.0 : 0.0;
-    Z(r, 2) = d.baseline[i];
-    if (stratum_varies) Z(r, 3) = d.stratum[i] != 0 ? 1.0 : 0.0;
-    yc(r) = d.y[i * J + J - 1];
-    wc(r) = 1.0 / p_complete[i];
+    z[r] = 1.0;
+    z[m + r] = d.treated[i] != 0 ? 1.0 : 0.0;
+    z[2 * m + r] = d.baseline[i];
+    z[3 * m + r] = d.stratum[i] != 0 ? 1.0 : 0.0;
+    yc[r] = d.y[i * J + J - 1];
+    wc[r] = 1.0 / p_complete[i];
     ++r;
   }
-  const Eigen::MatrixXd ztwz = Z.transpose() * wc.asDiagonal() * Z;
-  const Eigen::LDLT<Eigen::MatrixXd> ldlt(ztwz);
-  if (ldlt.info() != Eigen::Success || ldlt.rcond() < 1e-14) {
-    fit.effect = not_estimable(NotEstimable::rank_deficient);
-    return fit;
+  auto col = [&](Eigen::Index c) { return z + static_cast<std::size_t>(c) * m; };
+  OutcomeSquare ztwz(q, q);
+  OutcomeVector ztwy(q);
+  for (Eigen::Index a = 0; a < q; ++a) {
+    const double* za = col(a);
+    for (Eigen::Index b = 0; b <= a; ++b) {
+      const double* zb = col(b);
+      double s = 0;
+      for (std::size_t k = 0; k < m; ++k) s += za[k] * wc[k] * zb[k];
+      ztwz(a, b) = ztwz(b, a) = s;
+    }
+    double s = 0;
+    for (std::size_t k = 0; k < m; ++k) s += za[k] * (wc[k] * yc[k]);
+    ztwy(a) = s;
   }
-  const Eigen::VectorXd gamma = ldlt.solve(Z.transpose() * (wc.array() * yc.array()).matrix());
-  const Eigen::VectorXd e = yc - Z * gamma;
-  const Eigen::MatrixXd bread = ldlt.solve(Eigen::MatrixXd::Identity(q, q));
+  const Eigen::LDLT<OutcomeSquare> ldlt(ztwz);
+  if (ldlt.info() != Eigen::Success || ldlt.rcond() < 1e-14) return not_estimable(NotEstimable::rank_deficient);
+  const OutcomeVector gamma = ldlt.solve(ztwy);
+  const OutcomeSquare bread = ldlt.solve(OutcomeSquare::Identity(q, q));
   // HC2: squared residuals divided by 1 - h, h = w z' (Z'WZ)^-1 z the weighted leverage.
-  const Eigen::ArrayXd h = wc.array() * ((Z * bread).array() * Z.array()).rowwise().sum();
-  if ((h >= 1.0 - 1e-12).any()) {
-    fit.effect = not_estimable(NotEstimable::rank_deficient);
-    return fit;
+  OutcomeSquare meat = OutcomeSquare::Zero(q, q);
+  for (std::size_t k = 0; k < m; ++k) {
+    double zk[kOutcomeColumns];
+    double e = yc[k];
+    for (Eigen::Index a = 0; a < q; ++a) {
+      zk[a] = col(a)[k];
+      e -= zk[a] * gamma(a);
+    }
+    double h = 0;
+    for (Eigen::Index a = 0; a < q; ++a) {
+      double zb = 0;
+      for (Eigen::Index b = 0; b < q; ++b) zb += zk[b] * bread(b, a);
+      h += zb * zk[a];
+    }
+    h *= wc[k];
+    if (h >= 1.0 - 1e-12) return not_estimable(NotEstimable::rank_deficient);
+    const double u2 = wc[k] * wc[k] * (e * e) / (1.0 - h);
+    for (Eigen::Index a = 0; a < q; ++a) {
+      for (Eigen::Index b = 0; b <= a; ++b) meat(a, b) += zk[a] * u2 * zk[b];
+    }
   }
-  const Eigen::VectorXd u2 = (wc.array().square() * e.array().square() / (1.0 - h)).matrix();
-  const Eigen::MatrixXd cov = bread * (Z.transpose() * u2.asDiagonal() * Z) * bread;
-  fit.outcome_coef = Eigen::VectorXd::Zero(4);
-  fit.outcome_coef.head(q) = gamma;
-  fit.effect = t_estimate(gamma(1), std::sqrt(cov(1, 1)), static_cast<double>(nc - q), alpha);
+  // cov(1, 1) of bread meat bread.
+  double var = 0;
+  for (Eigen::Index a = 0; a < q; ++a) {
+    double bm = 0;
+    for (Eigen::Index b = 0; b < q; ++b) bm += bread(1, b) * (b <= a ? meat(a, b) : meat(b, a));
+    var += bm * bread(a, 1);
+  }
+  if (fit != nullptr) {
+    fit->outcome_coef = Eigen::VectorXd::Zero(kOutcomeColumns);
+    fit->outcome_coef.head(q) = gamma;
+  }
+  return t_estimate(gamma(1), std::sqrt(var), static_cast<double>(nc - q), alpha);
+}
+
+}  // namespace
+
+IpwFit fit_ipw_ancova(const RepeatedMeasures& d, double alpha) {
+  IpwFit fit;
+  fit.effect = ipw(d, alpha, &fit);
   return fit;
 }
+
+Estimate ipw_ancova(const RepeatedMeasures& d, double alpha) { return ipw(d, alpha, nullptr); }
 
 }  // namespace trialsim

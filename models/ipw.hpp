@@ -36,4 +36,8 @@ struct IpwFit {
 // probability of completing is below 1e-8 (unbounded weight).
 IpwFit fit_ipw_ancova(const RepeatedMeasures& d, double alpha);
 
+// fit_ipw_ancova's effect alone, without recording the coefficients: the per-trial analysis,
+// which allocates nothing once the calling thread's buffers have grown to the trial's size.
+Estimate ipw_ancova(const RepeatedMeasures& d, double alpha);
+
 }  // namespace trialsim

@@ -50,6 +50,9 @@ constexpr int kMaxColumns = 4 + static_cast<int>(kMaxVisits);
 using Square = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, 0, kMaxColumns, kMaxColumns>;
 using Column = Eigen::Matrix<double, Eigen::Dynamic, 1, 0, kMaxColumns, 1>;
 using RowMap = Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, 1>>;
+// Entries in the lower triangle of a k x k matrix, row by row: those of the top-left j x j
+// block, for any j <= k, come first.
+constexpr std::size_t triangle(int k) { return static_cast<std::size_t>(k) * static_cast<std::size_t>(k + 1) / 2; }
 
 // Weights that leave a regression (numerically) singular are drawn again.
 constexpr int kMaxRedraws = 100;
@@ -74,10 +77,12 @@ struct Regression {
   double df = 0;
 };
 
+// One per thread (thread_local in mi_delta), reset for each trial: its buffers keep their
+// capacity from trial to trial, so a trial allocates nothing once they have grown to its size.
 class Imputer {
  public:
   // Lays out the rows; status() says whether the regressions can be fitted to the trial.
-  explicit Imputer(const RepeatedMeasures& d);
+  void reset(const RepeatedMeasures& d);
   NotEstimable status() const { return status_; }
   // Fills every missing visit for one imputation.
   NotEstimable impute(Stream& rng, bool first);
@@ -87,20 +92,27 @@ class Imputer {
  private:
   double* row(std::size_t i) { return z_.data() + i * static_cast<std::size_t>(cols_); }
   const double* row(std::size_t i) const { return z_.data() + i * static_cast<std::size_t>(cols_); }
-  bool seen(std::size_t i, int j) const { return d_.seen[i * static_cast<std::size_t>(J_) + static_cast<std::size_t>(j)] != 0; }
+  bool seen(std::size_t i, int j) const { return d_->seen[i * static_cast<std::size_t>(J_) + static_cast<std::size_t>(j)] != 0; }
+  void outer_products(std::size_t i);
   void cross_products();
   NotEstimable regress(int j, Regression& r) const;
   NotEstimable weighted_fit();
   NotEstimable posterior_draw(Stream& rng);
   void fill_gaps(Stream& rng);
 
-  const RepeatedMeasures& d_;
+  const RepeatedMeasures* d_ = nullptr;
   NotEstimable status_ = NotEstimable::none;
   int J_ = 0, c0_ = 0, cols_ = 0;
   double centre_ = 0;                  // subtracted from baseline and visits, for conditioning
   std::vector<double> z_;              // n x cols_, row-major: observed, then gap-filled and imputed
   std::vector<int> last_seen_;         // per patient: last visit seen (1-based; 0: none)
   std::vector<std::size_t> by_last_;   // every patient, by decreasing last_seen_
+  std::vector<std::size_t> count_;     // per last_seen_ value: patients with it, then where they start in by_last_
+  // Per patient seen at least once, the lower triangle of row x row' over the first
+  // c0 + last_seen_ entries, as the two factors of each product (row entry of the triangle's
+  // row, then of its column): fixed for the trial except where gaps are filled.
+  std::vector<double> outer_;
+  std::vector<std::size_t> outer_at_;  // per patient: where its triangle starts in outer_
   std::vector<std::size_t> gappy_;     // patients with a missed visit before their last seen
   std::array<std::vector<std::size_t>, 2> arm_;  // patients of each arm
   std::vector<double> weight_;         // per patient: Bayesian bootstrap weight (1: the trial)
@@ -111,8 +123,14 @@ class Imputer {
   boost::random::normal_distribution<double> normal_;
 };
 
-Imputer::Imputer(const RepeatedMeasures& d) : d_(d) {
+void Imputer::reset(const RepeatedMeasures& d) {
+  d_ = &d;
   J_ = d.visits;
+  centre_ = 0;
+  normal_.reset();
+  gappy_.clear();
+  by_last_.clear();
+  for (auto& a : arm_) a.clear();
   const std::size_t n = d.patients();
   if (J_ < 1 || J_ > static_cast<int>(kMaxVisits) || n == 0) {
     status_ = NotEstimable::too_few_patients;
@@ -145,12 +163,29 @@ Imputer::Imputer(const RepeatedMeasures& d) : d_(d) {
     bool gap = false;
     for (int j = 0; j < last_seen_[i]; ++j) gap = gap || !seen(i, j);
     if (gap) gappy_.push_back(i);
-    by_last_.push_back(i);
     arm_[d.treated[i] != 0 ? 1 : 0].push_back(i);
   }
-  std::stable_sort(by_last_.begin(), by_last_.end(), [&](std::size_t a, std::size_t b) { return last_seen_[a] > last_seen_[b]; });
+  // Patients by decreasing last_seen_, in their order within each value (a counting sort).
+  count_.assign(static_cast<std::size_t>(J_) + 1, 0);
+  for (std::size_t i = 0; i < n; ++i) ++count_[static_cast<std::size_t>(last_seen_[i])];
+  std::size_t start = 0;
+  for (int j = J_; j >= 0; --j) {
+    const std::size_t c = count_[static_cast<std::size_t>(j)];
+    count_[static_cast<std::size_t>(j)] = start;
+    start += c;
+  }
+  by_last_.resize(n);
+  for (std::size_t i = 0; i < n; ++i) by_last_[count_[static_cast<std::size_t>(last_seen_[i])]++] = i;
+  outer_at_.resize(n);
+  std::size_t size = 0;
+  for (const std::size_t i : by_last_) {
+    outer_at_[i] = size;
+    size += 2 * triangle(c0_ + last_seen_[i]);
+  }
+  outer_.resize(size);
+  for (std::size_t i = 0; i < n; ++i) outer_products(i);
   xtx_.assign(static_cast<std::size_t>(J_), Square::Zero(cols_, cols_));
-  xtx2_ = xtx_;
+  xtx2_.assign(static_cast<std::size_t>(J_), Square::Zero(cols_, cols_));
   n_at_.assign(static_cast<std::size_t>(J_), 0.0);
   fit_.resize(static_cast<std::size_t>(J_));
   weight_.assign(n, 1.0);
@@ -158,38 +193,54 @@ Imputer::Imputer(const RepeatedMeasures& d) : d_(d) {
   status_ = weighted_fit();
 }
 
+// Patient i's factors of row x row' (the lower triangle of the top-left c0 + last_seen_ block).
+void Imputer::outer_products(std::size_t i) {
+  const int k = c0_ + last_seen_[i];
+  if (last_seen_[i] == 0) return;
+  const std::size_t t = triangle(k);
+  double* a = outer_.data() + outer_at_[i];
+  double* b = a + t;
+  const double* z = row(i);
+  for (int r = 0; r < k; ++r) {
+    for (int c = 0; c <= r; ++c) {
+      *a++ = z[r];
+      *b++ = z[c];
+    }
+  }
+}
+
 // xtx_[j-1] = sum of w x row x row' (xtx2_: w^2) over the patients seen at or after visit j,
 // top-left c0 + j block, accumulated from the last visit down.
 void Imputer::cross_products() {
-  // Lower triangles in plain arrays: the rank-one updates are a few dozen multiply-adds each,
-  // too small for Eigen's dynamic-block kernels to pay off.
-  std::array<double, kMaxColumns * kMaxColumns> m{}, m2{};
+  // Lower triangles, row by row, in plain arrays: each patient adds (w z_r) z_c over its
+  // triangle, one loop over fixed factors.
+  std::array<double, triangle(kMaxColumns)> m, m2;
+  std::fill_n(m.begin(), triangle(cols_), 0.0);
+  std::fill_n(m2.begin(), triangle(cols_), 0.0);
   std::size_t next = 0;
   double total = 0;
   for (int j = J_; j >= 1; --j) {
     const int k = c0_ + j;
+    const std::size_t t = triangle(k);
     for (; next < by_last_.size() && last_seen_[by_last_[next]] == j; ++next) {
       const std::size_t i = by_last_[next];
       const double w = weight_[i], w2 = w * w;
-      const double* z = row(i);
-      for (int r = 0; r < k; ++r) {
-        const double wz = w * z[r], w2z = w2 * z[r];
-        double* mr = m.data() + r * kMaxColumns;
-        double* m2r = m2.data() + r * kMaxColumns;
-        for (int c = 0; c <= r; ++c) {
-          mr[c] += wz * z[c];
-          m2r[c] += w2z * z[c];
-        }
+      const double* a = outer_.data() + outer_at_[i];
+      const double* b = a + t;
+      for (std::size_t e = 0; e < t; ++e) {
+        m[e] += w * a[e] * b[e];
+        m2[e] += w2 * a[e] * b[e];
       }
       total += w;
     }
     const auto jj = static_cast<std::size_t>(j - 1);
     Square& x = xtx_[jj];
     Square& x2 = xtx2_[jj];
+    std::size_t e = 0;
     for (int r = 0; r < k; ++r) {
-      for (int c = 0; c <= r; ++c) {
-        x(r, c) = x(c, r) = m[static_cast<std::size_t>(r * kMaxColumns + c)];
-        x2(r, c) = x2(c, r) = m2[static_cast<std::size_t>(r * kMaxColumns + c)];
+      for (int c = 0; c <= r; ++c, ++e) {
+        x(r, c) = x(c, r) = m[e];
+        x2(r, c) = x2(c, r) = m2[e];
       }
     }
     n_at_[jj] = total;
@@ -302,6 +353,7 @@ void Imputer::fill_gaps(Stream& rng) {
     for (int a = 0; a < ng; ++a) w(a) = normal_(rng);
     mean.noalias() += chol.matrixL() * w;
     for (int a = 0; a < ng; ++a) z[c0_ + gap[static_cast<std::size_t>(a)]] = mean(a);
+    outer_products(i);
   }
 }
 
@@ -330,7 +382,7 @@ NotEstimable Imputer::impute(Stream& rng, bool first) {
   }
   if (why != NotEstimable::none) return why;
   // Each patient's visits after the last seen, in order.
-  for (std::size_t i = 0; i < d_.patients(); ++i) {
+  for (std::size_t i = 0; i < d_->patients(); ++i) {
     double* z = row(i);
     for (int j = last_seen_[i] + 1; j <= J_; ++j) {
       const VisitFit& v = fit_[static_cast<std::size_t>(j - 1)];
@@ -343,11 +395,18 @@ NotEstimable Imputer::impute(Stream& rng, bool first) {
 
 // ANCOVA last ~ arm + baseline [+ stratum] over every randomized patient, as ancova() in
 // models/analysis.cpp, for completed data sets that share one design: it is factored once and
-// each imputation costs two passes over the patients.
+// each imputation costs two passes over the patients. One per thread, reset for each trial, its
+// buffers reused as the Imputer's are.
 class CompletedAncova {
  public:
-  explicit CompletedAncova(const RepeatedMeasures& d) {
-    const auto n = static_cast<Eigen::Index>(d.patients());
+  using Matrix = Eigen::Map<Eigen::MatrixXd>;
+  using Vector = Eigen::Map<Eigen::VectorXd>;
+  using Small = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, 0, 4, 4>;
+
+  void reset(const RepeatedMeasures& d) {
+    status_ = NotEstimable::too_few_patients;
+    n_ = static_cast<Eigen::Index>(d.patients());
+    const Eigen::Index n = n_;
     bool stratum_varies = false;
     std::size_t treated = 0;
     double base_mean = 0;
@@ -356,52 +415,69 @@ class CompletedAncova {
       treated += d.treated[i] != 0 ? 1u : 0u;
       base_mean += d.baseline[i] / static_cast<double>(n);
     }
-    const Eigen::Index p = stratum_varies ? 4 : 3;
-    if (treated == 0 || treated == d.patients() || n <= p) {
-      status_ = NotEstimable::too_few_patients;
-      return;
-    }
-    x_.resize(n, p);
+    p_ = stratum_varies ? 4 : 3;
+    const Eigen::Index p = p_;
+    if (treated == 0 || treated == d.patients() || n <= p) return;
+    const auto size = static_cast<std::size_t>(n * p);
+    x_buf_.resize(size);
+    hat_buf_.resize(size);
+    y_buf_.resize(static_cast<std::size_t>(n));
+    resid_buf_.resize(static_cast<std::size_t>(n));
+    Matrix design = x();
     for (Eigen::Index i = 0; i < n; ++i) {
       const auto k = static_cast<std::size_t>(i);
-      x_(i, 0) = 1.0;
-      x_(i, 1) = d.treated[k] != 0 ? 1.0 : 0.0;
-      x_(i, 2) = d.baseline[k] - base_mean;
-      if (stratum_varies) x_(i, 3) = d.stratum[k] != 0 ? 1.0 : 0.0;
+      design(i, 0) = 1.0;
+      design(i, 1) = d.treated[k] != 0 ? 1.0 : 0.0;
+      design(i, 2) = d.baseline[k] - base_mean;
+      if (stratum_varies) design(i, 3) = d.stratum[k] != 0 ? 1.0 : 0.0;
     }
-    if (Eigen::ColPivHouseholderQR<Eigen::MatrixXd>(x_).rank() < p) {
+    Small xtx(p, p);
+    xtx.noalias() = design.transpose() * design;
+    const Eigen::LLT<Small> llt(xtx);
+    if (llt.info() != Eigen::Success) {
       status_ = NotEstimable::rank_deficient;
       return;
     }
-    const Eigen::LLT<Eigen::MatrixXd> xtx(x_.transpose() * x_);
-    hat_ = xtx.solve(x_.transpose());
-    var_factor_ = xtx.solve(Eigen::MatrixXd::Identity(p, p))(1, 1);
+    // A column (nearly) in the span of the others leaves a (nearly) zero pivot.
+    for (Eigen::Index k = 0; k < p; ++k) {
+      const double l = llt.matrixLLT()(k, k);
+      if (!(l * l > 1e-10 * xtx(k, k))) {
+        status_ = NotEstimable::rank_deficient;
+        return;
+      }
+    }
+    Matrix(hat_buf_.data(), p, n) = llt.solve(design.transpose());
+    var_factor_ = llt.solve(Small::Identity(p, p))(1, 1);
     df_ = static_cast<double>(n - p);
-    y_.resize(n);
-    resid_.resize(n);
-    beta_.resize(p);
     status_ = NotEstimable::none;
   }
   NotEstimable status() const { return status_; }
   double df() const { return df_; }
-  Eigen::VectorXd& y() { return y_; }
+  double* y() { return y_buf_.data(); }
   // The arm coefficient and its variance for the outcome in y(); false on an exact fit.
   bool fit(double& estimate, double& variance) {
-    beta_.noalias() = hat_ * y_;
-    resid_ = y_;
-    resid_.noalias() -= x_ * beta_;
-    const double rss = resid_.squaredNorm();
-    const double tss = (y_.array() - y_.mean()).square().sum();
-    if (!(rss > 1e-24 * static_cast<double>(y_.size()) * std::max(tss, y_.squaredNorm()))) return false;
+    const Vector yv(y_buf_.data(), n_);
+    Vector resid(resid_buf_.data(), n_);
+    const Matrix hat(hat_buf_.data(), p_, n_);
+    beta_.resize(p_);
+    beta_.noalias() = hat * yv;
+    resid = yv;
+    resid.noalias() -= x() * beta_;
+    const double rss = resid.squaredNorm();
+    const double tss = (yv.array() - yv.mean()).square().sum();
+    if (!(rss > 1e-24 * static_cast<double>(yv.size()) * std::max(tss, yv.squaredNorm()))) return false;
     estimate = beta_(1);
     variance = rss / df_ * var_factor_;
     return true;
   }
 
  private:
+  Matrix x() { return Matrix(x_buf_.data(), n_, p_); }
+
   NotEstimable status_ = NotEstimable::too_few_patients;
-  Eigen::MatrixXd x_, hat_;  // design (n x p) and (X'X)^-1 X'
-  Eigen::VectorXd y_, resid_;
+  Eigen::Index n_ = 0, p_ = 0;
+  std::vector<double> x_buf_, hat_buf_;  // design (n x p) and (X'X)^-1 X', column-major
+  std::vector<double> y_buf_, resid_buf_;
   Column beta_;
   double var_factor_ = 0, df_ = 0;
 };
@@ -409,16 +485,21 @@ class CompletedAncova {
 }  // namespace
 
 Estimate mi_delta(const RepeatedMeasures& d, const MiSettings& s, double alpha, Stream& rng) {
-  CompletedAncova ancova(d);
+  thread_local CompletedAncova ancova;
+  thread_local Imputer imputer;
+  thread_local std::vector<double> estimates, variances;
+  ancova.reset(d);
   if (ancova.status() != NotEstimable::none) return not_estimable(ancova.status());
-  Imputer imputer(d);
+  imputer.reset(d);
   if (imputer.status() != NotEstimable::none) return not_estimable(imputer.status());
-  std::vector<double> estimates(static_cast<std::size_t>(s.imputations)), variances(estimates.size());
+  estimates.assign(static_cast<std::size_t>(s.imputations), 0.0);
+  variances.assign(estimates.size(), 0.0);
+  double* y = ancova.y();
   for (std::size_t m = 0; m < estimates.size(); ++m) {
     if (const NotEstimable why = imputer.impute(rng, m == 0); why != NotEstimable::none) return not_estimable(why);
     for (std::size_t i = 0; i < d.patients(); ++i) {
       const bool shifted = imputer.imputed_last(i) && (s.delta_both_arms || d.treated[i] != 0);
-      ancova.y()(static_cast<Eigen::Index>(i)) = imputer.last_visit(i) + (shifted ? s.delta : 0.0);
+      y[i] = imputer.last_visit(i) + (shifted ? s.delta : 0.0);
     }
     if (!ancova.fit(estimates[m], variances[m])) return not_estimable(NotEstimable::no_variance);
   }
