@@ -35,6 +35,20 @@ struct Estimate {
 // Student's t (Boost.Math); no_variance when the SE is zero or not finite.
 Estimate t_estimate(double estimate, double se, double df, double alpha);
 
+// Whether a Cholesky factorization A = L L' of a cross-product matrix A = X'X shows X's columns
+// linearly independent: the factorization succeeded and every squared pivot L_kk^2 (the part of
+// column k not explained by the columns before it) exceeds 1e-10 of A_kk, i.e. no column has a
+// squared partial correlation of 1 - 1e-10 or more with the earlier ones.
+template <class Llt, class Matrix>
+bool full_rank_cholesky(const Llt& llt, const Matrix& a) {
+  if (llt.info() != 0) return false;  // Eigen::Success
+  for (decltype(a.rows()) k = 0; k < a.rows(); ++k) {
+    const double l = llt.matrixLLT()(k, k);
+    if (!(l * l > 1e-10 * a(k, k))) return false;
+  }
+  return true;
+}
+
 // A not-estimable result with its reason.
 inline Estimate not_estimable(NotEstimable why) {
   Estimate e;

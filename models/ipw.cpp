@@ -123,13 +123,7 @@ bool full_rank(const double* x, Eigen::Index nr, Eigen::Index p) {
       xtx(a, b) = s;
     }
   }
-  const Eigen::LLT<StageSquare> llt(xtx);
-  if (llt.info() != Eigen::Success) return false;
-  for (Eigen::Index k = 0; k < p; ++k) {
-    const double l = llt.matrixLLT()(k, k);
-    if (!(l * l > 1e-10 * xtx(k, k))) return false;
-  }
-  return true;
+  return full_rank_cholesky(Eigen::LLT<StageSquare>(xtx), xtx);
 }
 
 // The analysis; with `fit`, also its coefficients.

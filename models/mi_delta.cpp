@@ -256,12 +256,7 @@ NotEstimable Imputer::regress(int j, Regression& r) const {
   const int p = c0_ + j - 1;
   if (n_at_[jj] < p + 0.5) return NotEstimable::too_few_patients;
   r.llt.compute(c.topLeftCorner(p, p));
-  if (r.llt.info() != Eigen::Success) return NotEstimable::rank_deficient;
-  // A predictor (nearly) in the span of the others leaves a (nearly) zero pivot.
-  for (int k = 0; k < p; ++k) {
-    const double l = r.llt.matrixLLT()(k, k);
-    if (!(l * l > 1e-10 * c(k, k))) return NotEstimable::rank_deficient;
-  }
+  if (!full_rank_cholesky(r.llt, c.topLeftCorner(p, p))) return NotEstimable::rank_deficient;
   r.df = n_at_[jj] - r.llt.solve(xtx2_[jj].topLeftCorner(p, p)).trace();
   if (!(r.df > 0.5)) return NotEstimable::too_few_patients;
   r.beta = r.llt.solve(c.col(p).head(p));
@@ -434,17 +429,9 @@ class CompletedAncova {
     Small xtx(p, p);
     xtx.noalias() = design.transpose() * design;
     const Eigen::LLT<Small> llt(xtx);
-    if (llt.info() != Eigen::Success) {
+    if (!full_rank_cholesky(llt, xtx)) {
       status_ = NotEstimable::rank_deficient;
       return;
-    }
-    // A column (nearly) in the span of the others leaves a (nearly) zero pivot.
-    for (Eigen::Index k = 0; k < p; ++k) {
-      const double l = llt.matrixLLT()(k, k);
-      if (!(l * l > 1e-10 * xtx(k, k))) {
-        status_ = NotEstimable::rank_deficient;
-        return;
-      }
     }
     Matrix(hat_buf_.data(), p, n) = llt.solve(design.transpose());
     var_factor_ = llt.solve(Small::Identity(p, p))(1, 1);

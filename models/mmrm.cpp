@@ -349,22 +349,6 @@ void quadratic_in_p(const Design& d, const PMat& phi, std::vector<PVec>& a, KMat
   }
 }
 
-// Cholesky factor L of a symmetric p x p matrix, written into `l`; false when a pivot falls to
-// 1e-10 of its diagonal element or below, i.e. a column is (nearly) in the span of the ones
-// before it (its squared partial correlation with them at least 1 - 1e-10): the columns are
-// linearly dependent.
-bool cholesky_full_rank(const PMat& a, PMat& l) {
-  const int p = static_cast<int>(a.rows());
-  l.setZero(p, p);
-  for (int j = 0; j < p; ++j) {
-    double dj = a(j, j) - l.row(j).head(j).squaredNorm();
-    if (!(dj > 1e-10 * a(j, j))) return false;
-    l(j, j) = std::sqrt(dj);
-    for (int i = j + 1; i < p; ++i) l(i, j) = (a(i, j) - l.row(i).head(j).dot(l.row(j).head(j))) / l(j, j);
-  }
-  return true;
-}
-
 // The reciprocal condition number of a symmetric matrix in the 1-norm, 1 / (|A|_1 |A^-1|_1),
 // computed exactly from its factorization: the quantity LAPACK's and Eigen's rcond() estimate
 // (Hager, SIAM J Sci Stat Comput 1984; Higham, ACM TOMS 1988), without their heap-allocated
@@ -538,16 +522,15 @@ MmrmFit fit_mmrm(const RepeatedMeasures& data, double alpha, MmrmDf df_rule) {
 
   // Start from the OLS fit: its normal equations from the patterns' moments (the identity as
   // V), its residual covariance over the pairs each patient was seen at.
-  PMat xtx = PMat::Zero(d.p, d.p), chol;
+  PMat xtx = PMat::Zero(d.p, d.p);
   PVec xty = PVec::Zero(d.p);
   for (const Pattern& pt : d.patterns) {
     add_xtmx(xtx, d, pt, Small::Identity(pt.m, pt.m));
     add_xt(xty, d, pt, pt.Syz);
   }
-  if (!cholesky_full_rank(xtx, chol)) return fail(NotEstimable::rank_deficient);
-  PVec ols = xty;
-  chol.triangularView<Eigen::Lower>().solveInPlace(ols);
-  chol.transpose().triangularView<Eigen::Upper>().solveInPlace(ols);
+  const Eigen::LLT<PMat> xtx_llt(xtx);
+  if (!full_rank_cholesky(xtx_llt, xtx)) return fail(NotEstimable::rank_deficient);
+  const PVec ols = xtx_llt.solve(xty);
   residual_moments(d, ols);
   Small s0 = Small::Zero(d.J, d.J), n0 = Small::Zero(d.J, d.J);
   for (const Pattern& pt : d.patterns) {
