@@ -51,7 +51,7 @@ def main(argv=None):
     ap.add_argument("--scenario", default=os.path.join(HERE, "scenarios", "simple.toml"))
     ap.add_argument("--peer", default=os.path.join(HERE, "peers", "simple_numpy.py"))
     ap.add_argument("--python", default="/usr/bin/python3", help="interpreter with numpy and scipy for the peer")
-    ap.add_argument("--trialsim-trials", type=int, default=20000, help="N for trialsim (also runs N/10)")
+    ap.add_argument("--trialsim-trials", type=int, default=200000, help="N for trialsim (also runs N/10)")
     ap.add_argument("--numpy-trials", type=int, default=200000, help="N for the numpy peer (also runs N/10)")
     ap.add_argument("--repeats", type=int, default=3, help="repeats of each program (median reported)")
     ap.add_argument("--seed", type=int, default=20190401)

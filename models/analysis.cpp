@@ -252,7 +252,6 @@ std::array<Estimate, kMethods> Analysis::estimate_all(const TrialData& trial, co
                                                       std::uint64_t replicate) const {
   std::array<Estimate, kMethods> out{};
   bool visits_built = false;
-  std::optional<MmrmFit> mmrm;
   auto visits = [&]() -> const RepeatedMeasures& {
     if (!visits_built) {
       const std::size_t last = trial.last();
@@ -273,10 +272,6 @@ std::array<Estimate, kMethods> Analysis::estimate_all(const TrialData& trial, co
     }
     return ws.visits;
   };
-  auto mmrm_fit = [&]() -> const MmrmFit& {
-    if (!mmrm) mmrm = fit_mmrm(visits(), cfg_.alpha, cfg_.mmrm_df);
-    return *mmrm;
-  };
   for (const Method m : cfg_.methods) {
     Estimate& e = out[static_cast<std::size_t>(m)];
     switch (m) {
@@ -284,7 +279,7 @@ std::array<Estimate, kMethods> Analysis::estimate_all(const TrialData& trial, co
       case Method::completers_welch: e = welch_t(completers.arm[1], completers.arm[0], cfg_.alpha); break;
       case Method::change_ttest: e = student_t(completers.arm[1], completers.arm[0], cfg_.alpha, true); break;
       case Method::ancova: e = ancova(completers.arm[1], completers.arm[0], cfg_.alpha); break;
-      case Method::mmrm: e = mmrm_fit().effect; break;
+      case Method::mmrm: e = fit_mmrm(visits(), cfg_.alpha, cfg_.mmrm_df).effect; break;
       case Method::ipw_ancova: e = ipw_ancova(visits(), cfg_.alpha); break;
       case Method::mi_delta: {
         Stream rng(seed, replicate, StreamKind::analysis, static_cast<std::uint64_t>(m));

@@ -28,7 +28,7 @@ struct Workspace {
   std::vector<int> last_seen;      // per patient: last visit seen (0-based; -1: none)
   std::vector<std::size_t> at_risk;
   std::vector<double> cand;        // the stage's candidate columns over its at-risk patients, column-major
-  std::vector<double> stay, eta, mu, w, wz, xw;
+  std::vector<double> stay, eta, mu;
   std::vector<double> z, yc, wc;   // the outcome model's design (column-major), response, weights
 };
 
@@ -43,6 +43,32 @@ T* sized(std::vector<T>& v, std::size_t n) {
   return v.data();
 }
 
+// One IRLS pass over the patients for a design of P columns: the weights w = mu (1 - mu) (at
+// least machine epsilon), the working response w z = w eta + y - mu, and the lower triangle of
+// X'WX (row by row) and X'Wz, summed in registers in a single pass (P is a compile-time
+// constant, so the loops unroll).
+template <int P>
+void irls_sums(const double* x, std::size_t n, const double* y, const double* eta, const double* mu, double* xtwx,
+               double* xtwz) {
+  constexpr auto kP = static_cast<std::size_t>(P);
+  constexpr std::size_t kTriangle = kP * (kP + 1) / 2;
+  double a[kTriangle] = {}, b[kP] = {};
+  for (std::size_t i = 0; i < n; ++i) {
+    double xi[kP];
+    for (std::size_t c = 0; c < kP; ++c) xi[c] = x[c * n + i];
+    const double w = std::max(mu[i] * (1.0 - mu[i]), std::numeric_limits<double>::epsilon());
+    const double wz = w * eta[i] + (y[i] - mu[i]);
+    std::size_t e = 0;
+    for (std::size_t r = 0; r < kP; ++r) {
+      const double wx = w * xi[r];
+      for (std::size_t c = 0; c <= r; ++c) a[e++] += wx * xi[c];
+      b[r] += xi[r] * wz;
+    }
+  }
+  std::copy(a, a + kTriangle, xtwx);
+  std::copy(b, b + P, xtwz);
+}
+
 // Logistic regression by IRLS (McCullagh & Nelder 1989, section 4.4), converged on the
 // relative change in deviance as glm() does, but to 1e-10. As in R's binomial family the
 // linear predictor is clamped (|eta| <= 36, where the probability is 1 to machine precision)
@@ -53,11 +79,14 @@ bool logistic(const double* x, Eigen::Index nr, Eigen::Index p, const double* y,
   const auto n = static_cast<std::size_t>(nr);
   double* eta = sized(ws.eta, n);
   double* mu = sized(ws.mu, n);
-  double* w = sized(ws.w, n);
-  double* wz = sized(ws.wz, n);
-  double* xw = sized(ws.xw, n * static_cast<std::size_t>(p));
   ArrayMap eta_a(eta, nr), mu_a(mu, nr);
+  const Eigen::Map<const Eigen::ArrayXd> y_a(y, nr);
+  // With e = exp(-eta) (eta clamped), mu = 1 / (1 + e), and log(1 - mu) = log(e mu) = log(mu) - eta:
+  // one logarithm per patient, vectorized as the exponential is.
   auto inv_logit = [&] { mu_a = (1.0 + (-eta_a.max(-kEtaMax).min(kEtaMax)).exp()).inverse(); };
+  auto deviance_now = [&] {
+    return -2.0 * (mu_a.log() - (1.0 - y_a) * eta_a.max(-kEtaMax).min(kEtaMax)).sum();
+  };
   beta.setZero(p);
   double deviance = std::numeric_limits<double>::infinity();
   // eta and mu carry over from one iteration's end to the next's start (at beta = 0 to begin).
@@ -66,29 +95,20 @@ bool logistic(const double* x, Eigen::Index nr, Eigen::Index p, const double* y,
   StageSquare xtwx(p, p);
   StageVector xtwz(p);
   Eigen::LLT<StageSquare> llt(p);
+  double lower[kStageColumns * (kStageColumns + 1) / 2];
+  double rhs[kStageColumns];
   for (int it = 0; it < 100; ++it) {
-    for (std::size_t i = 0; i < n; ++i) {
-      w[i] = std::max(mu[i] * (1.0 - mu[i]), std::numeric_limits<double>::epsilon());
-      wz[i] = w[i] * eta[i] + (y[i] - mu[i]);  // w z, z the working response
-      w[i] = std::sqrt(w[i]);
+    switch (p) {
+      case 1: irls_sums<1>(x, n, y, eta, mu, lower, rhs); break;
+      case 2: irls_sums<2>(x, n, y, eta, mu, lower, rhs); break;
+      case 3: irls_sums<3>(x, n, y, eta, mu, lower, rhs); break;
+      case 4: irls_sums<4>(x, n, y, eta, mu, lower, rhs); break;
+      default: irls_sums<5>(x, n, y, eta, mu, lower, rhs); break;
     }
-    for (Eigen::Index c = 0; c < p; ++c) {
-      const double* xc = x + c * nr;
-      double* xwc = xw + c * nr;
-      for (std::size_t i = 0; i < n; ++i) xwc[i] = xc[i] * w[i];
-    }
+    int e = 0;
     for (Eigen::Index a = 0; a < p; ++a) {
-      const double* xa = xw + a * nr;
-      for (Eigen::Index b = 0; b <= a; ++b) {
-        const double* xb = xw + b * nr;
-        double s = 0;
-        for (std::size_t i = 0; i < n; ++i) s += xa[i] * xb[i];
-        xtwx(a, b) = s;
-      }
-      const double* xc = x + a * nr;
-      double s = 0;
-      for (std::size_t i = 0; i < n; ++i) s += xc[i] * wz[i];
-      xtwz(a) = s;
+      for (Eigen::Index b = 0; b <= a; ++b) xtwx(a, b) = xtwx(b, a) = lower[e++];
+      xtwz(a) = rhs[a];
     }
     llt.compute(xtwx);
     if (llt.info() != Eigen::Success) return false;
@@ -100,8 +120,7 @@ bool logistic(const double* x, Eigen::Index nr, Eigen::Index p, const double* y,
       for (std::size_t i = 0; i < n; ++i) eta[i] += xc[i] * b;
     }
     inv_logit();
-    double dev = 0;
-    for (std::size_t i = 0; i < n; ++i) dev -= 2.0 * (y[i] > 0 ? std::log(mu[i]) : std::log1p(-mu[i]));
+    const double dev = deviance_now();
     if (std::abs(dev - deviance) / (std::abs(dev) + 0.1) < 1e-10) return true;
     deviance = dev;
   }

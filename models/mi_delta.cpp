@@ -6,8 +6,6 @@
 #include <Eigen/Cholesky>
 #include <Eigen/Dense>
 #include <boost/random/chi_squared_distribution.hpp>
-#include <boost/random/exponential_distribution.hpp>
-#include <boost/random/normal_distribution.hpp>
 
 #include <algorithm>
 #include <array>
@@ -69,10 +67,85 @@ struct VisitFit {
   double sigma = 0;
 };
 
+// The Cholesky factor L (A = L L') of a small symmetric positive definite matrix, written out
+// for the regressions' p <= kMaxColumns: at the sizes a trial has (p of 3 to 8) Eigen's general
+// LLT and its blocked triangular solves cost several times the arithmetic. The rank rule is
+// full_rank_cholesky's (models/estimate.hpp): every squared pivot above 1e-10 of A's diagonal.
+class SmallCholesky {
+ public:
+  // Factors the top-left p x p block of a; false when it is not (numerically) full rank.
+  bool compute(const Square& a, int p) {
+    p_ = p;
+    for (int j = 0; j < p; ++j) {
+      double d = a(j, j);
+      for (int k = 0; k < j; ++k) d -= l(j, k) * l(j, k);
+      if (!(d > 1e-10 * a(j, j)) || !(d > 0)) return false;
+      const double ljj = std::sqrt(d);
+      l(j, j) = ljj;
+      inv_diag_[static_cast<std::size_t>(j)] = 1.0 / ljj;
+      for (int i = j + 1; i < p; ++i) {
+        double s = a(i, j);
+        for (int k = 0; k < j; ++k) s -= l(i, k) * l(j, k);
+        l(i, j) = s / ljj;
+      }
+    }
+    return true;
+  }
+  // x := A^-1 x (forward, then back substitution).
+  void solve(double* x) const {
+    forward(x);
+    backward(x);
+  }
+  // x := L'^-1 x.
+  void backward(double* x) const {
+    for (int i = p_ - 1; i >= 0; --i) {
+      double s = x[i];
+      for (int k = i + 1; k < p_; ++k) s -= l(k, i) * x[k];
+      x[i] = s * inv_diag_[static_cast<std::size_t>(i)];
+    }
+  }
+  // tr(A^-1 B) for a symmetric B (its top-left p x p block): with M = L^-1, A^-1 = M'M and the
+  // trace is the sum over rows m_k of M of m_k' B m_k.
+  double trace_solve(const Square& b) const {
+    std::array<double, kMaxColumns> m{};
+    double trace = 0;
+    for (int k = 0; k < p_; ++k) {
+      // Row k of L^-1: solve m' L = e_k' by substitution from column k down to 0.
+      m[static_cast<std::size_t>(k)] = inv_diag_[static_cast<std::size_t>(k)];
+      for (int j = k - 1; j >= 0; --j) {
+        double s = 0;
+        for (int i = j + 1; i <= k; ++i) s += m[static_cast<std::size_t>(i)] * l(i, j);
+        m[static_cast<std::size_t>(j)] = -s * inv_diag_[static_cast<std::size_t>(j)];
+      }
+      for (int i = 0; i <= k; ++i) {
+        double s = 0;
+        for (int j = 0; j < i; ++j) s += b(i, j) * m[static_cast<std::size_t>(j)];
+        trace += m[static_cast<std::size_t>(i)] * (2.0 * s + b(i, i) * m[static_cast<std::size_t>(i)]);
+      }
+    }
+    return trace;
+  }
+
+ private:
+  void forward(double* x) const {
+    for (int i = 0; i < p_; ++i) {
+      double s = x[i];
+      for (int k = 0; k < i; ++k) s -= l(i, k) * x[k];
+      x[i] = s * inv_diag_[static_cast<std::size_t>(i)];
+    }
+  }
+  double& l(int i, int j) { return l_[static_cast<std::size_t>(i * kMaxColumns + j)]; }
+  double l(int i, int j) const { return l_[static_cast<std::size_t>(i * kMaxColumns + j)]; }
+
+  int p_ = 0;
+  std::array<double, static_cast<std::size_t>(kMaxColumns) * kMaxColumns> l_{};
+  std::array<double, kMaxColumns> inv_diag_{};
+};
+
 // Weighted least squares of one visit's regression from its cross-products.
 struct Regression {
-  Eigen::LLT<Square> llt;  // of X'WX
-  Column beta;
+  SmallCholesky chol;  // of X'WX
+  std::array<double, kMaxColumns> beta{};
   double rss = 0;
   double df = 0;
 };
@@ -107,27 +180,25 @@ class Imputer {
   std::vector<double> z_;              // n x cols_, row-major: observed, then gap-filled and imputed
   std::vector<int> last_seen_;         // per patient: last visit seen (1-based; 0: none)
   std::vector<std::size_t> by_last_;   // every patient, by decreasing last_seen_
-  std::vector<std::size_t> count_;     // per last_seen_ value: patients with it, then where they start in by_last_
+  std::vector<std::size_t> count_;     // per last_seen_ value: patients with it, then where they end in by_last_
   // Per patient seen at least once, the lower triangle of row x row' over the first
-  // c0 + last_seen_ entries, as the two factors of each product (row entry of the triangle's
-  // row, then of its column): fixed for the trial except where gaps are filled.
+  // c0 + last_seen_ entries: fixed for the trial except where gaps are filled.
   std::vector<double> outer_;
   std::vector<std::size_t> outer_at_;  // per patient: where its triangle starts in outer_
   std::vector<std::size_t> gappy_;     // patients with a missed visit before their last seen
   std::array<std::vector<std::size_t>, 2> arm_;  // patients of each arm
   std::vector<double> weight_;         // per patient: Bayesian bootstrap weight (1: the trial)
+  std::vector<double> weights_;        // in by_last_ order: the weights, then their squares
   std::vector<double> n_at_;           // per visit: sum of the weights of the patients in it
   std::vector<Square> xtx_, xtx2_;     // per visit: cross-products with the weights, squared weights
   std::vector<VisitFit> fit_;
   Regression reg_;
-  boost::random::normal_distribution<double> normal_;
 };
 
 void Imputer::reset(const RepeatedMeasures& d) {
   d_ = &d;
   J_ = d.visits;
   centre_ = 0;
-  normal_.reset();
   gappy_.clear();
   by_last_.clear();
   for (auto& a : arm_) a.clear();
@@ -180,7 +251,7 @@ void Imputer::reset(const RepeatedMeasures& d) {
   std::size_t size = 0;
   for (const std::size_t i : by_last_) {
     outer_at_[i] = size;
-    size += 2 * triangle(c0_ + last_seen_[i]);
+    size += triangle(c0_ + last_seen_[i]);
   }
   outer_.resize(size);
   for (std::size_t i = 0; i < n; ++i) outer_products(i);
@@ -193,54 +264,56 @@ void Imputer::reset(const RepeatedMeasures& d) {
   status_ = weighted_fit();
 }
 
-// Patient i's factors of row x row' (the lower triangle of the top-left c0 + last_seen_ block).
+// Patient i's row x row' (the lower triangle of the top-left c0 + last_seen_ block).
 void Imputer::outer_products(std::size_t i) {
   const int k = c0_ + last_seen_[i];
   if (last_seen_[i] == 0) return;
-  const std::size_t t = triangle(k);
   double* a = outer_.data() + outer_at_[i];
-  double* b = a + t;
   const double* z = row(i);
   for (int r = 0; r < k; ++r) {
-    for (int c = 0; c <= r; ++c) {
-      *a++ = z[r];
-      *b++ = z[c];
-    }
+    for (int c = 0; c <= r; ++c) *a++ = z[r] * z[c];
   }
 }
 
 // xtx_[j-1] = sum of w x row x row' (xtx2_: w^2) over the patients seen at or after visit j,
 // top-left c0 + j block, accumulated from the last visit down.
 void Imputer::cross_products() {
-  // Lower triangles, row by row, in plain arrays: each patient adds (w z_r) z_c over its
-  // triangle, one loop over fixed factors.
-  std::array<double, triangle(kMaxColumns)> m, m2;
-  std::fill_n(m.begin(), triangle(cols_), 0.0);
-  std::fill_n(m2.begin(), triangle(cols_), 0.0);
+  // Lower triangles, row by row: the patients of each last-seen value hold their products in
+  // one t x n block (a patient per column), so the group adds P w and P w^2 to the running sums
+  // as two matrix-vector products.
+  const std::size_t n = by_last_.size();
+  weights_.resize(2 * n);
+  for (std::size_t k = 0; k < n; ++k) {
+    const double w = weight_[by_last_[k]];
+    weights_[k] = w;
+    weights_[n + k] = w * w;
+  }
+  const Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, 2>> w(weights_.data(), static_cast<Eigen::Index>(n), 2);
+  Eigen::Matrix<double, Eigen::Dynamic, 2, 0, triangle(kMaxColumns), 2> m(static_cast<Eigen::Index>(triangle(cols_)), 2);
+  m.setZero();
   std::size_t next = 0;
   double total = 0;
   for (int j = J_; j >= 1; --j) {
     const int k = c0_ + j;
     const std::size_t t = triangle(k);
-    for (; next < by_last_.size() && last_seen_[by_last_[next]] == j; ++next) {
-      const std::size_t i = by_last_[next];
-      const double w = weight_[i], w2 = w * w;
-      const double* a = outer_.data() + outer_at_[i];
-      const double* b = a + t;
-      for (std::size_t e = 0; e < t; ++e) {
-        m[e] += w * a[e] * b[e];
-        m2[e] += w2 * a[e] * b[e];
-      }
-      total += w;
+    const std::size_t end = count_[static_cast<std::size_t>(j)];
+    if (end > next) {
+      const auto cols = static_cast<Eigen::Index>(end - next), rows = static_cast<Eigen::Index>(t);
+      const Eigen::Map<const Eigen::MatrixXd> products(outer_.data() + outer_at_[by_last_[next]], rows, cols);
+      const auto from = static_cast<Eigen::Index>(next);
+      m.col(0).head(rows).noalias() += products * w.col(0).segment(from, cols);
+      m.col(1).head(rows).noalias() += products * w.col(1).segment(from, cols);
+      total += w.col(0).segment(static_cast<Eigen::Index>(next), cols).sum();
+      next = end;
     }
     const auto jj = static_cast<std::size_t>(j - 1);
     Square& x = xtx_[jj];
     Square& x2 = xtx2_[jj];
-    std::size_t e = 0;
+    Eigen::Index e = 0;
     for (int r = 0; r < k; ++r) {
       for (int c = 0; c <= r; ++c, ++e) {
-        x(r, c) = x(c, r) = m[e];
-        x2(r, c) = x2(c, r) = m2[e];
+        x(r, c) = x(c, r) = m(e, 0);
+        x2(r, c) = x2(c, r) = m(e, 1);
       }
     }
     n_at_[jj] = total;
@@ -255,12 +328,14 @@ NotEstimable Imputer::regress(int j, Regression& r) const {
   const Square& c = xtx_[jj];
   const int p = c0_ + j - 1;
   if (n_at_[jj] < p + 0.5) return NotEstimable::too_few_patients;
-  r.llt.compute(c.topLeftCorner(p, p));
-  if (!full_rank_cholesky(r.llt, c.topLeftCorner(p, p))) return NotEstimable::rank_deficient;
-  r.df = n_at_[jj] - r.llt.solve(xtx2_[jj].topLeftCorner(p, p)).trace();
+  if (!r.chol.compute(c, p)) return NotEstimable::rank_deficient;
+  r.df = n_at_[jj] - r.chol.trace_solve(xtx2_[jj]);
   if (!(r.df > 0.5)) return NotEstimable::too_few_patients;
-  r.beta = r.llt.solve(c.col(p).head(p));
-  r.rss = c(p, p) - c.col(p).head(p).dot(r.beta);
+  double xty = 0;
+  for (int k = 0; k < p; ++k) r.beta[static_cast<std::size_t>(k)] = c(k, p);
+  r.chol.solve(r.beta.data());
+  for (int k = 0; k < p; ++k) xty += c(k, p) * r.beta[static_cast<std::size_t>(k)];
+  r.rss = c(p, p) - xty;
   if (!(r.rss > 1e-12 * c(p, p))) return NotEstimable::no_variance;
   return NotEstimable::none;
 }
@@ -268,8 +343,9 @@ NotEstimable Imputer::regress(int j, Regression& r) const {
 NotEstimable Imputer::weighted_fit() {
   for (int j = 1; j <= J_; ++j) {
     if (const NotEstimable why = regress(j, reg_); why != NotEstimable::none) return why;
-    fit_[static_cast<std::size_t>(j - 1)].beta = reg_.beta;
-    fit_[static_cast<std::size_t>(j - 1)].sigma = std::sqrt(reg_.rss / reg_.df);
+    VisitFit& f = fit_[static_cast<std::size_t>(j - 1)];
+    f.beta = Eigen::Map<const Column>(reg_.beta.data(), c0_ + j - 1);
+    f.sigma = std::sqrt(reg_.rss / reg_.df);
   }
   return NotEstimable::none;
 }
@@ -278,16 +354,17 @@ NotEstimable Imputer::weighted_fit() {
 // 1/sigma^2 given the gap-filled data, sigma^2 ~ RSS / chi^2(n - p), beta ~ N(beta_hat,
 // sigma^2 (X'X)^-1) (Schafer 1997, ch. 6).
 NotEstimable Imputer::posterior_draw(Stream& rng) {
-  Column e;
+  std::array<double, kMaxColumns> e{};
   for (int j = 1; j <= J_; ++j) {
     if (const NotEstimable why = regress(j, reg_); why != NotEstimable::none) return why;
     VisitFit& f = fit_[static_cast<std::size_t>(j - 1)];
     boost::random::chi_squared_distribution<double> chi(reg_.df);
     f.sigma = std::sqrt(reg_.rss / chi(rng));
-    e.resize(reg_.beta.size());
-    for (Eigen::Index k = 0; k < e.size(); ++k) e(k) = normal_(rng);
-    f.beta = reg_.beta;
-    f.beta.noalias() += f.sigma * reg_.llt.matrixU().solve(e);  // X'X = U'U
+    const int p = c0_ + j - 1;
+    for (int k = 0; k < p; ++k) e[static_cast<std::size_t>(k)] = standard_normal(rng);
+    reg_.chol.backward(e.data());  // X'X = L L': beta_hat + sigma L'^-1 e has covariance sigma^2 (X'X)^-1
+    f.beta.resize(p);
+    for (int k = 0; k < p; ++k) f.beta(k) = reg_.beta[static_cast<std::size_t>(k)] + f.sigma * e[static_cast<std::size_t>(k)];
   }
   return NotEstimable::none;
 }
@@ -345,7 +422,7 @@ void Imputer::fill_gaps(Stream& rng) {
     mean.noalias() += k.transpose() * r;
     cov.noalias() -= s_go * k;
     const Eigen::LLT<Square> chol(cov);
-    for (int a = 0; a < ng; ++a) w(a) = normal_(rng);
+    for (int a = 0; a < ng; ++a) w(a) = standard_normal(rng);
     mean.noalias() += chol.matrixL() * w;
     for (int a = 0; a < ng; ++a) z[c0_ + gap[static_cast<std::size_t>(a)]] = mean(a);
     outer_products(i);
@@ -364,12 +441,11 @@ NotEstimable Imputer::impute(Stream& rng, bool first) {
   }
   // The regressions refitted under Bayesian bootstrap weights, Dirichlet(1, ..., 1) within each
   // arm (scaled to the arm's size) so that the allocation stays the trial's.
-  boost::random::exponential_distribution<double> exponential(1.0);
   NotEstimable why = NotEstimable::rank_deficient;
   for (int attempt = 0; attempt < kMaxRedraws && why != NotEstimable::none; ++attempt) {
     for (const auto& patients : arm_) {
       double total = 0;
-      for (const std::size_t i : patients) total += weight_[i] = exponential(rng);
+      for (const std::size_t i : patients) total += weight_[i] = standard_exponential(rng);
       for (const std::size_t i : patients) weight_[i] *= static_cast<double>(patients.size()) / total;
     }
     cross_products();
@@ -382,7 +458,7 @@ NotEstimable Imputer::impute(Stream& rng, bool first) {
     for (int j = last_seen_[i] + 1; j <= J_; ++j) {
       const VisitFit& v = fit_[static_cast<std::size_t>(j - 1)];
       const int p = c0_ + j - 1;
-      z[p] = v.beta.dot(RowMap(z, p)) + v.sigma * normal_(rng);
+      z[p] = v.beta.dot(RowMap(z, p)) + v.sigma * standard_normal(rng);
     }
   }
   return NotEstimable::none;
