@@ -29,6 +29,8 @@ struct Workspace {
   std::vector<std::size_t> at_risk;
   std::vector<double> cand;        // the stage's candidate columns over its at-risk patients, column-major
   std::vector<double> stay, eta, mu;
+  std::vector<int> fixed;           // per at-risk patient: in the stage's fit (-1) or separated (limit 0 or 1)
+  std::vector<double> sub, sub_stay;  // the stage's design and outcome without the separated patients
   std::vector<double> z, yc, wc;   // the outcome model's design (column-major), response, weights
 };
 
@@ -191,22 +193,110 @@ Estimate ipw(const RepeatedMeasures& d, double alpha, IpwFit* fit) {
     }
     StageVector coef = StageVector::Zero(kStageColumns);
     if (anyone_leaves) {
-      // The design's columns moved to the front of cand, in order.
-      int cols[kStageColumns] = {0};
-      Eigen::Index p = 1;
-      for (int k = 1; k < kStageColumns; ++k) {
-        if (k >= 4 && s == 0) continue;  // no post-baseline history yet
-        const double* c = cand + static_cast<std::size_t>(k) * nr;
-        if (std::all_of(c, c + nr, [&](double v) { return v == c[0]; })) continue;
-        if (p != k) std::copy(c, c + nr, cand + static_cast<std::size_t>(p) * nr);
-        cols[p++] = k;
+      // Quasi-complete separation by a binary covariate (Albert & Anderson, Biometrika 1984):
+      // where every at-risk patient of one level of stratum or arm stays (or every one leaves),
+      // the MLE lies at infinity. The likelihood's supremum gives those patients probability 1
+      // (or 0) and fits the model without that column to the others, which is where IRLS heads
+      // while it walks the coefficient out by about one unit per iteration until the
+      // probabilities saturate (some 25 iterations instead of 6). The limit is taken at once,
+      // level by level until no binary column separates the patients left; when the patients
+      // left cannot support their model, the whole stage is fitted by IRLS as before.
+      int* fixed = sized(ws.fixed, nr);  // per at-risk patient: -1 in the fit, else its limit 0 or 1
+      std::fill(fixed, fixed + nr, -1);
+      std::size_t active = nr, active_stays = 0;
+      for (std::size_t r = 0; r < nr; ++r) active_stays += stay[r] > 0 ? 1u : 0u;
+      double separated[kStageColumns] = {0, 0, 0, 0, 0};
+      for (bool changed = true; changed && active_stays > 0 && active_stays < active;) {
+        changed = false;
+        for (int k = 2; k <= 3 && !changed; ++k) {
+          const double* c = cand + static_cast<std::size_t>(k) * nr;
+          for (int level = 0; level <= 1 && !changed; ++level) {
+            std::size_t count = 0, stays = 0;
+            for (std::size_t r = 0; r < nr; ++r) {
+              if (fixed[r] < 0 && c[r] == level) {
+                ++count;
+                stays += stay[r] > 0 ? 1u : 0u;
+              }
+            }
+            if (count == 0 || count == active || (stays != 0 && stays != count)) continue;
+            const int limit = stays == count ? 1 : 0;
+            for (std::size_t r = 0; r < nr; ++r) {
+              if (fixed[r] < 0 && c[r] == level) fixed[r] = limit;
+            }
+            active -= count;
+            active_stays -= stays;
+            // The coefficient's limit: level 1 pushed towards its outcome, level 0 away from it.
+            separated[k] = (limit == 1) == (level == 1) ? std::numeric_limits<double>::infinity()
+                                                         : -std::numeric_limits<double>::infinity();
+            changed = true;
+          }
+        }
       }
-      const auto nri = static_cast<Eigen::Index>(nr);
-      if (nri <= p || !full_rank(cand, nri, p)) return not_estimable(NotEstimable::rank_deficient);
+      // The rows of the fit: the patients not separated, with the stage's candidate columns.
+      const bool reduced = active < nr;
+      double* x = cand;
+      double* y = stay;
+      std::size_t nf = nr;
+      if (reduced) {
+        nf = active;
+        x = sized(ws.sub, static_cast<std::size_t>(kStageColumns) * nf);
+        y = sized(ws.sub_stay, nf);
+        std::size_t f = 0;
+        for (std::size_t r = 0; r < nr; ++r) {
+          if (fixed[r] >= 0) continue;
+          for (std::size_t k = 0; k < static_cast<std::size_t>(kStageColumns); ++k) x[k * nf + f] = cand[k * nr + r];
+          y[f++] = stay[r];
+        }
+      }
+      // The design's columns moved to the front of x, in order.
+      auto select = [&](double* xs, std::size_t rows, int* cols) {
+        Eigen::Index p = 1;
+        for (int k = 1; k < kStageColumns; ++k) {
+          if (k >= 4 && s == 0) continue;  // no post-baseline history yet
+          const double* c = xs + static_cast<std::size_t>(k) * rows;
+          if (std::all_of(c, c + rows, [&](double v) { return v == c[0]; })) continue;
+          if (p != k) std::copy(c, c + rows, xs + static_cast<std::size_t>(p) * rows);
+          cols[p++] = k;
+        }
+        return p;
+      };
+      int cols[kStageColumns] = {0};
+      Eigen::Index p = 0;
+      bool use_reduced = false;
+      if (reduced && active_stays > 0 && active_stays < active) {
+        p = select(x, nf, cols);
+        use_reduced = static_cast<Eigen::Index>(nf) > p && full_rank(x, static_cast<Eigen::Index>(nf), p);
+      } else if (reduced) {
+        use_reduced = true;  // everyone left in the fit stays, or everyone leaves: no model
+      }
       StageVector beta;
-      if (!logistic(cand, nri, p, stay, beta, ws)) return not_estimable(NotEstimable::not_converged);
-      for (Eigen::Index c = 0; c < p; ++c) coef(cols[c]) = beta(c);
-      for (std::size_t r = 0; r < nr; ++r) p_complete[ws.at_risk[r]] *= ws.mu[r];
+      if (use_reduced) {
+        if (active_stays > 0 && active_stays < active) {
+          if (!logistic(x, static_cast<Eigen::Index>(nf), p, y, beta, ws)) return not_estimable(NotEstimable::not_converged);
+          for (Eigen::Index c = 0; c < p; ++c) coef(cols[c]) = beta(c);
+        }
+        std::size_t f = 0;
+        for (std::size_t r = 0; r < nr; ++r) {
+          double prob = 0;
+          if (fixed[r] >= 0) {
+            prob = fixed[r];
+          } else {
+            prob = active_stays == active ? 1.0 : active_stays == 0 ? 0.0 : ws.mu[f];
+            ++f;
+          }
+          p_complete[ws.at_risk[r]] *= prob;
+        }
+        for (int k = 2; k <= 3; ++k) {
+          if (separated[k] != 0) coef(k) = separated[k];
+        }
+      } else {
+        p = select(cand, nr, cols);
+        const auto nri = static_cast<Eigen::Index>(nr);
+        if (nri <= p || !full_rank(cand, nri, p)) return not_estimable(NotEstimable::rank_deficient);
+        if (!logistic(cand, nri, p, stay, beta, ws)) return not_estimable(NotEstimable::not_converged);
+        for (Eigen::Index c = 0; c < p; ++c) coef(cols[c]) = beta(c);
+        for (std::size_t r = 0; r < nr; ++r) p_complete[ws.at_risk[r]] *= ws.mu[r];
+      }
     }
     if (fit != nullptr) fit->stage_coef.emplace_back(coef);
     for (std::size_t i = 0; i < n; ++i) {

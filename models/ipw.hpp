@@ -27,7 +27,10 @@ struct IpwFit {
   Estimate effect;
   // Per stage: [intercept, baseline, stratum, arm, last_observed]; columns that
   // are constant or redundant in that stage's data are left out and reported as 0; a stage in
-  // which nobody leaves is not modelled (all 0, probability 1).
+  // which nobody leaves is not modelled (all 0, probability 1). Where a level of stratum or arm
+  // separates the stage (all of its patients stay, or all leave), that column's coefficient is
+  // its limit, +infinity or -infinity, and the others are those of the fit to the patients of
+  // the other level.
   std::vector<Eigen::VectorXd> stage_coef;
   Eigen::VectorXd outcome_coef;  // [intercept, arm, baseline, stratum]
 };
