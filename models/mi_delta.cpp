@@ -1,6 +1,7 @@
 #include "models/mi_delta.hpp"
 
 #include "models/analysis.hpp"
+#include "models/small_cholesky.hpp"
 #include "models/trial_data.hpp"
 
 #include <Eigen/Cholesky>
@@ -67,84 +68,9 @@ struct VisitFit {
   double sigma = 0;
 };
 
-// The Cholesky factor L (A = L L') of a small symmetric positive definite matrix, written out
-// for the regressions' p <= kMaxColumns: at the sizes a trial has (p of 3 to 8) Eigen's general
-// LLT and its blocked triangular solves cost several times the arithmetic. The rank rule is
-// full_rank_cholesky's (models/estimate.hpp): every squared pivot above 1e-10 of A's diagonal.
-class SmallCholesky {
- public:
-  // Factors the top-left p x p block of a; false when it is not (numerically) full rank.
-  bool compute(const Square& a, int p) {
-    p_ = p;
-    for (int j = 0; j < p; ++j) {
-      double d = a(j, j);
-      for (int k = 0; k < j; ++k) d -= l(j, k) * l(j, k);
-      if (!(d > 1e-10 * a(j, j)) || !(d > 0)) return false;
-      const double ljj = std::sqrt(d);
-      l(j, j) = ljj;
-      inv_diag_[static_cast<std::size_t>(j)] = 1.0 / ljj;
-      for (int i = j + 1; i < p; ++i) {
-        double s = a(i, j);
-        for (int k = 0; k < j; ++k) s -= l(i, k) * l(j, k);
-        l(i, j) = s / ljj;
-      }
-    }
-    return true;
-  }
-  // x := A^-1 x (forward, then back substitution).
-  void solve(double* x) const {
-    forward(x);
-    backward(x);
-  }
-  // x := L'^-1 x.
-  void backward(double* x) const {
-    for (int i = p_ - 1; i >= 0; --i) {
-      double s = x[i];
-      for (int k = i + 1; k < p_; ++k) s -= l(k, i) * x[k];
-      x[i] = s * inv_diag_[static_cast<std::size_t>(i)];
-    }
-  }
-  // tr(A^-1 B) for a symmetric B (its top-left p x p block): with M = L^-1, A^-1 = M'M and the
-  // trace is the sum over rows m_k of M of m_k' B m_k.
-  double trace_solve(const Square& b) const {
-    std::array<double, kMaxColumns> m{};
-    double trace = 0;
-    for (int k = 0; k < p_; ++k) {
-      // Row k of L^-1: solve m' L = e_k' by substitution from column k down to 0.
-      m[static_cast<std::size_t>(k)] = inv_diag_[static_cast<std::size_t>(k)];
-      for (int j = k - 1; j >= 0; --j) {
-        double s = 0;
-        for (int i = j + 1; i <= k; ++i) s += m[static_cast<std::size_t>(i)] * l(i, j);
-        m[static_cast<std::size_t>(j)] = -s * inv_diag_[static_cast<std::size_t>(j)];
-      }
-      for (int i = 0; i <= k; ++i) {
-        double s = 0;
-        for (int j = 0; j < i; ++j) s += b(i, j) * m[static_cast<std::size_t>(j)];
-        trace += m[static_cast<std::size_t>(i)] * (2.0 * s + b(i, i) * m[static_cast<std::size_t>(i)]);
-      }
-    }
-    return trace;
-  }
-
- private:
-  void forward(double* x) const {
-    for (int i = 0; i < p_; ++i) {
-      double s = x[i];
-      for (int k = 0; k < i; ++k) s -= l(i, k) * x[k];
-      x[i] = s * inv_diag_[static_cast<std::size_t>(i)];
-    }
-  }
-  double& l(int i, int j) { return l_[static_cast<std::size_t>(i * kMaxColumns + j)]; }
-  double l(int i, int j) const { return l_[static_cast<std::size_t>(i * kMaxColumns + j)]; }
-
-  int p_ = 0;
-  std::array<double, static_cast<std::size_t>(kMaxColumns) * kMaxColumns> l_{};
-  std::array<double, kMaxColumns> inv_diag_{};
-};
-
 // Weighted least squares of one visit's regression from its cross-products.
 struct Regression {
-  SmallCholesky chol;  // of X'WX
+  SmallCholesky<kMaxColumns> chol;  // of X'WX
   std::array<double, kMaxColumns> beta{};
   double rss = 0;
   double df = 0;
@@ -328,7 +254,8 @@ NotEstimable Imputer::regress(int j, Regression& r) const {
   const Square& c = xtx_[jj];
   const int p = c0_ + j - 1;
   if (n_at_[jj] < p + 0.5) return NotEstimable::too_few_patients;
-  if (!r.chol.compute(c, p)) return NotEstimable::rank_deficient;
+  // full_rank_cholesky's rule (models/estimate.hpp).
+  if (!r.chol.compute(c, p, 1e-10)) return NotEstimable::rank_deficient;
   r.df = n_at_[jj] - r.chol.trace_solve(xtx2_[jj]);
   if (!(r.df > 0.5)) return NotEstimable::too_few_patients;
   double xty = 0;

@@ -1,5 +1,7 @@
 #include "models/mmrm.hpp"
 
+#include "models/small_cholesky.hpp"
+
 #include <Eigen/Cholesky>
 #include <Eigen/Dense>
 
@@ -50,6 +52,9 @@ struct Unit {
 };
 
 struct Pattern {
+  // User-provided, so that a new pattern (emplace_back) is not zero-filled first: every member
+  // the fit reads is set where the pattern is laid out.
+  Pattern() noexcept {}
   int m = 0;
   std::array<int, kMaxJ> visit{};   // the visits seen, in order
   std::uint32_t mask = 0;
@@ -99,8 +104,15 @@ struct Evaluation {
   std::vector<PMat> B;    // X' V^-1 dV_k V^-1 X
 };
 
+// Cholesky factors of a pattern's V and of X'V^-1X, reused by every evaluation.
+struct Factors {
+  SmallCholesky<kMaxJ> v;
+  SmallCholesky<kMaxP> a;
+};
+
 // A thread's working storage, kept from one fit to the next (fit_mmrm).
 struct Workspace {
+  Factors factors;
   Design d;
   std::array<Evaluation, 2> ev;
   std::vector<PMat> phi_b;  // Phi B_k
@@ -213,7 +225,7 @@ void residual_moments(Design& d, const PVec& beta) {
 // patient sum taken by pattern (see Design) and every trace with a unit matrix E_k in closed
 // form (see Unit). Leaves each pattern's W, C, R and Rz at theta.
 void evaluate(Design& d, const KVec& theta, bool derivatives, Evaluation& ev, std::vector<PMat>& phi_b, KMat& t1,
-              KMat& t2) {
+              KMat& t2, Factors& f) {
   ev.ok = false;
   ev.singular_x = false;
   const Small sigma = sigma_of(theta, d);
@@ -226,23 +238,23 @@ void evaluate(Design& d, const KVec& theta, bool derivatives, Evaluation& ev, st
     for (int r = 0; r < m; ++r) {
       for (int c = 0; c < m; ++c) v(r, c) = sigma(pt.visit[static_cast<std::size_t>(r)], pt.visit[static_cast<std::size_t>(c)]);
     }
-    const Eigen::LLT<Small> llt(v);
-    if (llt.info() != Eigen::Success) return;
-    pt.W = llt.solve(Small::Identity(m, m));
-    pt.logdet = 2.0 * llt.matrixLLT().diagonal().array().log().sum();
+    if (!f.v.compute(v, m)) return;
+    pt.W.resize(m, m);
+    f.v.inverse(pt.W);
+    pt.logdet = f.v.log_determinant();
     logdet_v += pt.n * pt.logdet;
     add_xtmx(A, d, pt, pt.W);
     const SmallQ wyz = pt.W * pt.Syz;
     add_xt(rhs, d, pt, wyz);
   }
-  const Eigen::LLT<PMat> a_llt(A);
-  if (a_llt.info() != Eigen::Success) {
+  if (!f.a.compute(A, d.p)) {
     ev.singular_x = true;
     return;
   }
-  ev.phi = a_llt.solve(PMat::Identity(d.p, d.p));
+  ev.phi.resize(d.p, d.p);
+  f.a.inverse(ev.phi);
   ev.beta.noalias() = ev.phi * rhs;
-  const double logdet_a = 2.0 * a_llt.matrixLLT().diagonal().array().log().sum();
+  const double logdet_a = f.a.log_determinant();
   residual_moments(d, ev.beta);
 
   double quad = 0;
@@ -558,7 +570,7 @@ MmrmFit fit_mmrm(const RepeatedMeasures& data, double alpha, MmrmDf df_rule) {
   // Fisher scoring with step halving (REML must not decrease, Sigma must stay positive definite).
   // ws.ev[cur] holds the evaluation at theta, ws.ev[1 - cur] the candidate's.
   int cur = 0;
-  auto eval = [&](const KVec& at, bool derivatives, Evaluation& into) { evaluate(d, at, derivatives, into, ws.phi_b, ws.t1, ws.t2); };
+  auto eval = [&](const KVec& at, bool derivatives, Evaluation& into) { evaluate(d, at, derivatives, into, ws.phi_b, ws.t1, ws.t2, ws.factors); };
   eval(theta, true, ws.ev[0]);
   if (!ws.ev[0].ok) return fail(ws.ev[0].singular_x ? NotEstimable::rank_deficient : NotEstimable::not_converged);
   bool converged = false;
