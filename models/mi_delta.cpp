@@ -392,83 +392,108 @@ NotEstimable Imputer::impute(Stream& rng, bool first) {
 }
 
 // ANCOVA last ~ arm + baseline [+ stratum] over every randomized patient, as ancova() in
-// models/analysis.cpp, for completed data sets that share one design: it is factored once and
-// each imputation costs two passes over the patients. One per thread, reset for each trial, its
-// buffers reused as the Imputer's are.
+// models/analysis.cpp, for completed data sets that share one design and differ only in the
+// imputed patients' outcomes: X'X is factored once per trial, the observed patients' part of
+// X'y and y'y is summed once, and each imputation adds its imputed patients to those sums and
+// solves the normal equations (the outcome centred on the observed mean, so that the residual
+// sum of squares y'y - b'X'y loses no more than a digit to cancellation). One per thread, reset
+// for each trial, its buffers reused as the Imputer's are.
 class CompletedAncova {
  public:
-  using Matrix = Eigen::Map<Eigen::MatrixXd>;
-  using Vector = Eigen::Map<Eigen::VectorXd>;
-  using Small = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, 0, 4, 4>;
+  static constexpr int kMaxP = 4;
 
   void reset(const RepeatedMeasures& d) {
     status_ = NotEstimable::too_few_patients;
-    n_ = static_cast<Eigen::Index>(d.patients());
-    const Eigen::Index n = n_;
+    n_ = d.patients();
     bool stratum_varies = false;
     std::size_t treated = 0;
     double base_mean = 0;
-    for (std::size_t i = 0; i < d.patients(); ++i) {
+    for (std::size_t i = 0; i < n_; ++i) {
       stratum_varies = stratum_varies || d.stratum[i] != d.stratum[0];
       treated += d.treated[i] != 0 ? 1u : 0u;
-      base_mean += d.baseline[i] / static_cast<double>(n);
+      base_mean += d.baseline[i] / static_cast<double>(n_);
     }
     p_ = stratum_varies ? 4 : 3;
-    const Eigen::Index p = p_;
-    if (treated == 0 || treated == d.patients() || n <= p) return;
-    const auto size = static_cast<std::size_t>(n * p);
-    x_buf_.resize(size);
-    hat_buf_.resize(size);
-    y_buf_.resize(static_cast<std::size_t>(n));
-    resid_buf_.resize(static_cast<std::size_t>(n));
-    Matrix design = x();
-    for (Eigen::Index i = 0; i < n; ++i) {
-      const auto k = static_cast<std::size_t>(i);
-      design(i, 0) = 1.0;
-      design(i, 1) = d.treated[k] != 0 ? 1.0 : 0.0;
-      design(i, 2) = d.baseline[k] - base_mean;
-      if (stratum_varies) design(i, 3) = d.stratum[k] != 0 ? 1.0 : 0.0;
+    const auto p = static_cast<std::size_t>(p_);
+    if (treated == 0 || treated == n_ || n_ <= p) return;
+    x_.resize(n_ * p);
+    std::array<double, kMaxP * kMaxP> xtx{};
+    for (std::size_t i = 0; i < n_; ++i) {
+      double* x = x_.data() + i * p;
+      x[0] = 1.0;
+      x[1] = d.treated[i] != 0 ? 1.0 : 0.0;
+      x[2] = d.baseline[i] - base_mean;
+      if (stratum_varies) x[3] = d.stratum[i] != 0 ? 1.0 : 0.0;
+      for (std::size_t r = 0; r < p; ++r) {
+        for (std::size_t c = 0; c <= r; ++c) xtx[r * kMaxP + c] += x[r] * x[c];
+      }
     }
-    Small xtx(p, p);
-    xtx.noalias() = design.transpose() * design;
-    const Eigen::LLT<Small> llt(xtx);
-    if (!full_rank_cholesky(llt, xtx)) {
+    const auto lower = [&](int r, int c) { return xtx[static_cast<std::size_t>(r * kMaxP + c)]; };
+    // full_rank_cholesky's rule (models/estimate.hpp).
+    if (!chol_.compute(lower, p_, 1e-10)) {
       status_ = NotEstimable::rank_deficient;
       return;
     }
-    Matrix(hat_buf_.data(), p, n) = llt.solve(design.transpose());
-    var_factor_ = llt.solve(Small::Identity(p, p))(1, 1);
-    df_ = static_cast<double>(n - p);
+    std::array<double, kMaxP> e1{};
+    e1[1] = 1.0;
+    chol_.solve(e1.data());
+    var_factor_ = e1[1];  // (X'X)^-1 at the arm coefficient
+    df_ = static_cast<double>(n_ - p);
     status_ = NotEstimable::none;
   }
   NotEstimable status() const { return status_; }
   double df() const { return df_; }
-  double* y() { return y_buf_.data(); }
-  // The arm coefficient and its variance for the outcome in y(); false on an exact fit.
-  bool fit(double& estimate, double& variance) {
-    const Vector yv(y_buf_.data(), n_);
-    Vector resid(resid_buf_.data(), n_);
-    const Matrix hat(hat_buf_.data(), p_, n_);
-    beta_.resize(p_);
-    beta_.noalias() = hat * yv;
-    resid = yv;
-    resid.noalias() -= x() * beta_;
-    const double rss = resid.squaredNorm();
-    const double tss = (yv.array() - yv.mean()).square().sum();
-    if (!(rss > 1e-24 * static_cast<double>(yv.size()) * std::max(tss, yv.squaredNorm()))) return false;
-    estimate = beta_(1);
+  // The observed outcomes: y[i] for every patient whose outcome is not imputed.
+  void observe(const double* y, const std::vector<bool>& imputed) {
+    const auto p = static_cast<std::size_t>(p_);
+    std::size_t count = 0;
+    centre_ = 0;
+    for (std::size_t i = 0; i < n_; ++i) {
+      if (imputed[i]) continue;
+      centre_ += y[i];
+      ++count;
+    }
+    if (count > 0) centre_ /= static_cast<double>(count);
+    base_xty_.fill(0.0);
+    base_yy_ = base_y_ = 0;
+    for (std::size_t i = 0; i < n_; ++i) {
+      if (imputed[i]) continue;
+      add(base_xty_, base_yy_, base_y_, x_.data() + i * p, p, y[i] - centre_);
+    }
+  }
+  // The arm coefficient and its variance when the imputed patients' outcomes are y[i] (the
+  // observed ones as given to observe()); false on an exact fit.
+  bool fit(const double* y, const std::vector<std::size_t>& imputed, double& estimate, double& variance) const {
+    const auto p = static_cast<std::size_t>(p_);
+    std::array<double, kMaxP> xty = base_xty_;
+    double yy = base_yy_, sum = base_y_;
+    for (const std::size_t i : imputed) add(xty, yy, sum, x_.data() + i * p, p, y[i] - centre_);
+    std::array<double, kMaxP> beta = xty;
+    chol_.solve(beta.data());
+    double fitted = 0;
+    for (std::size_t k = 0; k < p; ++k) fitted += beta[k] * xty[k];
+    const double rss = yy - fitted;
+    const double tss = yy - sum * sum / static_cast<double>(n_);
+    if (!(rss > 1e-12 * tss)) return false;
+    estimate = beta[1];
     variance = rss / df_ * var_factor_;
     return true;
   }
 
  private:
-  Matrix x() { return Matrix(x_buf_.data(), n_, p_); }
+  static void add(std::array<double, kMaxP>& xty, double& yy, double& sum, const double* x, std::size_t p, double y) {
+    for (std::size_t k = 0; k < p; ++k) xty[k] += x[k] * y;
+    yy += y * y;
+    sum += y;
+  }
 
   NotEstimable status_ = NotEstimable::too_few_patients;
-  Eigen::Index n_ = 0, p_ = 0;
-  std::vector<double> x_buf_, hat_buf_;  // design (n x p) and (X'X)^-1 X', column-major
-  std::vector<double> y_buf_, resid_buf_;
-  Column beta_;
+  std::size_t n_ = 0;
+  int p_ = 0;
+  std::vector<double> x_;  // the design, patient by patient, p_ entries each
+  SmallCholesky<kMaxP> chol_;
+  std::array<double, kMaxP> base_xty_{};
+  double base_yy_ = 0, base_y_ = 0, centre_ = 0;
   double var_factor_ = 0, df_ = 0;
 };
 
@@ -477,21 +502,35 @@ class CompletedAncova {
 Estimate mi_delta(const RepeatedMeasures& d, const MiSettings& s, double alpha, Stream& rng) {
   thread_local CompletedAncova ancova;
   thread_local Imputer imputer;
-  thread_local std::vector<double> estimates, variances;
+  thread_local std::vector<double> estimates, variances, y;
+  thread_local std::vector<bool> imputed;
+  thread_local std::vector<std::size_t> imputed_list;
   ancova.reset(d);
   if (ancova.status() != NotEstimable::none) return not_estimable(ancova.status());
   imputer.reset(d);
   if (imputer.status() != NotEstimable::none) return not_estimable(imputer.status());
   estimates.assign(static_cast<std::size_t>(s.imputations), 0.0);
   variances.assign(estimates.size(), 0.0);
-  double* y = ancova.y();
+  const std::size_t n = d.patients();
+  y.resize(n);
+  imputed.assign(n, false);
+  imputed_list.clear();
+  for (std::size_t i = 0; i < n; ++i) {
+    if (imputer.imputed_last(i)) {
+      imputed[i] = true;
+      imputed_list.push_back(i);
+    } else {
+      y[i] = imputer.last_visit(i);  // observed: the same in every completed data set
+    }
+  }
+  ancova.observe(y.data(), imputed);
   for (std::size_t m = 0; m < estimates.size(); ++m) {
     if (const NotEstimable why = imputer.impute(rng, m == 0); why != NotEstimable::none) return not_estimable(why);
-    for (std::size_t i = 0; i < d.patients(); ++i) {
-      const bool shifted = imputer.imputed_last(i) && (s.delta_both_arms || d.treated[i] != 0);
+    for (const std::size_t i : imputed_list) {
+      const bool shifted = s.delta_both_arms || d.treated[i] != 0;
       y[i] = imputer.last_visit(i) + (shifted ? s.delta : 0.0);
     }
-    if (!ancova.fit(estimates[m], variances[m])) return not_estimable(NotEstimable::no_variance);
+    if (!ancova.fit(y.data(), imputed_list, estimates[m], variances[m])) return not_estimable(NotEstimable::no_variance);
   }
   return rubin_combine(estimates, variances, ancova.df(), alpha);
 }
