@@ -1,5 +1,7 @@
 #include "models/ipw.hpp"
 
+#include "models/small_cholesky.hpp"
+
 #include <Eigen/Cholesky>
 #include <Eigen/Core>
 
@@ -94,11 +96,11 @@ bool logistic(const double* x, Eigen::Index nr, Eigen::Index p, const double* y,
   // eta and mu carry over from one iteration's end to the next's start (at beta = 0 to begin).
   eta_a.setZero();
   inv_logit();
-  StageSquare xtwx(p, p);
-  StageVector xtwz(p);
-  Eigen::LLT<StageSquare> llt(p);
+  SmallCholesky<kStageColumns> chol;
   double lower[kStageColumns * (kStageColumns + 1) / 2];
   double rhs[kStageColumns];
+  // X'WX from its lower triangle, row by row as irls_sums leaves it.
+  const auto xtwx = [&](int a, int b) { return lower[a * (a + 1) / 2 + b]; };
   for (int it = 0; it < 100; ++it) {
     switch (p) {
       case 1: irls_sums<1>(x, n, y, eta, mu, lower, rhs); break;
@@ -107,14 +109,9 @@ bool logistic(const double* x, Eigen::Index nr, Eigen::Index p, const double* y,
       case 4: irls_sums<4>(x, n, y, eta, mu, lower, rhs); break;
       default: irls_sums<5>(x, n, y, eta, mu, lower, rhs); break;
     }
-    int e = 0;
-    for (Eigen::Index a = 0; a < p; ++a) {
-      for (Eigen::Index b = 0; b <= a; ++b) xtwx(a, b) = xtwx(b, a) = lower[e++];
-      xtwz(a) = rhs[a];
-    }
-    llt.compute(xtwx);
-    if (llt.info() != Eigen::Success) return false;
-    beta = llt.solve(xtwz);
+    if (!chol.compute(xtwx, static_cast<int>(p))) return false;
+    chol.solve(rhs);
+    beta = Eigen::Map<const StageVector>(rhs, p);
     for (std::size_t i = 0; i < n; ++i) eta[i] = x[i] * beta(0);
     for (Eigen::Index c = 1; c < p; ++c) {
       const double* xc = x + c * nr;
@@ -261,36 +258,32 @@ Estimate ipw(const RepeatedMeasures& d, double alpha, IpwFit* fit) {
         return p;
       };
       int cols[kStageColumns] = {0};
-      Eigen::Index p = 0;
-      bool use_reduced = false;
-      if (reduced && active_stays > 0 && active_stays < active) {
-        p = select(x, nf, cols);
-        use_reduced = static_cast<Eigen::Index>(nf) > p && full_rank(x, static_cast<Eigen::Index>(nf), p);
-      } else if (reduced) {
-        use_reduced = true;  // everyone left in the fit stays, or everyone leaves: no model
-      }
       StageVector beta;
-      if (use_reduced) {
-        if (active_stays > 0 && active_stays < active) {
+      // With separated patients: everyone left stays (or everyone leaves), so no model; or the
+      // model on those left, if they can support it.
+      const bool model_left = active_stays > 0 && active_stays < active;
+      bool done = false;
+      if (reduced && !model_left) {
+        done = true;
+      } else if (reduced) {
+        const Eigen::Index p = select(x, nf, cols);
+        if (static_cast<Eigen::Index>(nf) > p && full_rank(x, static_cast<Eigen::Index>(nf), p)) {
           if (!logistic(x, static_cast<Eigen::Index>(nf), p, y, beta, ws)) return not_estimable(NotEstimable::not_converged);
           for (Eigen::Index c = 0; c < p; ++c) coef(cols[c]) = beta(c);
+          done = true;
         }
-        std::size_t f = 0;
-        for (std::size_t r = 0; r < nr; ++r) {
-          double prob = 0;
-          if (fixed[r] >= 0) {
-            prob = fixed[r];
-          } else {
-            prob = active_stays == active ? 1.0 : active_stays == 0 ? 0.0 : ws.mu[f];
-            ++f;
-          }
-          p_complete[ws.at_risk[r]] *= prob;
+      }
+      if (done) {
+        const double left = active_stays == active ? 1.0 : 0.0;  // the probability when no model is fitted
+        for (std::size_t r = 0, f = 0; r < nr; ++r) {
+          p_complete[ws.at_risk[r]] *= fixed[r] >= 0 ? fixed[r] : model_left ? ws.mu[f++] : left;
         }
         for (int k = 2; k <= 3; ++k) {
           if (separated[k] != 0) coef(k) = separated[k];
         }
       } else {
-        p = select(cand, nr, cols);
+        // No separation, or the patients left cannot support the model: the whole stage.
+        const Eigen::Index p = select(cand, nr, cols);
         const auto nri = static_cast<Eigen::Index>(nr);
         if (nri <= p || !full_rank(cand, nri, p)) return not_estimable(NotEstimable::rank_deficient);
         if (!logistic(cand, nri, p, stay, beta, ws)) return not_estimable(NotEstimable::not_converged);
