@@ -118,13 +118,18 @@ bool Dropout::run(Patient& p, const TruePath& path, int k0, int k1, double e0, d
   const bool treated = p.arm == Arm::treatment;
   const double transfer_fixed = treated ? treated_transfer_rate_ : 0.0, ae = treated ? treated_ae_rate_ : 0.0;
   const double factor = capped ? 0.0 : std::exp(step);
+  // The running sum in a register: through the reference it would pass a store and a reload
+  // per piece.
+  double sum = cumulative;
   for (int k = k0; k < k1; ++k) {
     if (capped) m = std::exp(std::min(700.0, log_hr_per_mmHg_ * (cfg_.reference_spp - path.at(k + 0.5))));
-    if (crosses(p, k, 1.0, {death_rate_ * m, transfer_rate_ * m + transfer_fixed, ae}, threshold, cumulative, rng)) {
+    if (crosses(p, k, 1.0, {death_rate_ * m, transfer_rate_ * m + transfer_fixed, ae}, threshold, sum, rng)) {
+      cumulative = sum;
       return true;
     }
     m *= factor;
   }
+  cumulative = sum;
   return false;
 }
 
