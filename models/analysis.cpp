@@ -48,8 +48,12 @@ namespace {
 
 // Student t in double precision: Boost.Math's default promotes to long double, which costs
 // several times more and buys nothing at the 1e-9 agreement with R the tests ask for.
-using DoublePolicy = boost::math::policies::policy<boost::math::policies::promote_float<false>,
-                                                   boost::math::policies::promote_double<false>>;
+// An interval too wide for a double (df near 0, as a Kenward-Roger or Barnard-Rubin df can be in
+// a tiny trial) comes back as infinity, which t_estimate reports as not estimable, rather than
+// as an exception that would end the whole run.
+using DoublePolicy = boost::math::policies::policy<
+    boost::math::policies::promote_float<false>, boost::math::policies::promote_double<false>,
+    boost::math::policies::overflow_error<boost::math::policies::ignore_error>>;
 using StudentT = boost::math::students_t_distribution<double, DoublePolicy>;
 
 // Upper alpha/2 quantile of t(df). Integer df (every t test, ANCOVA and IPW fit) come from a
@@ -79,7 +83,11 @@ double t_quantile(double df, double alpha) {
 
 Estimate t_estimate(double est, double se, double df, double alpha) {
   if (!(se > 0.0) || !std::isfinite(se)) return not_estimable(NotEstimable::no_variance);
+  // Too few degrees of freedom for a finite interval: the trial carries no usable information
+  // on the effect's precision.
+  if (!(df > 0.0)) return not_estimable(NotEstimable::too_few_patients);
   const double q = t_quantile(df, alpha);
+  if (!std::isfinite(q)) return not_estimable(NotEstimable::too_few_patients);
   Estimate e;
   e.status = NotEstimable::none;
   e.estimate = est;

@@ -1,10 +1,12 @@
 #include <catch2/catch.hpp>
 
 #include "models/analysis.hpp"
+#include "models/estimate.hpp"
 #include "tests/reference/analysis_reference.hpp"
 
 #include <array>
 #include <cstdint>
+#include <limits>
 #include <span>
 #include <vector>
 
@@ -196,4 +198,17 @@ TEST_CASE("ancova reports too_few_patients with no more patients than coefficien
   CHECK(ancova(std::span(y).first(3), std::span(baseline).first(3), std::span(treated).first(3),
                std::span(one_stratum).first(3), 0.05)
             .status == NotEstimable::too_few_patients);
+}
+
+TEST_CASE("t_estimate gives a finite interval at tiny df and reports none at all when it would overflow", "[analysis]") {
+  // scipy.stats.t.isf(0.025, 0.5) = 164.55767352096126; at df 1e-3 the quantile exceeds any
+  // double, so the trial counts as not estimable instead of ending the run.
+  const Estimate half = t_estimate(2.0, 0.5, 0.5, 0.05);
+  REQUIRE(half.estimable());
+  CHECK(half.ci_high == Approx(2.0 + 164.55767352096126 * 0.5).epsilon(1e-9));
+  for (const double df : {1e-3, 0.0, -1.0, std::numeric_limits<double>::quiet_NaN()}) {
+    const Estimate e = t_estimate(2.0, 0.5, df, 0.05);
+    CHECK_FALSE(e.estimable());
+    CHECK(e.status == NotEstimable::too_few_patients);
+  }
 }
