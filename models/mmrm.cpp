@@ -153,6 +153,25 @@ double trace_between(const Unit& k, const M& mat, const Unit& l, const N& nat) {
   return s;
 }
 
+// The lower triangle (row >= column) of out += sum over the pattern's patients of X_i' M X_i,
+// for a symmetric M: half the work of add_xtmx, the entries added in the same order. Columns
+// are ordered by covariate a first (Design::col), so for each (a, v_r) the covariates b whose
+// column lies on or left of the row's form a prefix.
+template <class Out, class M>
+void add_xtmx_lower(Out& out, const Design& d, const Pattern& pt, const M& mat) {
+  for (int r = 0; r < pt.m; ++r) {
+    for (int c = 0; c < pt.m; ++c) {
+      const double v = mat(r, c);
+      if (v == 0.0) continue;
+      const int vr = pt.visit[static_cast<std::size_t>(r)], vc = pt.visit[static_cast<std::size_t>(c)];
+      for (int a = 0; a < d.q; ++a) {
+        const int row = d.col(a, vr);
+        for (int b = 0; b < d.q && d.col(b, vc) <= row; ++b) out(row, d.col(b, vc)) += v * pt.S(a, b);
+      }
+    }
+  }
+}
+
 // out += sum over the pattern's patients of X_i' M X_i.
 template <class Out, class M>
 void add_xtmx(Out& out, const Design& d, const Pattern& pt, const M& mat) {
@@ -243,7 +262,7 @@ void evaluate(Design& d, const KVec& theta, bool derivatives, Evaluation& ev, st
     f.v.inverse(pt.W);
     pt.logdet = f.v.log_determinant();
     logdet_v += pt.n * pt.logdet;
-    add_xtmx(A, d, pt, pt.W);
+    add_xtmx_lower(A, d, pt, pt.W);  // the Cholesky factorization below reads the lower triangle only
     const SmallQ wyz = pt.W * pt.Syz;
     add_xt(rhs, d, pt, wyz);
   }
@@ -286,13 +305,19 @@ void evaluate(Design& d, const KVec& theta, bool derivatives, Evaluation& ev, st
         const auto [r, c] = ek.rc[static_cast<std::size_t>(i)];
         wvw.noalias() += pt.W.col(r) * pt.W.row(c);
       }
-      add_xtmx(ev.B[static_cast<std::size_t>(k)], d, pt, wvw);
+      add_xtmx_lower(ev.B[static_cast<std::size_t>(k)], d, pt, wvw);
       for (int l = 0; l <= k; ++l) {
         const Unit& el = d.unit(t, l);
         if (el.terms == 0) continue;
         t1(k, l) += pt.n * trace_between(ek, pt.W, el, pt.W);  // tr(W E_k W E_l)
         t2(k, l) += trace_between(ek, pt.W, el, g);           // tr(h W E_k W E_l W)
       }
+    }
+  }
+  // B_k was summed in its lower triangle: mirror it.
+  for (PMat& b : ev.B) {
+    for (Eigen::Index c = 1; c < d.p; ++c) {
+      for (Eigen::Index r = 0; r < c; ++r) b(r, c) = b(c, r);
     }
   }
   // tr(Phi B_k Phi B_l) = sum of (Phi B_k) o (Phi B_l)'.
