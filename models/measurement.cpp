@@ -78,7 +78,7 @@ Deviations Measurement::draw_deviations(Stream& rng) const {
   return d;
 }
 
-void Measurement::readings(const Patient& p, const TruePath& path, VisitRow row) const {
+void Measurement::readings(const Patient& p, const TruePath& path, const VisitRow& row) const {
   row.observed[0] = entry_.separate_baseline ? true_at_visit(path, 0) + row.deviation[0] : p.entry_spp;
   for (std::size_t k = 1; k < visits_; ++k) {
     row.observed[k] = row.seen[k] ? true_at_visit(path, k) + row.deviation[k] : std::numeric_limits<double>::quiet_NaN();

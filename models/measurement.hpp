@@ -137,7 +137,7 @@ class Measurement {
   // The reading each visit would give if the patient were still in the trial, into
   // row.observed (NaN where the visit is missed at random), from row.deviation, row.seen (holding
   // whether each visit is attendable) and the true path: what dropout on observed SPP reads.
-  void readings(const Patient& p, const TruePath& path, VisitRow row) const;
+  void readings(const Patient& p, const TruePath& path, const VisitRow& row) const;
   // Once the dropout month is known: seen where attended (month 0 always), observed SPP there
   // and 0 elsewhere; at month 0 without a separate baseline the entry mean, whose deviation
   // from the true baseline goes into row.deviation[0].

@@ -44,7 +44,7 @@ TreatmentConfig TreatmentConfig::read(ConfigReader& in, double last_visit_month)
   return c;
 }
 
-void Treatment::apply(Patient& p, VisitRow row, const std::vector<double>& months, Stream& rng) const {
+void Treatment::apply(Patient& p, const VisitRow& row, const std::vector<double>& months, Stream& rng) const {
   const bool treated = p.arm == Arm::treatment;
   // Fixed draw order whatever the arm, so a patient's noise does not depend on allocation.
   // A part the scenario switches off (SD or probability 0) costs no draw.

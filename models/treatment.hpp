@@ -47,7 +47,7 @@ class Treatment {
   // Draws the patient's response and titration history from its treatment stream and fills
   // the row's dose and serum_mg, and the patient's adherence and treatment_effect_final. Call
   // after the arm is known.
-  void apply(Patient& p, VisitRow row, const std::vector<double>& months, Stream& rng) const;
+  void apply(Patient& p, const VisitRow& row, const std::vector<double>& months, Stream& rng) const;
 
   const TreatmentConfig& config() const { return cfg_; }
 
