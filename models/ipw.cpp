@@ -209,11 +209,11 @@ Estimate ipw(const RepeatedMeasures& d, double alpha, IpwFit* fit) {
           const double* c = cand + static_cast<std::size_t>(k) * nr;
           for (int level = 0; level <= 1 && !changed; ++level) {
             std::size_t count = 0, stays = 0;
+            // Branch-free: the levels fall at random, so a branch on them would miss half the time.
             for (std::size_t r = 0; r < nr; ++r) {
-              if (fixed[r] < 0 && c[r] == level) {
-                ++count;
-                stays += stay[r] > 0 ? 1u : 0u;
-              }
+              const std::size_t in = static_cast<std::size_t>(fixed[r] < 0) & static_cast<std::size_t>(c[r] == level);
+              count += in;
+              stays += in & static_cast<std::size_t>(stay[r] > 0);
             }
             if (count == 0 || count == active || (stays != 0 && stays != count)) continue;
             const int limit = stays == count ? 1 : 0;
