@@ -18,7 +18,7 @@ The trial, per simulated replicate:
   baseline; ANCOVA month 12 ~ arm + baseline + diabetes stratum (least squares, t-based CI and p).
 
 Where this differs from trialsim by design (none of it changes the expected results):
-  - Random numbers: PCG64 draws in bulk, not trialsim's per-patient Philox sub-streams, so the
+  - Random numbers: PCG64 draws in bulk, not trialsim's counter-based stream per patient and model part, so the
     two agree in distribution, not trial by trial. Results here also depend on --block, which
     fixes the order in which the bulk draws are consumed.
   - Only what the three analyses need is simulated: no month-6 reading (it enters no analysis
