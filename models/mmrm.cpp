@@ -154,9 +154,10 @@ double trace_between(const Unit& k, const M& mat, const Unit& l, const N& nat) {
 }
 
 // The lower triangle (row >= column) of out += sum over the pattern's patients of X_i' M X_i,
-// for a symmetric M: half the work of add_xtmx, the entries added in the same order. Columns
-// are ordered by covariate a first (Design::col), so for each (a, v_r) the covariates b whose
-// column lies on or left of the row's form a prefix.
+// for a symmetric M (every sum of this form is symmetric, and the Cholesky factorizations that
+// read them use their lower triangles only). Columns are ordered by covariate a first
+// (Design::col), so for each (a, v_r) the covariates b whose column lies on or left of the row's
+// form a prefix.
 template <class Out, class M>
 void add_xtmx_lower(Out& out, const Design& d, const Pattern& pt, const M& mat) {
   for (int r = 0; r < pt.m; ++r) {
@@ -167,21 +168,6 @@ void add_xtmx_lower(Out& out, const Design& d, const Pattern& pt, const M& mat) 
       for (int a = 0; a < d.q; ++a) {
         const int row = d.col(a, vr);
         for (int b = 0; b < d.q && d.col(b, vc) <= row; ++b) out(row, d.col(b, vc)) += v * pt.S(a, b);
-      }
-    }
-  }
-}
-
-// out += sum over the pattern's patients of X_i' M X_i.
-template <class Out, class M>
-void add_xtmx(Out& out, const Design& d, const Pattern& pt, const M& mat) {
-  for (int r = 0; r < pt.m; ++r) {
-    for (int c = 0; c < pt.m; ++c) {
-      const double v = mat(r, c);
-      if (v == 0.0) continue;
-      const int vr = pt.visit[static_cast<std::size_t>(r)], vc = pt.visit[static_cast<std::size_t>(c)];
-      for (int a = 0; a < d.q; ++a) {
-        for (int b = 0; b < d.q; ++b) out(d.col(a, vr), d.col(b, vc)) += v * pt.S(a, b);
       }
     }
   }
@@ -562,7 +548,7 @@ MmrmFit fit_mmrm(const RepeatedMeasures& data, double alpha, MmrmDf df_rule) {
   PMat xtx = PMat::Zero(d.p, d.p);
   PVec xty = PVec::Zero(d.p);
   for (const Pattern& pt : d.patterns) {
-    add_xtmx(xtx, d, pt, Small::Identity(pt.m, pt.m));
+    add_xtmx_lower(xtx, d, pt, Small::Identity(pt.m, pt.m));  // LLT and its rank check read no more
     add_xt(xty, d, pt, pt.Syz);
   }
   const Eigen::LLT<PMat> xtx_llt(xtx);
