@@ -111,6 +111,15 @@ bool logistic(const double* x, Eigen::Index nr, Eigen::Index p, const double* y,
     }
     if (!chol.compute(xtwx, static_cast<int>(p))) return false;
     chol.solve(rhs);
+    // The Newton decrement of this step, d'(X'WX)d with d the change in beta: the deviance falls
+    // by about this much (Boyd & Vandenberghe 2004, sec. 9.5.1). While it is far above the
+    // convergence tolerance the deviance test cannot pass, so its logarithms are not computed.
+    double decrement = 0;
+    for (int a = 0; a < static_cast<int>(p); ++a) {
+      const double da = rhs[a] - beta(a);
+      decrement += xtwx(a, a) * da * da;
+      for (int b = 0; b < a; ++b) decrement += 2.0 * xtwx(a, b) * da * (rhs[b] - beta(b));
+    }
     beta = Eigen::Map<const StageVector>(rhs, p);
     for (std::size_t i = 0; i < n; ++i) eta[i] = x[i] * beta(0);
     for (Eigen::Index c = 1; c < p; ++c) {
@@ -119,6 +128,10 @@ bool logistic(const double* x, Eigen::Index nr, Eigen::Index p, const double* y,
       for (std::size_t i = 0; i < n; ++i) eta[i] += xc[i] * b;
     }
     inv_logit();
+    if (decrement > 1e-4 * static_cast<double>(n)) {
+      deviance = std::numeric_limits<double>::infinity();
+      continue;
+    }
     const double dev = deviance_now();
     if (std::abs(dev - deviance) / (std::abs(dev) + 0.1) < 1e-10) return true;
     deviance = dev;
