@@ -80,6 +80,9 @@ void irls_sums(const double* x, std::size_t n, const double* y, const double* et
 // x: p columns of nr entries each, column c at x + c nr; the fitted probabilities are left in ws.mu.
 bool logistic(const double* x, Eigen::Index nr, Eigen::Index p, const double* y, StageVector& beta, Workspace& ws) {
   static constexpr double kEtaMax = 36.0;
+  // Above this Newton decrement per patient the deviance is not evaluated (six orders of
+  // magnitude above the 1e-10 relative tolerance for any deviance up to 2 log 2 per patient).
+  static constexpr double kDecrementPerPatient = 1e-4;
   const auto n = static_cast<std::size_t>(nr);
   double* eta = sized(ws.eta, n);
   double* mu = sized(ws.mu, n);
@@ -113,12 +116,13 @@ bool logistic(const double* x, Eigen::Index nr, Eigen::Index p, const double* y,
     chol.solve(rhs);
     // The Newton decrement of this step, d'(X'WX)d with d the change in beta: the deviance falls
     // by about this much (Boyd & Vandenberghe 2004, sec. 9.5.1). While it is far above the
-    // convergence tolerance the deviance test cannot pass, so its logarithms are not computed.
+    // convergence tolerance the deviance test is far from passing, so its logarithms are skipped.
+    double step[kStageColumns];
     double decrement = 0;
     for (int a = 0; a < static_cast<int>(p); ++a) {
-      const double da = rhs[a] - beta(a);
-      decrement += xtwx(a, a) * da * da;
-      for (int b = 0; b < a; ++b) decrement += 2.0 * xtwx(a, b) * da * (rhs[b] - beta(b));
+      step[a] = rhs[a] - beta(a);
+      decrement += xtwx(a, a) * step[a] * step[a];
+      for (int b = 0; b < a; ++b) decrement += 2.0 * xtwx(a, b) * step[a] * step[b];
     }
     beta = Eigen::Map<const StageVector>(rhs, p);
     for (std::size_t i = 0; i < n; ++i) eta[i] = x[i] * beta(0);
@@ -128,7 +132,7 @@ bool logistic(const double* x, Eigen::Index nr, Eigen::Index p, const double* y,
       for (std::size_t i = 0; i < n; ++i) eta[i] += xc[i] * b;
     }
     inv_logit();
-    if (decrement > 1e-4 * static_cast<double>(n)) {
+    if (decrement > kDecrementPerPatient * static_cast<double>(n)) {
       deviance = std::numeric_limits<double>::infinity();
       continue;
     }
