@@ -1,5 +1,6 @@
 #include "sim/cli.hpp"
 
+#include "sim/calibrate.hpp"
 #include "sim/config_reader.hpp"
 #include "sim/engine.hpp"
 #include "sim/plots.hpp"
@@ -204,6 +205,71 @@ void check_distinct_paths(const RunArgs& a) {
     }
     seen.emplace_back(flag, canon);
   }
+}
+
+// The same check for any command: inputs first (label, path), then outputs (flag, path); empty
+// paths are skipped.
+void check_distinct_files(const std::vector<std::pair<std::string, std::string>>& files) {
+  namespace fs = std::filesystem;
+  std::vector<std::pair<std::string, fs::path>> seen;
+  for (const auto& [label, path] : files) {
+    if (path.empty()) continue;
+    const fs::path canon = fs::weakly_canonical(path);
+    for (const auto& [other, other_path] : seen) {
+      if (canon == other_path) throw InputError(label + ": " + path + " is the same file as " + other);
+    }
+    seen.emplace_back(label, canon);
+  }
+}
+
+struct CalibrateArgs {
+  CalibrateOptions o;
+  std::vector<std::string> free_specs;
+  std::string write_path, json_path;
+  bool quiet = false;
+};
+
+int calibrate_command(CalibrateArgs& a) {
+  check_distinct_files({{"the scenario file", a.o.scenario_path},
+                        {"the observed file", a.o.observed_path},
+                        {"--write", a.write_path},
+                        {"--json", a.json_path}});
+  for (const std::string& spec : a.free_specs) a.o.free.push_back(parse_free(spec));
+  std::unique_ptr<AtomicFile> write_file, json_file;
+  if (!a.write_path.empty()) write_file = std::make_unique<AtomicFile>(a.write_path);
+  if (!a.json_path.empty()) json_file = std::make_unique<AtomicFile>(a.json_path);
+  a.o.cancel = &g_interrupted;
+  std::signal(SIGINT, on_sigint);
+  // Progress: evaluations of the objective, each of --reps trials, against the most a step may
+  // take (two steps, then 2 per free key for the standard errors).
+  const auto start = std::chrono::steady_clock::now();
+  int done = 0;
+  auto last = start - std::chrono::seconds(1);
+  const int most = 2 * (a.o.max_evaluations + 1) + 1 + 2 * static_cast<int>(a.o.free.size());
+  if (!a.quiet) {
+    a.o.on_evaluation = [&](int, int, double q) {
+      ++done;
+      const auto now = std::chrono::steady_clock::now();
+      if (now - last < std::chrono::milliseconds(200)) return;
+      last = now;
+      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      std::fprintf(stderr, "\rcalibrate: evaluation %d (at most %d), objective %.5g, %.1fs elapsed, ETA at most %.0fs   ",
+                   done, most, q, secs, secs / done * std::max(0, most - done));
+      std::fflush(stderr);
+    };
+  }
+  const CalibrationResult r = calibrate(a.o);
+  if (!a.quiet) std::fprintf(stderr, "\n");
+  if (write_file) {
+    write_file->write(r.scenario_toml(a.o, a.write_path));
+    write_file->commit();
+  }
+  if (json_file) {
+    json_file->write(r.to_json(a.o).dump(2) + "\n");
+    json_file->commit();
+  }
+  if (!a.quiet) std::cout << r.to_table(a.o);
+  return 0;
 }
 
 int run_command(const RunArgs& a) {
@@ -497,6 +563,33 @@ int cli_main(int argc, char** argv) {
   samplesize->add_option("--json", ss.json_path, "Write the evaluated points, the fit and the result as JSON");
   samplesize->add_flag("--quiet", ss.quiet, "No progress lines and no table");
 
+  CalibrateArgs cal;
+  CLI::App* calibrate_app = app.add_subcommand(
+      "calibrate", "Estimate scenario keys so that the simulated trial reproduces an observed trial's statistics");
+  calibrate_app->add_option("scenario", cal.o.scenario_path, "Scenario file (TOML)")->required();
+  calibrate_app->add_option("--observed", cal.o.observed_path, "Observed statistics (TOML), e.g. configs/seed_observed.toml")
+      ->required();
+  calibrate_app->add_option("--free", cal.free_specs, "A key to estimate within a range: KEY=LO:HI (repeatable)")
+      ->required()
+      ->take_all()
+      ->allow_extra_args(false);
+  calibrate_app->add_option("--set", cal.o.sets, "Override a scenario key (repeatable; kept in --write)")
+      ->take_all()
+      ->allow_extra_args(false);
+  calibrate_app->add_option("--reps", cal.o.replicates, "Simulated trials per evaluation of the objective")
+      ->check(CLI::Range(std::uint64_t{100}, std::uint64_t{10000000}))
+      ->capture_default_str();
+  calibrate_app->add_option("--max-evals", cal.o.max_evaluations, "Most evaluations per Nelder-Mead step (two steps)")
+      ->check(CLI::Range(10, 100000))
+      ->capture_default_str();
+  calibrate_app->add_option("--seed", cal.o.seed, "Random seed (the same trials at every evaluation)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  calibrate_app->add_option("--threads", cal.o.threads, "Worker threads (default: all cores)")->check(CLI::Range(1, 1024));
+  calibrate_app->add_option("--write", cal.write_path, "Write the calibrated scenario (TOML, extending the original)");
+  calibrate_app->add_option("--json", cal.json_path, "Write the estimates, intervals and fit table as JSON");
+  calibrate_app->add_flag("--quiet", cal.quiet, "No progress line and no tables");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -508,12 +601,14 @@ int cli_main(int argc, char** argv) {
                       : validate->parsed()   ? "validate "
                       : sweep->parsed()      ? "sweep "
                       : samplesize->parsed() ? "samplesize "
+                      : calibrate_app->parsed() ? "calibrate "
                                              : "";
     std::cerr << "trialsim: " << e.what() << " (see trialsim " << sub << "--help)\n";
     return 2;
   }
   try {
     if (validate->parsed()) return validate_command(v);
+    if (calibrate_app->parsed()) return calibrate_command(cal);
     if (sweep->parsed()) {
       check_cap(sweep_cap, w.precision);
       return sweep_command(w);

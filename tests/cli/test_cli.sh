@@ -129,5 +129,20 @@ if "$bin" sweep "$work/sw.toml" --vary trial.consented=60,100 --reps 100 --out "
 if PATH=/nonexistent "$bin" run "$seed" --reps 10 --plots "$work/nogp" 2>"$work/nogp.err"; then bad "plots without gnuplot succeeded"; 
 elif grep -q "gnuplot not found" "$work/nogp.err" && [ ! -e "$work/nogp" ]; then ok; else bad "plots without gnuplot: $(cat "$work/nogp.err")"; fi
 
+# calibrate: bad observed files and --free specifications, then a small run with every output.
+obs="$root/configs/seed_observed.toml"
+printf '[control]\ncompleted = 39\ncompletd = 39\n' >"$work/obs_typo.toml"
+expect_error "calibrate unknown statistic" "obs_typo.toml:3: control.completd: unknown key; did you mean control.completed?" -- calibrate "$seed" --observed "$work/obs_typo.toml" --free spp.drift_per_year=0:20 --json "$work/out/c.json"
+printf '[treatment]\nfinal_sd = -21\n' >"$work/obs_neg.toml"
+expect_error "calibrate negative SD" "obs_neg.toml:2: treatment.final_sd: an SD must be >= 0, got -21" -- calibrate "$seed" --observed "$work/obs_neg.toml" --free spp.drift_per_year=0:20 --write "$work/out/c.toml"
+printf '[funnel]\nentry_above_max = 200\n' >"$work/obs_big.toml"
+expect_error "calibrate count above consented" "obs_big.toml:2: funnel.entry_above_max: must be a whole number of patients between 0 and trial.consented (106)" -- calibrate "$seed" --observed "$work/obs_big.toml" --free spp.drift_per_year=0:20 --json "$work/out/c.json"
+expect_error "calibrate bad free" "--free spp.drift_per_year=20:0: LO must be below HI" -- calibrate "$seed" --observed "$obs" --free spp.drift_per_year=20:0 --json "$work/out/c.json"
+expect_error "calibrate unknown free key" "--free spp.drift=0:20: the scenario does not accept spp.drift = 0" -- calibrate "$seed" --observed "$obs" --free spp.drift=0:20 --json "$work/out/c.json"
+expect_error "calibrate write over scenario" "--write: $seed is the same file as the scenario file" -- calibrate "$seed" --observed "$obs" --free spp.drift_per_year=0:20 --write "$seed"
+if "$bin" calibrate "$seed" --observed "$obs" --free spp.drift_per_year=0:20 --reps 200 --max-evals 20 --quiet \
+     --json "$work/cal.json" --write "$work/cal.toml" && grep -q '"change_accounts"' "$work/cal.json" &&
+   "$bin" run "$work/cal.toml" --reps 64 --quiet; then ok; else bad "calibrate run, --json, --write and run on the result"; fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
