@@ -777,7 +777,7 @@ std::string CalibrationResult::scenario_toml(const CalibrateOptions& o, const st
   t << " --seed " << seed << " --reps " << replicates << "\n";
   t << "# Simulated method of moments (see README, \"Calibrate to an observed trial\"): the free keys below\n"
        "# are the estimates, with 95% intervals from the sandwich standard errors; everything else is the\n"
-       "# original scenario's (and the --set keys above).\n";
+    << (o.sets.empty() ? "# original scenario's.\n" : "# original scenario's, with the --set keys above.\n");
   t << "extends = \"" << base << "\"\n";
   // Keys by table, in first-seen order.
   std::vector<std::pair<std::string, std::vector<std::string>>> tables;

@@ -225,7 +225,7 @@ void check_distinct_files(const std::vector<std::pair<std::string, std::string>>
 struct CalibrateArgs {
   CalibrateOptions o;
   std::vector<std::string> free_specs;
-  std::string write_path, json_path;
+  std::string write_path, json_path, plots_dir, report_path;
   bool quiet = false;
 };
 
@@ -233,11 +233,13 @@ int calibrate_command(CalibrateArgs& a) {
   check_distinct_files({{"the scenario file", a.o.scenario_path},
                         {"the observed file", a.o.observed_path},
                         {"--write", a.write_path},
-                        {"--json", a.json_path}});
+                        {"--json", a.json_path},
+                        {"--report", a.report_path}});
   for (const std::string& spec : a.free_specs) a.o.free.push_back(parse_free(spec));
   std::unique_ptr<AtomicFile> write_file, json_file;
   if (!a.write_path.empty()) write_file = std::make_unique<AtomicFile>(a.write_path);
   if (!a.json_path.empty()) json_file = std::make_unique<AtomicFile>(a.json_path);
+  std::unique_ptr<AtomicFile> report = prepare_pictures(a.plots_dir, a.report_path);
   a.o.cancel = &g_interrupted;
   std::signal(SIGINT, on_sigint);
   // Progress: evaluations of the objective, each of --reps trials, against the most a step may
@@ -260,12 +262,17 @@ int calibrate_command(CalibrateArgs& a) {
   }
   const CalibrationResult r = calibrate(a.o);
   if (!a.quiet) std::fprintf(stderr, "\n");
+  const nlohmann::json j = r.to_json(a.o);
+  if (!a.plots_dir.empty() || report) {
+    const std::vector<Figure> figures = r.accounts.empty() ? std::vector<Figure>{} : calibrate_figures(j);
+    write_pictures(figures, a.plots_dir, report ? calibrate_report_html(j, figures) : std::string(), report);
+  }
   if (write_file) {
     write_file->write(r.scenario_toml(a.o, a.write_path));
     write_file->commit();
   }
   if (json_file) {
-    json_file->write(r.to_json(a.o).dump(2) + "\n");
+    json_file->write(j.dump(2) + "\n");
     json_file->commit();
   }
   if (!a.quiet) std::cout << r.to_table(a.o);
@@ -589,6 +596,7 @@ int cli_main(int argc, char** argv) {
   calibrate_app->add_option("--write", cal.write_path, "Write the calibrated scenario (TOML, extending the original)");
   calibrate_app->add_option("--json", cal.json_path, "Write the estimates, intervals and fit table as JSON");
   calibrate_app->add_flag("--quiet", cal.quiet, "No progress line and no tables");
+  add_picture_options(calibrate_app, cal.plots_dir, cal.report_path);
 
   try {
     app.parse(argc, argv);

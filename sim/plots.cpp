@@ -1031,6 +1031,95 @@ std::vector<Figure> sweep_figures(const nlohmann::json& sweep) {
   return out;
 }
 
+std::vector<Figure> calibrate_figures(const nlohmann::json& calibration) {
+  const json& accounts = member(calibration, "change_accounts");
+  const json& parts = member(calibration, "change_parts");
+  if (!accounts.is_array() || accounts.empty() || !parts.is_array()) {
+    throw InputError("--plots: the calibration has no change decomposition (the observed file needs baseline_mean and "
+                     "final_mean of an arm)");
+  }
+  Plotter plotter;
+  // Segments stacked from 0 in this order, each from the running sum to the running sum plus
+  // its mean (a negative part goes down); chance (observed - expected) last, so the stack ends
+  // at the observed change.
+  const std::array<std::pair<const char*, const char*>, 4> segments = {{
+      {"drift", "secular drift"},
+      {"regression_to_mean", "regression to the mean"},
+      {"attrition", "attrition"},
+      {"other", "slope selection + treatment effect"},
+  }};
+  const std::array<const char*, 4> colours = {"#0072B2", "#E69F00", "#009E73", "#CC79A7"};
+  std::array<std::string, 4> rows;
+  std::string observed_rows, expected_rows, chance_rows, tics;
+  double lo = 0, hi = 0;
+  for (std::size_t i = 0; i < accounts.size(); ++i) {
+    const json& a = accounts[i];
+    const std::string arm = a.value("arm", std::string());
+    auto part = [&](const char* name) {
+      double sum = 0;
+      for (const json& p : parts) {
+        if (p.value("arm", std::string()) != arm) continue;
+        const std::string n = p.value("part", std::string());
+        const bool other = std::string(name) == "other" && (n == "slope_selection" || n == "treatment_effect");
+        if (n == name || other) sum += json_number(p, {"mean"}).value_or(0.0);
+      }
+      return sum;
+    };
+    const double x = static_cast<double>(i);
+    double cum = 0;
+    for (std::size_t k = 0; k < segments.size(); ++k) {
+      const double v = part(segments[k].first);
+      rows[k] += datum(x - 0.12) + " " + datum(cum) + " " + datum(cum + v) + "\n";
+      cum += v;
+      lo = std::min(lo, cum);
+      hi = std::max(hi, cum);
+    }
+    const auto observed = json_number(a, {"observed_change"});
+    const auto expected = json_number(a, {"expected_change"});
+    const auto se = json_number(a, {"expected_change_se_from_parameters"});
+    // Chance: a narrow bar beside the stack, from the expected change to the observed one.
+    chance_rows += datum(x + 0.25) + " " + datum(expected) + " " + datum(observed) + "\n";
+    observed_rows += datum(x + 0.25) + " " + datum(observed) + "\n";
+    if (observed) {
+      lo = std::min(lo, *observed);
+      hi = std::max(hi, *observed);
+    }
+    expected_rows += datum(x + 0.4) + " " + datum(expected) + " " + datum(se ? std::optional<double>(1.96 * *se) : std::nullopt) + "\n";
+    if (expected && se) {
+      lo = std::min(lo, *expected - 1.96 * *se);
+      hi = std::max(hi, *expected + 1.96 * *se);
+    }
+    tics += std::string(i ? ", " : "") + "\"" + (arm == "treatment" ? "MgO" : arm) + "\" " + std::to_string(i);
+  }
+  std::string plot = "plot ";
+  for (std::size_t k = 0; k < segments.size(); ++k) {
+    const std::string file = plotter.data(std::string("seg_") + segments[k].first, rows[k]);
+    plot += file + " using 1:(($2+$3)/2):($1-0.2):($1+0.2):2:3 with boxxyerror fs solid 0.85 border lc rgb '#333333' "
+                   "dt 1 fc rgb '" + colours[k] + "' title " + gp(segments[k].second) + ", ";
+  }
+  plot += plotter.data("chance", chance_rows) +
+          " using 1:(($2+$3)/2):($1-0.05):($1+0.05):2:3 with boxxyerror fs pattern 4 border lc rgb '#555555' dt 1 "
+          "fc rgb '#777777' title 'chance = observed - expected', " +
+          plotter.data("expected", expected_rows) +
+          " using 1:2:3 with yerrorbars lc rgb '#000000' lw 1.5 dt 1 pt 2 ps 1.5 title 'expected change ± 1.96 SE (parameters)', " +
+          plotter.data("observed", observed_rows) + " using 1:2 with points lc rgb '#000000' pt 7 ps 1.6 title 'observed change'\n";
+  const std::string title = "Where each arm's change came from (calibrated model)";
+  const std::string body = preamble() + title_cmd(title) + "set xtics (" + tics + ") scale 0\n" +
+                           "set xrange [-0.7:" + datum(static_cast<double>(accounts.size()) - 0.3) + "]\n" +
+                           "set yrange [" + datum(std::min(0.0, lo) - 1.0) + ":" + datum(hi + 1.0) + "]\n"
+                           "set ylabel 'change from baseline to the last visit (mmHg)'\n"
+                           "set xzeroaxis lt 1 lc rgb '#444444' lw 1\nset grid noxtics ytics\n"
+                           "set key outside below center horizontal maxrows 4 Left reverse width 2\n" + plot;
+  const std::string caption =
+      "Each bar stacks the parts of an arm's mean change from baseline (all randomized) to the last visit (completers) in the "
+      "calibrated model, each part starting where the previous one ended: secular drift, regression to the mean, attrition, "
+      "and selection on slopes plus the treatment effect; their sum is the expected change (cross, with ±1.96 SE from the "
+      "parameters' uncertainty). The hatched bar beside it, chance, runs from the expected change to the observed one (dot).";
+  std::vector<Figure> out;
+  out.push_back(plotter.render("calibration_change", title, caption, body));
+  return out;
+}
+
 std::vector<Figure> samplesize_figures(const nlohmann::json& samplesize) {
   const json& points = member(samplesize, "points");
   if (!points.is_array() || points.empty()) throw InputError("--plots: the sample-size result has no points");

@@ -47,6 +47,10 @@ std::vector<Figure> sweep_figures(const nlohmann::json& sweep);
 // "samplesize": simulated power per n, the fitted curve and the chosen n.
 std::vector<Figure> samplesize_figures(const nlohmann::json& samplesize);
 
+// "calibration_change": each arm's mean change at a calibrated estimate, stacked from its parts
+// (drift, regression to the mean, attrition, other, chance), with the observed change.
+// `calibration` is CalibrationResult::to_json.
+std::vector<Figure> calibrate_figures(const nlohmann::json& calibration);
 // The analyses in `summary` in the scenario's order (scenario.analysis.methods), then any
 // others; figures and reports list methods in this order.
 std::vector<std::string> method_names(const nlohmann::json& summary);

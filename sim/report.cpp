@@ -420,6 +420,96 @@ std::string sweep_report_html(const nlohmann::json& sweep, const std::vector<Fig
   return page(title, meta, content, version);
 }
 
+std::string calibrate_report_html(const nlohmann::json& calibration, const std::vector<Figure>& figures) {
+  const json& c = calibration;
+  const std::string version = text(c, {"trialsim_version"}, "(unknown version)");
+  const std::string title = "trialsim calibration: " + text(c, {"scenario"}, "scenario") + " to " + text(c, {"observed"}, "observed");
+  const std::string meta = meta_item("trialsim", version) + meta_item("seed", text(c, {"seed"}, "NA")) +
+                           meta_item("trials per evaluation", text(c, {"replicates_per_evaluation"}, "NA")) +
+                           meta_item("evaluations", text(c, {"evaluations"}, "NA")) +
+                           meta_item("objective", fixed(json_number(c, {"objective"}), 3));
+  auto number = [](const json& j) { return j.is_number() ? std::optional<double>(j.get<double>()) : std::nullopt; };
+  std::string content = "<section>\n<h2>Estimates</h2>\n<p class=\"note\">" + esc(text(c, {"method"}, "")) +
+                        ". Intervals are 95% Wald intervals cut to the search range.</p>\n";
+  if (c.contains("converged") && c["converged"].is_boolean() && !c["converged"].get<bool>()) {
+    content += "<p class=\"result\">Nelder-Mead stopped at the evaluation limit before converging.</p>\n";
+  }
+  content += "<div class=\"scroll\"><table>\n<thead><tr><th>key</th><th class=\"n\">range</th><th class=\"n\">start</th>"
+             "<th class=\"n\">estimate</th><th class=\"n\">SE</th><th class=\"n\">95% interval</th><th>identification</th></tr>"
+             "</thead>\n<tbody>\n";
+  if (c.contains("parameters") && c["parameters"].is_array()) {
+    for (const json& p : c["parameters"]) {
+      std::string flags;
+      if (p.contains("flags") && p["flags"].is_array()) {
+        for (const json& f : p["flags"]) flags += (flags.empty() ? "" : "; ") + esc(f.is_string() ? f.get<std::string>() : "");
+      }
+      const json& ci = p.contains("ci95") ? p["ci95"] : json();
+      const std::string interval = ci.is_array() && ci.size() == 2 && ci[0].is_number() && ci[1].is_number()
+                                       ? fixed(number(ci[0]), 3) + " to " + fixed(number(ci[1]), 3)
+                                       : "NA";
+      content += "<tr><td><code>" + esc(text(p, {"key"}, "")) + "</code></td><td class=\"n\">" + fixed(json_number(p, {"lo"}), 3) +
+                 " to " + fixed(json_number(p, {"hi"}), 3) + "</td><td class=\"n\">" + fixed(json_number(p, {"start"}), 3) +
+                 "</td><td class=\"n\"><strong>" + fixed(json_number(p, {"estimate"}), 3) + "</strong></td><td class=\"n\">" +
+                 fixed(json_number(p, {"se"}), 3) + "</td><td class=\"n\">" + esc(interval) + "</td><td>" +
+                 (flags.empty() ? "identified" : flags) + "</td></tr>\n";
+    }
+  }
+  content += "</tbody></table></div>\n</section>\n";
+  if (c.contains("change_parts") && c["change_parts"].is_array() && !c["change_parts"].empty()) {
+    std::string rows;
+    std::vector<std::string> names;
+    for (const json& p : c["change_parts"]) {
+      const std::string n = text(p, {"part"}, "");
+      if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
+    }
+    auto cell = [&](const std::string& arm, const std::string& part) {
+      for (const json& p : c["change_parts"]) {
+        if (text(p, {"arm"}, "") == arm && text(p, {"part"}, "") == part) {
+          return with_mcse(json_number(p, {"mean"}), json_number(p, {"se_from_parameters"}), 2);
+        }
+      }
+      return std::string("NA");
+    };
+    for (const std::string& n : names) {
+      rows += "<tr><td>" + esc(n) + "</td><td class=\"n\">" + cell("treatment", n) + "</td><td class=\"n\">" + cell("control", n) +
+              "</td></tr>\n";
+    }
+    std::string accounts;
+    if (c.contains("change_accounts") && c["change_accounts"].is_array()) {
+      for (const json& a : c["change_accounts"]) {
+        accounts += "<li>" + esc(arm_name(text(a, {"arm"}, ""))) + ": observed change " + fixed(json_number(a, {"observed_change"}), 2) +
+                    " = expected " + with_mcse(json_number(a, {"expected_change"}), json_number(a, {"expected_change_se_from_parameters"}), 2) +
+                    " + chance " + fixed(json_number(a, {"chance"}), 2) + " (one trial's SD " + fixed(json_number(a, {"one_trial_sd"}), 2) +
+                    ")</li>\n";
+      }
+    }
+    content += "<section>\n<h2>Where each arm's change came from</h2>\n<p class=\"note\">Means over simulated trials at the "
+               "estimate, mmHg; in parentheses the SE from the parameters' uncertainty (delta method).</p>\n"
+               "<div class=\"scroll\"><table>\n<thead><tr><th>part</th><th class=\"n\">MgO</th><th class=\"n\">control</th></tr>"
+               "</thead>\n<tbody>\n" + rows + "</tbody></table></div>\n<ul>\n" + accounts + "</ul>\n</section>\n";
+  }
+  std::string fit;
+  if (c.contains("fit") && c["fit"].is_array()) {
+    for (const json& f : c["fit"]) {
+      const json& r = f.contains("simulated_range95") ? f["simulated_range95"] : json();
+      const std::string range = r.is_array() && r.size() == 2 ? fixed(number(r[0]), 3) + " to " + fixed(number(r[1]), 3) : "NA";
+      const bool outside = f.value("outside_range", false);
+      fit += std::string("<tr") + (outside ? " class=\"flag\"" : "") + "><td><code>" + esc(text(f, {"statistic"}, "")) + "</code><br>" +
+             esc(text(f, {"description"}, "")) + "</td><td class=\"n\">" + fixed(json_number(f, {"observed"}), 3) + "</td><td class=\"n\">" +
+             fixed(json_number(f, {"se"}), 3) + " (" + esc(text(f, {"se_source"}, "")) + ")</td><td class=\"n\">" +
+             fixed(json_number(f, {"simulated_mean"}), 3) + "</td><td class=\"n\">" + esc(range) + "</td><td>" +
+             (outside ? "outside" : "") + "</td></tr>\n";
+    }
+  }
+  content += "<section>\n<h2>Goodness of fit at the estimate</h2>\n<p class=\"note\">The simulated 95% range is one trial's "
+             "(2.5th to 97.5th percentile over the simulated trials); an observation outside it is marked.</p>\n"
+             "<div class=\"scroll\"><table>\n<thead><tr><th>statistic</th><th class=\"n\">observed</th><th class=\"n\">SE</th>"
+             "<th class=\"n\">simulated mean</th><th class=\"n\">simulated 95% range</th><th></th></tr></thead>\n<tbody>\n" + fit +
+             "</tbody></table></div>\n</section>\n";
+  content += figures_section(figures);
+  return page(title, meta, content, version);
+}
+
 std::string samplesize_report_html(const nlohmann::json& samplesize, const std::vector<Figure>& figures) {
   const json& ss = samplesize;
   const std::string version = text(ss, {"trialsim_version"}, "(unknown version)");

@@ -18,6 +18,9 @@ std::string sweep_report_html(const nlohmann::json& sweep, const std::vector<Fig
 // `samplesize` is the sample-size search's JSON (see samplesize_figures).
 std::string samplesize_report_html(const nlohmann::json& samplesize, const std::vector<Figure>& figures);
 
+// `calibration` is CalibrationResult::to_json: estimates, identification, fit table and the
+// decomposition of each arm's change.
+std::string calibrate_report_html(const nlohmann::json& calibration, const std::vector<Figure>& figures);
 // Writes a page to `path` atomically (AtomicFile).
 void write_report(const std::string& html, const std::string& path);
 

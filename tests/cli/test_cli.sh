@@ -141,8 +141,10 @@ expect_error "calibrate bad free" "--free spp.drift_per_year=20:0: LO must be be
 expect_error "calibrate unknown free key" "--free spp.drift=0:20: the scenario does not accept spp.drift = 0" -- calibrate "$seed" --observed "$obs" --free spp.drift=0:20 --json "$work/out/c.json"
 expect_error "calibrate write over scenario" "--write: $seed is the same file as the scenario file" -- calibrate "$seed" --observed "$obs" --free spp.drift_per_year=0:20 --write "$seed"
 if "$bin" calibrate "$seed" --observed "$obs" --free spp.drift_per_year=0:20 --reps 200 --max-evals 20 --quiet \
-     --json "$work/cal.json" --write "$work/cal.toml" && grep -q '"change_accounts"' "$work/cal.json" &&
-   "$bin" run "$work/cal.toml" --reps 64 --quiet; then ok; else bad "calibrate run, --json, --write and run on the result"; fi
+     --json "$work/cal.json" --write "$work/cal.toml" --plots "$work/calpics" --report "$work/calpics/cal.html" &&
+   grep -q '"change_accounts"' "$work/cal.json" && [ -s "$work/calpics/calibration_change.png" ] &&
+   grep -q "Goodness of fit" "$work/calpics/cal.html" && grep -q "<svg" "$work/calpics/cal.html" &&
+   "$bin" run "$work/cal.toml" --reps 64 --quiet; then ok; else bad "calibrate run, --json, --write, pictures and run on the result"; fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
