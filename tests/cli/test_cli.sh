@@ -146,5 +146,16 @@ if "$bin" calibrate "$seed" --observed "$obs" --free spp.drift_per_year=0:20 --r
    grep -q "Goodness of fit" "$work/calpics/cal.html" && grep -q "<svg" "$work/calpics/cal.html" &&
    "$bin" run "$work/cal.toml" --reps 64 --quiet; then ok; else bad "calibrate run, --json, --write, pictures and run on the result"; fi
 
+# Ctrl-C during a calibration: exit 130, nothing written.
+mkdir -p "$work/int"
+"$bin" calibrate "$seed" --observed "$obs" --free spp.drift_per_year=0:20 --reps 100000 --quiet \
+  --json "$work/int/c.json" --write "$work/int/c.toml" 2>/dev/null &
+pid=$!
+sleep 1
+kill -INT "$pid"
+wait "$pid"
+rc=$?
+if [ "$rc" -eq 130 ] && [ -z "$(ls -A "$work/int")" ]; then ok; else bad "calibrate interrupted: exit $rc, files: $(ls -A "$work/int")"; fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

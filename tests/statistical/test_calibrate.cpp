@@ -141,6 +141,18 @@ TEST_CASE("a parameter the statistics do not move is flagged as not identified",
   CHECK(std::isnan(r.parameters[0].se));
 }
 
+TEST_CASE("calibration gives the same result at any thread count", "[calibrate]") {
+  const std::string observed = observed_from_trial({}, 11);
+  CalibrateOptions o = options(observed, {}, {"spp.drift_per_year=-10:10", "spp.sd_measurement=1:20"});
+  o.replicates = 128;
+  o.max_evaluations = 25;
+  o.threads = 1;
+  const nlohmann::json one = calibrate(o).to_json(o);
+  o.threads = 2;
+  const nlohmann::json two = calibrate(o).to_json(o);
+  CHECK(one.dump() == two.dump());
+}
+
 TEST_CASE("bad observed files are refused with the file, key and what was expected", "[calibrate]") {
   const Scenario s = Scenario::load(kSimple);
   const auto catalog = statistic_catalog(s);
