@@ -6,9 +6,9 @@
 //   default scenario configs/seed_trial.toml; default override trial.consented=20, which keeps
 //   the 1e6-replicate run short. Memory per block scales with the trial size, not the replicate
 //   count, so a smaller trial does not weaken the comparison. Any override given replaces it.
-#include "sim/engine.hpp"
-#include "sim/scenario.hpp"
-#include "sim/summary.hpp"
+#include "sim/engine/engine.hpp"
+#include "sim/io/scenario.hpp"
+#include "sim/engine/summary.hpp"
 
 #include <sys/resource.h>
 #include <sys/wait.h>

@@ -9,17 +9,17 @@
 //                     `bench_perf --worker CASE --seconds S`, so that every case starts from a
 //                     fresh process: its peak RSS is its own, and no TBB worker threads left by
 //                     an earlier case's scaling runs share its process CPU time.
-//   bench_perf_count  linked with trialsim_core_counting (sim/draw_counter.hpp switched on).
+//   bench_perf_count  linked with trialsim_core_counting (sim/engine/draw_counter.hpp switched on).
 //                     `bench_perf_count CASE N1 N2` prints the unit keys derived, the engine
 //                     outputs and the draws by type (normal, exponential, uniform, integer) per
 //                     trial. It is never timed.
 // The parent times the floor (a unit key, and each type of draw on a Stream) itself, from the
 // normal library, and prints the tables.
-#include "sim/draw_counter.hpp"
-#include "sim/engine.hpp"
-#include "sim/rng.hpp"
-#include "sim/scenario.hpp"
-#include "sim/summary.hpp"
+#include "sim/engine/draw_counter.hpp"
+#include "sim/engine/engine.hpp"
+#include "sim/engine/rng.hpp"
+#include "sim/io/scenario.hpp"
+#include "sim/engine/summary.hpp"
 
 #include <nlohmann/json.hpp>
 #include <tbb/info.h>

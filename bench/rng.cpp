@@ -1,10 +1,10 @@
 // Cost of the random streams. The simulator gives every patient its own unit key and every
-// model part its own counter-based stream under it (sim/rng.hpp) instead of seeding one engine
+// model part its own counter-based stream under it (sim/engine/rng.hpp) instead of seeding one engine
 // per worker; this shows what that choice costs per draw and per key, against a Philox4x64-10
 // stream per patient and model part (the engine before) and Mersenne Twister.
 //
 // Usage: bench_rng
-#include "sim/rng.hpp"
+#include "sim/engine/rng.hpp"
 
 #include <boost/random/mersenne_twister.hpp>
 #include <boost/random/normal_distribution.hpp>

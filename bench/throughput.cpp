@@ -2,9 +2,9 @@
 // byte-identical between the two (the engine promises the same output at any thread count).
 //
 // Usage: bench_throughput [scenario.toml]   (default configs/seed_trial.toml, run from the repo root)
-#include "sim/engine.hpp"
-#include "sim/scenario.hpp"
-#include "sim/summary.hpp"
+#include "sim/engine/engine.hpp"
+#include "sim/io/scenario.hpp"
+#include "sim/engine/summary.hpp"
 
 #include <tbb/info.h>
 

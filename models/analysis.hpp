@@ -5,7 +5,7 @@
 #include "models/mi_delta.hpp"
 #include "models/mmrm.hpp"
 #include "models/trial_data.hpp"
-#include "sim/config_reader.hpp"
+#include "sim/io/config_reader.hpp"
 
 #include <array>
 #include <cstdint>

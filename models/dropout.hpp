@@ -1,8 +1,8 @@
 #pragma once
 // Withdrawal during follow-up: competing risks of death, transfer and (on MgO) adverse events.
 #include "models/trial_data.hpp"
-#include "sim/config_reader.hpp"
-#include "sim/rng.hpp"
+#include "sim/io/config_reader.hpp"
+#include "sim/engine/rng.hpp"
 
 #include <array>
 #include <vector>

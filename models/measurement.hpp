@@ -15,8 +15,8 @@
 // the part of an entry reading's selection that falls on U + e and therefore does not last.
 #include "models/population.hpp"
 #include "models/trial_data.hpp"
-#include "sim/config_reader.hpp"
-#include "sim/rng.hpp"
+#include "sim/io/config_reader.hpp"
+#include "sim/engine/rng.hpp"
 
 #include <array>
 #include <vector>

@@ -33,7 +33,7 @@
 // over every randomized patient.
 #include "models/estimate.hpp"
 #include "models/repeated_measures.hpp"
-#include "sim/rng.hpp"
+#include "sim/engine/rng.hpp"
 
 #include <vector>
 

@@ -1,8 +1,8 @@
 #pragma once
 // Consented patients: the covariates of the report's Table 1, drawn jointly.
 #include "models/trial_data.hpp"
-#include "sim/config_reader.hpp"
-#include "sim/rng.hpp"
+#include "sim/io/config_reader.hpp"
+#include "sim/engine/rng.hpp"
 
 #include <Eigen/Core>
 

@@ -1,8 +1,8 @@
 #pragma once
 // Assigning arms to the patients who pass screening, in the order they enter.
 #include "models/trial_data.hpp"
-#include "sim/config_reader.hpp"
-#include "sim/rng.hpp"
+#include "sim/io/config_reader.hpp"
+#include "sim/engine/rng.hpp"
 
 #include <string>
 #include <vector>

@@ -3,8 +3,8 @@
 // cutoff -> randomized.
 #include "models/measurement.hpp"
 #include "models/trial_data.hpp"
-#include "sim/config_reader.hpp"
-#include "sim/rng.hpp"
+#include "sim/io/config_reader.hpp"
+#include "sim/engine/rng.hpp"
 
 #include <optional>
 

@@ -1,8 +1,8 @@
 #pragma once
 // MgO: dose titration toward a serum Mg target, serum Mg at each visit, and the effect on SPP.
 #include "models/trial_data.hpp"
-#include "sim/config_reader.hpp"
-#include "sim/rng.hpp"
+#include "sim/io/config_reader.hpp"
+#include "sim/engine/rng.hpp"
 
 #include <vector>
 

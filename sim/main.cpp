@@ -1,3 +1,3 @@
-#include "sim/cli.hpp"
+#include "sim/present/cli.hpp"
 
 int main(int argc, char** argv) { return trialsim::cli_main(argc, argv); }

@@ -1,8 +1,8 @@
 // Approval tests: fixed-seed summaries must match the approved JSON (volatile fields, such as
 // the scenario's path and the version, are ignored). After an intended change of results,
 // regenerate with tests/regression/update.sh and review the diff.
-#include "sim/engine.hpp"
-#include "sim/scenario.hpp"
+#include "sim/engine/engine.hpp"
+#include "sim/io/scenario.hpp"
 
 #include <catch2/catch.hpp>
 

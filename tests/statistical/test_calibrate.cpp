@@ -1,8 +1,8 @@
 // Calibration: recovery of known parameters from a simulated "observed" trial, identification
 // flags, and the observed-file checks.
-#include "sim/calibrate.hpp"
-#include "sim/config_reader.hpp"
-#include "sim/trial.hpp"
+#include "sim/design/calibrate.hpp"
+#include "sim/io/config_reader.hpp"
+#include "sim/engine/trial.hpp"
 
 #include <catch2/catch.hpp>
 

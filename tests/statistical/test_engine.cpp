@@ -1,6 +1,6 @@
 // Engine properties: thread-count independence, replay, flat outputs.
-#include "sim/engine.hpp"
-#include "sim/scenario.hpp"
+#include "sim/engine/engine.hpp"
+#include "sim/io/scenario.hpp"
 
 #include <catch2/catch.hpp>
 

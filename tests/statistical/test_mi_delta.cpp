@@ -2,8 +2,8 @@
 // within Monte Carlo error. (Power, regression to the mean, ANCOVA variance, type I error,
 // coverage and bias under dropout are the validation suite's cases:
 // tests/statistical/test_validation.cpp.)
-#include "sim/engine.hpp"
-#include "sim/scenario.hpp"
+#include "sim/engine/engine.hpp"
+#include "sim/io/scenario.hpp"
 
 #include <catch2/catch.hpp>
 

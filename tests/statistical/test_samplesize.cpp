@@ -1,7 +1,7 @@
 // Precision on demand and the sample-size search, against closed forms.
-#include "sim/engine.hpp"
-#include "sim/samplesize.hpp"
-#include "sim/validation.hpp"
+#include "sim/engine/engine.hpp"
+#include "sim/design/samplesize.hpp"
+#include "sim/design/validation.hpp"
 
 #include <catch2/catch.hpp>
 

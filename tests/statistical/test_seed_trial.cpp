@@ -1,7 +1,7 @@
 // The seed scenario reproduces the report's figures on average (../shared/seed/trial-facts.md).
 #include <cmath>
-#include "sim/engine.hpp"
-#include "sim/scenario.hpp"
+#include "sim/engine/engine.hpp"
+#include "sim/io/scenario.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,6 +1,6 @@
 // The built-in validation suite (trialsim validate) at a size that keeps the test run quick:
 // every case must pass. `trialsim validate --reps N` runs the same cases more strictly.
-#include "sim/validation.hpp"
+#include "sim/design/validation.hpp"
 
 #include <catch2/catch.hpp>
 

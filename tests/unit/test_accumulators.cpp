@@ -1,4 +1,4 @@
-#include "sim/accumulators.hpp"
+#include "sim/engine/accumulators.hpp"
 
 #include <catch2/catch.hpp>
 

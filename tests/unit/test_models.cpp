@@ -1,5 +1,5 @@
-#include "sim/scenario.hpp"
-#include "sim/trial.hpp"
+#include "sim/io/scenario.hpp"
+#include "sim/engine/trial.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,6 +1,6 @@
-#include "sim/config_reader.hpp"
-#include "sim/plots.hpp"
-#include "sim/report.hpp"
+#include "sim/io/config_reader.hpp"
+#include "sim/present/plots.hpp"
+#include "sim/present/report.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,4 +1,4 @@
-#include "sim/rng.hpp"
+#include "sim/engine/rng.hpp"
 
 #include <boost/random/exponential_distribution.hpp>
 #include <boost/random/normal_distribution.hpp>

@@ -1,4 +1,4 @@
-#include "sim/sweep.hpp"
+#include "sim/design/sweep.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,7 +1,7 @@
 #pragma once
 // Sweeps: one scenario evaluated over a grid of parameter values.
-#include "sim/engine.hpp"
-#include "sim/scenario.hpp"
+#include "sim/engine/engine.hpp"
+#include "sim/io/scenario.hpp"
 
 #include <atomic>
 #include <cstdint>

@@ -1,7 +1,7 @@
-#include "sim/plots.hpp"
+#include "sim/present/plots.hpp"
 
-#include "sim/config_reader.hpp"
-#include "sim/writers.hpp"
+#include "sim/io/config_reader.hpp"
+#include "sim/io/writers.hpp"
 
 #include <fcntl.h>
 #include <spawn.h>

@@ -25,7 +25,7 @@
 // Why not one Philox stream per patient and kind, as before: a patient draws 4 to 12 numbers,
 // and each Philox stream paid a whole 4-word block (about 11 ns) for its first one. Measured in
 // bench/perf.cpp ("the random-number floor"), the per-output cost is now about 1.3 ns.
-#include "sim/draw_counter.hpp"
+#include "sim/engine/draw_counter.hpp"
 
 #include <Random123/philox.h>
 #include <boost/random/exponential_distribution.hpp>

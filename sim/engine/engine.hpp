@@ -1,7 +1,7 @@
 #pragma once
 // Runs many replicates in parallel and merges their summaries in a fixed order.
-#include "sim/summary.hpp"
-#include "sim/trial.hpp"
+#include "sim/engine/summary.hpp"
+#include "sim/engine/trial.hpp"
 
 #include <atomic>
 #include <cstdint>

@@ -1,7 +1,7 @@
-#include "sim/samplesize.hpp"
+#include "sim/design/samplesize.hpp"
 
-#include "sim/config_reader.hpp"
-#include "sim/summary.hpp"
+#include "sim/io/config_reader.hpp"
+#include "sim/engine/summary.hpp"
 
 #include <Eigen/Dense>
 #include <boost/math/distributions/normal.hpp>

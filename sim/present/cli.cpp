@@ -1,16 +1,16 @@
-#include "sim/cli.hpp"
+#include "sim/present/cli.hpp"
 
-#include "sim/calibrate.hpp"
-#include "sim/config_reader.hpp"
-#include "sim/engine.hpp"
-#include "sim/plots.hpp"
-#include "sim/report.hpp"
-#include "sim/scenario.hpp"
-#include "sim/summary.hpp"
-#include "sim/samplesize.hpp"
-#include "sim/sweep.hpp"
-#include "sim/validation.hpp"
-#include "sim/writers.hpp"
+#include "sim/design/calibrate.hpp"
+#include "sim/io/config_reader.hpp"
+#include "sim/engine/engine.hpp"
+#include "sim/present/plots.hpp"
+#include "sim/present/report.hpp"
+#include "sim/io/scenario.hpp"
+#include "sim/engine/summary.hpp"
+#include "sim/design/samplesize.hpp"
+#include "sim/design/sweep.hpp"
+#include "sim/design/validation.hpp"
+#include "sim/io/writers.hpp"
 
 #include <CLI/CLI.hpp>
 #include <unistd.h>

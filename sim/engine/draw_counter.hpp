@@ -2,14 +2,14 @@
 // Optional counts of random-number use, for the benchmarks (bench/perf.cpp: the random-number
 // floor of a scenario).
 //
-// TrialKey::unit (sim/rng.hpp) calls on_key() for every unit key it derives, Stream calls
-// on_output() for every 64-bit value it returns, and the draw helpers of sim/rng.hpp
+// TrialKey::unit (sim/engine/rng.hpp) calls on_key() for every unit key it derives, Stream calls
+// on_output() for every 64-bit value it returns, and the draw helpers of sim/engine/rng.hpp
 // (standard_normal, standard_exponential, uniform01, uniform_below) call on_draw() with their
 // type. Unless TRIALSIM_COUNT_DRAWS is defined, all are empty inline functions and a build is
 // exactly what it would be without them. With the macro defined (the trialsim_core_counting
 // library of bench/CMakeLists.txt), each call adds one to this thread's counters.
 //
-// The macro changes inline code of sim/rng.hpp, so every translation unit of one program must be
+// The macro changes inline code of sim/engine/rng.hpp, so every translation unit of one program must be
 // compiled with the same setting: never link trialsim_core_counting together with trialsim_core.
 #include <array>
 #include <cstddef>

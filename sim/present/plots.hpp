@@ -6,7 +6,7 @@
 // the same script, so both show the same thing. Undefined (null) summary figures are left out
 // of the data files, never written as NaN. Style: Okabe-Ito colours (safe for colour-blind
 // readers) with distinct dash patterns and point shapes, legends outside the data area.
-#include "sim/summary.hpp"
+#include "sim/engine/summary.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -8,8 +8,8 @@
 #include "models/screening.hpp"
 #include "models/treatment.hpp"
 #include "models/trial_data.hpp"
-#include "sim/rng.hpp"
-#include "sim/scenario.hpp"
+#include "sim/engine/rng.hpp"
+#include "sim/io/scenario.hpp"
 
 #include <array>
 #include <cstdint>

@@ -2,7 +2,7 @@
 // Self-contained HTML reports: one page with the run's, sweep's or sample-size search's tables
 // and figures. Nothing is fetched when the page is opened (inline CSS, inline SVG, no scripts
 // or fonts), so the file can be mailed or archived as it is. All text is HTML-escaped.
-#include "sim/plots.hpp"
+#include "sim/present/plots.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -1,4 +1,4 @@
-#include "sim/writers.hpp"
+#include "sim/io/writers.hpp"
 
 #include <sys/stat.h>
 #include <unistd.h>

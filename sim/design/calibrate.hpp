@@ -20,7 +20,7 @@
 // prop. 2.2; Duffie & Singleton, Econometrica 1993). Parameters the statistics do not identify
 // are flagged: a singular or near-singular A, an interval wider than the search range or
 // reaching its bounds, an estimate on a bound, or a pair of estimates correlated beyond 0.9.
-#include "sim/scenario.hpp"
+#include "sim/io/scenario.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -109,7 +109,7 @@ struct FitRow {
 };
 
 // One part of an arm's mean change from baseline to the last visit at the estimate (the
-// decomposition of sim/trial.hpp, RtmComponents): its simulated mean over trials and the SE of
+// decomposition of sim/engine/trial.hpp, RtmComponents): its simulated mean over trials and the SE of
 // that mean from the parameters' uncertainty (delta method: g' V g, g its gradient).
 struct ChangePart {
   std::string arm, part;

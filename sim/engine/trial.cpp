@@ -1,6 +1,6 @@
-#include "sim/trial.hpp"
+#include "sim/engine/trial.hpp"
 
-#include "sim/rng.hpp"
+#include "sim/engine/rng.hpp"
 
 #include <algorithm>
 #include <cmath>

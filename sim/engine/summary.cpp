@@ -1,4 +1,4 @@
-#include "sim/summary.hpp"
+#include "sim/engine/summary.hpp"
 
 #include <cmath>
 #include <cstdio>

@@ -1,7 +1,7 @@
 #pragma once
 // Monte Carlo summary of many replicates, every figure with its Monte Carlo standard error.
-#include "sim/accumulators.hpp"
-#include "sim/trial.hpp"
+#include "sim/engine/accumulators.hpp"
+#include "sim/engine/trial.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -1,4 +1,4 @@
-#include "sim/config_reader.hpp"
+#include "sim/io/config_reader.hpp"
 
 #include <algorithm>
 #include <cmath>

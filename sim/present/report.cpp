@@ -1,6 +1,6 @@
-#include "sim/report.hpp"
+#include "sim/present/report.hpp"
 
-#include "sim/writers.hpp"
+#include "sim/io/writers.hpp"
 
 #include <algorithm>
 #include <array>

@@ -1,6 +1,6 @@
-#include "sim/sweep.hpp"
+#include "sim/design/sweep.hpp"
 
-#include "sim/writers.hpp"
+#include "sim/io/writers.hpp"
 
 #include <chrono>
 #include <cmath>

@@ -2,8 +2,8 @@
 // Sample-size search: the smallest value of an integer design key (by default the number of
 // consented patients) at which one analysis reaches a target power, with an interval that
 // reflects the Monte Carlo error of the simulated powers.
-#include "sim/engine.hpp"
-#include "sim/scenario.hpp"
+#include "sim/engine/engine.hpp"
+#include "sim/io/scenario.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -1,8 +1,8 @@
 #pragma once
 // Output files. Every file is written to a temporary name beside its target and renamed into
 // place only when complete, so an interrupted or failed run never leaves a half-written file.
-#include "sim/scenario.hpp"
-#include "sim/trial.hpp"
+#include "sim/io/scenario.hpp"
+#include "sim/engine/trial.hpp"
 
 #include <cstdio>
 #include <string>

@@ -1,8 +1,8 @@
-#include "sim/calibrate.hpp"
+#include "sim/design/calibrate.hpp"
 
-#include "sim/config_reader.hpp"
-#include "sim/engine.hpp"
-#include "sim/trial.hpp"
+#include "sim/io/config_reader.hpp"
+#include "sim/engine/engine.hpp"
+#include "sim/engine/trial.hpp"
 
 #include <Eigen/Dense>
 #include <nlopt.hpp>

@@ -1,4 +1,4 @@
-#include "sim/scenario.hpp"
+#include "sim/io/scenario.hpp"
 
 #include <boost/math/distributions/normal.hpp>
 

@@ -1,4 +1,4 @@
-#include "sim/engine.hpp"
+#include "sim/engine/engine.hpp"
 
 #include <tbb/global_control.h>
 #include <tbb/parallel_pipeline.h>
