@@ -1054,12 +1054,17 @@ std::vector<Figure> calibrate_figures(const nlohmann::json& calibration) {
   double lo = 0, hi = 0;
   for (std::size_t i = 0; i < accounts.size(); ++i) {
     const json& a = accounts[i];
-    const std::string arm = a.value("arm", std::string());
+    // A string member, or "" (get_ref: no conversion, no copy of a missing member).
+    auto str = [](const json& j, const char* key) -> std::string {
+      const json& m = member(j, key);
+      return m.is_string() ? m.get_ref<const std::string&>() : std::string();
+    };
+    const std::string arm = str(a, "arm");
     auto part = [&](const char* name) {
       double sum = 0;
       for (const json& p : parts) {
-        if (p.value("arm", std::string()) != arm) continue;
-        const std::string n = p.value("part", std::string());
+        if (str(p, "arm") != arm) continue;
+        const std::string n = str(p, "part");
         const bool other = std::string(name) == "other" && (n == "slope_selection" || n == "treatment_effect");
         if (n == name || other) sum += json_number(p, {"mean"}).value_or(0.0);
       }

@@ -493,7 +493,7 @@ std::string calibrate_report_html(const nlohmann::json& calibration, const std::
     for (const json& f : c["fit"]) {
       const json& r = f.contains("simulated_range95") ? f["simulated_range95"] : json();
       const std::string range = r.is_array() && r.size() == 2 ? fixed(number(r[0]), 3) + " to " + fixed(number(r[1]), 3) : "NA";
-      const bool outside = f.value("outside_range", false);
+      const bool outside = f.contains("outside_range") && f["outside_range"].is_boolean() && f["outside_range"].get<bool>();
       fit += std::string("<tr") + (outside ? " class=\"flag\"" : "") + "><td><code>" + esc(text(f, {"statistic"}, "")) + "</code><br>" +
              esc(text(f, {"description"}, "")) + "</td><td class=\"n\">" + fixed(json_number(f, {"observed"}), 3) + "</td><td class=\"n\">" +
              fixed(json_number(f, {"se"}), 3) + " (" + esc(text(f, {"se_source"}, "")) + ")</td><td class=\"n\">" +
