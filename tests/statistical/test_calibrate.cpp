@@ -3,18 +3,17 @@
 #include "sim/design/calibrate.hpp"
 #include "sim/io/config_reader.hpp"
 #include "sim/engine/trial.hpp"
+#include "tests/temp_files.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <map>
 #include <string>
 #include <vector>
 
-#include <unistd.h>
 
 using namespace trialsim;
 
@@ -22,22 +21,7 @@ namespace {
 
 const std::string kSimple = std::string(TRIALSIM_SOURCE_DIR) + "/bench/scenarios/simple.toml";
 
-// ctest runs test cases as parallel processes: each file is the process's own, removed at exit.
-struct TempFiles {
-  std::vector<std::filesystem::path> paths;
-  ~TempFiles() {
-    std::error_code ec;
-    for (const auto& p : paths) std::filesystem::remove(p, ec);
-  }
-  std::string make(const std::string& text) {
-    const auto path = std::filesystem::temp_directory_path() /
-                      ("trialsim_test_calibrate_" + std::to_string(::getpid()) + "_" + std::to_string(paths.size()) + ".toml");
-    paths.push_back(path);
-    std::ofstream(path) << text;
-    return path.string();
-  }
-};
-TempFiles files;
+testing::TempFiles files("trialsim_test_calibrate");
 
 // The observed file of one simulated trial (replicate 0 of `seed`) of the scenario with `sets`:
 // every statistic of the catalog the trial defines, or only those whose name starts with `only`.

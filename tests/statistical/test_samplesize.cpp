@@ -2,12 +2,14 @@
 #include "sim/engine/engine.hpp"
 #include "sim/design/samplesize.hpp"
 #include "sim/design/validation.hpp"
+#include "tests/temp_files.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -20,28 +22,16 @@ const std::string kSeed = std::string(TRIALSIM_SOURCE_DIR) + "/configs/seed_tria
 
 // No cutoff, no dropout, no exclusions, blocks of 2: the completers t test is the exact
 // two-sample t test on N(., 161) outcomes with n/2 patients per arm.
-// ctest runs test cases as parallel processes: each call writes its own file, removed at exit.
-struct TempFiles {
-  std::vector<std::filesystem::path> paths;
-  ~TempFiles() {
-    std::error_code ec;
-    for (const auto& p : paths) std::filesystem::remove(p, ec);
-  }
-};
-
 std::string plain_scenario(double effect) {
-  static TempFiles files;
-  const auto path = std::filesystem::temp_directory_path() /
-                    ("trialsim_test_samplesize_" + std::to_string(::getpid()) + "_" +
-                     std::to_string(files.paths.size()) + ".toml");
-  files.paths.push_back(path);
-  std::ofstream(path) << "[trial]\nconsented = 40\nmonths = [0, 12]\n[population]\nprior_mg_prob = 0.0\n"
-                      << "[spp]\nsd_between = 10.0\nsd_biological = 6.0\nsd_measurement = 5.0\ndiabetes_shift = 0.0\n"
-                      << "age_shift_per_10y = 0.0\nsd_slope_per_year = 0.0\n[screening]\npre_baseline_loss = 0.0\n"
-                      << "[randomization]\nmethod = \"block\"\nblock_sizes = [2]\n[treatment]\neffect_mmHg = " << effect
-                      << "\n[dropout]\ndeath_per_year = 0.0\ntransfer_per_year = 0.0\nae_per_year = 0.0\n"
-                      << "[analysis]\nmethods = [\"completers_ttest\", \"ancova\"]\n";
-  return path.string();
+  static testing::TempFiles files("trialsim_test_samplesize");
+  std::ostringstream text;
+  text << "[trial]\nconsented = 40\nmonths = [0, 12]\n[population]\nprior_mg_prob = 0.0\n"
+       << "[spp]\nsd_between = 10.0\nsd_biological = 6.0\nsd_measurement = 5.0\ndiabetes_shift = 0.0\n"
+       << "age_shift_per_10y = 0.0\nsd_slope_per_year = 0.0\n[screening]\npre_baseline_loss = 0.0\n"
+       << "[randomization]\nmethod = \"block\"\nblock_sizes = [2]\n[treatment]\neffect_mmHg = " << effect
+       << "\n[dropout]\ndeath_per_year = 0.0\ntransfer_per_year = 0.0\nae_per_year = 0.0\n"
+       << "[analysis]\nmethods = [\"completers_ttest\", \"ancova\"]\n";
+  return files.make(text.str());
 }
 
 int exact_t_test_total(double effect, double power) {
