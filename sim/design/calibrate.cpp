@@ -468,6 +468,18 @@ CalibrationResult calibrate(const CalibrateOptions& o) {
                          e.what());
       }
     }
+    // And inside it, at a value no integer key takes (integer keys cannot be calibrated).
+    {
+      std::vector<std::string> sets = o.sets;
+      const double inside = f.lo + 0.6180339887498949 * (f.hi - f.lo);
+      sets.push_back(f.key + "=" + shortest(inside));
+      try {
+        (void)Scenario::load(o.scenario_path, sets);
+      } catch (const InputError& e) {
+        throw InputError("--free " + f.spec + ": " + f.key + " must take any number between LO and HI, but " +
+                         shortest(inside) + " is refused: " + e.what());
+      }
+    }
     const double current = scenario_value(base, f.key);
     start[k] = std::isnan(current) ? 0.5 * (f.lo + f.hi) : std::clamp(current, f.lo, f.hi);
   }

@@ -248,7 +248,8 @@ int calibrate_command(CalibrateArgs& a) {
   int done = 0;
   auto last = start - std::chrono::seconds(1);
   const int most = 2 * (a.o.max_evaluations + 1) + 1 + 2 * static_cast<int>(a.o.free.size());
-  if (!a.quiet) {
+  const bool show_progress = !a.quiet && ::isatty(STDERR_FILENO) != 0;
+  if (show_progress) {
     a.o.on_evaluation = [&](int, int, double q) {
       ++done;
       const auto now = std::chrono::steady_clock::now();
@@ -261,7 +262,7 @@ int calibrate_command(CalibrateArgs& a) {
     };
   }
   const CalibrationResult r = calibrate(a.o);
-  if (!a.quiet) std::fprintf(stderr, "\n");
+  if (show_progress) std::fprintf(stderr, "\n");
   const nlohmann::json j = r.to_json(a.o);
   if (!a.plots_dir.empty() || report) {
     const std::vector<Figure> figures = r.accounts.empty() ? std::vector<Figure>{} : calibrate_figures(j);

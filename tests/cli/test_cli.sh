@@ -139,6 +139,7 @@ printf '[funnel]\nentry_above_max = 200\n' >"$work/obs_big.toml"
 expect_error "calibrate count above consented" "obs_big.toml:2: funnel.entry_above_max: must be a whole number of patients between 0 and trial.consented (106)" -- calibrate "$seed" --observed "$work/obs_big.toml" --free spp.drift_per_year=0:20 --json "$work/out/c.json"
 expect_error "calibrate bad free" "--free spp.drift_per_year=20:0: LO must be below HI" -- calibrate "$seed" --observed "$obs" --free spp.drift_per_year=20:0 --json "$work/out/c.json"
 expect_error "calibrate unknown free key" "--free spp.drift=0:20: the scenario does not accept spp.drift = 0" -- calibrate "$seed" --observed "$obs" --free spp.drift=0:20 --json "$work/out/c.json"
+expect_error "calibrate integer key" "--free trial.consented=50:150: trial.consented must take any number between LO and HI" -- calibrate "$seed" --observed "$obs" --free trial.consented=50:150 --json "$work/out/c.json"
 expect_error "calibrate write over scenario" "--write: $seed is the same file as the scenario file" -- calibrate "$seed" --observed "$obs" --free spp.drift_per_year=0:20 --write "$seed"
 if "$bin" calibrate "$seed" --observed "$obs" --free spp.drift_per_year=0:20 --reps 200 --max-evals 20 --quiet \
      --json "$work/cal.json" --write "$work/cal.toml" --plots "$work/calpics" --report "$work/calpics/cal.html" &&
