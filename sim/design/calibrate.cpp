@@ -760,15 +760,16 @@ std::string CalibrationResult::to_table(const CalibrateOptions& o) const {
     for (std::size_t q = 0; q + 1 < kParts; ++q) {
       const ChangePart& t = parts[q];
       const ChangePart& c = parts[q + kParts - 1];
-      auto cell = [](const ChangePart& x) { return fmt("%.2f", x.value) + " (" + fmt("%.2f", x.se) + ")"; };
+      auto two = [](double v) { return std::isfinite(v) ? fmt("%.2f", v) : std::string("-"); };
+      auto cell = [&](const ChangePart& x) { return two(x.value) + " (" + two(x.se) + ")"; };
       std::snprintf(line, sizeof line, "%-20s %18s %18s\n", t.part.c_str(), cell(t).c_str(), cell(c).c_str());
       out << line;
     }
+    auto two = [](double v) { return std::isfinite(v) ? fmt("%.2f", v) : std::string("-"); };
     for (const ChangeAccount& a : accounts) {
-      std::snprintf(line, sizeof line,
-                    "%s: observed change %.2f = expected %.2f (SE %.2f) + chance %.2f (one trial's SD %.2f, z = %.2f)\n",
-                    a.arm.c_str(), a.observed, a.expected, a.expected_se, a.chance, a.trial_sd, a.chance / a.trial_sd);
-      out << line;
+      out << a.arm << ": observed change " << two(a.observed) << " = expected " << two(a.expected) << " (SE "
+          << two(a.expected_se) << ") + chance " << two(a.chance) << " (one trial's SD " << two(a.trial_sd)
+          << ", z = " << two(a.chance / a.trial_sd) << ")\n";
     }
   }
   for (const std::string& i : ignored) out << "not used: " << i << "\n";
@@ -780,7 +781,10 @@ std::string CalibrationResult::to_table(const CalibrateOptions& o) const {
 std::string CalibrationResult::scenario_toml(const CalibrateOptions& o, const std::string& out_path) const {
   namespace fs = std::filesystem;
   const fs::path out_dir = fs::absolute(out_path).parent_path();
-  const std::string base = fs::relative(fs::absolute(o.scenario_path), out_dir).generic_string();
+  // Relative to the written file where there is such a path (so the pair can move together),
+  // absolute otherwise.
+  std::string base = fs::relative(fs::absolute(o.scenario_path), out_dir).generic_string();
+  if (base.empty()) base = fs::absolute(o.scenario_path).generic_string();
   std::ostringstream t;
   t << "# Calibrated scenario, written by trialsim " << TRIALSIM_VERSION << ":\n#   trialsim calibrate "
     << o.scenario_path << " --observed " << o.observed_path;
