@@ -361,43 +361,39 @@ class Calibrator {
     opt.set_xtol_abs(1e-4);
     opt.set_ftol_abs(1e-6);
     opt.set_maxeval(o_.max_evaluations);
-    std::exception_ptr error;
-    int evaluations = 0;
-    std::function<double(const std::vector<double>&)> f = [&](const std::vector<double>& u) {
-      const Simulated sim = simulate(to_keys(u));
-      const double q = objective(sim);
-      ++evaluations;
-      ++evaluations_;
-      if (o_.on_evaluation) o_.on_evaluation(evaluations, o_.max_evaluations, q);
-      return q;
-    };
-    struct Data {
-      std::function<double(const std::vector<double>&)>* f;
-      std::exception_ptr* error;
-      std::size_t p;
-    } data{&f, &error, p};
+    // NLopt's wrapper turns an exception in the objective into a generic failure; the
+    // context keeps it (an InputError, Interrupted) to rethrow as it was.
+    struct Context {
+      Calibrator* self;
+      int evaluations = 0;
+      std::exception_ptr error;
+    } ctx{this, 0, nullptr};
     opt.set_min_objective(
-        [](unsigned n, const double* u, double*, void* d) -> double {
-          auto* dd = static_cast<Data*>(d);
+        [](unsigned n, const double* u, double*, void* data) -> double {
+          auto* c = static_cast<Context*>(data);
           try {
-            return (*dd->f)(std::vector<double>(u, u + n));
+            const double q = c->self->objective(c->self->simulate(c->self->to_keys(std::vector<double>(u, u + n))));
+            ++c->evaluations;
+            ++c->self->evaluations_;
+            if (c->self->o_.on_evaluation) c->self->o_.on_evaluation(c->evaluations, c->self->o_.max_evaluations, q);
+            return q;
           } catch (...) {
-            *dd->error = std::current_exception();
+            c->error = std::current_exception();
             throw nlopt::forced_stop();
           }
         },
-        &data);
+        &ctx);
     std::vector<double> u = to_unit(start);
     double best = 0;
     try {
       if (opt.optimize(u, best) == nlopt::MAXEVAL_REACHED) stopped_at_max_ = true;
     } catch (const nlopt::forced_stop&) {
-      if (error) std::rethrow_exception(error);
+      if (ctx.error) std::rethrow_exception(ctx.error);
       throw;
     } catch (const nlopt::roundoff_limited&) {
       // Converged as far as the objective's resolution allows: u holds the best point.
     }
-    if (error) std::rethrow_exception(error);
+    if (ctx.error) std::rethrow_exception(ctx.error);
     return to_keys(u);
   }
 
@@ -658,10 +654,6 @@ CalibrationResult calibrate(const CalibrateOptions& o) {
   return res;
 }
 
-namespace {
-nlohmann::json num(double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr); }
-}  // namespace
-
 nlohmann::json CalibrationResult::to_json(const CalibrateOptions& o) const {
   nlohmann::json params = nlohmann::json::array();
   for (const ParameterEstimate& e : parameters) {
@@ -670,15 +662,15 @@ nlohmann::json CalibrationResult::to_json(const CalibrateOptions& o) const {
                       {"hi", e.hi},
                       {"start", e.start},
                       {"estimate", e.estimate},
-                      {"se", num(e.se)},
-                      {"ci95", {num(e.ci_low), num(e.ci_high)}},
+                      {"se", json_finite(e.se)},
+                      {"ci95", {json_finite(e.ci_low), json_finite(e.ci_high)}},
                       {"identified", e.flags.empty()},
                       {"flags", e.flags}});
   }
   nlohmann::json corr = nlohmann::json::array();
   for (const auto& row : correlation) {
     nlohmann::json r = nlohmann::json::array();
-    for (const double x : row) r.push_back(num(x));
+    for (const double x : row) r.push_back(json_finite(x));
     corr.push_back(r);
   }
   nlohmann::json fit_rows = nlohmann::json::array();
@@ -686,25 +678,25 @@ nlohmann::json CalibrationResult::to_json(const CalibrateOptions& o) const {
     fit_rows.push_back({{"statistic", f.name},
                         {"description", f.description},
                         {"observed", f.observed},
-                        {"se", num(f.weight_se)},
+                        {"se", json_finite(f.weight_se)},
                         {"se_source", f.se_given ? "observed file" : "simulated"},
-                        {"simulated_mean", num(f.simulated_mean)},
-                        {"simulated_sd", num(f.simulated_sd)},
-                        {"simulated_range95", {num(f.range_low), num(f.range_high)}},
+                        {"simulated_mean", json_finite(f.simulated_mean)},
+                        {"simulated_sd", json_finite(f.simulated_sd)},
+                        {"simulated_range95", {json_finite(f.range_low), json_finite(f.range_high)}},
                         {"outside_range", f.outside}});
   }
   nlohmann::json parts_json = nlohmann::json::array();
   for (const ChangePart& c : parts) {
-    parts_json.push_back({{"arm", c.arm}, {"part", c.part}, {"mean", num(c.value)}, {"se_from_parameters", num(c.se)}});
+    parts_json.push_back({{"arm", c.arm}, {"part", c.part}, {"mean", json_finite(c.value)}, {"se_from_parameters", json_finite(c.se)}});
   }
   nlohmann::json accounts_json = nlohmann::json::array();
   for (const ChangeAccount& a : accounts) {
     accounts_json.push_back({{"arm", a.arm},
                              {"observed_change", a.observed},
-                             {"expected_change", num(a.expected)},
-                             {"expected_change_se_from_parameters", num(a.expected_se)},
-                             {"chance", num(a.chance)},
-                             {"one_trial_sd", num(a.trial_sd)}});
+                             {"expected_change", json_finite(a.expected)},
+                             {"expected_change_se_from_parameters", json_finite(a.expected_se)},
+                             {"chance", json_finite(a.chance)},
+                             {"one_trial_sd", json_finite(a.trial_sd)}});
   }
   return {{"trialsim_version", TRIALSIM_VERSION},
           {"method", "simulated method of moments, two-step diagonal weights, Nelder-Mead; sandwich standard errors"},

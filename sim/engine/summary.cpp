@@ -150,7 +150,7 @@ using nlohmann::json;
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-json num(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
+json num(double v) { return json_finite(v); }
 
 json est(double v, double mcse) { return json{{"estimate", num(v)}, {"mcse", num(mcse)}}; }
 
@@ -350,6 +350,8 @@ std::string SummaryAccumulator::to_table(std::uint64_t seed) const {
   }
   return o.str();
 }
+
+nlohmann::json json_finite(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
 
 std::optional<double> json_number(const nlohmann::json& j, std::initializer_list<std::string_view> path) {
   const nlohmann::json* p = &j;

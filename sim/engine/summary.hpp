@@ -80,6 +80,8 @@ Performance performance(const MethodAccumulator& m, std::uint64_t replicates, do
 // A number inside it, or nullopt when any step of the path is absent or the value is null or
 // not finite: nothing undefined can reach a data file, a label or a table.
 std::optional<double> json_number(const nlohmann::json& j, std::initializer_list<std::string_view> path);
+// A number for the JSON outputs: the value where finite, null where not (never NaN or inf).
+nlohmann::json json_finite(double v);
 // Screening burden: mean consented per mean randomized patient, with its MC SE (delta method,
 // the consented count being fixed: consented / randomized^2 * MCSE(randomized)); nullopt where
 // undefined (nobody randomized).
