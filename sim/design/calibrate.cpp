@@ -23,6 +23,8 @@ namespace trialsim {
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+// The objective at a point the scenario refuses.
+constexpr double kRefusedObjective = 1e300;
 
 double value_or_nan(const Value& v) { return v.defined ? v.v : kNaN; }
 
@@ -31,6 +33,26 @@ std::string shortest(double x) {
   char buf[64];
   const auto r = std::to_chars(buf, buf + sizeof buf, x);
   return std::string(buf, r.ptr);
+}
+
+// A --set value as TOML text, read as --set reads it (a bare word that is not TOML is a
+// string) and written back by toml++, so quotes and escapes are right.
+std::string toml_value_text(std::string value) {
+  const auto b = value.find_first_not_of(" \t");
+  const auto e = value.find_last_not_of(" \t");
+  value = b == std::string::npos ? std::string() : value.substr(b, e - b + 1);
+  toml::table t;
+  try {
+    t = toml::parse("v = " + value);
+  } catch (const toml::parse_error&) {
+    t = toml::table{{"v", value}};
+  }
+  std::ostringstream out;
+  out << toml::toml_formatter{t};
+  std::string text = out.str();
+  if (text.rfind("v = ", 0) == 0) text.erase(0, 4);
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  return text;
 }
 
 std::string fmt(const char* f, double x) {
@@ -121,7 +143,7 @@ Observed read_observed(const std::string& path, const Scenario& s, const std::ve
     std::optional<double> value = in.optional_number(value_path, Bounds::any());
     std::optional<double> se, n;
     if (as_table) {
-      if (!value) in.fail(value_path, "missing: a statistic given as a table needs value = ...");
+      if (!value) in.fail(def.name, "a statistic given as a table needs value = ... (and se or n)");
       se = in.optional_number(def.name + ".se", Bounds::above(0.0));
       n = in.optional_number(def.name + ".n", Bounds::closed(2.0, consented));
       if (se && n) in.fail(def.name + ".n", "give se or n, not both");
@@ -156,13 +178,24 @@ Observed read_observed(const std::string& path, const Scenario& s, const std::ve
         if (it == values.end()) {
           in.fail(p.n_path, "needs " + def.sd_name + " in the same file to turn n into a standard error (or give se)");
         }
+        if (!(it->second > 0)) {
+          in.fail(p.n_path, "needs " + def.sd_name + " > 0 to turn n into a standard error, got " +
+                                shortest(it->second) + " (or give se)");
+        }
         o.se = it->second / std::sqrt(p.n);
         break;
       }
       case StatisticDef::Kind::sd:
+        if (!(o.value > 0)) {
+          in.fail(p.n_path, "an SD of " + shortest(o.value) + " has standard error 0 from n; give se instead");
+        }
         o.se = o.value / std::sqrt(2.0 * (p.n - 1.0));
         break;
       case StatisticDef::Kind::count: {
+        if (o.value > p.n) {
+          in.fail(p.n_path, "a count of " + shortest(o.value) + " cannot be out of n = " + shortest(p.n) +
+                                " (n must be at least the count)");
+        }
         const double q = o.value / p.n;
         if (!(q > 0 && q < 1)) {
           in.fail(p.n_path, "a count of " + shortest(o.value) + " out of n = " + shortest(p.n) +
@@ -215,12 +248,14 @@ double part_of(const RtmComponents& c, std::size_t k) {
   return value_or_nan(*v[k]);
 }
 
-// The statistics of every simulated trial at one parameter value.
+// The statistics of the simulated trials at one parameter value: their means and SDs, and, at
+// the estimate only, every trial's values (for quantiles and covariances). During the search
+// only sums are kept, so memory does not grow with --reps.
 struct Simulated {
   std::size_t trials = 0;
   // Per arm (index 1 MgO, 0 control) and part: mean and SD over the trials where defined.
   std::array<std::array<double, kParts>, 2> part_mean{}, part_sd{};
-  Eigen::MatrixXd values;  // trials x statistics (NaN where undefined)
+  Eigen::MatrixXd values;  // trials x statistics (NaN where undefined); empty unless kept
   std::vector<double> mean, sd;
 
   double quantile(std::size_t s, double q) const {
@@ -254,6 +289,24 @@ struct Simulated {
   }
 };
 
+// Running sums of values that may be undefined (NaN), added in replicate order.
+struct Sums {
+  double sum = 0, sum_sq = 0, n = 0;
+  void add(double v) {
+    if (std::isnan(v)) return;
+    sum += v;
+    sum_sq += v * v;
+    n += 1;
+  }
+  double mean() const { return n > 0 ? sum / n : kNaN; }
+  double sd() const { return n > 1 ? std::sqrt(std::max(0.0, (sum_sq - sum * sum / n) / (n - 1))) : kNaN; }
+};
+
+// The scenario refuses a combination of free keys (e.g. a lower entry cutoff above the upper).
+struct Refused {
+  std::string why;
+};
+
 class Calibrator {
  public:
   Calibrator(const CalibrateOptions& o, const std::vector<StatisticDef>& catalog, const Observed& observed)
@@ -268,32 +321,36 @@ class Calibrator {
     return Scenario::load(o_.scenario_path, sets);
   }
 
-  Simulated simulate(const std::vector<double>& x) {
-    const Scenario s = scenario_at(x);
+  // Simulates at x; keep_values keeps every trial's statistics. Throws Refused when the scenario
+  // refuses x.
+  Simulated simulate(const std::vector<double>& x, bool keep_values = false) {
+    std::optional<Scenario> loaded;
+    try {
+      loaded.emplace(scenario_at(x));
+    } catch (const InputError& e) {
+      throw Refused{e.what()};
+    }
+    const Scenario& s = *loaded;
     Simulated sim;
     const std::size_t stats = observed_.statistics.size();
-    sim.values.resize(static_cast<Eigen::Index>(o_.replicates), static_cast<Eigen::Index>(stats));
+    if (keep_values) sim.values.resize(static_cast<Eigen::Index>(o_.replicates), static_cast<Eigen::Index>(stats));
     EngineOptions e;
     e.replicates = o_.replicates;
     e.seed = o_.seed;
     e.threads = o_.threads;
     e.cancel = o_.cancel;
     std::size_t row = 0;
-    std::array<std::array<double, kParts>, 2> ps{}, pss{}, pn{};
+    std::array<std::array<Sums, kParts>, 2> parts{};
+    std::vector<Sums> sums(stats);
     // Trials arrive in replicate order whatever the thread count.
     e.on_trial = [&](const ReplicateResult& r) {
       for (std::size_t arm = 0; arm < 2; ++arm) {
-        for (std::size_t k = 0; k < kParts; ++k) {
-          const double v = part_of(r.arms[arm].rtm, k);
-          if (std::isnan(v)) continue;
-          ps[arm][k] += v;
-          pss[arm][k] += v * v;
-          pn[arm][k] += 1;
-        }
+        for (std::size_t k = 0; k < kParts; ++k) parts[arm][k].add(part_of(r.arms[arm].rtm, k));
       }
       for (std::size_t j = 0; j < stats; ++j) {
-        sim.values(static_cast<Eigen::Index>(row), static_cast<Eigen::Index>(j)) =
-            catalog_[observed_.statistics[j].def].get(r);
+        const double v = catalog_[observed_.statistics[j].def].get(r);
+        sums[j].add(v);
+        if (keep_values) sim.values(static_cast<Eigen::Index>(row), static_cast<Eigen::Index>(j)) = v;
       }
       ++row;
     };
@@ -301,25 +358,15 @@ class Calibrator {
     sim.trials = row;
     for (std::size_t arm = 0; arm < 2; ++arm) {
       for (std::size_t k = 0; k < kParts; ++k) {
-        const double n = pn[arm][k];
-        sim.part_mean[arm][k] = n > 0 ? ps[arm][k] / n : kNaN;
-        sim.part_sd[arm][k] = n > 1 ? std::sqrt(std::max(0.0, (pss[arm][k] - ps[arm][k] * ps[arm][k] / n) / (n - 1))) : kNaN;
+        sim.part_mean[arm][k] = parts[arm][k].mean();
+        sim.part_sd[arm][k] = parts[arm][k].sd();
       }
     }
-    sim.mean.assign(stats, kNaN);
-    sim.sd.assign(stats, kNaN);
+    sim.mean.resize(stats);
+    sim.sd.resize(stats);
     for (std::size_t j = 0; j < stats; ++j) {
-      double sum = 0, n = 0;
-      for (std::size_t t = 0; t < row; ++t) {
-        const double v = sim.values(static_cast<Eigen::Index>(t), static_cast<Eigen::Index>(j));
-        if (!std::isnan(v)) {
-          sum += v;
-          n += 1;
-        }
-      }
-      if (n > 0) sim.mean[j] = sum / n;
-      const double var = sim.cov(j, j);
-      sim.sd[j] = std::isnan(var) ? kNaN : std::sqrt(std::max(0.0, var));
+      sim.mean[j] = sums[j].mean();
+      sim.sd[j] = sums[j].sd();
     }
     return sim;
   }
@@ -372,7 +419,14 @@ class Calibrator {
         [](unsigned n, const double* u, double*, void* data) -> double {
           auto* c = static_cast<Context*>(data);
           try {
-            const double q = c->self->objective(c->self->simulate(c->self->to_keys(std::vector<double>(u, u + n))));
+            double q = kRefusedObjective;
+            try {
+              q = c->self->objective(c->self->simulate(c->self->to_keys(std::vector<double>(u, u + n))));
+            } catch (const Refused&) {
+              // A point the scenario refuses (free keys that must keep an order, say) is as bad
+              // as can be: the simplex moves away from it.
+              ++c->self->refused_;
+            }
             ++c->evaluations;
             ++c->self->evaluations_;
             if (c->self->o_.on_evaluation) c->self->o_.on_evaluation(c->evaluations, c->self->o_.max_evaluations, q);
@@ -413,6 +467,7 @@ class Calibrator {
   const std::vector<double>& weights() const { return weight_; }
   const std::vector<double>& ses() const { return se_; }
   int evaluations() const { return evaluations_; }
+  int refused() const { return refused_; }
   bool stopped_at_max() const { return stopped_at_max_; }
 
  private:
@@ -421,6 +476,7 @@ class Calibrator {
   const Observed& observed_;
   std::vector<double> weight_, se_;
   int evaluations_ = 0;
+  int refused_ = 0;
   bool stopped_at_max_ = false;
 };
 
@@ -484,13 +540,36 @@ CalibrationResult calibrate(const CalibrateOptions& o) {
   CalibrationResult res;
   res.replicates = o.replicates;
   res.seed = o.seed;
+  auto point_text = [&](const std::vector<double>& x) {
+    std::string t;
+    for (std::size_t k = 0; k < x.size(); ++k) t += (k ? ", " : "") + o.free[k].key + " = " + shortest(x[k]);
+    return t;
+  };
+  auto simulate_or_fail = [&](const std::vector<double>& x, const std::string& what, bool keep = false) {
+    try {
+      return cal.simulate(x, keep);
+    } catch (const Refused& r) {
+      throw InputError("calibrate: the scenario refuses the " + what + " (" + point_text(x) + "): " + r.why);
+    }
+  };
   // Two-step SMM: weights at the start, fit; weights at that fit, fit again from there with a
   // smaller simplex (which also restarts Nelder-Mead, guarding against a collapsed simplex).
-  cal.set_weights(cal.simulate(start));
+  cal.set_weights(simulate_or_fail(start, "start"));
+  {
+    const auto usable = static_cast<std::size_t>(
+        std::count_if(cal.weights().begin(), cal.weights().end(), [](double x) { return x > 0; }));
+    if (usable < o.free.size()) {
+      throw InputError(o.observed_path + ": only " + std::to_string(usable) + " of the " +
+                       std::to_string(observed.statistics.size()) +
+                       " observed statistics vary between the simulated trials at the start (a statistic that "
+                       "does not vary needs a given se), but " + std::to_string(o.free.size()) +
+                       " free keys need at least as many: give more statistics or free fewer keys");
+    }
+  }
   const std::vector<double> first = cal.minimize(start, 0.2);
-  cal.set_weights(cal.simulate(first));
+  cal.set_weights(simulate_or_fail(first, "first step's estimate"));
   const std::vector<double> est = cal.minimize(first, 0.05);
-  const Simulated at = cal.simulate(est);
+  const Simulated at = simulate_or_fail(est, "estimate", true);
   res.objective = cal.objective(at);
 
   // Observed statistics left out of the objective.
@@ -506,12 +585,14 @@ CalibrationResult calibrate(const CalibrateOptions& o) {
   }
 
   // Jacobian of the simulated means by central differences (common random numbers), 5% of
-  // each range, one-sided at a bound.
+  // each range, one-sided at a bound or where the scenario refuses the neighbouring point.
   const auto p = static_cast<Eigen::Index>(o.free.size());
   const auto m = static_cast<Eigen::Index>(used.size());
   Eigen::MatrixXd G(m, p);
   // The same differences for the parts of each arm's change: row arm * kParts + part.
   Eigen::MatrixXd Gparts(2 * static_cast<Eigen::Index>(kParts), p);
+  Simulated at_means = at;
+  at_means.values.resize(0, 0);
   for (Eigen::Index k = 0; k < p; ++k) {
     const FreeParameter& f = o.free[static_cast<std::size_t>(k)];
     const double h = 0.05 * (f.hi - f.lo);
@@ -519,16 +600,25 @@ CalibrationResult calibrate(const CalibrateOptions& o) {
     const auto ku = static_cast<std::size_t>(k);
     up[ku] = std::min(f.hi, est[ku] + h);
     down[ku] = std::max(f.lo, est[ku] - h);
-    const Simulated a = cal.simulate(up), b = cal.simulate(down);
+    auto side = [&](std::vector<double>& x) {
+      try {
+        return cal.simulate(x);
+      } catch (const Refused&) {
+        x = est;
+        return at_means;
+      }
+    };
+    const Simulated a = side(up), b = side(down);
+    const double dx = up[ku] - down[ku];
     for (Eigen::Index i = 0; i < m; ++i) {
       const std::size_t j = used[static_cast<std::size_t>(i)];
       const double d = a.mean[j] - b.mean[j];
-      G(i, k) = std::isnan(d) ? 0.0 : d / (up[ku] - down[ku]);
+      G(i, k) = std::isnan(d) || !(dx > 0) ? 0.0 : d / dx;
     }
     for (std::size_t arm = 0; arm < 2; ++arm) {
       for (std::size_t q = 0; q < kParts; ++q) {
         const double d = a.part_mean[arm][q] - b.part_mean[arm][q];
-        Gparts(static_cast<Eigen::Index>(arm * kParts + q), k) = std::isnan(d) ? 0.0 : d / (up[ku] - down[ku]);
+        Gparts(static_cast<Eigen::Index>(arm * kParts + q), k) = std::isnan(d) || !(dx > 0) ? 0.0 : d / dx;
       }
     }
   }
@@ -551,18 +641,34 @@ CalibrationResult calibrate(const CalibrateOptions& o) {
   }
   Eigen::VectorXd w(m);
   for (Eigen::Index i = 0; i < m; ++i) w(i) = cal.weights()[used[static_cast<std::size_t>(i)]];
-  const Eigen::MatrixXd WG = w.asDiagonal() * G;
-  const Eigen::MatrixXd A = G.transpose() * WG;
-  const Eigen::MatrixXd B = WG.transpose() * omega * WG;
-  Eigen::JacobiSVD<Eigen::MatrixXd> svd(A);
-  const double smax = svd.singularValues().size() > 0 ? svd.singularValues()(0) : 0.0;
-  const double smin = svd.singularValues().size() > 0 ? svd.singularValues()(svd.singularValues().size() - 1) : 0.0;
-  const bool singular = !(smax > 0) || smin < 1e-10 * smax;
-  Eigen::MatrixXd V = Eigen::MatrixXd::Constant(p, p, kNaN);
-  if (!singular) {
-    const Eigen::MatrixXd Ainv = A.inverse();
-    V = (1.0 + 1.0 / static_cast<double>(o.replicates)) * Ainv * B * Ainv;
+  // Identification is judged with each key scaled to its search range (so that units do not
+  // decide it): A_s = D G'WG D, D = diag(ranges). Directions with eigenvalues below 1e-10 of the
+  // largest form the null space; a key with a component in it is not identified. The sandwich
+  // uses the Moore-Penrose inverse of A_s, which gives the identified keys (those orthogonal to
+  // the null space) their correct variance.
+  Eigen::VectorXd range(p);
+  for (Eigen::Index k = 0; k < p; ++k) range(k) = o.free[static_cast<std::size_t>(k)].hi - o.free[static_cast<std::size_t>(k)].lo;
+  const Eigen::MatrixXd Gs = G * range.asDiagonal();
+  const Eigen::MatrixXd WGs = w.asDiagonal() * Gs;
+  const Eigen::MatrixXd As = Gs.transpose() * WGs;
+  const Eigen::MatrixXd Bs = WGs.transpose() * omega * WGs;
+  const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(As);
+  const Eigen::VectorXd lambda = eig.eigenvalues();  // ascending
+  const double lambda_max = p > 0 ? lambda(p - 1) : 0.0;
+  Eigen::MatrixXd As_pinv = Eigen::MatrixXd::Zero(p, p), null_projection = Eigen::MatrixXd::Zero(p, p);
+  for (Eigen::Index i = 0; i < p; ++i) {
+    const Eigen::VectorXd v = eig.eigenvectors().col(i);
+    if (lambda_max > 0 && lambda(i) > 1e-10 * lambda_max) {
+      As_pinv += v * v.transpose() / lambda(i);
+    } else {
+      null_projection += v * v.transpose();
+    }
   }
+  const Eigen::MatrixXd V = range.asDiagonal() *
+                            ((1.0 + 1.0 / static_cast<double>(o.replicates)) * As_pinv * Bs * As_pinv) *
+                            range.asDiagonal();
+  std::vector<bool> unidentified(static_cast<std::size_t>(p));
+  for (Eigen::Index k = 0; k < p; ++k) unidentified[static_cast<std::size_t>(k)] = null_projection(k, k) > 1e-3;
 
   res.correlation.assign(static_cast<std::size_t>(p), std::vector<double>(static_cast<std::size_t>(p), kNaN));
   for (Eigen::Index k = 0; k < p; ++k) {
@@ -574,39 +680,52 @@ CalibrationResult calibrate(const CalibrateOptions& o) {
     e.hi = f.hi;
     e.start = start[ku];
     e.estimate = est[ku];
-    e.se = V(k, k) >= 0 ? std::sqrt(V(k, k)) : kNaN;
-    // Wald interval, cut to the search range (the model is not defined beyond it), with a flag.
-    const double wald_low = e.estimate - 1.959963984540054 * e.se, wald_high = e.estimate + 1.959963984540054 * e.se;
-    e.ci_low = std::max(f.lo, wald_low);
-    e.ci_high = std::min(f.hi, wald_high);
-    const double range = f.hi - f.lo;
-    if (singular) {
-      e.ci_low = e.ci_high = kNaN;
-      e.flags.push_back("not identified: the statistics barely change with it (or only together with another free key)");
-    } else if (2 * 1.959963984540054 * e.se > range) {
-      e.flags.push_back("weakly identified: the 95% interval is wider than the search range (shown cut to it)");
-    } else if (wald_low < f.lo || wald_high > f.hi) {
-      e.flags.push_back("the 95% interval reaches a bound of the search range (shown cut to it)");
-    }
-    if (e.estimate - f.lo < 1e-3 * range || f.hi - e.estimate < 1e-3 * range) {
-      e.flags.push_back("estimate on a bound of the search range: widen it");
-    }
-    for (Eigen::Index l = 0; l < p; ++l) {
-      const double r = V(k, l) / std::sqrt(V(k, k) * V(l, l));
-      res.correlation[ku][static_cast<std::size_t>(l)] = r;
-      if (l != k && std::abs(r) > 0.9) {
-        e.flags.push_back("strongly correlated with " + o.free[static_cast<std::size_t>(l)].key + " (r = " + fmt("%.2f", r) +
-                          "): the data tell mainly their combination");
+    const double range_k = f.hi - f.lo;
+    if (unidentified[ku]) {
+      e.se = e.ci_low = e.ci_high = kNaN;
+      e.identified = false;
+      std::string with;
+      for (Eigen::Index l = 0; l < p; ++l) {
+        if (l != k && std::abs(null_projection(k, l)) > 1e-3) with += (with.empty() ? "" : ", ") + o.free[static_cast<std::size_t>(l)].key;
+      }
+      e.flags.push_back(with.empty() ? "not identified: none of the used statistics changes with it"
+                                     : "not identified: the statistics tell only its combination with " + with);
+    } else {
+      e.se = V(k, k) >= 0 ? std::sqrt(V(k, k)) : kNaN;
+      // Wald interval, cut to the search range (the model is not defined beyond it), with a flag.
+      const double wald_low = e.estimate - 1.959963984540054 * e.se, wald_high = e.estimate + 1.959963984540054 * e.se;
+      e.ci_low = std::max(f.lo, wald_low);
+      e.ci_high = std::min(f.hi, wald_high);
+      if (2 * 1.959963984540054 * e.se > range_k) {
+        e.identified = false;
+        e.flags.push_back("weakly identified: the 95% interval is wider than the search range (shown cut to it)");
+      } else if (wald_low < f.lo || wald_high > f.hi) {
+        e.flags.push_back("the 95% interval reaches a bound of the search range (shown cut to it)");
+      }
+      for (Eigen::Index l = 0; l < p; ++l) {
+        if (unidentified[static_cast<std::size_t>(l)]) continue;
+        const double r = V(k, l) / std::sqrt(V(k, k) * V(l, l));
+        res.correlation[ku][static_cast<std::size_t>(l)] = r;
+        if (l != k && std::abs(r) > 0.9) {
+          e.identified = false;
+          e.flags.push_back("strongly correlated with " + o.free[static_cast<std::size_t>(l)].key + " (r = " + fmt("%.2f", r) +
+                            "): the data tell mainly their combination");
+        }
       }
     }
-    res.identified = res.identified && e.flags.empty();
+    if (e.estimate - f.lo < 1e-3 * range_k || f.hi - e.estimate < 1e-3 * range_k) {
+      e.flags.push_back("estimate on a bound of the search range: widen it");
+    }
+    res.identified = res.identified && e.identified;
     res.parameters.push_back(e);
   }
 
   // The parts of each arm's change, and the observed change against the expected one.
+  // Delta method; undefined when the part moves along a direction the statistics do not identify.
   auto delta_se = [&](Eigen::Index row) {
-    if (singular) return kNaN;
     const Eigen::VectorXd g = Gparts.row(row).transpose();
+    const Eigen::VectorXd gs = range.asDiagonal() * g;
+    if ((null_projection * gs).norm() > 1e-6 * gs.norm()) return kNaN;
     const double v = g.dot(V * g);
     return v >= 0 ? std::sqrt(v) : kNaN;
   };
@@ -629,6 +748,8 @@ CalibrationResult calibrate(const CalibrateOptions& o) {
       acc.expected_se = delta_se(static_cast<Eigen::Index>(arm * kParts));
       acc.chance = acc.observed - acc.expected;
       acc.trial_sd = at.part_sd[arm][0];
+      // Chance against the spread of one trial's change and the expectation's own uncertainty.
+      acc.z = acc.chance / std::sqrt(acc.trial_sd * acc.trial_sd + acc.expected_se * acc.expected_se);
       res.accounts.push_back(acc);
     }
   }
@@ -646,10 +767,12 @@ CalibrationResult calibrate(const CalibrateOptions& o) {
     row.simulated_sd = at.sd[j];
     row.range_low = at.quantile(j, 0.025);
     row.range_high = at.quantile(j, 0.975);
-    row.outside = !(ob.value >= row.range_low && ob.value <= row.range_high);
+    row.used = cal.weights()[j] > 0;
+    row.outside = row.used && !(ob.value >= row.range_low && ob.value <= row.range_high);
     res.fit.push_back(row);
   }
   res.evaluations = cal.evaluations();
+  res.refused = cal.refused();
   res.converged = !cal.stopped_at_max();
   return res;
 }
@@ -664,7 +787,7 @@ nlohmann::json CalibrationResult::to_json(const CalibrateOptions& o) const {
                       {"estimate", e.estimate},
                       {"se", json_finite(e.se)},
                       {"ci95", {json_finite(e.ci_low), json_finite(e.ci_high)}},
-                      {"identified", e.flags.empty()},
+                      {"identified", e.identified},
                       {"flags", e.flags}});
   }
   nlohmann::json corr = nlohmann::json::array();
@@ -683,6 +806,7 @@ nlohmann::json CalibrationResult::to_json(const CalibrateOptions& o) const {
                         {"simulated_mean", json_finite(f.simulated_mean)},
                         {"simulated_sd", json_finite(f.simulated_sd)},
                         {"simulated_range95", {json_finite(f.range_low), json_finite(f.range_high)}},
+                        {"used", f.used},
                         {"outside_range", f.outside}});
   }
   nlohmann::json parts_json = nlohmann::json::array();
@@ -696,7 +820,8 @@ nlohmann::json CalibrationResult::to_json(const CalibrateOptions& o) const {
                              {"expected_change", json_finite(a.expected)},
                              {"expected_change_se_from_parameters", json_finite(a.expected_se)},
                              {"chance", json_finite(a.chance)},
-                             {"one_trial_sd", json_finite(a.trial_sd)}});
+                             {"one_trial_sd", json_finite(a.trial_sd)},
+                             {"chance_z", json_finite(a.z)}});
   }
   return {{"trialsim_version", TRIALSIM_VERSION},
           {"method", "simulated method of moments, two-step diagonal weights, Nelder-Mead; sandwich standard errors"},
@@ -706,6 +831,7 @@ nlohmann::json CalibrationResult::to_json(const CalibrateOptions& o) const {
           {"seed", seed},
           {"replicates_per_evaluation", replicates},
           {"evaluations", evaluations},
+          {"refused_points", refused},
           {"objective", objective},
           {"identified", identified},
           {"converged", converged},
@@ -735,12 +861,15 @@ std::string CalibrationResult::to_table(const CalibrateOptions& o) const {
     for (const std::string& f : e.flags) out << "    ! " << f << "\n";
   }
   out << "\nGoodness of fit at the estimate (simulated 95% range of one trial; * = observed outside it)\n";
-  std::snprintf(line, sizeof line, "%-44s %9s %9s %9s %21s\n", "statistic", "observed", "SE", "simulated", "95% range");
+  std::snprintf(line, sizeof line, "%-48s %9s %9s %9s %21s\n", "statistic", "observed", "SE", "simulated", "95% range");
   out << line;
+  auto num = [](const char* f, double v) { return std::isfinite(v) ? fmt(f, v) : std::string("-"); };
   for (const FitRow& f : fit) {
-    const std::string range = "[" + fmt("%.4g", f.range_low) + ", " + fmt("%.4g", f.range_high) + "]";
-    std::snprintf(line, sizeof line, "%-44s %9.4g %8.3g%s %9.4g %21s %s\n", f.name.c_str(), f.observed, f.weight_se,
-                  f.se_given ? "g" : " ", f.simulated_mean, range.c_str(), f.outside ? "*" : "");
+    const std::string range =
+        std::isfinite(f.range_low) ? "[" + fmt("%.4g", f.range_low) + ", " + fmt("%.4g", f.range_high) + "]" : "-";
+    std::snprintf(line, sizeof line, "%-48s %9.4g %8s%s %9s %21s %s\n", f.name.c_str(), f.observed,
+                  num("%.3g", f.weight_se).c_str(), f.se_given ? "g" : " ", num("%.4g", f.simulated_mean).c_str(),
+                  range.c_str(), !f.used ? "(not used)" : f.outside ? "*" : "");
     out << line;
   }
   out << "(SE: one trial's simulated SD at the start of the last step, or g = given in the observed file)\n";
@@ -761,10 +890,14 @@ std::string CalibrationResult::to_table(const CalibrateOptions& o) const {
     for (const ChangeAccount& a : accounts) {
       out << a.arm << ": observed change " << two(a.observed) << " = expected " << two(a.expected) << " (SE "
           << two(a.expected_se) << ") + chance " << two(a.chance) << " (one trial's SD " << two(a.trial_sd)
-          << ", z = " << two(a.chance / a.trial_sd) << ")\n";
+          << ", z = " << two(a.z) << ")\n";
     }
   }
   for (const std::string& i : ignored) out << "not used: " << i << "\n";
+  if (refused > 0) {
+    out << refused << " evaluations fell on points the scenario refuses (e.g. free keys out of order); they were "
+           "treated as the worst fit\n";
+  }
   if (!converged) out << "\nWARNING: Nelder-Mead stopped at --max-evals before converging; raise it.\n";
   if (!identified) out << "\nWARNING: some parameters are not well identified by these statistics (see ! above).\n";
   return out.str();
@@ -781,7 +914,11 @@ std::string CalibrationResult::scenario_toml(const CalibrateOptions& o, const st
   t << "# Calibrated scenario, written by trialsim " << TRIALSIM_VERSION << ":\n#   trialsim calibrate "
     << o.scenario_path << " --observed " << o.observed_path;
   for (const FreeParameter& f : o.free) t << " --free " << f.spec;
-  for (const std::string& s : o.sets) t << " --set '" << s << "'";
+  for (const std::string& s : o.sets) {
+    std::string quoted;  // for a POSIX shell: ' closes, \' is a quote, ' reopens
+    for (const char ch : s) quoted += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
+    t << " --set '" << quoted << "'";
+  }
   t << " --seed " << seed << " --reps " << replicates << "\n";
   t << "# Simulated method of moments (see README, \"Calibrate to an observed trial\"): the free keys below\n"
        "# are the estimates, with 95% intervals from the sandwich standard errors; everything else is the\n"
@@ -803,15 +940,8 @@ std::string CalibrationResult::scenario_toml(const CalibrateOptions& o, const st
   for (const std::string& s : o.sets) {
     const auto eq = s.find('=');
     const std::string key = s.substr(0, eq), value = s.substr(eq + 1);
-    // A bare word that is not TOML is a string (as --set takes it).
-    bool toml_value = true;
-    try {
-      (void)toml::parse("x = " + value);
-    } catch (const toml::parse_error&) {
-      toml_value = false;
-    }
     if (std::find_if(o.free.begin(), o.free.end(), [&](const FreeParameter& f) { return f.key == key; }) != o.free.end()) continue;
-    put(key, (toml_value ? value : "\"" + value + "\"") + "  # --set");
+    put(key, toml_value_text(value) + "  # --set");
   }
   for (const ParameterEstimate& e : parameters) {
     std::string c = "  # calibrated";

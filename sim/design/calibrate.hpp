@@ -18,8 +18,9 @@
 // A = G'WG, G the Jacobian of m at theta_hat (central differences, common random numbers),
 // Omega the covariance of one trial's statistics at theta_hat (Gourieroux & Monfort 1996,
 // prop. 2.2; Duffie & Singleton, Econometrica 1993). Parameters the statistics do not identify
-// are flagged: a singular or near-singular A, an interval wider than the search range or
-// reaching its bounds, an estimate on a bound, or a pair of estimates correlated beyond 0.9.
+// are flagged: a direction in the null space of A (judged with each key scaled to its range),
+// an interval wider than the search range or reaching its bounds, an estimate on a bound, or a
+// pair of estimates correlated beyond 0.9.
 #include "sim/io/scenario.hpp"
 
 #include <nlohmann/json.hpp>
@@ -96,7 +97,8 @@ struct ParameterEstimate {
   double start = 0, estimate = 0;
   double se = 0;                       // NaN when not identified
   double ci_low = 0, ci_high = 0;      // estimate -/+ 1.96 SE cut to [lo, hi] (NaN when not identified)
-  std::vector<std::string> flags;      // identification problems, in words
+  bool identified = true;              // not: no interval, one wider than the range, or |r| > 0.9
+  std::vector<std::string> flags;      // identification problems and bounds reached, in words
 };
 
 struct FitRow {
@@ -105,7 +107,8 @@ struct FitRow {
   double weight_se = 0;                // the SE that weighted it (simulated, or given)
   bool se_given = false;
   double simulated_mean = 0, simulated_sd = 0, range_low = 0, range_high = 0;  // at the estimate
-  bool outside = false;                // observed outside the simulated 95% range
+  bool used = true;                    // in the objective (else listed in ignored)
+  bool outside = false;                // used, and observed outside the simulated 95% range
 };
 
 // One part of an arm's mean change from baseline to the last visit at the estimate (the
@@ -121,6 +124,7 @@ struct ChangePart {
 struct ChangeAccount {
   std::string arm;
   double observed = 0, expected = 0, expected_se = 0, chance = 0, trial_sd = 0;
+  double z = 0;  // chance / sqrt(trial_sd^2 + expected_se^2)
 };
 
 struct CalibrationResult {
@@ -133,6 +137,7 @@ struct CalibrationResult {
   std::vector<ChangeAccount> accounts; // per arm whose baseline and final means were observed
   double objective = 0;                // Q at the estimate
   int evaluations = 0;
+  int refused = 0;                     // evaluations at points the scenario refuses
   bool identified = true;              // every parameter identified
   bool converged = true;               // neither Nelder-Mead step stopped at max_evaluations
   std::uint64_t replicates = 0, seed = 0;

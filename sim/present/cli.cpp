@@ -236,6 +236,20 @@ int calibrate_command(CalibrateArgs& a) {
                         {"--json", a.json_path},
                         {"--report", a.report_path}});
   for (const std::string& spec : a.free_specs) a.o.free.push_back(parse_free(spec));
+  if (!a.write_path.empty()) {
+    for (const std::string& set : a.o.sets) {
+      const auto eq = set.find('=');
+      if (eq == std::string::npos) continue;  // the scenario's reader reports it
+      std::string value = set.substr(eq + 1);
+      value.erase(0, value.find_first_not_of(" \t"));
+      value.erase(value.find_last_not_of(" \t") + 1);
+      if (value == "none") {
+        throw InputError("--write: --set " + set +
+                         " removes a key, which a scenario that extends the original cannot do; remove it from " +
+                         a.o.scenario_path + " instead (or leave out --write)");
+      }
+    }
+  }
   std::unique_ptr<AtomicFile> write_file, json_file;
   if (!a.write_path.empty()) write_file = std::make_unique<AtomicFile>(a.write_path);
   if (!a.json_path.empty()) json_file = std::make_unique<AtomicFile>(a.json_path);
@@ -261,11 +275,25 @@ int calibrate_command(CalibrateArgs& a) {
       std::fflush(stderr);
     };
   }
-  const CalibrationResult r = calibrate(a.o);
+  std::optional<CalibrationResult> result;
+  try {
+    result.emplace(calibrate(a.o));
+  } catch (...) {
+    if (show_progress && done > 0) std::fprintf(stderr, "\n");  // errors start on their own line
+    throw;
+  }
   if (show_progress) std::fprintf(stderr, "\n");
+  // An interrupt that came after the last trial still means: write nothing.
+  if (g_interrupted.load()) throw Interrupted{};
+  const CalibrationResult& r = *result;
   const nlohmann::json j = r.to_json(a.o);
   if (!a.plots_dir.empty() || report) {
     const std::vector<Figure> figures = r.accounts.empty() ? std::vector<Figure>{} : calibrate_figures(j);
+    if (figures.empty() && !a.quiet) {
+      std::fprintf(stderr,
+                   "calibrate: no figure: calibration_change needs an arm's baseline_mean and final_mean in %s\n",
+                   a.o.observed_path.c_str());
+    }
     write_pictures(figures, a.plots_dir, report ? calibrate_report_html(j, figures) : std::string(), report);
   }
   if (write_file) {

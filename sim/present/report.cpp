@@ -480,7 +480,8 @@ std::string calibrate_report_html(const nlohmann::json& calibration, const std::
         accounts += "<li>" + esc(arm_name(text(a, {"arm"}, ""))) + ": observed change " + fixed(json_number(a, {"observed_change"}), 2) +
                     " = expected " + with_mcse(json_number(a, {"expected_change"}), json_number(a, {"expected_change_se_from_parameters"}), 2) +
                     " + chance " + fixed(json_number(a, {"chance"}), 2) + " (one trial's SD " + fixed(json_number(a, {"one_trial_sd"}), 2) +
-                    ")</li>\n";
+                    "; z = " + fixed(json_number(a, {"chance_z"}), 2) +
+                    " against that SD and the expectation's SE together)</li>\n";
       }
     }
     content += "<section>\n<h2>Where each arm's change came from</h2>\n<p class=\"note\">Means over simulated trials at the "
@@ -494,11 +495,12 @@ std::string calibrate_report_html(const nlohmann::json& calibration, const std::
       const json& r = f.contains("simulated_range95") ? f["simulated_range95"] : json();
       const std::string range = r.is_array() && r.size() == 2 ? fixed(number(r[0]), 3) + " to " + fixed(number(r[1]), 3) : "NA";
       const bool outside = f.contains("outside_range") && f["outside_range"].is_boolean() && f["outside_range"].get<bool>();
+      const bool unused = f.contains("used") && f["used"].is_boolean() && !f["used"].get<bool>();
       fit += std::string("<tr") + (outside ? " class=\"flag\"" : "") + "><td><code>" + esc(text(f, {"statistic"}, "")) + "</code><br>" +
              esc(text(f, {"description"}, "")) + "</td><td class=\"n\">" + fixed(json_number(f, {"observed"}), 3) + "</td><td class=\"n\">" +
              fixed(json_number(f, {"se"}), 3) + " (" + esc(text(f, {"se_source"}, "")) + ")</td><td class=\"n\">" +
              fixed(json_number(f, {"simulated_mean"}), 3) + "</td><td class=\"n\">" + esc(range) + "</td><td>" +
-             (outside ? "outside" : "") + "</td></tr>\n";
+             (unused ? "not used (no variation in the simulation)" : outside ? "outside" : "") + "</td></tr>\n";
     }
   }
   content += "<section>\n<h2>Goodness of fit at the estimate</h2>\n<p class=\"note\">The simulated 95% range is one trial's "

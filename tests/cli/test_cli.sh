@@ -141,6 +141,9 @@ expect_error "calibrate bad free" "--free spp.drift_per_year=20:0: LO must be be
 expect_error "calibrate unknown free key" "--free spp.drift=0:20: the scenario does not accept spp.drift = 0" -- calibrate "$seed" --observed "$obs" --free spp.drift=0:20 --json "$work/out/c.json"
 expect_error "calibrate integer key" "--free trial.consented=50:150: trial.consented must take any number between LO and HI" -- calibrate "$seed" --observed "$obs" --free trial.consented=50:150 --json "$work/out/c.json"
 expect_error "calibrate write over scenario" "--write: $seed is the same file as the scenario file" -- calibrate "$seed" --observed "$obs" --free spp.drift_per_year=0:20 --write "$seed"
+expect_error "calibrate --write with a removed key" "--write: --set screening.entry_max=none removes a key" -- calibrate "$seed" --observed "$obs" --free spp.drift_per_year=0:20 --set screening.entry_max=none --write "$work/out/c.toml"
+printf '[control]\ncompleted = 39\n' >"$work/obs_one.toml"
+expect_error "calibrate more keys than statistics" "only 1 of the 1 observed statistics vary" -- calibrate "$seed" --observed "$work/obs_one.toml" --free spp.drift_per_year=0:20 --free spp.mean=40:70 --reps 100
 if "$bin" calibrate "$seed" --observed "$obs" --free spp.drift_per_year=0:20 --reps 200 --max-evals 20 --quiet \
      --json "$work/cal.json" --write "$work/cal.toml" --plots "$work/calpics" --report "$work/calpics/cal.html" &&
    grep -q '"change_accounts"' "$work/cal.json" && [ -s "$work/calpics/calibration_change.png" ] &&

@@ -125,6 +125,72 @@ TEST_CASE("a parameter the statistics do not move is flagged as not identified",
   CHECK(std::isnan(r.parameters[0].se));
 }
 
+TEST_CASE("a key the statistics do not move is flagged while the others keep their intervals", "[calibrate]") {
+  // Age has no effect on SPP, dropout or the funnel in the simple scenario; the drift moves the
+  // final means. Judged on the keys' ranges, only age is in A's null space.
+  const std::vector<std::string> large = {"trial.consented=1000"};
+  std::vector<std::string> truth_sets = large;
+  truth_sets.emplace_back("spp.drift_per_year=3");
+  const std::string observed = observed_from_trial(truth_sets, 99);
+  CalibrateOptions o = options(observed, large, {"spp.drift_per_year=-10:10", "population.age_mean=50:80"});
+  o.max_evaluations = 60;
+  const CalibrationResult r = calibrate(o);
+  REQUIRE(r.parameters.size() == 2);
+  CHECK_FALSE(r.identified);
+  const ParameterEstimate& drift = r.parameters[0];
+  const ParameterEstimate& age = r.parameters[1];
+  INFO("drift " << drift.estimate << " (SE " << drift.se << "), age flags: " << (age.flags.empty() ? "" : age.flags[0]));
+  CHECK(drift.identified);
+  REQUIRE(std::isfinite(drift.se));
+  CHECK(std::abs(drift.estimate - 3.0) <= 3 * drift.se);
+  CHECK_FALSE(age.identified);
+  REQUIRE_FALSE(age.flags.empty());
+  CHECK_THAT(age.flags[0], Catch::Contains("not identified") && Catch::Contains("none of the used statistics"));
+  CHECK(std::isnan(age.se));
+  CHECK(std::isnan(r.correlation[0][1]));
+  CHECK(r.correlation[0][0] == Approx(1.0));
+}
+
+TEST_CASE("free keys that must keep an order are searched without stopping at refused points", "[calibrate]") {
+  // The scenario refuses entry_min >= entry_max; the two ranges overlap. Refused points count
+  // as the worst fit, so the search goes on and ends at a point the scenario accepts.
+  const std::vector<std::string> truth = {"screening.entry_min=58", "screening.entry_max=66"};
+  const std::string observed = observed_from_trial(truth, 31, "funnel.");
+  CalibrateOptions o = options(observed, {}, {"screening.entry_min=40:70", "screening.entry_max=55:90"});
+  o.max_evaluations = 80;
+  CalibrationResult r;
+  REQUIRE_NOTHROW(r = calibrate(o));
+  INFO("estimates " << r.parameters[0].estimate << ", " << r.parameters[1].estimate << ", refused " << r.refused);
+  CHECK(r.parameters[0].estimate < r.parameters[1].estimate);
+  CHECK(r.refused > 0);
+  CHECK(std::isfinite(r.objective));
+  CHECK(r.objective < 1e6);
+}
+
+TEST_CASE("fewer usable statistics than free keys is refused before any search", "[calibrate]") {
+  const std::string observed = files.make("[control]\ncompleted = 39\n");
+  const CalibrateOptions o = options(observed, {}, {"spp.drift_per_year=-10:10", "spp.sd_measurement=1:20"});
+  CHECK_THROWS_WITH(calibrate(o), Catch::Contains("only 1 of the 1 observed statistics") &&
+                                      Catch::Contains("2 free keys need at least as many"));
+}
+
+TEST_CASE("the calibrated scenario writes --set values as TOML that loads back", "[calibrate]") {
+  CalibrateOptions o = options("obs.toml", {"analysis.methods=[\"ancova\", \"mmrm\"]", "trial.alpha = 0.025"},
+                               {"spp.mean=40:70"});
+  o.scenario_path = kSimple;
+  CalibrationResult r;
+  r.parameters.push_back({"spp.mean", 40, 70, 60, 55.5, 1.0, 53.5, 57.5, true, {}});
+  const std::string written = files.make("");
+  const std::string text = r.scenario_toml(o, written);
+  std::ofstream(written) << text;
+  INFO(text);
+  const Scenario back = Scenario::load(written);
+  CHECK(back.spp.mean == 55.5);
+  CHECK(back.trial.alpha == 0.025);
+  REQUIRE(back.analysis.methods.size() == 2);
+  CHECK(back.analysis.methods[1] == Method::mmrm);
+}
+
 TEST_CASE("calibration gives the same result at any thread count", "[calibrate]") {
   const std::string observed = observed_from_trial({}, 11);
   CalibrateOptions o = options(observed, {}, {"spp.drift_per_year=-10:10", "spp.sd_measurement=1:20"});
@@ -155,6 +221,15 @@ TEST_CASE("bad observed files are refused with the file, key and what was expect
   CHECK_THAT(message("[control]\nfinal_mean = { value = 69, n = 39 }\n"), Catch::Contains("control.final_sd"));
   CHECK_THAT(message("[control]\nfinal_mean = { value = 69, se = 0 }\n"), Catch::Contains("control.final_mean.se"));
   CHECK_THAT(message("# nothing\n"), Catch::Contains("no statistics"));
+  // A table without its value names the table's line.
+  CHECK_THAT(message("[control]\nfinal_mean = { n = 39 }\n"), Catch::Contains(":2: control.final_mean:") && Catch::Contains("value"));
+  // A sample size that would give an SE of 0 is refused rather than silently dropping the statistic.
+  CHECK_THAT(message("[control]\nfinal_sd = 0\nfinal_mean = { value = 69, n = 39 }\n"),
+             Catch::Contains("control.final_mean.n") && Catch::Contains("control.final_sd > 0"));
+  CHECK_THAT(message("[control]\nfinal_sd = { value = 0, n = 39 }\n"), Catch::Contains("standard error 0"));
+  CHECK_THAT(message("[control]\ncompleted = { value = 40, n = 39 }\n"),
+             Catch::Contains("control.completed.n") && Catch::Contains("at least the count"));
+  CHECK_THAT(message("[control]\ncompleted = { value = 0, n = 39 }\n"), Catch::Contains("binomial SE 0"));
   // Accepted, with the SE a sample size implies: SD / sqrt(n) for a mean, binomial for a count.
   const Observed ok = read_observed(files.make("[control]\nfinal_sd = 18.0\nfinal_mean = { value = 69, n = 36 }\n"
                                                "completed = { value = 39, n = 43 }\n"),
@@ -172,7 +247,7 @@ TEST_CASE("the shipped observed file of the seed trial reads against the seed sc
   const Scenario s = Scenario::load(std::string(TRIALSIM_SOURCE_DIR) + "/configs/seed_trial.toml");
   const auto catalog = statistic_catalog(s);
   const Observed o = read_observed(std::string(TRIALSIM_SOURCE_DIR) + "/configs/seed_observed.toml", s, catalog);
-  CHECK(o.statistics.size() == 24);
+  CHECK(o.statistics.size() == 22);
   for (const ObservedStatistic& x : o.statistics) {
     if (catalog[x.def].name == "treatment.final_mean") CHECK(*x.se == Approx(21.0 / std::sqrt(32.0)));
   }
