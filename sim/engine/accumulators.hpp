@@ -1,6 +1,7 @@
 #pragma once
 // Mergeable accumulators for Monte Carlo summaries. Memory is constant in the number of
 // replicates; merging in a fixed order makes results independent of the thread count.
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -32,6 +33,19 @@ class Moments {
   }
   double min() const { return min_; }
   double max() const { return max_; }
+
+  // The exact state, for moving a partial summary between processes (n is exact below 2^53).
+  static constexpr std::size_t kStateSize = 5;
+  std::array<double, kStateSize> state() const { return {static_cast<double>(n_), mean_, m2_, min_, max_}; }
+  static Moments from_state(const double* s) {
+    Moments m;
+    m.n_ = static_cast<std::uint64_t>(s[0]);
+    m.mean_ = s[1];
+    m.m2_ = s[2];
+    m.min_ = s[3];
+    m.max_ = s[4];
+    return m;
+  }
 
  private:
   std::uint64_t n_ = 0;

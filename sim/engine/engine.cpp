@@ -25,20 +25,99 @@ struct Block {
 using BlockPtr = std::shared_ptr<Block>;
 }  // namespace
 
-SummaryAccumulator run_replicates(const Scenario& scenario, const EngineOptions& options) {
-  SummaryAccumulator total(scenario);
-  extend_replicates(scenario, options, total);
-  return total;
+ReductionTree::ReductionTree(const Scenario& s, std::uint64_t start)
+    : scenario_(&s), start_(start), end_(start), chunk_(s), super_(s), total_(s) {
+  if (start % kChunkSize != 0) throw std::logic_error("ReductionTree: start is not on a chunk boundary");
 }
 
-void extend_replicates(const Scenario& scenario, const EngineOptions& options, SummaryAccumulator& total) {
-  const std::uint64_t first = total.replicates();
-  if (first >= options.replicates) return;
-  if (first % kBlockSize != 0) throw std::logic_error("extend_replicates: start is not on a block boundary");
+bool ReductionTree::accepts(int level) const {
+  if (ended_) return false;
+  switch (level) {
+    case 0:
+      return end_ % kBlockSize == 0;
+    case 1:
+      return end_ % kChunkSize == 0 && chunk_.replicates() == 0;
+    case 2:
+      return end_ % kSuperChunkSize == 0 && chunk_.replicates() == 0 && super_.replicates() == 0;
+    default:
+      return false;
+  }
+}
+
+void ReductionTree::append(int level, const SummaryAccumulator& node) {
+  if (!accepts(level)) throw std::logic_error("ReductionTree: node out of place");
+  static constexpr std::uint64_t kSize[] = {kBlockSize, kChunkSize, kSuperChunkSize};
+  const std::uint64_t n = node.replicates();
+  if (n == 0 || n > kSize[level]) throw std::logic_error("ReductionTree: node of the wrong size");
+  (level == 0 ? chunk_ : level == 1 ? super_ : total_).merge(node);
+  end_ += n;
+  if (n < kSize[level]) ended_ = true;  // the run's last, short node: result() closes the rest
+  if (level == 0 && end_ % kChunkSize == 0) {
+    super_.merge(chunk_);
+    chunk_ = SummaryAccumulator(*scenario_);
+  }
+  if (level <= 1 && end_ % kSuperChunkSize == 0 && super_.replicates() > 0) {
+    total_.merge(super_);
+    super_ = SummaryAccumulator(*scenario_);
+  }
+}
+
+SummaryAccumulator ReductionTree::result() const {
+  SummaryAccumulator open = super_;
+  open.merge(chunk_);
+  SummaryAccumulator r = total_;
+  r.merge(open);
+  return r;
+}
+
+std::vector<double> ReductionTree::state() const {
+  std::vector<double> out{static_cast<double>(start_), static_cast<double>(end_), ended_ ? 1.0 : 0.0};
+  for (const SummaryAccumulator* x : {&chunk_, &super_, &total_}) {
+    const std::vector<double> st = x->state();
+    out.insert(out.end(), st.begin(), st.end());
+  }
+  return out;
+}
+
+void ReductionTree::set_state(const std::vector<double>& state) {
+  const std::size_t n = SummaryAccumulator::state_size();
+  if (state.size() != 3 + 3 * n) throw std::runtime_error("reduction tree state of the wrong size");
+  start_ = static_cast<std::uint64_t>(state[0]);
+  end_ = static_cast<std::uint64_t>(state[1]);
+  ended_ = state[2] != 0;
+  std::size_t at = 3;
+  for (SummaryAccumulator* x : {&chunk_, &super_, &total_}) {
+    x->set_state(std::vector<double>(state.begin() + static_cast<std::ptrdiff_t>(at),
+                                     state.begin() + static_cast<std::ptrdiff_t>(at + n)));
+    at += n;
+  }
+}
+
+namespace {
+RangeRunner g_runner = &simulate_range;
+}  // namespace
+
+void set_range_runner(RangeRunner runner) { g_runner = runner ? runner : &simulate_range; }
+
+void extend_replicates(const Scenario& scenario, const EngineOptions& options, ReductionTree& tree, std::uint64_t end) {
+  if (tree.end() >= end) return;
+  g_runner(scenario, options, tree, end);
+}
+
+SummaryAccumulator run_replicates(const Scenario& scenario, const EngineOptions& options) {
+  ReductionTree tree(scenario);
+  extend_replicates(scenario, options, tree, options.replicates);
+  return tree.result();
+}
+
+void simulate_range(const Scenario& scenario, const EngineOptions& options, ReductionTree& tree, std::uint64_t end) {
+  const std::uint64_t first = tree.end();
+  if (first >= end) return;
+  if (first % kBlockSize != 0) throw std::logic_error("simulate_range: start is not on a block boundary");
   const TrialSimulator sim(scenario);
   const int threads = options.threads > 0 ? options.threads : tbb::info::default_concurrency();
   tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads));
-  const std::uint64_t blocks = (options.replicates + kBlockSize - 1) / kBlockSize;
+  const std::uint64_t blocks = (end + kBlockSize - 1) / kBlockSize;
   const bool keep_trials = static_cast<bool>(options.on_trial);
   // Scratch space per worker thread, reused across its blocks. Results never depend on it:
   // every replicate overwrites what it uses.
@@ -57,7 +136,7 @@ void extend_replicates(const Scenario& scenario, const EngineOptions& options, S
                                          }
                                          auto b = std::make_shared<Block>();
                                          b->first = next * kBlockSize;
-                                         b->count = std::min(kBlockSize, options.replicates - b->first);
+                                         b->count = std::min(kBlockSize, end - b->first);
                                          ++next;
                                          return b;
                                        }) &
@@ -65,22 +144,21 @@ void extend_replicates(const Scenario& scenario, const EngineOptions& options, S
                                                [&](BlockPtr b) -> BlockPtr {
                                                  Workspace& ws = workspaces.local();
                                                  b->summary.emplace(scenario);
-                                                 if (keep_trials) b->trials.reserve(b->count);
+                                                 const bool keep = keep_trials && b->first < options.on_trial_below;
+                                                 if (keep) b->trials.reserve(b->count);
                                                  for (std::uint64_t r = b->first; r < b->first + b->count; ++r) {
                                                    ReplicateResult res = sim.run(options.seed, r, ws);
                                                    b->summary->add(res);
-                                                   if (keep_trials) b->trials.push_back(res);
+                                                   if (keep) b->trials.push_back(res);
                                                  }
                                                  return b;
                                                }) &
           tbb::make_filter<BlockPtr, void>(tbb::filter_mode::serial_in_order, [&](BlockPtr b) {
-            total.merge(*b->summary);
-            if (keep_trials) {
-              for (const auto& t : b->trials) options.on_trial(t);
-            }
-            if (options.on_progress) options.on_progress(total.replicates(), options.replicates);
+            tree.append(0, *b->summary);
+            for (const auto& t : b->trials) options.on_trial(t);
+            if (options.on_progress) options.on_progress(tree.end(), end);
           }));
-  if (options.cancel && options.cancel->load() && total.replicates() < options.replicates) throw Interrupted{};
+  if (options.cancel && options.cancel->load() && tree.end() < end) throw Interrupted{};
 }
 
 PrecisionReport precision_of(const SummaryAccumulator& s, const Scenario& scenario, const PrecisionTarget& t) {
@@ -139,15 +217,16 @@ nlohmann::json PrecisionReport::to_json(const PrecisionTarget& t) const {
 SummaryAccumulator run_to_precision(const Scenario& scenario, const EngineOptions& options, const PrecisionTarget& t,
                                     PrecisionReport& report) {
   if (!t.active()) throw std::logic_error("run_to_precision: no target");
-  if (t.batch == 0 || t.batch % kBlockSize != 0) throw std::logic_error("run_to_precision: batch is not whole blocks");
-  SummaryAccumulator total(scenario);
+  if (t.batch == 0 || t.batch % kChunkSize != 0) throw std::logic_error("run_to_precision: batch is not whole chunks");
+  ReductionTree tree(scenario);
   EngineOptions o = options;
   std::uint64_t batches = 0;
   std::uint64_t goal = std::min(t.batch, t.max_replicates);
   for (;;) {
     o.replicates = goal;
-    extend_replicates(scenario, o, total);
+    extend_replicates(scenario, o, tree, goal);
     ++batches;
+    SummaryAccumulator total = tree.result();
     report = precision_of(total, scenario, t);
     report.batches = batches;
     if (report.met || total.replicates() >= t.max_replicates) return total;

@@ -4,6 +4,7 @@
 #include "sim/engine/trial.hpp"
 
 #include <atomic>
+#include <climits>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -11,10 +12,40 @@
 
 namespace trialsim {
 
-// Replicates are simulated in blocks of this many; a block is always run by one worker in
-// replicate order and blocks are merged in block order, so the floating-point result is the
-// same for any number of threads.
+// The reduction tree. Replicates are simulated in blocks of kBlockSize, each by one worker in
+// replicate order; blocks are folded in order into chunks of kChunkSize replicates, chunks into
+// super-chunks of kSuperChunkSize, and super-chunks into the run's summary. Every way of running
+// a replicate range (any thread count, batches, MPI ranks, shards) produces exactly these nodes
+// and folds them in this order, so the floating-point result is always the same.
 inline constexpr std::uint64_t kBlockSize = 64;
+inline constexpr std::uint64_t kChunkSize = 16 * kBlockSize;         // 1 024 replicates
+inline constexpr std::uint64_t kSuperChunkSize = 64 * kChunkSize;    // 65 536 replicates
+
+class ReductionTree {
+ public:
+  // A tree for replicates from `start` on (a multiple of kChunkSize, or 0).
+  explicit ReductionTree(const Scenario& s, std::uint64_t start = 0);
+  // Appends the summary of replicates [end(), end() + node.replicates()) as one node of `level`
+  // (0 block, 1 chunk, 2 super-chunk). The node must start on a boundary of its level with the
+  // lower levels closed; a node shorter than its level ends the tree (the run's last replicates).
+  // Throws std::logic_error otherwise.
+  void append(int level, const SummaryAccumulator& node);
+  std::uint64_t start() const { return start_; }
+  std::uint64_t end() const { return end_; }
+  // Whether a node of `level` may be appended now.
+  bool accepts(int level) const;
+  // The fold of everything appended, closing the open chunk and super-chunk.
+  SummaryAccumulator result() const;
+  // The exact state, to give another process the same tree (see SummaryAccumulator::state).
+  std::vector<double> state() const;
+  void set_state(const std::vector<double>& state);
+
+ private:
+  const Scenario* scenario_;
+  std::uint64_t start_ = 0, end_ = 0;
+  bool ended_ = false;
+  SummaryAccumulator chunk_, super_, total_;
+};
 
 struct EngineOptions {
   std::uint64_t replicates = 10000;
@@ -24,6 +55,9 @@ struct EngineOptions {
   std::function<void(const ReplicateResult&)> on_trial;
   // Called after each block is merged, from one thread at a time.
   std::function<void(std::uint64_t done, std::uint64_t total)> on_progress;
+  // on_trial is needed only for replicates below this (e.g. the trials sampled for figures), so
+  // other processes of a distributed run need not send the rest.
+  std::uint64_t on_trial_below = UINT64_MAX;
   // When set (e.g. by SIGINT), no new block starts; run_replicates throws Interrupted.
   const std::atomic<bool>* cancel = nullptr;
 };
@@ -36,10 +70,17 @@ struct Interrupted : std::exception {
 
 SummaryAccumulator run_replicates(const Scenario& scenario, const EngineOptions& options);
 
-// Simulates replicates [total.replicates(), options.replicates) and appends them to `total`.
-// `total.replicates()` must be a multiple of kBlockSize (or equal options.replicates), so the
-// blocks, and therefore the merged result, are exactly those of one run of options.replicates.
-void extend_replicates(const Scenario& scenario, const EngineOptions& options, SummaryAccumulator& total);
+// Simulates replicates [tree.end(), end) in this process and appends them to `tree` as blocks.
+// on_trial and on_progress are called as for run_replicates.
+void simulate_range(const Scenario& scenario, const EngineOptions& options, ReductionTree& tree, std::uint64_t end);
+
+// How a run's replicate range is computed: in this process (simulate_range), or spread over
+// the processes of a distributed run, which every process calls together with the same
+// arguments and which leaves the same tree in each. Installed once at start-up.
+using RangeRunner = void (*)(const Scenario&, const EngineOptions&, ReductionTree&, std::uint64_t end);
+void set_range_runner(RangeRunner runner);
+// Extends `tree` to `end` with the installed runner.
+void extend_replicates(const Scenario& scenario, const EngineOptions& options, ReductionTree& tree, std::uint64_t end);
 
 // "Precision on demand": replicates are added in whole batches until every Monte Carlo SE asked
 // for is at most its target. Batch boundaries are multiples of kBlockSize and the stopping rule

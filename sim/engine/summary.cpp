@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <limits>
 #include <sstream>
+#include <stdexcept>
 
 namespace trialsim {
 
@@ -109,6 +110,58 @@ void SummaryAccumulator::merge(const SummaryAccumulator& o) {
   randomized_.merge(o.randomized_);
   for (std::size_t a = 0; a < 2; ++a) arms_[a].merge(o.arms_[a]);
   for (std::size_t m = 0; m < kMethods; ++m) methods_[m].merge(o.methods_[m]);
+}
+
+namespace {
+// Visits each quantity of a summary to write or read its state.
+struct StateWriter {
+  std::vector<double>& out;
+  void operator()(const Moments& m) const {
+    const auto s = m.state();
+    out.insert(out.end(), s.begin(), s.end());
+  }
+  void operator()(const std::uint64_t& c) const { out.push_back(static_cast<double>(c)); }
+};
+struct StateReader {
+  const double*& p;
+  void operator()(Moments& m) const {
+    m = Moments::from_state(p);
+    p += Moments::kStateSize;
+  }
+  void operator()(std::uint64_t& c) const { c = static_cast<std::uint64_t>(*p++); }
+};
+}  // namespace
+
+std::vector<double> SummaryAccumulator::state() const {
+  std::vector<double> out;
+  out.reserve(state_size());
+  visit(*this, StateWriter{out});
+  return out;
+}
+
+std::size_t SummaryAccumulator::state_size() {
+  struct Counter {
+    std::size_t& n;
+    void operator()(const Moments&) const { n += Moments::kStateSize; }
+    void operator()(const std::uint64_t&) const { ++n; }
+  };
+  static const std::size_t size = [] {
+    const Scenario none;
+    std::size_t n = 0;
+    const SummaryAccumulator empty(none);
+    visit(empty, Counter{n});
+    return n;
+  }();
+  return size;
+}
+
+void SummaryAccumulator::set_state(const std::vector<double>& state) {
+  if (state.size() != state_size()) {
+    throw std::runtime_error("summary state has " + std::to_string(state.size()) + " values, expected " +
+                             std::to_string(state_size()));
+  }
+  const double* p = state.data();
+  visit(*this, StateReader{p});
 }
 
 Performance performance(const MethodAccumulator& m, std::uint64_t replicates, double true_effect) {

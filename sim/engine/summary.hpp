@@ -12,6 +12,7 @@
 #include <string_view>
 #include <utility>
 #include <string>
+#include <vector>
 
 namespace trialsim {
 
@@ -24,6 +25,12 @@ struct MethodAccumulator {
   Moments reject;    // over ALL trials: 1 if estimable and p < alpha
   std::array<std::uint64_t, kNotEstimableReasons> not_estimable{};  // by NotEstimable reason
   void merge(const MethodAccumulator& o);
+  // Each quantity in the state's fixed order (Self: this type, const or not).
+  template <class Self, class F>
+  static void visit(Self& s, F&& f) {
+    for (auto* m : {&s.estimate, &s.se2, &s.err2, &s.cover, &s.reject}) f(*m);
+    for (auto& c : s.not_estimable) f(c);
+  }
 };
 
 struct ArmAccumulator {
@@ -35,6 +42,21 @@ struct ArmAccumulator {
   Moments observed_change, drift, slope_selection, treatment_effect, regression_to_mean, attrition;
   Moments regression_to_mean_total, regression_to_mean_carried;
   void merge(const ArmAccumulator& o);
+  template <class Self, class F>
+  static void visit(Self& s, F&& f) {
+    f(s.randomized);
+    f(s.completed);
+    for (auto& m : s.withdrawn) f(m);
+    for (auto& m : s.withdrawn_before_visit) f(m);
+    for (auto* m : {&s.baseline_mean, &s.baseline_sd, &s.final_mean, &s.final_sd, &s.true_baseline_mean}) f(*m);
+    for (auto* a : {&s.mg_mean, &s.mg_sd, &s.mg_below_target}) {
+      for (auto& m : *a) f(m);
+    }
+    for (auto* m : {&s.observed_change, &s.drift, &s.slope_selection, &s.treatment_effect, &s.regression_to_mean,
+                    &s.attrition, &s.regression_to_mean_total, &s.regression_to_mean_carried}) {
+      f(*m);
+    }
+  }
 };
 
 class SummaryAccumulator {
@@ -49,12 +71,30 @@ class SummaryAccumulator {
   const ArmAccumulator& arm(Arm a) const { return arms_[arm_index(a)]; }
   const Moments& randomized() const { return randomized_; }
 
+  // The exact state as doubles (counts are exact below 2^53), and back: for merging partial
+  // summaries computed by other processes. from_state throws std::runtime_error on a wrong size.
+  std::vector<double> state() const;
+  void set_state(const std::vector<double>& state);
+  static std::size_t state_size();
+
   // The full summary as JSON (no NaN or infinity: undefined figures are null).
   nlohmann::json to_json(std::uint64_t seed) const;
   // A readable table for the terminal.
   std::string to_table(std::uint64_t seed) const;
 
  private:
+  // Every accumulated quantity, in one fixed order (the state's layout).
+  template <class Self, class F>
+  static void visit(Self& s, F&& f) {
+    f(s.replicates_);
+    for (auto* m : {&s.consented_, &s.prior_mg_, &s.lost_pre_baseline_, &s.entry_above_max_, &s.entry_below_min_,
+                    &s.randomized_}) {
+      f(*m);
+    }
+    for (auto& a : s.arms_) ArmAccumulator::visit(a, f);
+    for (auto& m : s.methods_) MethodAccumulator::visit(m, f);
+  }
+
   const Scenario* scenario_;
   std::uint64_t replicates_ = 0;
   Moments consented_, prior_mg_, lost_pre_baseline_, entry_above_max_, entry_below_min_, randomized_;

@@ -134,3 +134,61 @@ TEST_CASE("the observed change splits exactly into its components", "[engine]") 
   CHECK(jt["rtm"]["treatment"]["observed_change"]["mean"].is_number());
   check_identity(jt);
 }
+
+namespace {
+// The summary of replicates [first, end) as one node, computed on its own (as another process
+// of a distributed run would).
+SummaryAccumulator node_of(const Scenario& s, std::uint64_t first, std::uint64_t end, int threads) {
+  EngineOptions o;
+  o.seed = 42;
+  o.threads = threads;
+  ReductionTree local(s, first);
+  simulate_range(s, o, local, end);
+  return local.result();
+}
+}  // namespace
+
+TEST_CASE("a run split into super-chunks, chunks and blocks anywhere gives the same bits", "[engine]") {
+  // Small trials, so that more than two super-chunks are cheap; a short last chunk.
+  const Scenario s = Scenario::load(kSeed, {"trial.consented=8", "analysis.methods=[\"completers_ttest\"]"});
+  const std::uint64_t reps = 2 * kSuperChunkSize + 3 * kChunkSize + 100;
+  const std::string whole = simulate(s, reps, 2).to_json(42).dump();
+
+  ReductionTree tree(s);
+  tree.append(2, node_of(s, 0, kSuperChunkSize, 1));                       // a super-chunk
+  for (std::uint64_t c = 0; c < kSuperChunkSize / kChunkSize; ++c) {       // the next as chunks
+    const std::uint64_t first = kSuperChunkSize + c * kChunkSize;
+    tree.append(1, node_of(s, first, first + kChunkSize, 2));
+  }
+  EngineOptions o;
+  o.seed = 42;
+  o.threads = 3;
+  simulate_range(s, o, tree, tree.end() + kChunkSize);                     // blocks, in this process
+  // The state moves to another tree exactly, which goes on from there.
+  ReductionTree moved(s);
+  moved.set_state(tree.state());
+  REQUIRE(moved.end() == tree.end());
+  moved.append(1, node_of(s, moved.end(), moved.end() + kChunkSize, 1));
+  moved.append(1, node_of(s, moved.end(), moved.end() + kChunkSize, 3));
+  moved.append(1, node_of(s, moved.end(), reps, 2));                       // the short last node
+  CHECK(moved.end() == reps);
+  CHECK(moved.result().to_json(42).dump() == whole);
+  // And so does a summary's state.
+  SummaryAccumulator copy(s);
+  copy.set_state(moved.result().state());
+  CHECK(copy.to_json(42).dump() == whole);
+  // A short last super-chunk.
+  const std::uint64_t reps2 = kSuperChunkSize + 3 * kChunkSize + 5;
+  ReductionTree two(s);
+  two.append(2, node_of(s, 0, kSuperChunkSize, 2));
+  two.append(2, node_of(s, kSuperChunkSize, reps2, 1));
+  CHECK(two.result().to_json(42).dump() == simulate(s, reps2, 1).to_json(42).dump());
+  // Nodes out of place are refused: after the short last node, and a chunk that does not start
+  // on a chunk boundary.
+  CHECK_THROWS_AS(moved.append(0, node_of(s, 0, kBlockSize, 1)), std::logic_error);
+  ReductionTree partial(s);
+  partial.append(0, node_of(s, 0, kBlockSize, 1));
+  CHECK_FALSE(partial.accepts(1));
+  CHECK_THROWS_AS(partial.append(1, node_of(s, kBlockSize, kChunkSize, 1)), std::logic_error);
+  CHECK_THROWS_AS(copy.set_state(std::vector<double>(3, 0.0)), std::runtime_error);
+}
