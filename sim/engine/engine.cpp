@@ -110,6 +110,35 @@ SummaryAccumulator run_replicates(const Scenario& scenario, const EngineOptions&
   return tree.result();
 }
 
+std::vector<WorkUnit> units_of(std::uint64_t first, std::uint64_t end) {
+  if (first % kChunkSize != 0) throw std::logic_error("units_of: start is not on a chunk boundary");
+  std::vector<WorkUnit> units;
+  for (std::uint64_t at = first; at < end;) {
+    if (at % kSuperChunkSize == 0 && end - at >= kSuperChunkSize) {
+      units.push_back({at, at + kSuperChunkSize, 2});
+      at += kSuperChunkSize;
+    } else {
+      const std::uint64_t to = std::min(end, at + kChunkSize);
+      units.push_back({at, to, 1});
+      at = to;
+    }
+  }
+  return units;
+}
+
+std::pair<std::uint64_t, std::uint64_t> shard_range(std::uint64_t replicates, std::uint64_t index, std::uint64_t count) {
+  const std::uint64_t chunks = (replicates + kChunkSize - 1) / kChunkSize;
+  // chunks * index / count without overflow for any realistic count (chunks < 2^40).
+  const std::uint64_t a = chunks * index / count, b = chunks * (index + 1) / count;
+  return {std::min(replicates, a * kChunkSize), std::min(replicates, b * kChunkSize)};
+}
+
+SummaryAccumulator simulate_unit(const Scenario& scenario, const EngineOptions& options, const WorkUnit& unit) {
+  ReductionTree local(scenario, unit.first);
+  simulate_range(scenario, options, local, unit.end);
+  return local.result();
+}
+
 void simulate_range(const Scenario& scenario, const EngineOptions& options, ReductionTree& tree, std::uint64_t end) {
   const std::uint64_t first = tree.end();
   if (first >= end) return;

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace trialsim {
@@ -69,6 +70,20 @@ struct Interrupted : std::exception {
 };
 
 SummaryAccumulator run_replicates(const Scenario& scenario, const EngineOptions& options);
+
+// A unit of work for another process: replicates [first, end), one node of the tree at `level`.
+struct WorkUnit {
+  std::uint64_t first = 0, end = 0;
+  int level = 1;
+};
+// Replicates [first, end) (first on a chunk boundary) as nodes: super-chunks where one fits
+// whole (and `first` allows), chunks elsewhere; the last may be short.
+std::vector<WorkUnit> units_of(std::uint64_t first, std::uint64_t end);
+// Shard `index` of `count` of a run of `replicates`: a contiguous share of its chunks,
+// [first, end); shards differ by at most one chunk and may be empty when count exceeds them.
+std::pair<std::uint64_t, std::uint64_t> shard_range(std::uint64_t replicates, std::uint64_t index, std::uint64_t count);
+// The summary of one unit, simulated in this process (on_trial as for run_replicates).
+SummaryAccumulator simulate_unit(const Scenario& scenario, const EngineOptions& options, const WorkUnit& unit);
 
 // Simulates replicates [tree.end(), end) in this process and appends them to `tree` as blocks.
 // on_trial and on_progress are called as for run_replicates.

@@ -92,7 +92,9 @@ std::string month_suffix(double m) { return "_m" + month_label(m); }
 
 }  // namespace
 
-TrialsCsv::TrialsCsv(const Scenario& s, const std::string& path) : scenario_(s), file_(path) {
+TrialsCsv::TrialsCsv(const Scenario& s, const std::string& path) : scenario_(s), file_(path) { file_.write(header(s)); }
+
+std::string TrialsCsv::header(const Scenario& s) {
   std::string h =
       "replicate,consented,excluded_prior_mg,lost_pre_baseline,excluded_entry_above_max,excluded_entry_below_min,"
       "randomized";
@@ -115,10 +117,12 @@ TrialsCsv::TrialsCsv(const Scenario& s, const std::string& path) : scenario_(s),
     const std::string n(method_name(m));
     for (const char* col : {"status", "estimate", "se", "ci_low", "ci_high", "p", "df"}) h += "," + n + "_" + col;
   }
-  file_.write(h + "\n");
+  return h + "\n";
 }
 
-void TrialsCsv::add(const ReplicateResult& r) {
+void TrialsCsv::add(const ReplicateResult& r) { file_.write(row(scenario_, r)); }
+
+std::string TrialsCsv::row(const Scenario& s, const ReplicateResult& r) {
   std::string row = std::to_string(r.replicate) + "," + std::to_string(r.consented) + "," + std::to_string(r.prior_mg) +
                     "," + std::to_string(r.lost_pre_baseline) + "," + std::to_string(r.entry_above_max) + "," +
                     std::to_string(r.entry_below_min) + "," + std::to_string(r.randomized);
@@ -130,14 +134,14 @@ void TrialsCsv::add(const ReplicateResult& r) {
                            &a.rtm.attrition, &a.rtm.regression_to_mean_total, &a.rtm.regression_to_mean_carried}) {
       row += "," + cell(*v);
     }
-    for (std::size_t k = 1; k < scenario_.trial.months.size(); ++k) {
+    for (std::size_t k = 1; k < s.trial.months.size(); ++k) {
       for (std::size_t reason = 1; reason < kDropoutReasons; ++reason) {
         row += "," + std::to_string(a.withdrawn_before_visit[k][reason]);
       }
       row += "," + cell(a.mg_mean[k]) + "," + cell(a.mg_sd[k]) + "," + cell(a.mg_below_target[k]);
     }
   }
-  for (const Method m : scenario_.analysis.methods) {
+  for (const Method m : s.analysis.methods) {
     const Estimate& e = r.estimates[static_cast<std::size_t>(m)];
     row += std::string(",") + status_name(e.status);
     if (e.estimable()) {
@@ -146,7 +150,7 @@ void TrialsCsv::add(const ReplicateResult& r) {
       row += ",,,,,,";
     }
   }
-  file_.write(row + "\n");
+  return row + "\n";
 }
 
 void write_patients_csv(const Scenario& s, const TrialData& trial, AtomicFile& f) {

@@ -33,6 +33,9 @@ class TrialsCsv {
  public:
   TrialsCsv(const Scenario& s, const std::string& path);
   void add(const ReplicateResult& r);
+  // The header line and one trial's row, each with its newline.
+  static std::string header(const Scenario& s);
+  static std::string row(const Scenario& s, const ReplicateResult& r);
   void commit() { file_.commit(); }
 
  private:

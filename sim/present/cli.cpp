@@ -11,6 +11,7 @@
 #include "sim/design/sweep.hpp"
 #include "sim/design/validation.hpp"
 #include "sim/io/writers.hpp"
+#include "sim/io/shard.hpp"
 
 #include <CLI/CLI.hpp>
 #include <unistd.h>
@@ -45,7 +46,12 @@ struct RunArgs {
   bool quiet = false;
   PrecisionTarget precision;
   std::string plots_dir, report_path;
+  std::string shard;  // I/K: simulate only that share and write a shard file to --json
 };
+
+// The estimate distributions are drawn from the first trials (in replicate order, so the same
+// at any thread count, and from shards as from one process); memory stays bounded.
+constexpr std::uint64_t kSampledTrials = 20000;
 
 // Figures are rendered by gnuplot; without it, or without a place to put them, fail before
 // simulating rather than after. The plots directory is created here, so a report may go in it;
@@ -308,6 +314,26 @@ int calibrate_command(CalibrateArgs& a) {
   return 0;
 }
 
+// What run writes once the summary is complete (shared with merge, which must write the same).
+void write_run_outputs(const RunArgs& a, const SummaryAccumulator& summary, EstimateSamples& samples,
+                       const PrecisionReport* precision, std::unique_ptr<AtomicFile>& json_file,
+                       std::unique_ptr<AtomicFile>& report, const std::function<void()>& commit_trials) {
+  nlohmann::json j = summary.to_json(a.seed);
+  if (precision) j["precision"] = precision->to_json(a.precision);
+  if (!a.plots_dir.empty() || report) {
+    samples.total_trials = summary.replicates();
+    const std::vector<Figure> figures = run_figures(j, samples);
+    write_pictures(figures, a.plots_dir, report ? run_report_html(j, figures) : std::string(), report);
+  }
+  commit_trials();
+  if (json_file) {
+    json_file->write(j.dump(2) + "\n");
+    json_file->commit();
+  }
+  if (!a.quiet) std::cout << summary.to_table(a.seed);
+  if (precision && (!a.quiet || !precision->met)) std::cerr << precision_line(*precision, a.precision) << "\n";
+}
+
 int run_command(const RunArgs& a) {
   if (!a.patients_csv.empty() && !a.replicate) {
     throw InputError("--patients-csv: needs --replicate R (the trial whose patients to write)");
@@ -316,6 +342,19 @@ int run_command(const RunArgs& a) {
   if (a.replicate && (!a.plots_dir.empty() || !a.report_path.empty())) {
     throw InputError(std::string(a.plots_dir.empty() ? "--report" : "--plots") +
                      ": summarizes many trials; not with --replicate");
+  }
+  if (!a.shard.empty()) {
+    (void)parse_shard(a.shard);
+    if (a.json_path.empty()) throw InputError("--shard: needs --json FILE, where the shard is written (merge reads it)");
+    if (a.replicate) throw InputError("--shard: not with --replicate (a shard is part of a whole run)");
+    if (!a.plots_dir.empty() || !a.report_path.empty()) {
+      throw InputError(std::string(a.plots_dir.empty() ? "--report" : "--plots") +
+                       ": not with --shard; merge writes them from the shards (trialsim merge SHARD... --report FILE)");
+    }
+    if (a.precision.active()) {
+      throw InputError("--shard: not with --mcse-target or --mcse-bias: the stopping rule needs the whole run (use MPI, "
+                       "or give --reps)");
+    }
   }
   if (a.replicate && a.precision.active()) {
     throw InputError("--replicate: replays one trial; --mcse-target and --mcse-bias do not apply");
@@ -367,10 +406,7 @@ int run_command(const RunArgs& a) {
   opt.threads = a.threads;
   opt.cancel = &g_interrupted;
   opt.on_progress = [&](std::uint64_t done, std::uint64_t total) { progress.update(done, total); };
-  // The estimate distributions are drawn from the first trials (in replicate order, so the
-  // same at any thread count); memory stays bounded however many trials run.
-  constexpr std::uint64_t kSampledTrials = 20000;
-  const bool pictures = !a.plots_dir.empty() || report;
+  const bool pictures = !a.plots_dir.empty() || report || !a.shard.empty();  // a shard keeps samples for merge's figures
   EstimateSamples samples;
   samples.true_effect = scenario.true_effect();
   for (const Method m : scenario.analysis.methods) samples.by_method.emplace_back(std::string(method_name(m)), std::vector<double>{});
@@ -383,25 +419,170 @@ int run_command(const RunArgs& a) {
         if (e.estimable()) samples.by_method[k].second.push_back(e.estimate);
       }
     };
+    if (!trials) opt.on_trial_below = kSampledTrials;
+  }
+  if (!a.shard.empty()) {
+    const auto [index, count] = parse_shard(a.shard);
+    RunShard shard;
+    shard.version = TRIALSIM_VERSION;
+    shard.source = a.scenario;
+    shard.scenario_path = std::filesystem::absolute(a.scenario).lexically_normal().string();
+    shard.sets = a.sets;
+    shard.resolved = scenario.to_json();
+    shard.resolved.erase("source");
+    shard.seed = a.seed;
+    shard.replicates = a.reps;
+    shard.index = index;
+    shard.count = count;
+    std::tie(shard.first, shard.end) = shard_range(a.reps, index, count);
+    for (const WorkUnit& u : units_of(shard.first, shard.end)) {
+      shard.nodes.push_back({u, simulate_unit(scenario, opt, u).state()});
+      progress.update(u.end - shard.first, shard.end - shard.first);
+    }
+    progress.finish();
+    shard.samples_below = kSampledTrials;
+    shard.samples = samples.by_method;
+    if (trials) shard.trials_csv = std::filesystem::absolute(a.trials_csv).lexically_normal().string();
+    if (g_interrupted.load()) throw Interrupted{};
+    json_file->write(shard.to_json().dump() + "\n");
+    if (trials) trials->commit();
+    json_file->commit();
+    if (!a.quiet) {
+      std::printf("shard %llu/%llu: replicates %llu to %llu (%llu trials) written to %s\n",
+                  static_cast<unsigned long long>(index), static_cast<unsigned long long>(count),
+                  static_cast<unsigned long long>(shard.first), static_cast<unsigned long long>(shard.end),
+                  static_cast<unsigned long long>(shard.end - shard.first), a.json_path.c_str());
+    }
+    return 0;
   }
   PrecisionReport precision;
   const SummaryAccumulator summary =
       a.precision.active() ? run_to_precision(scenario, opt, a.precision, precision) : run_replicates(scenario, opt);
   progress.finish();
-  nlohmann::json j = summary.to_json(a.seed);
-  if (a.precision.active()) j["precision"] = precision.to_json(a.precision);
-  if (pictures) {
-    samples.total_trials = summary.replicates();
-    const std::vector<Figure> figures = run_figures(j, samples);
-    write_pictures(figures, a.plots_dir, report ? run_report_html(j, figures) : std::string(), report);
+  if (g_interrupted.load()) throw Interrupted{};
+  write_run_outputs(a, summary, samples, a.precision.active() ? &precision : nullptr, json_file, report,
+                    [&] { if (trials) trials->commit(); });
+  return 0;
+}
+
+struct MergeArgs {
+  std::vector<std::string> shards;
+  std::string json_path, trials_csv, plots_dir, report_path;
+  bool quiet = false;
+};
+
+// Folds the shards of one run into the outputs the single process would have written.
+int merge_command(const MergeArgs& a) {
+  std::vector<std::pair<std::string, std::string>> files;
+  for (const std::string& f : a.shards) files.emplace_back("shard " + f, f);
+  for (const auto& [flag, path] : {std::pair<std::string, std::string>{"--json", a.json_path},
+                                   {"--trials-csv", a.trials_csv},
+                                   {"--report", a.report_path}}) {
+    files.emplace_back(flag, path);
   }
-  if (trials) trials->commit();
-  if (json_file) {
-    json_file->write(j.dump(2) + "\n");
-    json_file->commit();
+  check_distinct_files(files);
+  std::vector<RunShard> read;
+  for (const std::string& f : a.shards) read.push_back(RunShard::read(f));
+  const std::vector<RunShard> shards = check_shards(std::move(read));
+  // The shards' trial rows are inputs too: no output may overwrite them.
+  std::vector<std::pair<std::string, std::string>> all;
+  for (const RunShard& sh : shards) {
+    all.emplace_back("shard " + sh.file, sh.file);
+    if (sh.trials_csv) all.emplace_back("the trial rows of " + sh.file, *sh.trials_csv);
   }
-  if (!a.quiet) std::cout << summary.to_table(a.seed);
-  if (a.precision.active() && (!a.quiet || !precision.met)) std::cerr << precision_line(precision, a.precision) << "\n";
+  all.insert(all.end(), files.end() - 3, files.end());
+  check_distinct_files(all);
+  const RunShard& ref = shards.front();
+  if (ref.version != TRIALSIM_VERSION) {
+    throw InputError("merge: the shards were written by trialsim " + ref.version + ", this is " + TRIALSIM_VERSION +
+                     "; merge with the version that ran them");
+  }
+  Scenario scenario = Scenario::load(ref.scenario_path, ref.sets);
+  {
+    nlohmann::json now = scenario.to_json();
+    now.erase("source");
+    if (now != ref.resolved) {
+      throw InputError("merge: " + ref.scenario_path + " (or a file it extends) has changed since the shards were run");
+    }
+  }
+  scenario.source = ref.source;
+  std::unique_ptr<AtomicFile> json_file;
+  if (!a.json_path.empty()) json_file = std::make_unique<AtomicFile>(a.json_path);
+  std::unique_ptr<AtomicFile> trials;
+  if (!a.trials_csv.empty()) {
+    for (const RunShard& s : shards) {
+      if (!s.trials_csv) {
+        throw InputError("--trials-csv: " + s.file + " was run without --trials-csv, so it holds no trial rows");
+      }
+    }
+    trials = std::make_unique<AtomicFile>(a.trials_csv);
+  }
+  std::unique_ptr<AtomicFile> report = prepare_pictures(a.plots_dir, a.report_path);
+  std::signal(SIGINT, on_sigint);
+
+  ReductionTree tree(scenario);
+  for (const RunShard& s : shards) {
+    for (const ShardNode& n : s.nodes) {
+      SummaryAccumulator node(scenario);
+      node.set_state(n.state);
+      if (node.replicates() != n.unit.end - n.unit.first || !tree.accepts(n.unit.level)) {
+        throw InputError("merge: " + s.file + ": a node does not fit the run (damaged file?)");
+      }
+      tree.append(n.unit.level, node);
+    }
+  }
+  const SummaryAccumulator summary = tree.result();
+  EstimateSamples samples;
+  samples.true_effect = scenario.true_effect();
+  for (const Method m : scenario.analysis.methods) samples.by_method.emplace_back(std::string(method_name(m)), std::vector<double>{});
+  for (const RunShard& s : shards) {
+    for (const auto& [method, values] : s.samples) {
+      for (auto& [name, all] : samples.by_method) {
+        if (name == method) all.insert(all.end(), values.begin(), values.end());
+      }
+    }
+  }
+  if (trials) {
+    const std::string header = TrialsCsv::header(scenario);
+    trials->write(header);
+    for (const RunShard& s : shards) {
+      std::ifstream in(*s.trials_csv, std::ios::binary);
+      if (!in) throw InputError("--trials-csv: " + *s.trials_csv + " (the trial rows of " + s.file + "): cannot be read");
+      std::string line;
+      std::getline(in, line);
+      if (line + "\n" != header) {
+        throw InputError("--trials-csv: " + *s.trials_csv + " (the trial rows of " + s.file + "): not this run's trials CSV");
+      }
+      std::uint64_t rows = 0;
+      std::string chunk;
+      while (std::getline(in, line)) {
+        // Each row starts with its replicate number: the rows must be exactly the shard's.
+        const std::string expect = std::to_string(s.first + rows) + ",";
+        if (line.compare(0, expect.size(), expect) != 0) {
+          throw InputError("--trials-csv: " + *s.trials_csv + ": row " + std::to_string(rows + 1) +
+                           " is not replicate " + std::to_string(s.first + rows) + " (changed or truncated?)");
+        }
+        chunk += line;
+        chunk += '\n';
+        ++rows;
+        if (chunk.size() > (1u << 20)) {
+          trials->write(chunk);
+          chunk.clear();
+        }
+      }
+      trials->write(chunk);
+      if (rows != s.end - s.first) {
+        throw InputError("--trials-csv: " + *s.trials_csv + " has " + std::to_string(rows) + " trial rows, shard " +
+                         s.file + " covers " + std::to_string(s.end - s.first));
+      }
+    }
+  }
+  if (g_interrupted.load()) throw Interrupted{};
+  RunArgs as_run;
+  as_run.seed = ref.seed;
+  as_run.quiet = a.quiet;
+  as_run.plots_dir = a.plots_dir;
+  write_run_outputs(as_run, summary, samples, nullptr, json_file, report, [&] { if (trials) trials->commit(); });
   return 0;
 }
 
@@ -542,6 +723,18 @@ int cli_main(int argc, char** argv) {
   run->add_flag("--quiet", a.quiet, "No summary table on stdout and no progress bar");
   CLI::Option* run_cap = add_precision_options(run, a.precision, reps);
   add_picture_options(run, a.plots_dir, a.report_path);
+  run->add_option("--shard", a.shard,
+                  "Simulate only share I of K (0-based, e.g. 0/4) and write a shard file to --json; "
+                  "trialsim merge combines the K files into the single run's outputs");
+
+  MergeArgs mg;
+  CLI::App* merge = app.add_subcommand(
+      "merge", "Combine the shard files of one run (run --shard I/K) into exactly the outputs of the whole run");
+  merge->add_option("shards", mg.shards, "Shard files (any order), all K of one run")->required();
+  merge->add_option("--json", mg.json_path, "Write the summary as JSON (as run --json)");
+  merge->add_option("--trials-csv", mg.trials_csv, "Write one row per trial (the shards must have been run with --trials-csv)");
+  merge->add_flag("--quiet", mg.quiet, "No summary table on stdout");
+  add_picture_options(merge, mg.plots_dir, mg.report_path);
 
   ValidateArgs v;
   CLI::App* validate = app.add_subcommand(
@@ -639,6 +832,7 @@ int cli_main(int argc, char** argv) {
                       : sweep->parsed()      ? "sweep "
                       : samplesize->parsed() ? "samplesize "
                       : calibrate_app->parsed() ? "calibrate "
+                      : merge->parsed()      ? "merge "
                                              : "";
     std::cerr << "trialsim: " << e.what() << " (see trialsim " << sub << "--help)\n";
     return 2;
@@ -646,6 +840,7 @@ int cli_main(int argc, char** argv) {
   try {
     if (validate->parsed()) return validate_command(v);
     if (calibrate_app->parsed()) return calibrate_command(cal);
+    if (merge->parsed()) return merge_command(mg);
     if (sweep->parsed()) {
       check_cap(sweep_cap, w.precision);
       return sweep_command(w);

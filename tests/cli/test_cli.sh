@@ -161,5 +161,29 @@ wait "$pid"
 rc=$?
 if [ "$rc" -eq 130 ] && [ -z "$(ls -A "$work/int")" ]; then ok; else bad "calibrate interrupted: exit $rc, files: $(ls -A "$work/int")"; fi
 
+# Shards and merge: byte-identical to one process, for K that divides the chunks or not, and K
+# larger than the chunks (empty shards).
+mkdir -p "$work/sh"
+small=(--set trial.consented=20 --reps 2500 --seed 12)
+"$bin" run "$seed" "${small[@]}" --quiet --json "$work/sh/one.json" --trials-csv "$work/sh/one.csv"
+for k in 2 5; do
+  ok_k=1
+  for ((i = 0; i < k; i++)); do
+    "$bin" run "$seed" "${small[@]}" --quiet --shard "$i/$k" --json "$work/sh/s$k.$i.json" --trials-csv "$work/sh/s$k.$i.csv" || ok_k=0
+  done
+  # Shards in any order.
+  if [ "$ok_k" -eq 1 ] && "$bin" merge $(ls "$work"/sh/s$k.*.json | sort -r) --quiet --json "$work/sh/m$k.json" --trials-csv "$work/sh/m$k.csv" &&
+     cmp -s "$work/sh/one.json" "$work/sh/m$k.json" && cmp -s "$work/sh/one.csv" "$work/sh/m$k.csv"; then ok; else bad "merge of $k shards differs from one process"; fi
+done
+expect_error "merge missing shard" "merge: shard 1 of 2 missing" -- merge "$work/sh/s2.0.json" --json "$work/out/m.json"
+"$bin" run "$seed" --set trial.consented=20 --reps 2500 --seed 13 --quiet --shard 1/2 --json "$work/sh/other.json"
+expect_error "merge shards of two runs" "is not a shard of the same run as" -- merge "$work/sh/s2.0.json" "$work/sh/other.json" --json "$work/out/m.json"
+cp "$work/sh/s2.0.json" "$work/sh/copy.json"
+expect_error "merge duplicate shard" "are both shard 0/2" -- merge "$work/sh/s2.0.json" "$work/sh/copy.json" --json "$work/out/m.json"
+expect_error "merge not a shard" "not a trialsim shard file" -- merge "$work/sh/one.json" --json "$work/out/m.json"
+expect_error "merge over a shard's rows" "is the same file as the trial rows of" -- merge "$work/sh/s2.0.json" "$work/sh/s2.1.json" --trials-csv "$work/sh/s2.0.csv"
+expect_error "shard without --json" "--shard: needs --json FILE" -- run "$seed" --reps 100 --shard 0/2
+expect_error "shard out of range" "--shard 2/2: I must be below K" -- run "$seed" --reps 100 --shard 2/2 --json "$work/out/s.json"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
