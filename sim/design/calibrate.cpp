@@ -355,6 +355,31 @@ class Calibrator {
       ++row;
     };
     run_replicates(s, e);
+    // In a distributed run only the first process sees the trials: every process takes its sums
+    // (and values), so all continue the search identically.
+    {
+      std::vector<double> packed;
+      for (const auto& arm : parts) {
+        for (const Sums& t : arm) packed.insert(packed.end(), {t.sum, t.sum_sq, t.n});
+      }
+      for (const Sums& t : sums) packed.insert(packed.end(), {t.sum, t.sum_sq, t.n});
+      packed.push_back(static_cast<double>(row));
+      if (keep_values) packed.insert(packed.end(), sim.values.data(), sim.values.data() + sim.values.size());
+      broadcast_from_first(packed);
+      std::size_t at = 0;
+      for (auto& arm : parts) {
+        for (Sums& t : arm) {
+          t = {packed[at], packed[at + 1], packed[at + 2]};
+          at += 3;
+        }
+      }
+      for (Sums& t : sums) {
+        t = {packed[at], packed[at + 1], packed[at + 2]};
+        at += 3;
+      }
+      row = static_cast<std::size_t>(packed[at++]);
+      if (keep_values) std::copy(packed.begin() + static_cast<std::ptrdiff_t>(at), packed.end(), sim.values.data());
+    }
     sim.trials = row;
     for (std::size_t arm = 0; arm < 2; ++arm) {
       for (std::size_t k = 0; k < kParts; ++k) {

@@ -238,6 +238,8 @@ SweepResult run_sweep(const SweepOptions& o) {
     if (o.log) o.log(prefix + note);
   }
 
+  // In a distributed run only the first process wrote the points and writes the tables.
+  if (!outputs_enabled()) return result;
   // Collect every point, in grid order, into the tidy CSV and the JSON.
   AtomicFile csv((dir / "sweep.csv").string());
   std::string header;

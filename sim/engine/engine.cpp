@@ -99,6 +99,15 @@ RangeRunner g_runner = &simulate_range;
 
 void set_range_runner(RangeRunner runner) { g_runner = runner ? runner : &simulate_range; }
 
+namespace {
+Broadcaster g_broadcaster = nullptr;
+}  // namespace
+
+void set_broadcaster(Broadcaster b) { g_broadcaster = b; }
+void broadcast_from_first(std::vector<double>& values) {
+  if (g_broadcaster) g_broadcaster(values);
+}
+
 void extend_replicates(const Scenario& scenario, const EngineOptions& options, ReductionTree& tree, std::uint64_t end) {
   if (tree.end() >= end) return;
   g_runner(scenario, options, tree, end);

@@ -69,6 +69,21 @@ struct Interrupted : std::exception {
   const char* what() const noexcept override { return "interrupted"; }
 };
 
+// Another process of a distributed run failed (it reported why, once): this process ends with
+// the same exit code and says nothing more.
+struct PeerFailed : std::exception {
+  int exit_code = 1;
+  explicit PeerFailed(int code) : exit_code(code) {}
+  const char* what() const noexcept override { return "another process of the run failed"; }
+};
+
+// Broadcast from the first process of a distributed run to the others (a no-op in one process):
+// for results every process must hold identically, computed from on_trial data that only the
+// first process sees. Installed with the range runner.
+using Broadcaster = void (*)(std::vector<double>&);
+void set_broadcaster(Broadcaster b);
+void broadcast_from_first(std::vector<double>& values);
+
 SummaryAccumulator run_replicates(const Scenario& scenario, const EngineOptions& options);
 
 // A unit of work for another process: replicates [first, end), one node of the tree at `level`.

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -10,7 +11,20 @@
 
 namespace trialsim {
 
+namespace {
+std::atomic<bool> g_outputs_enabled{true};
+}  // namespace
+
+void set_outputs_enabled(bool enabled) { g_outputs_enabled.store(enabled); }
+bool outputs_enabled() { return g_outputs_enabled.load(); }
+
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
+  if (!outputs_enabled()) {
+    // Another process of a distributed run writes this file; this one discards its copy.
+    file_ = std::fopen("/dev/null", "wb");
+    if (file_ == nullptr) throw std::runtime_error("/dev/null: cannot open: " + std::string(std::strerror(errno)));
+    return;
+  }
   std::string name = path_ + ".tmp-XXXXXX";
   const int fd = ::mkstemp(name.data());
   if (fd < 0) throw InputError(path_ + ": cannot write output file: " + std::strerror(errno));
@@ -26,7 +40,7 @@ AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
 
 AtomicFile::~AtomicFile() {
   if (file_ != nullptr) std::fclose(file_);
-  if (!committed_) std::remove(tmp_.c_str());
+  if (!committed_ && !tmp_.empty()) std::remove(tmp_.c_str());
 }
 
 void AtomicFile::write(const std::string& s) {
@@ -40,6 +54,10 @@ void AtomicFile::commit() {
   const int close_rc = std::fclose(file_);
   file_ = nullptr;
   if (!ok || close_rc != 0) throw std::runtime_error(path_ + ": write failed: " + std::strerror(errno));
+  if (tmp_.empty()) {  // discarded (see set_outputs_enabled)
+    committed_ = true;
+    return;
+  }
   if (std::rename(tmp_.c_str(), path_.c_str()) != 0) {
     throw std::runtime_error(path_ + ": cannot move output into place: " + std::strerror(errno));
   }

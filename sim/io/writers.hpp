@@ -9,6 +9,11 @@
 
 namespace trialsim {
 
+// In a distributed run only the first process writes files: the others call
+// set_outputs_enabled(false), after which every AtomicFile they open discards what is written.
+void set_outputs_enabled(bool enabled);
+bool outputs_enabled();
+
 class AtomicFile {
  public:
   // Creates a unique `<path>.tmp-XXXXXX` for writing; throws InputError if it cannot.

@@ -485,13 +485,13 @@ int merge_command(const MergeArgs& a) {
   for (const std::string& f : a.shards) read.push_back(RunShard::read(f));
   const std::vector<RunShard> shards = check_shards(std::move(read));
   // The shards' trial rows are inputs too: no output may overwrite them.
-  std::vector<std::pair<std::string, std::string>> all;
+  std::vector<std::pair<std::string, std::string>> inputs_and_outputs;
   for (const RunShard& sh : shards) {
-    all.emplace_back("shard " + sh.file, sh.file);
-    if (sh.trials_csv) all.emplace_back("the trial rows of " + sh.file, *sh.trials_csv);
+    inputs_and_outputs.emplace_back("shard " + sh.file, sh.file);
+    if (sh.trials_csv) inputs_and_outputs.emplace_back("the trial rows of " + sh.file, *sh.trials_csv);
   }
-  all.insert(all.end(), files.end() - 3, files.end());
-  check_distinct_files(all);
+  inputs_and_outputs.insert(inputs_and_outputs.end(), files.end() - 3, files.end());
+  check_distinct_files(inputs_and_outputs);
   const RunShard& ref = shards.front();
   if (ref.version != TRIALSIM_VERSION) {
     throw InputError("merge: the shards were written by trialsim " + ref.version + ", this is " + TRIALSIM_VERSION +
@@ -855,6 +855,8 @@ int cli_main(int argc, char** argv) {
   } catch (const InputError& e) {
     std::cerr << e.what() << "\n";
     return 2;
+  } catch (const PeerFailed& e) {
+    return e.exit_code;  // the rank that failed has said why
   } catch (const Interrupted& e) {
     std::cerr << "\ntrialsim: " << (e.message.empty() ? "interrupted; no output files were written" : e.message) << "\n";
     return 130;
