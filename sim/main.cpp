@@ -33,6 +33,8 @@ int main(int argc, char** argv) {
   for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"}) {
     const char* size = std::getenv(v);
     if (size != nullptr && std::atoi(size) > 1) {
+      const char* rank = std::getenv(v[1] == 'M' && v[2] == 'P' ? "OMPI_COMM_WORLD_RANK" : "PMI_RANK");
+      if (rank != nullptr && std::atoi(rank) != 0) return 2;  // rank 0 says why, once
       std::fprintf(stderr, "trialsim: started as one of %s MPI ranks, but built without MPI; rebuild with "
                            "cmake -DTRIALSIM_MPI=ON (needs libopenmpi-dev), or run it without mpirun\n", size);
       return 2;

@@ -185,5 +185,28 @@ expect_error "merge over a shard's rows" "is the same file as the trial rows of"
 expect_error "shard without --json" "--shard: needs --json FILE" -- run "$seed" --reps 100 --shard 0/2
 expect_error "shard out of range" "--shard 2/2: I must be below K" -- run "$seed" --reps 100 --shard 2/2 --json "$work/out/s.json"
 
+# MPI (when this binary was built with -DTRIALSIM_MPI=ON): byte-identical to one process for
+# 2 and 3 ranks (3 ranks over 3 chunks), for run and sweep; failures end every rank with one line.
+if command -v mpirun >/dev/null && ldd "$bin" | grep -q libmpi; then
+  mpi=(mpirun --allow-run-as-root --oversubscribe -q)
+  for np in 2 3; do
+    if "${mpi[@]}" -np "$np" "$bin" run "$seed" "${small[@]}" --threads 1 --quiet --json "$work/sh/mpi$np.json" --trials-csv "$work/sh/mpi$np.csv" &&
+       cmp -s "$work/sh/one.json" "$work/sh/mpi$np.json" && cmp -s "$work/sh/one.csv" "$work/sh/mpi$np.csv"; then ok; else bad "mpirun -np $np run differs from one process"; fi
+  done
+  "$bin" sweep "$seed" --vary trial.consented=20,30 --reps 1500 --seed 4 --out "$work/swm1" --quiet
+  if "${mpi[@]}" -np 2 "$bin" sweep "$seed" --vary trial.consented=20,30 --reps 1500 --seed 4 --out "$work/swm2" --quiet --threads 1 &&
+     cmp -s "$work/swm1/sweep.csv" "$work/swm2/sweep.csv" && cmp -s "$work/swm1/sweep.json" "$work/swm2/sweep.json"; then ok; else bad "mpirun -np 2 sweep differs from one process"; fi
+  rm -rf "$work/out" && mkdir -p "$work/out"
+  "${mpi[@]}" -np 2 "$bin" run "$seed" --reps 500 --threads 1 --json "$work/nodir/x.json" >"$work/stdout" 2>"$work/stderr"
+  rc=$?
+  if [ "$rc" -eq 2 ] && [ "$(wc -l <"$work/stderr")" -eq 1 ] && grep -q "cannot write output file" "$work/stderr"; then ok; else bad "mpirun bad output path: exit $rc, $(cat "$work/stderr")"; fi
+  # A rank that cannot read its input (here: another command line for ranks 1-2).
+  "${mpi[@]}" -np 1 "$bin" run "$seed" --reps 5000 --threads 1 --quiet --json "$work/out/x.json" : -np 2 "$bin" run "$work/missing.toml" --reps 5000 --threads 1 --quiet >"$work/stdout" 2>"$work/stderr"
+  rc=$?
+  if [ "$rc" -eq 2 ] && [ "$(wc -l <"$work/stderr")" -eq 1 ] && grep -Eq "rank [12] stopped with exit code 2" "$work/stderr" && [ -z "$(ls -A "$work/out")" ]; then ok; else bad "mpirun failing rank: exit $rc, $(cat "$work/stderr"), files: $(ls -A "$work/out")"; fi
+else
+  echo "(MPI cases skipped: $bin was built without MPI or mpirun is missing)"
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
