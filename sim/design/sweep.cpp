@@ -1,5 +1,6 @@
 #include "sim/design/sweep.hpp"
 
+#include "sim/io/shard.hpp"
 #include "sim/io/writers.hpp"
 
 #include <chrono>
@@ -7,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 namespace trialsim {
@@ -184,6 +186,14 @@ SweepResult run_sweep(const SweepOptions& o) {
     p.seed = crn ? o.seed : fnv1a(p.hash + std::to_string(o.seed));
   }
 
+  // Shards: see below.
+  const std::uint64_t shards = o.shard_count;
+  const std::uint64_t parts = shards > total ? (shards + total - 1) / total : 1;
+  if (shards > 0 && parts > 1 && o.precision.active()) {
+    throw InputError("--shard " + std::to_string(o.shard_index) + "/" + std::to_string(shards) + ": with --mcse-target or "
+                     "--mcse-bias each grid point runs whole in one shard, so use at most " + std::to_string(total) +
+                     " shards (the number of grid points)");
+  }
   const fs::path dir(o.out_dir);
   std::error_code ec;
   fs::create_directories(dir / "points", ec);
@@ -191,16 +201,87 @@ SweepResult run_sweep(const SweepOptions& o) {
 
   SweepResult result;
   result.points = total;
-  for (std::size_t i = 0; i < total; ++i) {
+  // Shards (--shard I/K, for job arrays): the work is a list of units in grid order, whole
+  // points when there are at least as many points as shards, else each point split into
+  // `parts` replicate ranges (shard_range); shard I takes a contiguous share of the list. A
+  // whole point is written to points/ as in one process; a part's reduction-tree nodes go to
+  // parts/, and the same sweep without --shard assembles them into the point, bit for bit.
+  const std::uint64_t units = total * parts;
+  const std::uint64_t unit_first = shards > 0 ? units * o.shard_index / shards : 0;
+  const std::uint64_t unit_end = shards > 0 ? units * (o.shard_index + 1) / shards : units;
+  auto part_file = [&](const Point& p, std::uint64_t j, std::uint64_t of) {
+    return dir / "parts" / (p.hash + ".part" + std::to_string(j) + "of" + std::to_string(of) + ".json");
+  };
+  auto finished = [&](const fs::path& file, const Point& p) {
+    if (!fs::exists(file)) return false;
+    std::ifstream in(file);
+    const json done = json::parse(in, nullptr, false);
+    return !done.is_discarded() && done.is_object() && done.contains("hash") && done["hash"].is_string() &&
+           done["hash"].get_ref<const std::string&>() == p.hash;
+  };
+  auto write_point = [&](std::size_t i, const SummaryAccumulator& summary, const PrecisionReport* precision) {
+    const Point& p = points[i];
+    json axes_json = json::object();
+    for (std::size_t a = 0; a < axes.size(); ++a) axes_json[axes[a].key] = p.values[a];
+    AtomicFile out((dir / "points" / (p.hash + ".json")).string());
+    json point{{"hash", p.hash}, {"axes", axes_json}, {"seed", p.seed}, {"summary", summary.to_json(p.seed)}};
+    if (precision) point["precision"] = precision->to_json(o.precision);
+    out.write(point.dump(1) + "\n");
+    out.commit();
+  };
+  // A point split over shards: its summary from the parts' nodes, once all are there.
+  auto assemble = [&](std::size_t i) -> std::optional<SummaryAccumulator> {
+    const Point& p = points[i];
+    std::error_code list_ec;
+    std::optional<std::uint64_t> of;
+    for (const auto& entry : fs::directory_iterator(dir / "parts", list_ec)) {
+      const std::string name = entry.path().filename().string();
+      const std::string lead = p.hash + ".part0of";
+      if (name.rfind(lead, 0) == 0 && name.size() > lead.size() + 5) {
+        of = std::strtoull(name.c_str() + lead.size(), nullptr, 10);
+        break;
+      }
+    }
+    if (!of || *of == 0) return std::nullopt;
+    ReductionTree tree(scenarios[i]);
+    for (std::uint64_t j = 0; j < *of; ++j) {
+      const fs::path file = part_file(p, j, *of);
+      if (!finished(file, p)) return std::nullopt;
+      std::ifstream in(file);
+      const json part = json::parse(in);
+      for (const json& n : part.at("nodes")) {
+        SummaryAccumulator node(scenarios[i]);
+        node.set_state(doubles_from_hex(n.at("state").get<std::string>()));
+        const int level = n.at("level").get<int>();
+        if (n.at("first").get<std::uint64_t>() != tree.end() || !tree.accepts(level)) {
+          throw InputError(file.string() + ": does not continue the point's earlier parts (damaged?); delete " +
+                           (dir / "parts").string() + " and rerun");
+        }
+        tree.append(level, node);
+      }
+    }
+    if (tree.end() != o.replicates) return std::nullopt;
+    return tree.result();
+  };
+
+  if (parts > 1) fs::create_directories(dir / "parts", ec);
+  for (std::uint64_t unit = unit_first; unit < unit_end; ++unit) {
+    const std::size_t i = static_cast<std::size_t>(unit / parts);
+    const std::uint64_t part = unit % parts;
     const Point& p = points[i];
     const fs::path file = dir / "points" / (p.hash + ".json");
-    std::string prefix = "[" + std::to_string(i + 1) + "/" + std::to_string(total) + "] " + point_label(axes, p) + ": ";
-    if (fs::exists(file)) {
-      std::ifstream in(file);
-      const json done = json::parse(in, nullptr, false);
-      if (!done.is_discarded() && done.value("hash", "") == p.hash) {
+    std::string prefix = "[" + std::to_string(i + 1) + "/" + std::to_string(total) + "] " + point_label(axes, p) +
+                         (parts > 1 ? " part " + std::to_string(part + 1) + "/" + std::to_string(parts) : "") + ": ";
+    if (finished(file, p) || (parts > 1 && finished(part_file(p, part, parts), p))) {
+      ++result.reused;
+      if (o.log) o.log(prefix + "already done");
+      continue;
+    }
+    if (shards == 0 && fs::exists(dir / "parts")) {
+      if (const auto summary = assemble(i)) {
+        write_point(i, *summary, nullptr);
         ++result.reused;
-        if (o.log) o.log(prefix + "already done");
+        if (o.log) o.log(prefix + "assembled from the parts written by shards");
         continue;
       }
     }
@@ -213,20 +294,26 @@ SweepResult run_sweep(const SweepOptions& o) {
     SummaryAccumulator summary(scenarios[i]);
     PrecisionReport precision;
     try {
-      summary = o.precision.active() ? run_to_precision(scenarios[i], e, o.precision, precision)
-                                     : run_replicates(scenarios[i], e);
+      if (parts > 1) {
+        const auto [first, end] = shard_range(o.replicates, part, parts);
+        json nodes = json::array();
+        for (const WorkUnit& u : units_of(first, end)) {
+          nodes.push_back({{"level", u.level}, {"first", u.first}, {"end", u.end},
+                           {"state", doubles_to_hex(simulate_unit(scenarios[i], e, u).state())}});
+        }
+        AtomicFile out(part_file(p, part, parts).string());
+        out.write(json{{"hash", p.hash}, {"part", part}, {"of", parts}, {"first", first}, {"end", end}, {"nodes", nodes}}.dump() + "\n");
+        out.commit();
+      } else {
+        summary = o.precision.active() ? run_to_precision(scenarios[i], e, o.precision, precision)
+                                       : run_replicates(scenarios[i], e);
+      }
     } catch (const Interrupted&) {
-      throw Interrupted{"interrupted: " + std::to_string(result.computed + result.reused) + " of " + std::to_string(total) +
-                        " grid points are done and kept in " + (dir / "points").string() +
-                        "; rerun the same command to resume"};
+      throw Interrupted{"interrupted: " + std::to_string(result.computed + result.reused) + " of " +
+                        std::to_string(unit_end - unit_first) + (parts > 1 ? " parts" : " grid points") +
+                        " are done and kept in " + dir.string() + "; rerun the same command to resume"};
     }
-    json axes_json = json::object();
-    for (std::size_t a = 0; a < axes.size(); ++a) axes_json[axes[a].key] = p.values[a];
-    AtomicFile out(file.string());
-    json point{{"hash", p.hash}, {"axes", axes_json}, {"seed", p.seed}, {"summary", summary.to_json(p.seed)}};
-    if (o.precision.active()) point["precision"] = precision.to_json(o.precision);
-    out.write(point.dump(1) + "\n");
-    out.commit();
+    if (parts == 1) write_point(i, summary, o.precision.active() ? &precision : nullptr);
     ++result.computed;
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     char t[32];
@@ -237,6 +324,7 @@ SweepResult run_sweep(const SweepOptions& o) {
     }
     if (o.log) o.log(prefix + note);
   }
+  if (shards > 0) return result;  // the same sweep without --shard writes the tables
 
   // In a distributed run only the first process wrote the points and writes the tables.
   if (!outputs_enabled()) return result;

@@ -31,6 +31,9 @@ struct SweepOptions {
   bool common_random_numbers = true;
   PrecisionTarget precision;       // when active, each point runs to it and `replicates` is unused
   std::string out_dir;
+  // A shard of the sweep (--shard I/K): count 0 is the whole sweep. A shard computes its share
+  // of the grid and writes no tables; the same sweep without --shard then assembles them.
+  std::uint64_t shard_index = 0, shard_count = 0;
   const std::atomic<bool>* cancel = nullptr;
   std::function<void(const std::string&)> log;  // one line per grid point
 };

@@ -293,7 +293,7 @@ int calibrate_command(CalibrateArgs& a) {
   if (g_interrupted.load()) throw Interrupted{};
   const CalibrationResult& r = *result;
   const nlohmann::json j = r.to_json(a.o);
-  if (!a.plots_dir.empty() || report) {
+  if (outputs_enabled() && (!a.plots_dir.empty() || report)) {
     const std::vector<Figure> figures = r.accounts.empty() ? std::vector<Figure>{} : calibrate_figures(j);
     if (figures.empty() && !a.quiet) {
       std::fprintf(stderr,
@@ -320,7 +320,7 @@ void write_run_outputs(const RunArgs& a, const SummaryAccumulator& summary, Esti
                        std::unique_ptr<AtomicFile>& report, const std::function<void()>& commit_trials) {
   nlohmann::json j = summary.to_json(a.seed);
   if (precision) j["precision"] = precision->to_json(a.precision);
-  if (!a.plots_dir.empty() || report) {
+  if (outputs_enabled() && (!a.plots_dir.empty() || report)) {
     samples.total_trials = summary.replicates();
     const std::vector<Figure> figures = run_figures(j, samples);
     write_pictures(figures, a.plots_dir, report ? run_report_html(j, figures) : std::string(), report);
@@ -638,6 +638,7 @@ struct SweepArgs {
   bool quiet = false;
   PrecisionTarget precision;
   std::string plots_dir, report_path;
+  std::string shard;
 };
 
 int sweep_command(const SweepArgs& a) {
@@ -652,12 +653,27 @@ int sweep_command(const SweepArgs& a) {
   o.precision = a.precision;
   o.out_dir = a.out;
   o.cancel = &g_interrupted;
+  if (!a.shard.empty()) {
+    std::tie(o.shard_index, o.shard_count) = parse_shard(a.shard);
+    if (!a.plots_dir.empty() || !a.report_path.empty()) {
+      throw InputError(std::string(a.plots_dir.empty() ? "--report" : "--plots") +
+                       ": not with --shard; the same sweep without --shard writes them once every shard is done");
+    }
+  }
   if (!a.quiet) o.log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
   // The sweep would create its output directory anyway.
   std::unique_ptr<AtomicFile> report = prepare_pictures(a.plots_dir, a.report_path, a.out);
   std::signal(SIGINT, on_sigint);
   const SweepResult r = run_sweep(o);
-  if (!a.plots_dir.empty() || report) {
+  if (!a.shard.empty()) {
+    if (!a.quiet) {
+      std::printf("sweep shard %s: %zu computed, %zu already done in %s; when every shard is done, the same sweep "
+                  "without --shard writes sweep.csv and sweep.json\n",
+                  a.shard.c_str(), r.computed, r.reused, a.out.c_str());
+    }
+    return 0;
+  }
+  if (outputs_enabled() && (!a.plots_dir.empty() || report)) {
     std::ifstream in(std::filesystem::path(a.out) / "sweep.json");
     const nlohmann::json sweep = nlohmann::json::parse(in);
     const std::vector<Figure> figures = sweep_figures(sweep);
@@ -686,7 +702,7 @@ int samplesize_command(SampleSizeArgs& a) {
   std::signal(SIGINT, on_sigint);
   const SampleSizeResult r = find_sample_size(a.o);
   const nlohmann::json j = r.to_json(a.o);
-  if (!a.plots_dir.empty() || report) {
+  if (outputs_enabled() && (!a.plots_dir.empty() || report)) {
     const std::vector<Figure> figures = samplesize_figures(j);
     write_pictures(figures, a.plots_dir, report ? samplesize_report_html(j, figures) : std::string(), report);
   }
@@ -766,6 +782,9 @@ int cli_main(int argc, char** argv) {
                   "Independent random numbers per grid point (default: common random numbers, the same simulated "
                   "patients at every point)");
   sweep->add_flag("--quiet", w.quiet, "No progress lines");
+  sweep->add_option("--shard", w.shard,
+                    "Compute only share I of K of the grid (0-based, e.g. 0/4; points, or parts of points when K "
+                    "exceeds them); then the same sweep without --shard writes the tables");
 
   SampleSizeArgs ss;
   CLI::App* samplesize = app.add_subcommand(

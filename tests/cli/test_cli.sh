@@ -175,6 +175,16 @@ for k in 2 5; do
   if [ "$ok_k" -eq 1 ] && "$bin" merge $(ls "$work"/sh/s$k.*.json | sort -r) --quiet --json "$work/sh/m$k.json" --trials-csv "$work/sh/m$k.csv" &&
      cmp -s "$work/sh/one.json" "$work/sh/m$k.json" && cmp -s "$work/sh/one.csv" "$work/sh/m$k.csv"; then ok; else bad "merge of $k shards differs from one process"; fi
 done
+# Sweep shards: whole points (K=2) or parts of points (K=5 over 2 points), then the same sweep
+# without --shard writes the tables, byte-identical to one process.
+swv=(--vary trial.consented=20,30 --reps 2500 --seed 4 --quiet)
+"$bin" sweep "$seed" "${swv[@]}" --out "$work/swa"
+for k in 2 5; do
+  for ((i = 0; i < k; i++)); do "$bin" sweep "$seed" "${swv[@]}" --out "$work/sw$k" --shard "$i/$k" >/dev/null; done
+  if [ ! -e "$work/sw$k/sweep.csv" ] && "$bin" sweep "$seed" "${swv[@]}" --out "$work/sw$k" &&
+     cmp -s "$work/swa/sweep.csv" "$work/sw$k/sweep.csv" && cmp -s "$work/swa/sweep.json" "$work/sw$k/sweep.json"; then ok; else bad "sweep in $k shards differs from one process"; fi
+done
+expect_error "sweep shards of points with precision" "each grid point runs whole in one shard, so use at most 2 shards" -- sweep "$seed" --vary trial.consented=20,30 --mcse-target 0.05 --out "$work/out/sw" --shard 0/3
 expect_error "merge missing shard" "merge: shard 1 of 2 missing" -- merge "$work/sh/s2.0.json" --json "$work/out/m.json"
 "$bin" run "$seed" --set trial.consented=20 --reps 2500 --seed 13 --quiet --shard 1/2 --json "$work/sh/other.json"
 expect_error "merge shards of two runs" "is not a shard of the same run as" -- merge "$work/sh/s2.0.json" "$work/sh/other.json" --json "$work/out/m.json"
