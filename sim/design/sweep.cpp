@@ -3,6 +3,7 @@
 #include "sim/io/shard.hpp"
 #include "sim/io/writers.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -229,24 +230,12 @@ SweepResult run_sweep(const SweepOptions& o) {
     out.write(point.dump(1) + "\n");
     out.commit();
   };
-  // A point split over shards: its summary from the parts' nodes, once all are there.
-  auto assemble = [&](std::size_t i) -> std::optional<SummaryAccumulator> {
+  // The point from a complete set of `of` parts.
+  auto assemble_parts = [&](std::size_t i, std::uint64_t of) -> std::optional<SummaryAccumulator> {
     const Point& p = points[i];
-    std::error_code list_ec;
-    std::optional<std::uint64_t> of;
-    for (const auto& entry : fs::directory_iterator(dir / "parts", list_ec)) {
-      const std::string name = entry.path().filename().string();
-      const std::string lead = p.hash + ".part0of";
-      if (name.rfind(lead, 0) == 0 && name.size() > lead.size() + 5) {
-        of = std::strtoull(name.c_str() + lead.size(), nullptr, 10);
-        break;
-      }
-    }
-    if (!of || *of == 0) return std::nullopt;
     ReductionTree tree(scenarios[i]);
-    for (std::uint64_t j = 0; j < *of; ++j) {
-      const fs::path file = part_file(p, j, *of);
-      if (!finished(file, p)) return std::nullopt;
+    for (std::uint64_t j = 0; j < of; ++j) {
+      const fs::path file = part_file(p, j, of);
       std::ifstream in(file);
       const json part = json::parse(in);
       for (const json& n : part.at("nodes")) {
@@ -264,6 +253,37 @@ SweepResult run_sweep(const SweepOptions& o) {
     return tree.result();
   };
 
+  // A point split over shards: its summary from the parts' nodes, once all are there.
+  auto assemble = [&](std::size_t i) -> std::optional<SummaryAccumulator> {
+    const Point& p = points[i];
+    std::error_code list_ec;
+    // Part sets by their count (shards of earlier runs may have used another K).
+    std::vector<std::uint64_t> counts;
+    for (const auto& entry : fs::directory_iterator(dir / "parts", list_ec)) {
+      const std::string name = entry.path().filename().string();
+      const std::string lead = p.hash + ".part";
+      if (name.rfind(lead, 0) != 0) continue;
+      const auto of_at = name.find("of", lead.size());
+      if (of_at == std::string::npos) continue;
+      const std::uint64_t of = std::strtoull(name.c_str() + of_at + 2, nullptr, 10);
+      if (of > 0 && std::find(counts.begin(), counts.end(), of) == counts.end()) counts.push_back(of);
+    }
+    std::sort(counts.begin(), counts.end());
+    std::string missing;
+    for (const std::uint64_t of : counts) {
+      std::string absent;
+      for (std::uint64_t j = 0; j < of; ++j) {
+        if (!finished(part_file(p, j, of), p)) absent += (absent.empty() ? "" : ", ") + std::to_string(j + 1);
+      }
+      if (absent.empty()) return assemble_parts(i, of);
+      missing += (missing.empty() ? "" : "; ") + std::string("parts ") + absent + " of " + std::to_string(of);
+    }
+    if (!missing.empty() && o.log) {
+      o.log("[" + std::to_string(i + 1) + "/" + std::to_string(total) + "] " + point_label(axes, p) +
+            ": some shards' parts are missing (" + missing + "); computing the point whole");
+    }
+    return std::nullopt;
+  };
   if (parts > 1) fs::create_directories(dir / "parts", ec);
   for (std::uint64_t unit = unit_first; unit < unit_end; ++unit) {
     const std::size_t i = static_cast<std::size_t>(unit / parts);
@@ -272,18 +292,25 @@ SweepResult run_sweep(const SweepOptions& o) {
     const fs::path file = dir / "points" / (p.hash + ".json");
     std::string prefix = "[" + std::to_string(i + 1) + "/" + std::to_string(total) + "] " + point_label(axes, p) +
                          (parts > 1 ? " part " + std::to_string(part + 1) + "/" + std::to_string(parts) : "") + ": ";
-    if (finished(file, p) || (parts > 1 && finished(part_file(p, part, parts), p))) {
-      ++result.reused;
-      if (o.log) o.log(prefix + "already done");
-      continue;
-    }
-    if (shards == 0 && fs::exists(dir / "parts")) {
-      if (const auto summary = assemble(i)) {
-        write_point(i, *summary, nullptr);
-        ++result.reused;
-        if (o.log) o.log(prefix + "assembled from the parts written by shards");
-        continue;
+    // Whether the unit is done, or can be assembled from parts, is decided by the process that
+    // writes the files and told to the others of a distributed run (their view of the output
+    // directory may differ), so that all take the same steps.
+    std::vector<double> decision{0.0};
+    if (outputs_enabled()) {
+      if (finished(file, p) || (parts > 1 && finished(part_file(p, part, parts), p))) {
+        decision[0] = 1;
+      } else if (shards == 0 && fs::exists(dir / "parts")) {
+        if (const auto summary = assemble(i)) {
+          write_point(i, *summary, nullptr);
+          decision[0] = 2;
+        }
       }
+    }
+    broadcast_from_first(decision);
+    if (decision[0] != 0) {
+      ++result.reused;
+      if (o.log) o.log(prefix + (decision[0] == 1 ? "already done" : "assembled from the parts written by shards"));
+      continue;
     }
     EngineOptions e;
     e.replicates = o.replicates;

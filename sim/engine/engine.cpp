@@ -98,6 +98,7 @@ RangeRunner g_runner = &simulate_range;
 }  // namespace
 
 void set_range_runner(RangeRunner runner) { g_runner = runner ? runner : &simulate_range; }
+bool distributed() { return g_runner != &simulate_range; }
 
 namespace {
 Broadcaster g_broadcaster = nullptr;

@@ -71,9 +71,11 @@ struct Interrupted : std::exception {
 
 // Another process of a distributed run failed (it reported why, once): this process ends with
 // the same exit code and says nothing more.
+// On the first process, `message` is the failed process's one-line report, to print.
 struct PeerFailed : std::exception {
   int exit_code = 1;
-  explicit PeerFailed(int code) : exit_code(code) {}
+  std::string message;
+  explicit PeerFailed(int code, std::string text = {}) : exit_code(code), message(std::move(text)) {}
   const char* what() const noexcept override { return "another process of the run failed"; }
 };
 
@@ -109,6 +111,8 @@ void simulate_range(const Scenario& scenario, const EngineOptions& options, Redu
 // arguments and which leaves the same tree in each. Installed once at start-up.
 using RangeRunner = void (*)(const Scenario&, const EngineOptions&, ReductionTree&, std::uint64_t end);
 void set_range_runner(RangeRunner runner);
+// Whether a distributed runner is installed (this process is one of several).
+bool distributed();
 // Extends `tree` to `end` with the installed runner.
 void extend_replicates(const Scenario& scenario, const EngineOptions& options, ReductionTree& tree, std::uint64_t end);
 

@@ -5,7 +5,9 @@
 #include <mpi.h>
 
 #include <atomic>
+#include <climits>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
@@ -81,6 +83,10 @@ struct Message {
 
 void send(const Message& m, int to, int tag) {
   const std::vector<char> buf = m.pack();
+  if (buf.size() > static_cast<std::size_t>(INT_MAX)) {
+    throw std::runtime_error("MPI: a message of " + std::to_string(buf.size()) + " bytes is over MPI's 2 GiB limit "
+                             "(fewer --reps, or fewer statistics)");
+  }
   MPI_Send(buf.data(), static_cast<int>(buf.size()), MPI_BYTE, to, tag, MPI_COMM_WORLD);
 }
 
@@ -130,10 +136,11 @@ std::pair<int, std::string> describe(const std::exception_ptr& e) {
   }
 }
 
+// Another rank's failure, on rank 0: reported with its line and code, but not as this rank's
+// own InputError (which a command may handle, e.g. a sample-size search at too small a size).
 [[noreturn]] void raise(int code, const std::string& text) {
-  if (code == 2) throw InputError(text);
   if (code == 130) throw Interrupted{};
-  throw std::runtime_error(text);
+  throw PeerFailed(code, code == 1 ? "trialsim: error: " + text : text);
 }
 
 // A final reply ends a collective: status 0 with the tree's state, or an exit code and text.
@@ -147,9 +154,22 @@ Message final_message(int code, const std::string& text, const std::vector<doubl
 
 // Whether a fast rank may take a whole super-chunk at `at`: only while plenty remain, so that
 // the last work is handed out in small pieces and no rank waits long for another.
-bool take_super_chunk(std::uint64_t at, std::uint64_t end, const ReductionTree& tree, std::uint64_t start) {
+bool take_super_chunk(std::uint64_t at, std::uint64_t end, bool start_accepts_super, std::uint64_t start) {
   const std::uint64_t ranks = static_cast<std::uint64_t>(g_size);
-  return at % kSuperChunkSize == 0 && end - at >= 2 * ranks * kSuperChunkSize && (at > start || tree.accepts(2));
+  return at % kSuperChunkSize == 0 && end - at >= 2 * ranks * kSuperChunkSize && (at > start || start_accepts_super);
+}
+
+// Names one collective step: every rank must be at the same one (same scenario, seed and
+// replicate range), else their nodes would not belong together.
+std::uint64_t fingerprint(const Scenario& s, const EngineOptions& o, std::uint64_t start, std::uint64_t end) {
+  std::string text = s.to_json().dump();
+  text += "|" + std::to_string(o.seed) + "|" + std::to_string(start) + "|" + std::to_string(end);
+  std::uint64_t h = 14695981039346656037ULL;  // FNV-1a, 64 bit
+  for (const char c : text) {
+    h ^= static_cast<std::uint8_t>(c);
+    h *= 1099511628211ULL;
+  }
+  return h;
 }
 
 struct Done {
@@ -177,9 +197,12 @@ Done compute(const Scenario& s, const EngineOptions& o, const WorkUnit& u, std::
 
 void coordinate(const Scenario& s, const EngineOptions& o, ReductionTree& tree, std::uint64_t end) {
   const std::uint64_t start = tree.end();
+  const bool start_accepts_super = tree.accepts(2);
   const std::uint64_t below = ship_below(o);
+  const std::uint64_t step = fingerprint(s, o, start, end);
   std::mutex mu;
   std::uint64_t next = start;
+  std::uint64_t folded = start;  // tree.end(), as the computing thread may read it
   bool stopping = false;
   int fail_code = 0;
   std::string fail_text;
@@ -187,12 +210,17 @@ void coordinate(const Scenario& s, const EngineOptions& o, ReductionTree& tree, 
   std::map<std::uint64_t, Done> done;
   std::atomic<bool> own_finished{false};
 
-  auto take = [&]() -> std::optional<WorkUnit> {
+  // The next unit, none when all are handed out (or the run stops), or "not yet" when trials
+  // are shipped and the fold lags: at most 4 chunks per rank may wait in memory, as trials
+  // (2 880 bytes each) are large. Units that ship trials are always chunks.
+  enum class Take { unit, not_yet, none };
+  auto take = [&](WorkUnit& u) {
     std::lock_guard<std::mutex> lock(mu);
-    if (stopping || next >= end) return std::nullopt;
-    WorkUnit u;
+    if (stopping || next >= end) return Take::none;
+    const bool trials = next < below;
+    if (trials && next - folded >= 4 * static_cast<std::uint64_t>(g_size) * kChunkSize) return Take::not_yet;
     u.first = next;
-    if (take_super_chunk(next, end, tree, start)) {
+    if (!trials && take_super_chunk(next, end, start_accepts_super, start)) {
       u.level = 2;
       u.end = next + kSuperChunkSize;
     } else {
@@ -200,14 +228,27 @@ void coordinate(const Scenario& s, const EngineOptions& o, ReductionTree& tree, 
       u.end = std::min(end, next + kChunkSize);
     }
     next = u.end;
-    return u;
+    return Take::unit;
+  };
+  auto fail = [&](int code, const std::string& text) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (fail_code == 0 && !own_error) {
+      fail_code = code;
+      fail_text = text;
+    }
+    stopping = true;
   };
 
   // Rank 0 simulates too, in a thread of its own, while this thread serves the other ranks.
   std::thread own([&] {
     try {
-      while (const auto u = take()) {
-        Done d = compute(s, o, *u, below);
+      WorkUnit u;
+      for (Take t; (t = take(u)) != Take::none;) {
+        if (t == Take::not_yet) {
+          std::this_thread::sleep_for(std::chrono::microseconds(200));
+          continue;
+        }
+        Done d = compute(s, o, u, below);
         std::lock_guard<std::mutex> lock(mu);
         done.emplace(d.unit.first, std::move(d));
       }
@@ -224,7 +265,7 @@ void coordinate(const Scenario& s, const EngineOptions& o, ReductionTree& tree, 
       Done d;
       {
         std::lock_guard<std::mutex> lock(mu);
-        if (done.empty() || done.begin()->first != tree.end()) return;
+        if (done.empty() || done.begin()->first != folded) return;
         d = std::move(done.begin()->second);
         done.erase(done.begin());
       }
@@ -234,20 +275,45 @@ void coordinate(const Scenario& s, const EngineOptions& o, ReductionTree& tree, 
       if (o.on_trial) {
         for (const ReplicateResult& r : d.trials) o.on_trial(r);
       }
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        folded = tree.end();
+      }
       if (o.on_progress) o.on_progress(tree.end(), end);
     }
   };
 
-  std::vector<int> waiting;  // ranks given no more work, waiting for the final reply
+  // Ranks without work: those that may get some later (the fold lags) and those that will get
+  // only the final reply.
+  std::vector<int> idle;
+  const std::size_t early = g_finished_early.size();
+  auto all_idle = [&] {
+    return static_cast<int>(idle.size() + (g_finished_early.size() - early)) >= g_size - 1 - static_cast<int>(early);
+  };
+  auto give = [&](int rank) {  // true when the rank got a unit
+    WorkUnit u;
+    if (take(u) != Take::unit) return false;
+    Message w;
+    w.kind = static_cast<std::uint64_t>(Reply::work);
+    w.words = {u.first, u.end, static_cast<std::uint64_t>(u.level), below};
+    send(w, rank, kTagReply);
+    return true;
+  };
+  int code = 0;
+  std::string text;
   try {
-    const std::size_t early = g_finished_early.size();
-    while (static_cast<int>(waiting.size() + g_finished_early.size() - early) < g_size - 1 - static_cast<int>(early) ||
-           !own_finished.load()) {
+    for (;;) {
       int source = 0;
       const std::optional<Message> m = poll(&source);
       if (m) {
         const auto kind = static_cast<Request>(m->kind);
-        if (kind == Request::result) {
+        bool answer = true;
+        if (kind == Request::ready) {
+          if (m->words.empty() || m->words[0] != step) {
+            fail(1, "MPI: rank " + std::to_string(source) + " is at another step of the command than rank 0 (do all "
+                    "ranks read the same files, e.g. the same sweep --out directory?)");
+          }
+        } else if (kind == Request::result) {
           Done d;
           d.unit = {m->words.at(0), m->words.at(1), static_cast<int>(m->words.at(2))};
           const std::size_t state_bytes = m->words.at(3) * sizeof(double);
@@ -258,69 +324,72 @@ void coordinate(const Scenario& s, const EngineOptions& o, ReductionTree& tree, 
           std::lock_guard<std::mutex> lock(mu);
           if (!stopping) done.emplace(d.unit.first, std::move(d));
         } else if (kind == Request::error) {
-          std::lock_guard<std::mutex> lock(mu);
-          if (fail_code == 0 && !own_error) {
-            fail_code = static_cast<int>(m->words.at(0));
-            fail_text = m->bytes;
-          }
-          stopping = true;
+          fail(static_cast<int>(m->words.at(0)), m->bytes);
         } else if (kind == Request::finished) {
-          const int code = static_cast<int>(m->words.at(0));
-          g_finished_early.emplace_back(source, code);
-          std::lock_guard<std::mutex> lock(mu);
-          if (fail_code == 0 && !own_error) {
-            fail_code = code == 0 ? 1 : code;
-            fail_text = early_failure_text(source, code);
-          }
-          stopping = true;
-          continue;  // it waits for no reply here
-        } else if (kind != Request::ready) {
-          throw std::logic_error("MPI: rank " + std::to_string(source) + " sent an unexpected request");
-        }
-        if (const auto u = take()) {
-          Message w;
-          w.kind = static_cast<std::uint64_t>(Reply::work);
-          w.words = {u->first, u->end, static_cast<std::uint64_t>(u->level), below};
-          send(w, source, kTagReply);
+          const int rank_code = static_cast<int>(m->words.at(0));
+          g_finished_early.emplace_back(source, rank_code);
+          fail(rank_code == 0 ? 1 : rank_code, early_failure_text(source, rank_code));
+          answer = false;  // it waits for no reply here
         } else {
-          waiting.push_back(source);
+          fail(1, "MPI: rank " + std::to_string(source) + " sent an unexpected request");
         }
+        if (answer && !give(source)) idle.push_back(source);
       }
       fold();
+      // Work freed by the fold goes to ranks that were waiting for it.
+      for (auto it = idle.begin(); it != idle.end();) it = give(*it) ? idle.erase(it) : it + 1;
       if (o.cancel && o.cancel->load()) {
         std::lock_guard<std::mutex> lock(mu);
         stopping = true;
       }
-      if (!m) std::this_thread::sleep_for(std::chrono::microseconds(200));
+      bool over = false;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        over = (stopping || next >= end) && all_idle() && own_finished.load();
+      }
+      if (over) break;
+      if (!m) std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+    own.join();
+    fold();
+    code = fail_code;
+    text = fail_text;
+    if (own_error) std::tie(code, text) = describe(own_error);
+    if (code == 0 && o.cancel && o.cancel->load() && tree.end() < end) code = 130;
+    if (code == 0 && tree.end() != end) {
+      code = 1;
+      text = "MPI: the run's replicates were not all folded (" + std::to_string(tree.end()) + " of " + std::to_string(end) + ")";
     }
   } catch (...) {
+    // A failure here (e.g. writing the trials CSV): stop, then still answer every idle rank.
     {
       std::lock_guard<std::mutex> lock(mu);
       stopping = true;
-      if (!own_error && fail_code == 0) own_error = std::current_exception();
     }
-    own.join();
-    throw;
+    if (own.joinable()) own.join();
+    std::tie(code, text) = describe(std::current_exception());
+    own_error = std::current_exception();
   }
-  own.join();
-  fold();
-  int code = fail_code;
-  std::string text = fail_text;
-  if (own_error) std::tie(code, text) = describe(own_error);
-  if (code == 0 && o.cancel && o.cancel->load() && tree.end() < end) code = 130;
-  if (code == 0 && tree.end() != end) {
-    code = 1;
-    text = "MPI: the run's replicates were not all folded (" + std::to_string(tree.end()) + " of " + std::to_string(end) + ")";
+  // Ranks still computing report once more; answer them too, then every idle rank.
+  while (!all_idle()) {
+    int source = 0;
+    const Message m = receive(MPI_ANY_SOURCE, kTagRequest, &source);
+    if (static_cast<Request>(m.kind) == Request::finished) {
+      g_finished_early.emplace_back(source, static_cast<int>(m.words.at(0)));
+    } else {
+      idle.push_back(source);
+    }
   }
   const Message fin = final_message(code, text, code == 0 ? tree.state() : std::vector<double>{});
-  for (const int r : waiting) send(fin, r, kTagReply);
+  for (const int r : idle) send(fin, r, kTagReply);
   if (own_error) std::rethrow_exception(own_error);
   if (code != 0) raise(code, text);
 }
 
-void serve(const Scenario& s, const EngineOptions& o, ReductionTree& tree) {
+void serve(const Scenario& s, const EngineOptions& o, ReductionTree& tree, std::uint64_t end) {
   Message ready;
   ready.kind = static_cast<std::uint64_t>(Request::ready);
+  ready.words = {fingerprint(s, o, tree.end(), end)};
   send(ready, 0, kTagRequest);
   for (;;) {
     const Message reply = receive(0, kTagReply);
@@ -359,6 +428,10 @@ Session::Session(int& argc, char**& argv) {
   int provided = 0;
   MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
   initialized_ = true;
+  if (provided < MPI_THREAD_FUNNELED) {
+    std::fprintf(stderr, "trialsim: this MPI library does not allow threads beside MPI (MPI_THREAD_FUNNELED)\n");
+    MPI_Abort(MPI_COMM_WORLD, 1);
+  }
   MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
   MPI_Comm_size(MPI_COMM_WORLD, &size_);
   g_rank = rank_;
@@ -415,7 +488,7 @@ void range_runner(const Scenario& scenario, const EngineOptions& options, Reduct
   if (g_rank == 0) {
     coordinate(scenario, options, tree, end);
   } else {
-    serve(scenario, options, tree);
+    serve(scenario, options, tree, end);
   }
 }
 
@@ -434,7 +507,9 @@ void broadcaster(std::vector<double>& values) {
         throw std::runtime_error(early_failure_text(source, code));
       }
       if (static_cast<Request>(m.kind) != Request::want_data) {
-        throw std::logic_error("MPI: rank " + std::to_string(source) + " sent an unexpected request");
+        const std::string text = "MPI: rank " + std::to_string(source) + " is at another step of the command than rank 0";
+        send(final_message(1, text, {}), source, kTagReply);  // it waits for a reply: end it
+        throw std::runtime_error(text);
       }
       send(data, source, kTagReply);
     }

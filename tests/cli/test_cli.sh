@@ -214,6 +214,16 @@ if command -v mpirun >/dev/null && ldd "$bin" | grep -q libmpi; then
   "${mpi[@]}" -np 1 "$bin" run "$seed" --reps 5000 --threads 1 --quiet --json "$work/out/x.json" : -np 2 "$bin" run "$work/missing.toml" --reps 5000 --threads 1 --quiet >"$work/stdout" 2>"$work/stderr"
   rc=$?
   if [ "$rc" -eq 2 ] && [ "$(wc -l <"$work/stderr")" -eq 1 ] && grep -Eq "rank [12] stopped with exit code 2" "$work/stderr" && [ -z "$(ls -A "$work/out")" ]; then ok; else bad "mpirun failing rank: exit $rc, $(cat "$work/stderr"), files: $(ls -A "$work/out")"; fi
+  # Ranks at different steps (here: another seed) are caught, not folded together.
+  "${mpi[@]}" -np 1 "$bin" run "$seed" --reps 3000 --seed 1 --threads 1 --quiet : -np 1 "$bin" run "$seed" --reps 3000 --seed 2 --threads 1 --quiet >"$work/stdout" 2>"$work/stderr"
+  rc=$?
+  if [ "$rc" -eq 1 ] && [ "$(wc -l <"$work/stderr")" -eq 1 ] && grep -q "is at another step of the command" "$work/stderr"; then ok; else bad "mpirun ranks out of step: exit $rc, $(cat "$work/stderr")"; fi
+  printf '#!/bin/sh\nexec mpirun --allow-run-as-root --oversubscribe -q -np 2 "%s" "$@"\n' "$bin" >"$work/mpibin"
+  chmod +x "$work/mpibin"
+  plain=$bin
+  bin=$work/mpibin
+  expect_error "shard under mpirun" "--shard: not under mpirun" -- run "$seed" --reps 100 --shard 0/2 --json "$work/out/s.json"
+  bin=$plain
 else
   echo "(MPI cases skipped: $bin was built without MPI or mpirun is missing)"
 fi
