@@ -131,6 +131,7 @@ class Suite {
     e.replicates = o_.replicates;
     e.seed = o_.seed;
     e.threads = o_.threads;
+    e.cancel = o_.cancel;
     return run_replicates(s, e);
   }
 

@@ -2,6 +2,7 @@
 // The built-in validation suite: simulated operating characteristics against closed forms and
 // against what theory says about bias, each judged by its z score in Monte Carlo SEs.
 #include <cstdint>
+#include <atomic>
 #include <functional>
 #include <string>
 #include <vector>
@@ -24,6 +25,7 @@ struct ValidationOptions {
   std::uint64_t seed = 20190401;
   int threads = 0;
   std::function<void(const ValidationCase&)> on_case;  // called as each case finishes
+  const std::atomic<bool>* cancel = nullptr;          // when set, stops with Interrupted
 };
 
 std::vector<ValidationCase> run_validation(const ValidationOptions& options);

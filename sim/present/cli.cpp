@@ -38,8 +38,33 @@
 namespace trialsim {
 namespace {
 
+// SIGINT (Ctrl-C), SIGTERM (a scheduler's stop, mpirun passing on Ctrl-C) and SIGHUP (the
+// terminal went away) all stop a command cleanly: no new work starts, temporary files are
+// removed, finished sweep points are kept, and the exit code is 128 + the signal's number.
 std::atomic<bool> g_interrupted{false};
-extern "C" void on_sigint(int) { g_interrupted.store(true); }
+std::atomic<int> g_signal{0};
+extern "C" void on_signal(int sig) {
+  int none = 0;
+  g_signal.compare_exchange_strong(none, sig);
+  g_interrupted.store(true);
+}
+void install_signal_handlers() {
+  for (const int sig : {SIGINT, SIGTERM, SIGHUP}) std::signal(sig, on_signal);
+}
+int interrupted_exit_code() {
+  const int sig = g_signal.load();
+  return 128 + (sig != 0 ? sig : SIGINT);
+}
+const char* signal_name() {
+  switch (g_signal.load()) {
+    case SIGTERM:
+      return "SIGTERM";
+    case SIGHUP:
+      return "SIGHUP";
+    default:
+      return "Ctrl-C";
+  }
+}
 
 struct RunArgs {
   std::string scenario;
@@ -268,7 +293,7 @@ int calibrate_command(CalibrateArgs& a) {
   if (!a.json_path.empty()) json_file = std::make_unique<AtomicFile>(a.json_path);
   std::unique_ptr<AtomicFile> report = prepare_pictures(a.plots_dir, a.report_path);
   a.o.cancel = &g_interrupted;
-  std::signal(SIGINT, on_sigint);
+  install_signal_handlers();
   // Progress: evaluations of the objective, each of --reps trials, against the most a step may
   // take (two steps, then 2 per free key for the standard errors).
   const auto start = std::chrono::steady_clock::now();
@@ -373,7 +398,7 @@ int run_command(const RunArgs& a) {
   }
   const Scenario scenario = Scenario::load(a.scenario, a.sets);
   // From here on an interrupt stops the run cleanly: temporary files are removed.
-  std::signal(SIGINT, on_sigint);
+  install_signal_handlers();
 
   // Create every output before simulating, so an unwritable path fails fast.
   std::unique_ptr<AtomicFile> json_file;
@@ -526,7 +551,7 @@ int merge_command(const MergeArgs& a) {
     trials = std::make_unique<AtomicFile>(a.trials_csv);
   }
   std::unique_ptr<AtomicFile> report = prepare_pictures(a.plots_dir, a.report_path);
-  std::signal(SIGINT, on_sigint);
+  install_signal_handlers();
 
   ReductionTree tree(scenario);
   for (const RunShard& s : shards) {
@@ -615,7 +640,9 @@ int validate_command(const ValidateArgs& a) {
   std::printf("A case passes when |z| <= 4, z = (simulated - reference) / MC SE; sign cases pass when z < -4.\n\n");
   std::printf("%-58s %-26s %10s %10s %8s %8s  %s\n", "case", "reference from", "reference", "simulated", "MC SE", "z",
               "result");
+  install_signal_handlers();
   ValidationOptions o;
+  o.cancel = &g_interrupted;
   o.replicates = a.reps;
   o.seed = a.seed;
   o.threads = a.threads;
@@ -678,7 +705,7 @@ int sweep_command(const SweepArgs& a) {
   if (!a.quiet) o.log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
   // The sweep would create its output directory anyway.
   std::unique_ptr<AtomicFile> report = prepare_pictures(a.plots_dir, a.report_path, a.out);
-  std::signal(SIGINT, on_sigint);
+  install_signal_handlers();
   const SweepResult r = run_sweep(o);
   if (!a.shard.empty()) {
     if (!a.quiet) {
@@ -714,7 +741,7 @@ int samplesize_command(SampleSizeArgs& a) {
   std::unique_ptr<AtomicFile> report = prepare_pictures(a.plots_dir, a.report_path);
   a.o.cancel = &g_interrupted;
   if (!a.quiet) a.o.log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
-  std::signal(SIGINT, on_sigint);
+  install_signal_handlers();
   const SampleSizeResult r = find_sample_size(a.o);
   const nlohmann::json j = r.to_json(a.o);
   if (outputs_enabled() && (!a.plots_dir.empty() || report)) {
@@ -894,8 +921,9 @@ int cli_main(int argc, char** argv) {
     if (!e.message.empty()) std::cerr << e.message << "\n";
     return e.exit_code;
   } catch (const Interrupted& e) {
-    std::cerr << "\ntrialsim: " << (e.message.empty() ? "interrupted; no output files were written" : e.message) << "\n";
-    return 130;
+    std::cerr << "\ntrialsim: " << signal_name() << ": "
+              << (e.message.empty() ? "interrupted; no output files were written" : e.message) << "\n";
+    return interrupted_exit_code();
   } catch (const std::exception& e) {
     std::cerr << "trialsim: error: " << e.what() << "\n";
     return 1;

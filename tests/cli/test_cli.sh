@@ -161,6 +161,27 @@ wait "$pid"
 rc=$?
 if [ "$rc" -eq 130 ] && [ -z "$(ls -A "$work/int")" ]; then ok; else bad "calibrate interrupted: exit $rc, files: $(ls -A "$work/int")"; fi
 
+# SIGTERM and SIGHUP stop like Ctrl-C: exit 128 + signal, temporaries removed; validate too.
+for sig in TERM HUP; do
+  mkdir -p "$work/sig$sig"
+  "$bin" run "$seed" --reps 5000000 --quiet --json "$work/sig$sig/x.json" --trials-csv "$work/sig$sig/x.csv" 2>"$work/sig.err" &
+  pid=$!
+  sleep 1
+  kill -"$sig" "$pid"
+  wait "$pid"
+  rc=$?
+  want=$([ "$sig" = TERM ] && echo 143 || echo 129)
+  if [ "$rc" -eq "$want" ] && [ -z "$(ls -A "$work/sig$sig")" ] && grep -q "SIG$sig: interrupted" "$work/sig.err"; then ok; else bad "SIG$sig: exit $rc (want $want), files: $(ls -A "$work/sig$sig")"; fi
+done
+mkdir -p "$work/sigval"
+"$bin" validate --reps 1000000 --json "$work/sigval/v.json" >/dev/null 2>&1 &
+pid=$!
+sleep 1
+kill -INT "$pid"
+wait "$pid"
+rc=$?
+if [ "$rc" -eq 130 ] && [ -z "$(ls -A "$work/sigval")" ]; then ok; else bad "validate interrupted: exit $rc, files: $(ls -A "$work/sigval")"; fi
+
 # Shards and merge: byte-identical to one process, for K that divides the chunks or not, and K
 # larger than the chunks (empty shards).
 mkdir -p "$work/sh"
