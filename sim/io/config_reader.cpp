@@ -1,5 +1,15 @@
 #include "sim/io/config_reader.hpp"
 
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <mutex>
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -107,6 +117,84 @@ std::string describe(const toml::node& node) {
 
 namespace {
 
+// Reads all of `fd` (at most `limit` bytes), or says why not.
+std::string read_all(int fd, const std::string& name, const char* what, std::size_t limit) {
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n == 0) break;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw InputError(name + ": cannot read the " + what + ": " + std::strerror(errno));
+    }
+    out.append(buf, static_cast<std::size_t>(n));
+    if (out.size() > limit) {
+      throw InputError(name + ": more than " + std::to_string(limit >> 20) + " MiB; a " + what + " is a short TOML text");
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string read_input_text(const std::string& path, const char* what) {
+  // A pipe can be read only once: what it gave is kept for the rest of the process, so
+  // commands that load the scenario many times (sweep, calibrate) see the same text.
+  static std::mutex mu;
+  static std::map<std::string, std::string> pipes;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (const auto it = pipes.find(path); it != pipes.end()) return it->second;
+  }
+  constexpr std::size_t kLimit = std::size_t{16} << 20;
+  const std::string name = path == "-" ? "<stdin>" : path;
+  struct stat st {};
+  if (path == "-") {
+    if (::fstat(STDIN_FILENO, &st) != 0) throw InputError("<stdin>: cannot read the " + std::string(what) + ": " + std::strerror(errno));
+  } else if (::stat(path.c_str(), &st) != 0) {
+    throw InputError(name + ": cannot open " + what + ": " + std::strerror(errno));
+  }
+  if (S_ISDIR(st.st_mode)) throw InputError(name + ": is a directory; expected a " + std::string(what) + " (TOML)");
+  const bool regular = S_ISREG(st.st_mode);
+  if (!regular && !S_ISFIFO(st.st_mode) && !S_ISCHR(st.st_mode)) {
+    throw InputError(name + ": is not a regular file or a pipe; expected a " + std::string(what) + " (TOML)");
+  }
+  if (regular && static_cast<std::uint64_t>(st.st_size) > kLimit) {
+    throw InputError(name + ": is " + std::to_string(st.st_size) + " bytes; a " + what + " is a short TOML text (at most 16 MiB)");
+  }
+  int fd = STDIN_FILENO;
+  if (path != "-") {
+    // A pipe is opened without waiting for a writer, then given 30 seconds to start.
+    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | (regular ? 0 : O_NONBLOCK));
+    if (fd < 0) throw InputError(name + ": cannot open " + what + ": " + std::strerror(errno));
+  }
+  struct Closer {
+    int fd;
+    ~Closer() {
+      if (fd != STDIN_FILENO) ::close(fd);
+    }
+  } closer{fd};
+  if (S_ISCHR(st.st_mode) && ::isatty(fd) == 0) {
+    throw InputError(name + ": is a device, not a " + std::string(what) + " (TOML)");
+  }
+  if (!regular) {
+    pollfd pfd{fd, POLLIN, 0};
+    const int ready = ::poll(&pfd, 1, 30000);
+    if (ready == 0) throw InputError(name + ": nothing was written to this pipe within 30 s (is its writer running?)");
+    const int flags = ::fcntl(fd, F_GETFL);
+    if (flags >= 0) (void)::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+  }
+  std::string text = read_all(fd, name, what, kLimit);
+  if (!regular) {
+    std::lock_guard<std::mutex> lock(mu);
+    pipes.emplace(path, text);
+  }
+  return text;
+}
+
+namespace {
+
 toml::table parse_located(std::string_view text, const std::string& source_name) {
   try {
     return toml::parse(text, source_name);
@@ -129,25 +217,35 @@ void merge_into(toml::table& base, toml::table&& over) {
   }
 }
 
+// A path as a stable name for comparisons (a cycle of `extends`, two outputs naming one file):
+// the canonical path where there is one, else the absolute path (e.g. a pipe's /dev/fd/N).
+std::filesystem::path stable_name(const std::string& path) {
+  if (path == "-") return "-";
+  std::error_code ec;
+  std::filesystem::path p = std::filesystem::weakly_canonical(path, ec);
+  if (ec) p = std::filesystem::absolute(path, ec).lexically_normal();
+  return p;
+}
+
 // A scenario file, with the file named by its top-level `extends` key (relative to it) read
 // first and overlaid; `chain` holds the files being read, to reject a cycle.
 toml::table read_scenario_file(const std::string& path, std::vector<std::filesystem::path>& chain) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(path + ": cannot open scenario file");
-  std::ostringstream text;
-  text << in.rdbuf();
-  toml::table t = parse_located(text.str(), path);
+  const std::string text = read_input_text(path, "scenario file");
+  toml::table t = parse_located(text, path == "-" ? "<stdin>" : path);
   const toml::node* ext = t.get("extends");
   if (ext == nullptr) return t;
   const auto line = std::to_string(ext->source().begin.line);
   if (!ext->is_string()) throw InputError(path + ":" + line + ": extends: expected the path of a scenario file, got " + describe(*ext));
   std::filesystem::path base = ext->as_string()->get();
   if (base.is_relative()) base = std::filesystem::path(path).parent_path() / base;
-  const auto canon = std::filesystem::weakly_canonical(base);
+  const auto canon = stable_name(base.string());
   if (std::find(chain.begin(), chain.end(), canon) != chain.end()) {
     throw InputError(path + ":" + line + ": extends: " + base.string() + " extends this file again (a cycle)");
   }
   if (!std::filesystem::exists(base)) throw InputError(path + ":" + line + ": extends: no such scenario file " + base.string());
+  if (std::filesystem::is_directory(base)) {
+    throw InputError(path + ":" + line + ": extends: " + base.string() + " is a directory; expected a scenario file");
+  }
   chain.push_back(canon);
   toml::table merged = read_scenario_file(base.string(), chain);
   chain.pop_back();
@@ -159,7 +257,7 @@ toml::table read_scenario_file(const std::string& path, std::vector<std::filesys
 }  // namespace
 
 ConfigReader ConfigReader::from_file(const std::string& path) {
-  std::vector<std::filesystem::path> chain{std::filesystem::weakly_canonical(path)};
+  std::vector<std::filesystem::path> chain{stable_name(path)};
   return ConfigReader(read_scenario_file(path, chain), path);
 }
 

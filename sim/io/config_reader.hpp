@@ -38,6 +38,12 @@ struct Bounds {
   static Bounds any() { return {}; }
 };
 
+// The text of an input file (`what` names it in messages, e.g. "scenario file"): a regular
+// file, a pipe (FIFO, /dev/stdin, a shell's <(...)), or "-" for standard input; at most
+// 16 MiB. A directory, a device or a pipe nobody writes to within 30 s is refused with an
+// InputError saying so. A pipe is read once; later calls return the same text.
+std::string read_input_text(const std::string& path, const char* what);
+
 class ConfigReader {
  public:
   // Parses `path` (throws InputError with file:line:column on a syntax error).

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -18,12 +19,46 @@ std::atomic<bool> g_outputs_enabled{true};
 void set_outputs_enabled(bool enabled) { g_outputs_enabled.store(enabled); }
 bool outputs_enabled() { return g_outputs_enabled.load(); }
 
+namespace {
+std::atomic<bool> g_stdout_taken{false};
+}  // namespace
+
+bool stdout_is_output() { return g_stdout_taken.load(); }
+
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
+  if (path_.empty()) throw InputError("an output file name is empty");
   if (!outputs_enabled()) {
     // Another process of a distributed run writes this file; this one discards its copy.
     file_ = std::fopen("/dev/null", "wb");
     if (file_ == nullptr) throw std::runtime_error("/dev/null: cannot open: " + std::string(std::strerror(errno)));
     return;
+  }
+  if (path_ == "-") {  // standard output
+    const int fd = ::dup(STDOUT_FILENO);
+    file_ = fd >= 0 ? ::fdopen(fd, "wb") : nullptr;
+    if (file_ == nullptr) throw InputError("-: cannot write to standard output: " + std::string(std::strerror(errno)));
+    g_stdout_taken.store(true);
+    return;
+  }
+  struct stat st {};
+  if (::stat(path_.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) throw InputError(path_ + ": is a directory; give a file name for this output");
+    if (!S_ISREG(st.st_mode)) {
+      // A device or a pipe (/dev/stdout, /dev/null, a FIFO): written into, never replaced.
+      file_ = std::fopen(path_.c_str(), "wb");
+      if (file_ == nullptr) throw InputError(path_ + ": cannot write output file: " + std::strerror(errno));
+      struct stat out {};
+      if (::fstat(STDOUT_FILENO, &out) == 0 && out.st_dev == st.st_dev && out.st_ino == st.st_ino) g_stdout_taken.store(true);
+      return;
+    }
+  } else {
+    // A missing parent directory is created, as for --plots.
+    const std::filesystem::path parent = std::filesystem::path(path_).parent_path();
+    std::error_code ec;
+    if (!parent.empty() && !std::filesystem::exists(parent, ec)) {
+      std::filesystem::create_directories(parent, ec);
+      if (ec) throw InputError(path_ + ": cannot create its directory " + parent.string() + ": " + ec.message());
+    }
   }
   std::string name = path_ + ".tmp-XXXXXX";
   const int fd = ::mkstemp(name.data());
@@ -54,7 +89,7 @@ void AtomicFile::commit() {
   const int close_rc = std::fclose(file_);
   file_ = nullptr;
   if (!ok || close_rc != 0) throw std::runtime_error(path_ + ": write failed: " + std::strerror(errno));
-  if (tmp_.empty()) {  // discarded (see set_outputs_enabled)
+  if (tmp_.empty()) {  // discarded (see set_outputs_enabled), or written in place (stdout, a device)
     committed_ = true;
     return;
   }

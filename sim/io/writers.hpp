@@ -13,10 +13,15 @@ namespace trialsim {
 // set_outputs_enabled(false), after which every AtomicFile they open discards what is written.
 void set_outputs_enabled(bool enabled);
 bool outputs_enabled();
+// Whether an output goes to standard output ("-", or the terminal's device): the command's
+// table then stays off stdout, so the output is not mixed with it.
+bool stdout_is_output();
 
 class AtomicFile {
  public:
-  // Creates a unique `<path>.tmp-XXXXXX` for writing; throws InputError if it cannot.
+  // Creates a unique `<path>.tmp-XXXXXX` for writing (and a missing parent directory); throws
+  // InputError if it cannot, or if `path` is a directory. "-" is standard output, and a device
+  // or pipe (/dev/stdout, a FIFO) is written in place, never replaced.
   explicit AtomicFile(std::string path);
   AtomicFile(const AtomicFile&) = delete;
   AtomicFile& operator=(const AtomicFile&) = delete;

@@ -24,10 +24,13 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <charconv>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <cstdlib>
 #include <cstdio>
@@ -228,16 +231,26 @@ std::string replicate_table(const Scenario& s, const ReplicateResult& r, std::ui
   return o;
 }
 
+// A path for comparing files: canonical where possible, else absolute (a pipe such as
+// /dev/fd/63 has no canonical path); "-" (standard input or output) stays "-".
+std::filesystem::path file_identity(const std::string& path, bool input = false) {
+  if (path == "-") return input ? "<stdin>" : "<stdout>";
+  std::error_code ec;
+  std::filesystem::path p = std::filesystem::weakly_canonical(path, ec);
+  if (ec) p = std::filesystem::absolute(path, ec).lexically_normal();
+  return p;
+}
+
 // Two outputs (or an output and the scenario) naming one file would overwrite each other.
 void check_distinct_paths(const RunArgs& a) {
   namespace fs = std::filesystem;
-  std::vector<std::pair<std::string, fs::path>> seen{{"the scenario file", fs::weakly_canonical(a.scenario)}};
+  std::vector<std::pair<std::string, fs::path>> seen{{"the scenario file", file_identity(a.scenario, true)}};
   for (const auto& [flag, path] : {std::pair<std::string, std::string>{"--json", a.json_path},
                                    {"--trials-csv", a.trials_csv},
                                    {"--patients-csv", a.patients_csv},
                                    {"--report", a.report_path}}) {
     if (path.empty()) continue;
-    const fs::path canon = fs::weakly_canonical(path);
+    const fs::path canon = file_identity(path);
     for (const auto& [other, other_path] : seen) {
       if (canon == other_path) throw InputError(flag + ": " + path + " is the same file as " + other);
     }
@@ -252,7 +265,7 @@ void check_distinct_files(const std::vector<std::pair<std::string, std::string>>
   std::vector<std::pair<std::string, fs::path>> seen;
   for (const auto& [label, path] : files) {
     if (path.empty()) continue;
-    const fs::path canon = fs::weakly_canonical(path);
+    const fs::path canon = file_identity(path, label.rfind("--", 0) != 0);  // inputs are named, outputs are flags
     for (const auto& [other, other_path] : seen) {
       if (canon == other_path) throw InputError(label + ": " + path + " is the same file as " + other);
     }
@@ -342,7 +355,7 @@ int calibrate_command(CalibrateArgs& a) {
     json_file->write(j.dump(2) + "\n");
     json_file->commit();
   }
-  if (!a.quiet) std::cout << r.to_table(a.o);
+  if (!a.quiet && !stdout_is_output()) std::cout << r.to_table(a.o);
   return 0;
 }
 
@@ -362,7 +375,7 @@ void write_run_outputs(const RunArgs& a, const SummaryAccumulator& summary, Esti
     json_file->write(j.dump(2) + "\n");
     json_file->commit();
   }
-  if (!a.quiet) std::cout << summary.to_table(a.seed);
+  if (!a.quiet && !stdout_is_output()) std::cout << summary.to_table(a.seed);
   if (precision && (!a.quiet || !precision->met)) std::cerr << precision_line(*precision, a.precision) << "\n";
 }
 
@@ -428,7 +441,7 @@ int run_command(const RunArgs& a) {
     if (patients) patients->commit();
     if (trials) trials->commit();
     if (json_file) json_file->commit();
-    if (!a.quiet) std::cout << replicate_table(scenario, r, a.seed);
+    if (!a.quiet && !stdout_is_output()) std::cout << replicate_table(scenario, r, a.seed);
     return 0;
   }
 
@@ -480,7 +493,7 @@ int run_command(const RunArgs& a) {
     json_file->write(shard.to_json().dump() + "\n");
     if (trials) trials->commit();
     json_file->commit();
-    if (!a.quiet) {
+    if (!a.quiet && !stdout_is_output()) {
       std::printf("shard %llu/%llu: replicates %llu to %llu (%llu trials) written to %s\n",
                   static_cast<unsigned long long>(index), static_cast<unsigned long long>(count),
                   static_cast<unsigned long long>(shard.first), static_cast<unsigned long long>(shard.end),
@@ -635,10 +648,12 @@ struct ValidateArgs {
 int validate_command(const ValidateArgs& a) {
   std::unique_ptr<AtomicFile> json_file;
   if (!a.json_path.empty()) json_file = std::make_unique<AtomicFile>(a.json_path);
-  std::printf("trialsim %s validation: %llu simulated trials per scenario, seed %llu\n", TRIALSIM_VERSION,
+  // The case table goes to stdout, or to stderr when the JSON does (--json -).
+  std::FILE* table = stdout_is_output() ? stderr : stdout;
+  std::fprintf(table, "trialsim %s validation: %llu simulated trials per scenario, seed %llu\n", TRIALSIM_VERSION,
               static_cast<unsigned long long>(a.reps), static_cast<unsigned long long>(a.seed));
-  std::printf("A case passes when |z| <= 4, z = (simulated - reference) / MC SE; sign cases pass when z < -4.\n\n");
-  std::printf("%-58s %-26s %10s %10s %8s %8s  %s\n", "case", "reference from", "reference", "simulated", "MC SE", "z",
+  std::fprintf(table, "A case passes when |z| <= 4, z = (simulated - reference) / MC SE; sign cases pass when z < -4.\n\n");
+  std::fprintf(table, "%-58s %-26s %10s %10s %8s %8s  %s\n", "case", "reference from", "reference", "simulated", "MC SE", "z",
               "result");
   install_signal_handlers();
   ValidationOptions o;
@@ -646,10 +661,10 @@ int validate_command(const ValidateArgs& a) {
   o.replicates = a.reps;
   o.seed = a.seed;
   o.threads = a.threads;
-  o.on_case = [](const ValidationCase& c) {
-    std::printf("%-58s %-26s %10.4f %10.4f %8.4f %8.2f  %s\n", c.name.c_str(), c.source.c_str(), c.reference, c.simulated,
+  o.on_case = [table](const ValidationCase& c) {
+    std::fprintf(table, "%-58s %-26s %10.4f %10.4f %8.4f %8.2f  %s\n", c.name.c_str(), c.source.c_str(), c.reference, c.simulated,
                 c.mcse, c.z, c.pass ? "pass" : "FAIL");
-    std::fflush(stdout);
+    std::fflush(table);
   };
   const auto cases = run_validation(o);
   int failed = 0;
@@ -660,7 +675,7 @@ int validate_command(const ValidateArgs& a) {
                  {"mcse", c.mcse}, {"z", std::isfinite(c.z) ? nlohmann::json(c.z) : nlohmann::json(nullptr)},
                  {"rule", c.sign_rule ? "z < -4" : "|z| <= 4"}, {"pass", c.pass}});
   }
-  std::printf("\n%zu passed, %d failed\n", cases.size() - static_cast<std::size_t>(failed), failed);
+  std::fprintf(table, "\n%zu passed, %d failed\n", cases.size() - static_cast<std::size_t>(failed), failed);
   if (json_file) {
     json_file->write(nlohmann::json{{"replicates", a.reps}, {"seed", a.seed}, {"cases", j}}.dump(2) + "\n");
     json_file->commit();
@@ -708,7 +723,7 @@ int sweep_command(const SweepArgs& a) {
   install_signal_handlers();
   const SweepResult r = run_sweep(o);
   if (!a.shard.empty()) {
-    if (!a.quiet) {
+    if (!a.quiet && !stdout_is_output()) {
       std::printf("sweep shard %s: %zu computed, %zu already done in %s; when every shard is done, the same sweep "
                   "without --shard writes sweep.csv and sweep.json\n",
                   a.shard.c_str(), r.computed, r.reused, a.out.c_str());
@@ -721,7 +736,7 @@ int sweep_command(const SweepArgs& a) {
     const std::vector<Figure> figures = sweep_figures(sweep);
     write_pictures(figures, a.plots_dir, report ? sweep_report_html(sweep, figures) : std::string(), report);
   }
-  if (!a.quiet) {
+  if (!a.quiet && !stdout_is_output()) {
     std::printf("%zu grid points (%zu computed, %zu already done); results in %s/sweep.csv and %s/sweep.json\n", r.points,
                 r.computed, r.reused, a.out.c_str(), a.out.c_str());
   }
@@ -752,7 +767,7 @@ int samplesize_command(SampleSizeArgs& a) {
     json_file->write(j.dump(2) + "\n");
     json_file->commit();
   }
-  if (!a.quiet) std::cout << r.to_table(a.o);
+  if (!a.quiet && !stdout_is_output()) std::cout << r.to_table(a.o);
   return 0;
 }
 
@@ -881,6 +896,43 @@ int cli_main(int argc, char** argv) {
   calibrate_app->add_flag("--quiet", cal.quiet, "No progress line and no tables");
   add_picture_options(calibrate_app, cal.plots_dir, cal.report_path);
 
+  // Checks that run before an option's own: a whole number that fits (CLI11 would clamp
+  // 2^64 and call "abc" out of range), a finite number (NaN passes range checks), a non-empty
+  // file name (an empty one would silently write nothing).
+  const CLI::Validator whole(
+      [](std::string& text) -> std::string {
+        std::uint64_t x = 0;
+        const auto r = std::from_chars(text.data(), text.data() + text.size(), x);
+        if (text.empty() || r.ec != std::errc() || r.ptr != text.data() + text.size()) {
+          return "'" + text + "' is not a whole number from 0 to 18446744073709551615";
+        }
+        return {};
+      },
+      "");
+  const CLI::Validator finite(
+      [](std::string& text) -> std::string {
+        double x = 0;
+        const auto r = std::from_chars(text.data(), text.data() + text.size(), x);
+        if (text.empty() || r.ec != std::errc() || r.ptr != text.data() + text.size() || !std::isfinite(x)) {
+          return "'" + text + "' is not a finite number";
+        }
+        return {};
+      },
+      "");
+  const CLI::Validator non_empty([](std::string& text) -> std::string { return text.empty() ? "must not be empty" : ""; }, "");
+  for (CLI::App* sub : app.get_subcommands({})) {
+    for (CLI::Option* opt : sub->get_options()) {
+      const std::string name = opt->get_name();
+      static const std::set<std::string> wholes{"--reps", "--seed", "--replicate", "--max-reps", "--max-evals",
+                                                "--lo",   "--hi",   "--step",      "--threads"};
+      static const std::set<std::string> finites{"--mcse-target", "--mcse-bias", "--target-power"};
+      static const std::set<std::string> paths{"--json",  "--trials-csv", "--patients-csv", "--plots", "--report",
+                                               "--out",   "--write",      "--observed",     "scenario", "shards"};
+      if (wholes.count(name)) opt->transform(whole);
+      if (finites.count(name)) opt->transform(finite);
+      if (paths.count(name)) opt->transform(non_empty);
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -57,7 +57,19 @@ expect_error "replicate outside reps" "--replicate: 10 is not below --reps 10" -
 expect_error "negative seed" "--seed" -- run "$seed" --seed -1
 expect_error "two outputs, one file" "--trials-csv: $work/out/same is the same file as --json" -- run "$seed" --reps 10 --json "$work/out/same" --trials-csv "$work/out/same"
 expect_error "output overwrites scenario" "is the same file as the scenario file" -- run "$work/neg.toml" --json "$work/neg.toml"
-expect_error "unwritable output" "cannot write output file" -- run "$seed" --reps 10 --json "$work/out/no/such/dir/s.json"
+expect_error "unwritable output" "cannot create its directory" -- run "$seed" --reps 10 --json "$work/neg.toml/sub/s.json"
+# A missing directory is created (as for --plots); a directory given as a file is refused.
+if "$bin" run "$seed" --reps 10 --quiet --json "$work/made/here/s.json" && [ -s "$work/made/here/s.json" ]; then ok; else bad "output into a new directory"; fi
+expect_error "output names a directory" "is a directory; give a file name" -- run "$seed" --reps 10 --json "$work"
+# Standard input and output, pipes and devices.
+if cat "$seed" | "$bin" run - --reps 50 --json - | grep -q '"replicates": 50'; then ok; else bad "scenario from stdin, JSON to stdout"; fi
+if "$bin" run <(cat "$seed") --reps 50 --quiet --json /dev/stdout | grep -q '"replicates": 50'; then ok; else bad "scenario from a pipe, JSON to /dev/stdout"; fi
+expect_error "scenario is a directory" "is a directory; expected a scenario file" -- run "$work" --reps 10
+expect_error "scenario is a device" "is a device, not a scenario file" -- run /dev/zero --reps 10
+expect_error "seed too large" "is not a whole number from 0 to 18446744073709551615" -- run "$seed" --seed 18446744073709551616
+expect_error "reps not a number" "--reps: 'abc' is not a whole number" -- run "$seed" --reps abc
+expect_error "mcse target nan" "--mcse-target: 'nan' is not a finite number" -- run "$seed" --mcse-target nan
+expect_error "empty output name" "--json: must not be empty" -- run "$seed" --json ""
 
 # A normal run writes the summary JSON, one CSV row per trial, and a table on stdout.
 if "$bin" run "$seed" --reps 300 --seed 5 --threads 2 --json "$work/s.json" --trials-csv "$work/t.csv" >"$work/table.txt" 2>"$work/err.txt"; then ok; else bad "seed run failed: $(cat "$work/err.txt")"; fi
@@ -228,9 +240,9 @@ if command -v mpirun >/dev/null && ldd "$bin" | grep -q libmpi; then
   if "${mpi[@]}" -np 2 "$bin" sweep "$seed" --vary trial.consented=20,30 --reps 1500 --seed 4 --out "$work/swm2" --quiet --threads 1 &&
      cmp -s "$work/swm1/sweep.csv" "$work/swm2/sweep.csv" && cmp -s "$work/swm1/sweep.json" "$work/swm2/sweep.json"; then ok; else bad "mpirun -np 2 sweep differs from one process"; fi
   rm -rf "$work/out" && mkdir -p "$work/out"
-  "${mpi[@]}" -np 2 "$bin" run "$seed" --reps 500 --threads 1 --json "$work/nodir/x.json" >"$work/stdout" 2>"$work/stderr"
+  "${mpi[@]}" -np 2 "$bin" run "$seed" --reps 500 --threads 1 --json "$work/neg.toml/x.json" >"$work/stdout" 2>"$work/stderr"
   rc=$?
-  if [ "$rc" -eq 2 ] && [ "$(wc -l <"$work/stderr")" -eq 1 ] && grep -q "cannot write output file" "$work/stderr"; then ok; else bad "mpirun bad output path: exit $rc, $(cat "$work/stderr")"; fi
+  if [ "$rc" -eq 2 ] && [ "$(wc -l <"$work/stderr")" -eq 1 ] && grep -q "cannot" "$work/stderr"; then ok; else bad "mpirun bad output path: exit $rc, $(cat "$work/stderr")"; fi
   # A rank that cannot read its input (here: another command line for ranks 1-2).
   "${mpi[@]}" -np 1 "$bin" run "$seed" --reps 5000 --threads 1 --quiet --json "$work/out/x.json" : -np 2 "$bin" run "$work/missing.toml" --reps 5000 --threads 1 --quiet >"$work/stdout" 2>"$work/stderr"
   rc=$?
