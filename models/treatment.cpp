@@ -11,7 +11,7 @@ TreatmentConfig TreatmentConfig::read(ConfigReader& in, double last_visit_month)
   c.effect_sd_mmHg = in.number("treatment.effect_sd_mmHg", c.effect_sd_mmHg, Bounds::at_least(0.0));
   // effect_mmHg is defined as the effect at the last visit, so it must be fully phased in by then.
   c.effect_onset_months =
-      in.number("treatment.effect_onset_months", last_visit_month, Bounds::closed(0.0, last_visit_month));
+      in.number("treatment.effect_onset_months", last_visit_month, Bounds::closed(0.0, last_visit_month).following("trial.months"));
   c.start_dose_mg = in.number("treatment.start_dose_mg", c.start_dose_mg, Bounds::at_least(0.0));
   c.dose_step_mg = in.number("treatment.dose_step_mg", c.dose_step_mg, Bounds::at_least(0.0));
   c.min_dose_mg = in.number("treatment.min_dose_mg", c.min_dose_mg, Bounds::at_least(0.0));

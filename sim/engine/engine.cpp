@@ -21,6 +21,7 @@ struct Block {
   std::uint64_t first = 0, count = 0;
   std::optional<SummaryAccumulator> summary;
   std::vector<ReplicateResult> trials;  // kept only when per-trial output is asked for
+  bool aborted = false;                 // cancelled before its last replicate
 };
 using BlockPtr = std::shared_ptr<Block>;
 }  // namespace
@@ -164,6 +165,7 @@ void simulate_range(const Scenario& scenario, const EngineOptions& options, Redu
   std::uint64_t next = first / kBlockSize;
   // Tokens bound the blocks in flight, so memory stays flat in the number of replicates.
   const auto tokens = static_cast<std::size_t>(2 * threads);
+  bool cut = false;  // a block was cancelled part-way (read and set in the serial stage only)
 
   tbb::parallel_pipeline(
       tokens,
@@ -186,6 +188,12 @@ void simulate_range(const Scenario& scenario, const EngineOptions& options, Redu
                                                  const bool keep = keep_trials && b->first < options.on_trial_below;
                                                  if (keep) b->trials.reserve(b->count);
                                                  for (std::uint64_t r = b->first; r < b->first + b->count; ++r) {
+                                                   // Stop within one trial of a cancel, not one block
+                                                   // (a block of long trials can take minutes).
+                                                   if (options.cancel && options.cancel->load()) {
+                                                     b->aborted = true;
+                                                     break;
+                                                   }
                                                    ReplicateResult res = sim.run(options.seed, r, ws);
                                                    b->summary->add(res);
                                                    if (keep) b->trials.push_back(res);
@@ -193,6 +201,9 @@ void simulate_range(const Scenario& scenario, const EngineOptions& options, Redu
                                                  return b;
                                                }) &
           tbb::make_filter<BlockPtr, void>(tbb::filter_mode::serial_in_order, [&](BlockPtr b) {
+            // Cancelled part-way: nothing from this block on is kept; the run throws Interrupted.
+            cut = cut || b->aborted;
+            if (cut) return;
             tree.append(0, *b->summary);
             for (const auto& t : b->trials) options.on_trial(t);
             if (options.on_progress) options.on_progress(tree.end(), end);

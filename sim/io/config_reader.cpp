@@ -392,7 +392,13 @@ std::optional<double> ConfigReader::read_number(std::string_view path, Bounds bo
   } else {
     fail(path, std::string("expected a number, got ") + what_is(*n));
   }
-  if (!within(v, bounds)) fail(path, "must be " + bounds_text(bounds) + ", got " + describe(*n));
+  if (!within(v, bounds)) {
+    std::string message = "must be " + bounds_text(bounds) + ", got " + describe(*n);
+    if (!bounds.follows.empty()) {
+      message += "; the limit follows " + bounds.follows + " (" + where(bounds.follows) + "): change either key";
+    }
+    fail(path, message);
+  }
   return v;
 }
 

@@ -30,12 +30,21 @@ struct Bounds {
   bool lo_open = false;  // true: value must be > lo rather than >= lo
   bool hi_open = false;  // true: value must be < hi rather than <= hi
 
-  static Bounds at_least(double v) { return {v, std::nullopt, false, false}; }
-  static Bounds above(double v) { return {v, std::nullopt, true, false}; }
-  static Bounds closed(double a, double b) { return {a, b, false, false}; }
+  static Bounds at_least(double v) { return {v, std::nullopt, false, false, {}}; }
+  static Bounds above(double v) { return {v, std::nullopt, true, false, {}}; }
+  static Bounds closed(double a, double b) { return {a, b, false, false, {}}; }
   static Bounds probability() { return closed(0.0, 1.0); }
-  static Bounds open(double a, double b) { return {a, b, true, true}; }
+  static Bounds open(double a, double b) { return {a, b, true, true, {}}; }
   static Bounds any() { return {}; }
+
+  // The key a limit is derived from (e.g. the last month of trial.months): a value out of
+  // range then names it and where it was set, since either key may be the one to change.
+  std::string follows = {};
+  Bounds following(std::string key) const {
+    Bounds b = *this;
+    b.follows = std::move(key);
+    return b;
+  }
 };
 
 // The text of an input file (`what` names it in messages, e.g. "scenario file"): a regular
