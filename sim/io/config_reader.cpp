@@ -395,7 +395,9 @@ std::optional<double> ConfigReader::read_number(std::string_view path, Bounds bo
   if (!within(v, bounds)) {
     std::string message = "must be " + bounds_text(bounds) + ", got " + describe(*n);
     if (!bounds.follows.empty()) {
-      message += "; the limit follows " + bounds.follows + " (" + where(bounds.follows) + "): change either key";
+      message += "; the limit follows " + bounds.follows + " (" +
+                 (find(bounds.follows) != nullptr ? where(bounds.follows) : std::string("its default")) +
+                 "): change either key";
     }
     fail(path, message);
   }

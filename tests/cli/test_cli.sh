@@ -69,6 +69,7 @@ expect_error "scenario is a device" "is a device, not a scenario file" -- run /d
 expect_error "seed too large" "is not a whole number from 0 to 18446744073709551615" -- run "$seed" --seed 18446744073709551616
 expect_error "reps not a number" "--reps: 'abc' is not a whole number" -- run "$seed" --reps abc
 expect_error "mcse target nan" "--mcse-target: 'nan' is not a finite number" -- run "$seed" --mcse-target nan
+expect_error "limit that follows another key" "treatment.effect_onset_months: must be in [0, 6], got 12.0; the limit follows trial.months (--set trial.months=[0,6]): change either key" -- run "$seed" --set 'trial.months=[0,6]' --reps 10
 expect_error "empty output name" "--json: must not be empty" -- run "$seed" --json ""
 
 # A normal run writes the summary JSON, one CSV row per trial, and a table on stdout.

@@ -104,7 +104,8 @@ TEST_CASE("inconsistent designs are rejected at load time", "[config]") {
 
 TEST_CASE("values that would make results meaningless are rejected", "[config]") {
   CHECK(error_of("[treatment]\neffect_onset_months = 24.0\n") ==
-        "x.toml:2: treatment.effect_onset_months: must be in [0, 12], got 24.0");
+        "x.toml:2: treatment.effect_onset_months: must be in [0, 12], got 24.0; the limit follows trial.months "
+        "(its default): change either key");
   CHECK(error_of("[treatment]\ntitration_months = [1.0, 13.0]\n") ==
         "x.toml:2: treatment.titration_months: element 2 must be in (0, 12], got 13.0");
   CHECK(error_of("[dropout]\nspp_hazard_ratio_per_10 = 1e300\n") ==
