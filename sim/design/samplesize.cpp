@@ -138,6 +138,14 @@ SampleSizeResult find_sample_size(const SampleSizeOptions& o) {
                      format("%g", o.target_power));
   }
 
+  // With no true effect, power stays at alpha whatever the size: say so now rather than after
+  // doubling the size up to --hi.
+  if (base.true_effect() == 0.0) {
+    throw InputError(o.scenario_path + ": the true effect at the endpoint is 0 mmHg (treatment.effect_mmHg), so " +
+                     o.method + "'s power stays at alpha (" + format("%g", alpha) +
+                     ") at any size; set the effect to look for, e.g. --set treatment.effect_mmHg=5");
+  }
+
   const int step = o.step;
   auto up = [&](double v) { return static_cast<int>(std::ceil(v / step - 1e-9)) * step; };
   auto nearest = [&](double v) { return std::max(step, static_cast<int>(std::lround(v / step)) * step); };

@@ -813,7 +813,7 @@ int cli_main(int argc, char** argv) {
   CLI::App* validate = app.add_subcommand(
       "validate", "Run the built-in validation suite (closed forms and theory); exit 0 only if every case passes");
   validate->add_option("--reps", v.reps, "Simulated trials per scenario; more makes every case stricter")
-      ->check(CLI::Range(std::uint64_t{100}, std::uint64_t{100000000}))
+      ->check(CLI::Range(std::uint64_t{1000}, std::uint64_t{100000000}))
       ->capture_default_str();
   validate->add_option("--seed", v.seed, "Random seed")->check(CLI::NonNegativeNumber)->capture_default_str();
   validate->add_option("--threads", v.threads, "Worker threads (default: all cores)")->check(CLI::Range(1, 1024));

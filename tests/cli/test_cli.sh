@@ -70,6 +70,7 @@ expect_error "seed too large" "is not a whole number from 0 to 18446744073709551
 expect_error "reps not a number" "--reps: 'abc' is not a whole number" -- run "$seed" --reps abc
 expect_error "mcse target nan" "--mcse-target: 'nan' is not a finite number" -- run "$seed" --mcse-target nan
 expect_error "limit that follows another key" "treatment.effect_onset_months: must be in [0, 6], got 12.0; the limit follows trial.months (--set trial.months=[0,6]): change either key" -- run "$seed" --set 'trial.months=[0,6]' --reps 10
+expect_error "sample size without an effect" "the true effect at the endpoint is 0 mmHg" -- samplesize "$root/configs/null_trial.toml" --method ancova --json "$work/out/ss.json"
 expect_error "empty output name" "--json: must not be empty" -- run "$seed" --json ""
 
 # A normal run writes the summary JSON, one CSV row per trial, and a table on stdout.
@@ -96,10 +97,11 @@ if grep -q "ancova" "$work/r17.txt"; then ok; else bad "replicate report lacks a
 # validate: bad size refused; a small run writes every case and its exit code matches the results.
 expect_error "validate with too few trials" "--reps" -- validate --reps 10
 if "$bin" validate --help | grep -q -- "--reps"; then ok; else bad "validate --help lacks --reps"; fi
-"$bin" validate --reps 200 --threads 2 --json "$work/v.json" >"$work/v.txt"
+expect_error "validate below the size that decides every case" "--reps: Value 500 not in range 1000" -- validate --reps 500
+"$bin" validate --reps 1000 --threads 2 --json "$work/v.json" >"$work/v.txt"
 rc=$?
 fails=$(grep -c " FAIL$" "$work/v.txt")
-if { [ "$fails" -eq 0 ] && [ "$rc" -eq 0 ]; } || { [ "$fails" -gt 0 ] && [ "$rc" -eq 1 ]; }; then ok; else bad "validate exit $rc with $fails failures"; fi
+if [ "$fails" -eq 0 ] && [ "$rc" -eq 0 ]; then ok; else bad "validate at its smallest size: exit $rc with $fails failures"; fi
 if [ "$(grep -c '"case":' "$work/v.json")" -ge 20 ]; then ok; else bad "validate JSON has fewer than 20 cases"; fi
 if grep -q "^[0-9]* passed, [0-9]* failed$" "$work/v.txt"; then ok; else bad "validate lacks its closing line"; fi
 
@@ -128,7 +130,7 @@ if "$bin" sweep "$seed" --vary screening.entry_max=none,80 --set 'analysis.metho
 
 # samplesize: bad method, unreachable target, and a successful search with JSON.
 expect_error "samplesize bad method" "--method: unknown analysis 'ancva'" -- samplesize "$seed" --method ancva --json "$work/out/ss.json"
-expect_error "samplesize unreachable" "raise --hi" -- samplesize "$seed" --method ancova --hi 200 --reps 200 --quiet --json "$work/out/ss.json"
+expect_error "samplesize unreachable" "raise --hi" -- samplesize "$seed" --method ancova --set treatment.effect_mmHg=1 --hi 200 --reps 200 --quiet --json "$work/out/ss.json"
 if "$bin" samplesize "$seed" --method ancova --set treatment.effect_mmHg=12 --reps 500 --json "$work/ss.json" 2>/dev/null |
    grep -q "Smallest trial.consented with ancova power >= 0.8: " && grep -q '"interval"' "$work/ss.json"; then ok; else bad "samplesize run"; fi
 
