@@ -134,7 +134,13 @@ TEST_CASE("a target no sample size reaches, or an unknown key or method, is a cl
   o.method = "ancova";
   o.replicates = 500;
   o.hi = 300;
+  // No effect: refused at once, before any simulation.
+  CHECK_THROWS_WITH(find_sample_size(o), Catch::Contains("the true effect at the endpoint is 0 mmHg") &&
+                                             Catch::Contains("power stays at alpha (0.05) at any size"));
+  // A small effect that 300 patients cannot detect with 80% power.
+  o.scenario_path = plain_scenario(0.5);
   CHECK_THROWS_WITH(find_sample_size(o), Catch::Contains("at trial.consented=300, the top of the search range; raise --hi"));
+  o.scenario_path = plain_scenario(0.0);
   o.method = "anova";
   CHECK_THROWS_WITH(find_sample_size(o), Catch::StartsWith("--method: unknown analysis 'anova'; expected one of"));
   o.method = "ancova";
