@@ -165,37 +165,28 @@ if "$bin" calibrate "$seed" --observed "$obs" --free spp.drift_per_year=0:20 --r
    grep -q "Goodness of fit" "$work/calpics/cal.html" && grep -q "<svg" "$work/calpics/cal.html" &&
    "$bin" run "$work/cal.toml" --reps 64 --quiet; then ok; else bad "calibrate run, --json, --write, pictures and run on the result"; fi
 
-# Ctrl-C during a calibration: exit 130, nothing written.
-mkdir -p "$work/int"
-"$bin" calibrate "$seed" --observed "$obs" --free spp.drift_per_year=0:20 --reps 100000 --quiet \
-  --json "$work/int/c.json" --write "$work/int/c.toml" 2>/dev/null &
-pid=$!
-sleep 1
-kill -INT "$pid"
-wait "$pid"
-rc=$?
-if [ "$rc" -eq 130 ] && [ -z "$(ls -A "$work/int")" ]; then ok; else bad "calibrate interrupted: exit $rc, files: $(ls -A "$work/int")"; fi
-
-# SIGTERM and SIGHUP stop like Ctrl-C: exit 128 + signal, temporaries removed; validate too.
-for sig in TERM HUP; do
-  mkdir -p "$work/sig$sig"
-  "$bin" run "$seed" --reps 5000000 --quiet --json "$work/sig$sig/x.json" --trials-csv "$work/sig$sig/x.csv" 2>"$work/sig.err" &
-  pid=$!
+# Signals: `interrupt NAME SIG WANT DIR -- ARGS...` starts trialsim ARGS (its outputs in DIR),
+# sends SIG after a second and checks the exit code, that DIR stays empty (temporaries removed)
+# and that the message names the signal.
+interrupt() {
+  local name=$1 sig=$2 want=$3 dir=$4
+  shift 5
+  mkdir -p "$dir"
+  "$bin" "$@" >/dev/null 2>"$work/sig.err" &
+  local pid=$!
   sleep 1
   kill -"$sig" "$pid"
   wait "$pid"
-  rc=$?
-  want=$([ "$sig" = TERM ] && echo 143 || echo 129)
-  if [ "$rc" -eq "$want" ] && [ -z "$(ls -A "$work/sig$sig")" ] && grep -q "SIG$sig: interrupted" "$work/sig.err"; then ok; else bad "SIG$sig: exit $rc (want $want), files: $(ls -A "$work/sig$sig")"; fi
-done
-mkdir -p "$work/sigval"
-"$bin" validate --reps 1000000 --json "$work/sigval/v.json" >/dev/null 2>&1 &
-pid=$!
-sleep 1
-kill -INT "$pid"
-wait "$pid"
-rc=$?
-if [ "$rc" -eq 130 ] && [ -z "$(ls -A "$work/sigval")" ]; then ok; else bad "validate interrupted: exit $rc, files: $(ls -A "$work/sigval")"; fi
+  local rc=$?
+  local said=$([ "$sig" = INT ] && echo "Ctrl-C" || echo "SIG$sig")
+  if [ "$rc" -eq "$want" ] && [ -z "$(ls -A "$dir")" ] && grep -q "$said: interrupted" "$work/sig.err"; then ok
+  else bad "$name: exit $rc (want $want), files: $(ls -A "$dir"), $(cat "$work/sig.err")"; fi
+}
+interrupt "calibrate, Ctrl-C" INT 130 "$work/int" -- calibrate "$seed" --observed "$obs" --free spp.drift_per_year=0:20 \
+  --reps 100000 --quiet --json "$work/int/c.json" --write "$work/int/c.toml"
+interrupt "run, SIGTERM" TERM 143 "$work/sigTERM" -- run "$seed" --reps 5000000 --quiet --json "$work/sigTERM/x.json" --trials-csv "$work/sigTERM/x.csv"
+interrupt "run, SIGHUP" HUP 129 "$work/sigHUP" -- run "$seed" --reps 5000000 --quiet --json "$work/sigHUP/x.json"
+interrupt "validate, Ctrl-C" INT 130 "$work/sigval" -- validate --reps 1000000 --json "$work/sigval/v.json"
 
 # Shards and merge: byte-identical to one process, for K that divides the chunks or not, and K
 # larger than the chunks (empty shards).
