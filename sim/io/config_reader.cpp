@@ -217,16 +217,6 @@ void merge_into(toml::table& base, toml::table&& over) {
   }
 }
 
-// A path as a stable name for comparisons (a cycle of `extends`, two outputs naming one file):
-// the canonical path where there is one, else the absolute path (e.g. a pipe's /dev/fd/N).
-std::filesystem::path stable_name(const std::string& path) {
-  if (path == "-") return "-";
-  std::error_code ec;
-  std::filesystem::path p = std::filesystem::weakly_canonical(path, ec);
-  if (ec) p = std::filesystem::absolute(path, ec).lexically_normal();
-  return p;
-}
-
 // A scenario file, with the file named by its top-level `extends` key (relative to it) read
 // first and overlaid; `chain` holds the files being read, to reject a cycle.
 toml::table read_scenario_file(const std::string& path, std::vector<std::filesystem::path>& chain) {
@@ -238,7 +228,7 @@ toml::table read_scenario_file(const std::string& path, std::vector<std::filesys
   if (!ext->is_string()) throw InputError(path + ":" + line + ": extends: expected the path of a scenario file, got " + describe(*ext));
   std::filesystem::path base = ext->as_string()->get();
   if (base.is_relative()) base = std::filesystem::path(path).parent_path() / base;
-  const auto canon = stable_name(base.string());
+  const auto canon = file_identity(base.string(), true);
   if (std::find(chain.begin(), chain.end(), canon) != chain.end()) {
     throw InputError(path + ":" + line + ": extends: " + base.string() + " extends this file again (a cycle)");
   }
@@ -256,8 +246,16 @@ toml::table read_scenario_file(const std::string& path, std::vector<std::filesys
 
 }  // namespace
 
+std::filesystem::path file_identity(const std::string& path, bool input) {
+  if (path == "-") return input ? "<stdin>" : "<stdout>";
+  std::error_code ec;
+  std::filesystem::path p = std::filesystem::weakly_canonical(path, ec);
+  if (ec) p = std::filesystem::absolute(path, ec).lexically_normal();
+  return p;
+}
+
 ConfigReader ConfigReader::from_file(const std::string& path) {
-  std::vector<std::filesystem::path> chain{stable_name(path)};
+  std::vector<std::filesystem::path> chain{file_identity(path, true)};
   return ConfigReader(read_scenario_file(path, chain), path);
 }
 

@@ -12,6 +12,7 @@
 #include <optional>
 #include <set>
 #include <stdexcept>
+#include <filesystem>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -52,6 +53,11 @@ struct Bounds {
 // 16 MiB. A directory, a device or a pipe nobody writes to within 30 s is refused with an
 // InputError saying so. A pipe is read once; later calls return the same text.
 std::string read_input_text(const std::string& path, const char* what);
+
+// A path for comparing files (a cycle of `extends`, two outputs naming one file): canonical
+// where possible, else absolute (a pipe such as /dev/fd/63 has none); "-" is standard input
+// for an input and standard output for an output.
+std::filesystem::path file_identity(const std::string& path, bool input = false);
 
 class ConfigReader {
  public:

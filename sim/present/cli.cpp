@@ -231,16 +231,6 @@ std::string replicate_table(const Scenario& s, const ReplicateResult& r, std::ui
   return o;
 }
 
-// A path for comparing files: canonical where possible, else absolute (a pipe such as
-// /dev/fd/63 has no canonical path); "-" (standard input or output) stays "-".
-std::filesystem::path file_identity(const std::string& path, bool input = false) {
-  if (path == "-") return input ? "<stdin>" : "<stdout>";
-  std::error_code ec;
-  std::filesystem::path p = std::filesystem::weakly_canonical(path, ec);
-  if (ec) p = std::filesystem::absolute(path, ec).lexically_normal();
-  return p;
-}
-
 // Two outputs (or an output and the scenario) naming one file would overwrite each other.
 void check_distinct_paths(const RunArgs& a) {
   namespace fs = std::filesystem;
