@@ -8,22 +8,22 @@ namespace trialsim {
 
 SppConfig SppConfig::read(ConfigReader& in) {
   SppConfig c;
-  c.mean = in.number("spp.mean", c.mean, Bounds::any());
-  c.sd_between = in.number("spp.sd_between", c.sd_between, Bounds::at_least(0.0));
-  c.sd_biological = in.number("spp.sd_biological", c.sd_biological, Bounds::at_least(0.0));
-  c.biological_corr_months = in.number("spp.biological_corr_months", c.biological_corr_months, Bounds::above(0.0));
-  c.sd_measurement = in.number("spp.sd_measurement", c.sd_measurement, Bounds::at_least(0.0));
-  c.drift_per_year = in.number("spp.drift_per_year", c.drift_per_year, Bounds::any());
-  c.sd_slope_per_year = in.number("spp.sd_slope_per_year", c.sd_slope_per_year, Bounds::at_least(0.0));
-  c.diabetes_shift = in.number("spp.diabetes_shift", c.diabetes_shift, Bounds::any());
-  c.age_shift_per_10y = in.number("spp.age_shift_per_10y", c.age_shift_per_10y, Bounds::any());
+  c.mean = in.number("spp.mean", c.mean, Bounds::scale());
+  c.sd_between = in.number("spp.sd_between", c.sd_between, Bounds::scale_sd());
+  c.sd_biological = in.number("spp.sd_biological", c.sd_biological, Bounds::scale_sd());
+  c.biological_corr_months = in.number("spp.biological_corr_months", c.biological_corr_months, Bounds{0.0, 1e6, true, false, {}, {}}.because(Bounds::kScaleNote));
+  c.sd_measurement = in.number("spp.sd_measurement", c.sd_measurement, Bounds::scale_sd());
+  c.drift_per_year = in.number("spp.drift_per_year", c.drift_per_year, Bounds::scale());
+  c.sd_slope_per_year = in.number("spp.sd_slope_per_year", c.sd_slope_per_year, Bounds::scale_sd());
+  c.diabetes_shift = in.number("spp.diabetes_shift", c.diabetes_shift, Bounds::scale());
+  c.age_shift_per_10y = in.number("spp.age_shift_per_10y", c.age_shift_per_10y, Bounds::scale());
   return c;
 }
 
 MeasurementConfig MeasurementConfig::read(ConfigReader& in) {
   MeasurementConfig c;
   c.readings_per_visit = static_cast<int>(in.integer("measurement.readings_per_visit", c.readings_per_visit, 1, 20));
-  c.missed_visit_prob = in.number("measurement.missed_visit_prob", c.missed_visit_prob, {0.0, 1.0, false, true});
+  c.missed_visit_prob = in.number("measurement.missed_visit_prob", c.missed_visit_prob, Bounds{0.0, 1.0, false, true, {}, {}});
   return c;
 }
 

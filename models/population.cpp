@@ -87,15 +87,15 @@ std::array<double, 2> lognormal_params(double mean, double sd) {
 
 PopulationConfig PopulationConfig::read(ConfigReader& in) {
   PopulationConfig c;
-  c.prior_mg_prob = in.number("population.prior_mg_prob", c.prior_mg_prob, {0.0, 1.0, false, true});
+  c.prior_mg_prob = in.number("population.prior_mg_prob", c.prior_mg_prob, Bounds{0.0, 1.0, false, true, {}, {}});
   c.age_mean = in.number("population.age_mean", c.age_mean, Bounds::closed(18.0, 100.0));
-  c.age_sd = in.number("population.age_sd", c.age_sd, Bounds::at_least(0.0));
+  c.age_sd = in.number("population.age_sd", c.age_sd, Bounds::closed(0.0, 100.0).because(Bounds::kScaleNote));
   c.male_prob = in.number("population.male_prob", c.male_prob, Bounds::probability());
   c.diabetes_prob = in.number("population.diabetes_prob", c.diabetes_prob, Bounds::probability());
-  c.vintage_mean = in.number("population.vintage_mean_years", c.vintage_mean, Bounds::above(0.0));
-  c.vintage_sd = in.number("population.vintage_sd_years", c.vintage_sd, Bounds::at_least(0.0));
-  c.mg_mean = in.number("population.mg_mean", c.mg_mean, Bounds::above(0.0));
-  c.mg_sd = in.number("population.mg_sd", c.mg_sd, Bounds::at_least(0.0));
+  c.vintage_mean = in.number("population.vintage_mean_years", c.vintage_mean, Bounds{0.0, 100.0, true, false, {}, {}}.because(Bounds::kScaleNote));
+  c.vintage_sd = in.number("population.vintage_sd_years", c.vintage_sd, Bounds::closed(0.0, 100.0).because(Bounds::kScaleNote));
+  c.mg_mean = in.number("population.mg_mean", c.mg_mean, Bounds{0.0, 100.0, true, false, {}, {}}.because(Bounds::kScaleNote));
+  c.mg_sd = in.number("population.mg_sd", c.mg_sd, Bounds::closed(0.0, 100.0).because(Bounds::kScaleNote));
   return c;
 }
 

@@ -7,15 +7,15 @@ namespace trialsim {
 
 TreatmentConfig TreatmentConfig::read(ConfigReader& in, double last_visit_month) {
   TreatmentConfig c;
-  c.effect_mmHg = in.number("treatment.effect_mmHg", c.effect_mmHg, Bounds::any());
-  c.effect_sd_mmHg = in.number("treatment.effect_sd_mmHg", c.effect_sd_mmHg, Bounds::at_least(0.0));
+  c.effect_mmHg = in.number("treatment.effect_mmHg", c.effect_mmHg, Bounds::scale());
+  c.effect_sd_mmHg = in.number("treatment.effect_sd_mmHg", c.effect_sd_mmHg, Bounds::scale_sd());
   // effect_mmHg is defined as the effect at the last visit, so it must be fully phased in by then.
   c.effect_onset_months =
       in.number("treatment.effect_onset_months", last_visit_month, Bounds::closed(0.0, last_visit_month).following("trial.months"));
-  c.start_dose_mg = in.number("treatment.start_dose_mg", c.start_dose_mg, Bounds::at_least(0.0));
-  c.dose_step_mg = in.number("treatment.dose_step_mg", c.dose_step_mg, Bounds::at_least(0.0));
-  c.min_dose_mg = in.number("treatment.min_dose_mg", c.min_dose_mg, Bounds::at_least(0.0));
-  c.max_dose_mg = in.number("treatment.max_dose_mg", c.max_dose_mg, Bounds::at_least(0.0));
+  c.start_dose_mg = in.number("treatment.start_dose_mg", c.start_dose_mg, Bounds::closed(0.0, 1e5).because(Bounds::kScaleNote));
+  c.dose_step_mg = in.number("treatment.dose_step_mg", c.dose_step_mg, Bounds::closed(0.0, 1e5).because(Bounds::kScaleNote));
+  c.min_dose_mg = in.number("treatment.min_dose_mg", c.min_dose_mg, Bounds::closed(0.0, 1e5).because(Bounds::kScaleNote));
+  c.max_dose_mg = in.number("treatment.max_dose_mg", c.max_dose_mg, Bounds::closed(0.0, 1e5).because(Bounds::kScaleNote));
   if (c.max_dose_mg < c.min_dose_mg) {
     in.fail("treatment.max_dose_mg", "must be >= treatment.min_dose_mg (" + describe(toml::value<double>(c.min_dose_mg)) +
                                          "), got " + describe(toml::value<double>(c.max_dose_mg)));
@@ -30,17 +30,17 @@ TreatmentConfig TreatmentConfig::read(ConfigReader& in, double last_visit_month)
       std::adjacent_find(c.titration_months.begin(), c.titration_months.end()) != c.titration_months.end()) {
     in.fail("treatment.titration_months", "must be strictly increasing");
   }
-  c.target_mg_low = in.number("treatment.target_mg_low", c.target_mg_low, Bounds::above(0.0));
-  c.target_mg_high = in.number("treatment.target_mg_high", c.target_mg_high, Bounds::above(0.0));
+  c.target_mg_low = in.number("treatment.target_mg_low", c.target_mg_low, Bounds{0.0, 100.0, true, false, {}, {}}.because(Bounds::kScaleNote));
+  c.target_mg_high = in.number("treatment.target_mg_high", c.target_mg_high, Bounds{0.0, 100.0, true, false, {}, {}}.because(Bounds::kScaleNote));
   if (!(c.target_mg_low < c.target_mg_high)) {
     in.fail("treatment.target_mg_high", "must be above treatment.target_mg_low (" +
                                             describe(toml::value<double>(c.target_mg_low)) + "), got " +
                                             describe(toml::value<double>(c.target_mg_high)));
   }
-  c.mg_response_per_100mg = in.number("treatment.mg_response_per_100mg", c.mg_response_per_100mg, Bounds::at_least(0.0));
-  c.mg_response_sd = in.number("treatment.mg_response_sd", c.mg_response_sd, Bounds::at_least(0.0));
-  c.mg_measurement_sd = in.number("treatment.mg_measurement_sd", c.mg_measurement_sd, Bounds::at_least(0.0));
-  c.nonadherence_prob = in.number("treatment.nonadherence_prob", c.nonadherence_prob, {0.0, 1.0, false, true});
+  c.mg_response_per_100mg = in.number("treatment.mg_response_per_100mg", c.mg_response_per_100mg, Bounds::closed(0.0, 100.0).because(Bounds::kScaleNote));
+  c.mg_response_sd = in.number("treatment.mg_response_sd", c.mg_response_sd, Bounds::closed(0.0, 100.0).because(Bounds::kScaleNote));
+  c.mg_measurement_sd = in.number("treatment.mg_measurement_sd", c.mg_measurement_sd, Bounds::closed(0.0, 100.0).because(Bounds::kScaleNote));
+  c.nonadherence_prob = in.number("treatment.nonadherence_prob", c.nonadherence_prob, Bounds{0.0, 1.0, false, true, {}, {}});
   return c;
 }
 

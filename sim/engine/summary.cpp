@@ -305,7 +305,10 @@ json SummaryAccumulator::to_json(std::uint64_t seed) const {
                     {"regression_to_mean", comp(acc.regression_to_mean)},
                     {"attrition", comp(acc.attrition)},
                     {"regression_to_mean_total", comp(acc.regression_to_mean_total)},
-                    {"regression_to_mean_carried", comp(acc.regression_to_mean_carried)}};
+                    {"regression_to_mean_carried", comp(acc.regression_to_mean_carried)},
+                    // The split is averaged over the trials whose arm has completers; with none
+                    // (every patient withdrew in every trial) its figures are null.
+                    {"trials", acc.observed_change.n()}};
   }
   out["funnel"] = funnel;
   out["spp"] = spp;

@@ -49,6 +49,9 @@ std::string bounds_text(const Bounds& b) {
   return "a finite number";
 }
 
+// The range and, where the limit is not the value's own domain, why it is there.
+std::string bounds_message(const Bounds& b) { return bounds_text(b) + (b.note.empty() ? "" : " (" + b.note + ")"); }
+
 bool within(double v, const Bounds& b) {
   if (!std::isfinite(v)) return false;
   if (b.lo && (b.lo_open ? !(v > *b.lo) : !(v >= *b.lo))) return false;
@@ -391,7 +394,7 @@ std::optional<double> ConfigReader::read_number(std::string_view path, Bounds bo
     fail(path, std::string("expected a number, got ") + what_is(*n));
   }
   if (!within(v, bounds)) {
-    std::string message = "must be " + bounds_text(bounds) + ", got " + describe(*n);
+    std::string message = "must be " + bounds_message(bounds) + ", got " + describe(*n);
     if (!bounds.follows.empty()) {
       message += "; the limit follows " + bounds.follows + " (" +
                  (find(bounds.follows) != nullptr ? where(bounds.follows) : std::string("its default")) +
@@ -467,7 +470,7 @@ std::vector<double> ConfigReader::numbers(std::string_view path, std::vector<dou
       fail(path, "element " + std::to_string(k + 1) + ": expected a number, got " + describe(e));
     }
     if (!within(v, bounds)) {
-      fail(path, "element " + std::to_string(k + 1) + " must be " + bounds_text(bounds) + ", got " + describe(e));
+      fail(path, "element " + std::to_string(k + 1) + " must be " + bounds_message(bounds) + ", got " + describe(e));
     }
     out.push_back(v);
   }
@@ -537,6 +540,19 @@ std::vector<std::string> ConfigReader::choices(std::string_view path, std::vecto
     out.push_back(s->get());
   }
   return out;
+}
+
+std::string nearest(std::string_view word, const std::vector<std::string>& candidates) {
+  std::string best;
+  std::size_t best_d = std::numeric_limits<std::size_t>::max();
+  for (const auto& c : candidates) {
+    const std::size_t d = edit_distance(word, c);
+    if (d < best_d) {
+      best_d = d;
+      best = c;
+    }
+  }
+  return best_d <= std::max<std::size_t>(2, word.size() / 5) ? best : std::string();
 }
 
 std::string ConfigReader::suggest(const std::string& unknown) const {

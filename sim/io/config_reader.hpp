@@ -31,12 +31,19 @@ struct Bounds {
   bool lo_open = false;  // true: value must be > lo rather than >= lo
   bool hi_open = false;  // true: value must be < hi rather than <= hi
 
-  static Bounds at_least(double v) { return {v, std::nullopt, false, false, {}}; }
-  static Bounds above(double v) { return {v, std::nullopt, true, false, {}}; }
-  static Bounds closed(double a, double b) { return {a, b, false, false, {}}; }
+  static Bounds at_least(double v) { return {v, std::nullopt, false, false, {}, {}}; }
+  static Bounds above(double v) { return {v, std::nullopt, true, false, {}, {}}; }
+  static Bounds closed(double a, double b) { return {a, b, false, false, {}, {}}; }
   static Bounds probability() { return closed(0.0, 1.0); }
-  static Bounds open(double a, double b) { return {a, b, true, true, {}}; }
+  static Bounds open(double a, double b) { return {a, b, true, true, {}, {}}; }
   static Bounds any() { return {}; }
+  // A value on the outcome's scale (a level, SD, effect, shift or cutoff; mmHg for SPP) or a
+  // rate of it per year: at most kScaleLimit in magnitude, so that everything derived from it
+  // (sums of squares over 10^5 patients, hazard exponents, confidence limits) stays finite.
+  static Bounds scale() { return closed(-kScaleLimit, kScaleLimit).because(kScaleNote); }
+  static Bounds scale_sd() { return closed(0.0, kScaleLimit).because(kScaleNote); }
+  static constexpr double kScaleLimit = 1e6;
+  static constexpr const char* kScaleNote = "a limit that keeps every derived figure finite";
 
   // The key a limit is derived from (e.g. the last month of trial.months): a value out of
   // range then names it and where it was set, since either key may be the one to change.
@@ -44,6 +51,13 @@ struct Bounds {
   Bounds following(std::string key) const {
     Bounds b = *this;
     b.follows = std::move(key);
+    return b;
+  }
+  // Why the limit is there, when it is not the value's own domain: shown after the range.
+  std::string note = {};
+  Bounds because(std::string why) const {
+    Bounds b = *this;
+    b.note = std::move(why);
     return b;
   }
 };
@@ -58,6 +72,10 @@ std::string read_input_text(const std::string& path, const char* what);
 // where possible, else absolute (a pipe such as /dev/fd/63 has none); "-" is standard input
 // for an input and standard output for an output.
 std::filesystem::path file_identity(const std::string& path, bool input = false);
+
+// The candidate nearest to `word` in edit distance (Levenshtein) when it is a near miss (at most
+// max(2, |word| / 5) edits), else empty: the "did you mean" of keys, commands and options.
+std::string nearest(std::string_view word, const std::vector<std::string>& candidates);
 
 class ConfigReader {
  public:

@@ -12,7 +12,7 @@ namespace trialsim {
 TrialConfig TrialConfig::read(ConfigReader& in) {
   TrialConfig c;
   c.consented = static_cast<int>(in.integer("trial.consented", c.consented, 2, 100000));
-  c.alpha = in.number("trial.alpha", c.alpha, Bounds::open(0.0, 1.0));
+  c.alpha = in.number("trial.alpha", c.alpha, Bounds{1e-10, 1.0, false, true, {}, {}}.because("below 1e-10 the critical values leave double precision"));
   c.months = in.numbers("trial.months", c.months, Bounds::closed(0.0, 240.0), 2, kMaxVisits);
   if (c.months.front() != 0.0) in.fail("trial.months", "the first visit must be month 0 (baseline), got " + describe(*in.table().at_path("trial.months").node()));
   for (std::size_t k = 1; k < c.months.size(); ++k) {

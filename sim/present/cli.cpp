@@ -893,8 +893,11 @@ int cli_main(int argc, char** argv) {
       [](std::string& text) -> std::string {
         std::uint64_t x = 0;
         const auto r = std::from_chars(text.data(), text.data() + text.size(), x);
+        if (r.ec == std::errc::result_out_of_range && r.ptr == text.data() + text.size()) {
+          return "'" + text + "' is too large (at most 18446744073709551615)";
+        }
         if (text.empty() || r.ec != std::errc() || r.ptr != text.data() + text.size()) {
-          return "'" + text + "' is not a whole number from 0 to 18446744073709551615";
+          return "'" + text + "' is not a whole number (digits 0-9 only)";
         }
         return {};
       },
@@ -923,6 +926,18 @@ int cli_main(int argc, char** argv) {
       if (paths.count(name)) opt->transform(non_empty);
     }
   }
+  // An unknown command or option gets the nearest known one (CLI11 says only that an argument
+  // was not expected).
+  std::vector<std::string> commands;
+  for (const CLI::App* sub : app.get_subcommands({})) commands.push_back(sub->get_name());
+  if (argc > 1 && argv[1][0] != '-' && std::find(commands.begin(), commands.end(), argv[1]) == commands.end()) {
+    const std::string hint = nearest(argv[1], commands);
+    std::string list;
+    for (const auto& c : commands) list += (list.empty() ? "" : ", ") + c;
+    std::cerr << "trialsim: unknown command '" << argv[1] << "'" << (hint.empty() ? "" : "; did you mean " + hint + "?")
+              << " (commands: " << list << "; see trialsim --help)\n";
+    return 2;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -937,6 +952,39 @@ int cli_main(int argc, char** argv) {
                       : calibrate_app->parsed() ? "calibrate "
                       : merge->parsed()      ? "merge "
                                              : "";
+    const CLI::App* parsed = nullptr;
+    for (const CLI::App* x : app.get_subcommands({})) {
+      if (x->parsed()) parsed = x;
+    }
+    // Whatever CLI11 noticed first (a missing --out, say), an option the command does not have
+    // is the mistake to report.
+    if (parsed != nullptr) {
+      std::vector<std::string> options;
+      for (const CLI::Option* opt : parsed->get_options()) {
+        for (const auto& l : opt->get_lnames()) options.push_back("--" + l);
+      }
+      for (int k = 2; k < argc; ++k) {
+        const std::string arg = argv[k];
+        if (arg == "--") break;
+        if (arg.size() < 2 || arg[0] != '-' || (arg[1] != '-' && arg.size() != 2)) continue;
+        const std::string name = arg.substr(0, arg.find('='));
+        if (const CLI::Option* known = parsed->get_option_no_throw(name)) {
+          // Its value is the next argument (which may start with '-', e.g. --seed -1).
+          if (known->get_type_size_max() > 0 && name.size() == arg.size()) ++k;
+          continue;
+        }
+        const std::string hint = nearest(name, options);
+        std::string elsewhere;
+        for (const CLI::App* x : app.get_subcommands({})) {
+          if (x != parsed && x->get_option_no_throw(name) != nullptr) elsewhere += (elsewhere.empty() ? "" : ", ") + x->get_name();
+        }
+        std::cerr << "trialsim: " << sub << "has no option " << name
+                  << (hint.empty() ? "" : "; did you mean " + hint + "?")
+                  << (elsewhere.empty() ? "" : "; " + name + " belongs to " + elsewhere) << " (see trialsim " << sub
+                  << "--help)\n";
+        return 2;
+      }
+    }
     std::cerr << "trialsim: " << e.what() << " (see trialsim " << sub << "--help)\n";
     return 2;
   }

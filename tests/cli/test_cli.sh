@@ -46,7 +46,7 @@ expect_error "impossible cutoff" "screening.entry_max: nobody can pass this cuto
 printf '[trial\nconsented = 3\n' >"$work/syntax.toml"
 expect_error "syntax error" "syntax.toml:1:" -- run "$work/syntax.toml"
 expect_error "missing file" "cannot open scenario file" -- run "$work/nope.toml" --json "$work/out/s.json"
-expect_error "bad --set value" "--set trial.alpha=2: trial.alpha: must be in (0, 1), got 2" -- run "$seed" --set trial.alpha=2 --json "$work/out/s.json"
+expect_error "bad --set value" "--set trial.alpha=2: trial.alpha: must be in [1e-10, 1) (below 1e-10 the critical values leave double precision), got 2" -- run "$seed" --set trial.alpha=2 --json "$work/out/s.json"
 expect_error "bad --set key" "did you mean trial.consented?" -- run "$seed" --set trial.consentd=10 --json "$work/out/s.json"
 expect_error "wrong type" "expected an integer" -- run "$seed" --set 'trial.consented="ten"' --json "$work/out/s.json"
 expect_error "bad --reps" "--reps" -- run "$seed" --reps 0
@@ -66,7 +66,7 @@ if cat "$seed" | "$bin" run - --reps 50 --json - | grep -q '"replicates": 50'; t
 if "$bin" run <(cat "$seed") --reps 50 --quiet --json /dev/stdout | grep -q '"replicates": 50'; then ok; else bad "scenario from a pipe, JSON to /dev/stdout"; fi
 expect_error "scenario is a directory" "is a directory; expected a scenario file" -- run "$work" --reps 10
 expect_error "scenario is a device" "is a device, not a scenario file" -- run /dev/zero --reps 10
-expect_error "seed too large" "is not a whole number from 0 to 18446744073709551615" -- run "$seed" --seed 18446744073709551616
+expect_error "seed too large" "is too large (at most 18446744073709551615)" -- run "$seed" --seed 18446744073709551616
 expect_error "reps not a number" "--reps: 'abc' is not a whole number" -- run "$seed" --reps abc
 expect_error "mcse target nan" "--mcse-target: 'nan' is not a finite number" -- run "$seed" --mcse-target nan
 expect_error "limit that follows another key" "treatment.effect_onset_months: must be in [0, 6], got 12.0; the limit follows trial.months (--set trial.months=[0,6]): change either key" -- run "$seed" --set 'trial.months=[0,6]' --reps 10

@@ -81,6 +81,75 @@ TEST_CASE("trials that cannot be analysed are counted, never NaN in the summary"
   CHECK(j["analyses"]["ancova"]["not_estimable"]["total"].get<std::uint64_t>() == 500 - p.estimable);
 }
 
+TEST_CASE("every key at the limit of its range gives a finite summary", "[engine]") {
+  // Each outcome-scale key at +-Bounds::kScaleLimit (and a few combinations that push the
+  // hazards and the selection to their extremes): the run completes, no non-finite double
+  // reaches the summary, and a figure is null only where nothing defines it (an analysis
+  // estimable in fewer than 2 trials, an RTM split averaged over fewer trials than it needs).
+  const std::string L = "1000000";
+  std::vector<std::vector<std::string>> cases;
+  for (const char* k : {"treatment.effect_mmHg", "spp.drift_per_year", "spp.diabetes_shift", "spp.age_shift_per_10y"}) {
+    cases.push_back({std::string(k) + "=" + L});
+    cases.push_back({std::string(k) + "=-" + L});
+  }
+  for (const char* k : {"treatment.effect_sd_mmHg", "spp.sd_between", "spp.sd_biological", "spp.sd_measurement",
+                        "spp.sd_slope_per_year", "spp.biological_corr_months"}) {
+    cases.push_back({std::string(k) + "=" + L});
+  }
+  cases.push_back({"spp.mean=-" + L});
+  cases.push_back({"spp.mean=" + L, "screening.entry_max=none", "spp.sd_between=0", "spp.sd_measurement=0"});
+  cases.push_back({"treatment.effect_mmHg=" + L, "spp.sd_measurement=" + L, "spp.sd_between=" + L});
+  cases.push_back({"spp.mean=-" + L, "spp.drift_per_year=" + L, "dropout.spp_hazard_ratio_per_10=100"});
+  cases.push_back({"population.age_sd=100", "population.mg_sd=100", "population.mg_mean=100", "trial.alpha=1e-10"});
+  cases.push_back({"treatment.mg_response_per_100mg=100", "treatment.max_dose_mg=100000", "treatment.mg_measurement_sd=100"});
+  cases.push_back({"dropout.death_per_year=100"});
+  for (const auto& overrides : cases) {
+    std::string label;
+    for (const auto& o : overrides) label += o + " ";
+    INFO(label);
+    const Scenario s = Scenario::load(kSeed, overrides);
+    const auto j = simulate(s, 64, 2).to_json(42);
+    std::vector<std::string> undefined;
+    auto walk = [&](auto&& self, const nlohmann::json& node, const std::string& path) -> void {
+      if (node.is_object()) {
+        for (auto it = node.begin(); it != node.end(); ++it) self(self, it.value(), path + "." + it.key());
+      } else if (node.is_array()) {
+        for (const auto& child : node) self(self, child, path + "[]");
+      } else if (node.is_number_float()) {
+        INFO(path);
+        REQUIRE(std::isfinite(node.get<double>()));
+      } else if (node.is_null() && path.rfind(".scenario.", 0) != 0) {
+        undefined.push_back(path);
+      }
+    };
+    walk(walk, j, "");
+    for (const auto& path : undefined) {
+      INFO(path);
+      const auto parts = [&] {
+        std::vector<std::string> v;
+        std::size_t start = 1;
+        for (std::size_t dot; (dot = path.find('.', start)) != std::string::npos; start = dot + 1) {
+          v.push_back(path.substr(start, dot - start));
+        }
+        v.push_back(path.substr(start));
+        return v;
+      }();
+      if (parts[0] == "analyses") {
+        CHECK(j["analyses"][parts[1]]["estimable"].get<std::uint64_t>() < 2);
+      } else if (parts[0] == "rtm") {
+        CHECK(j["rtm"][parts[1]]["trials"].get<std::uint64_t>() < (parts[3] == "mcse" ? 2u : 1u));
+      } else {
+        // Per-arm figures of the completers or of those seen at a visit carry their "trials".
+        REQUIRE(parts.size() >= 3);
+        nlohmann::json node = j;
+        for (std::size_t k = 0; k + 1 < parts.size(); ++k) node = node[parts[k]];
+        REQUIRE(node.contains("trials"));
+        CHECK(node["trials"].get<std::uint64_t>() < 2);
+      }
+    }
+  }
+}
+
 TEST_CASE("the summary JSON carries the documented keys", "[engine]") {
   const Scenario s = Scenario::load(kSeed);
   const auto j = simulate(s, 100, 2).to_json(42);

@@ -43,7 +43,7 @@ TEST_CASE("the MMRM's df rule is read by name and a wrong name says which are al
 TEST_CASE("an out-of-range value names file, line, key, value and the expected range", "[config]") {
   CHECK(error_of("[trial]\nconsented = 50\n\n[dropout]\ndeath_per_year = -0.1\n") ==
         "x.toml:5: dropout.death_per_year: must be in [0, 100], got -0.1");
-  CHECK(error_of("[trial]\nalpha = 1.5\n") == "x.toml:2: trial.alpha: must be in (0, 1), got 1.5");
+  CHECK(error_of("[trial]\nalpha = 1.5\n") == "x.toml:2: trial.alpha: must be in [1e-10, 1) (below 1e-10 the critical values leave double precision), got 1.5");
   CHECK(error_of("[screening]\npre_baseline_loss = 1.0\n") ==
         "x.toml:2: screening.pre_baseline_loss: must be in [0, 1), got 1.0");
 }
@@ -80,7 +80,7 @@ TEST_CASE("a --set override changes a key and is validated like the file", "[con
   CHECK(s.randomization.method == RandomizationMethod::block);
   CHECK(s.treatment.effect_mmHg == 4.5);
 
-  CHECK(error_of("", {"trial.alpha=2"}) == "--set trial.alpha=2: trial.alpha: must be in (0, 1), got 2");
+  CHECK(error_of("", {"trial.alpha=2"}) == "--set trial.alpha=2: trial.alpha: must be in [1e-10, 1) (below 1e-10 the critical values leave double precision), got 2");
   CHECK(error_of("", {"trial.alhpa=0.1"}) == "--set trial.alhpa=0.1: trial.alhpa: unknown key; did you mean trial.alpha?");
   CHECK(error_of("", {"trial.alpha"}).find("expected KEY=VALUE") != std::string::npos);
   CHECK(error_of("[trial]\nconsented = 106\n", {"trial.consented.x=1"}) ==
@@ -113,6 +113,32 @@ TEST_CASE("values that would make results meaningless are rejected", "[config]")
   CHECK(error_of("[trial]\nmonths = [0, 6.0000001, 6.0000002]\n").find("too close to label apart") != std::string::npos);
   CHECK(error_of("", {"trial.alpha=0.1\ntrial.consented=5"}).find("one value per --set") != std::string::npos);
   CHECK(error_of("", {"trial={alpha=0.1}"}) == "--set trial={alpha=0.1}: trial: set keys one at a time, e.g. --set trial.KEY=VALUE");
+}
+
+TEST_CASE("values whose derived figures would overflow are refused, saying why", "[config]") {
+  CHECK(error_of("[spp]\nsd_measurement = 1e308\n") ==
+        "x.toml:2: spp.sd_measurement: must be in [0, 1000000] (a limit that keeps every derived figure finite), "
+        "got 1e+308");
+  CHECK(error_of("[treatment]\neffect_mmHg = -1e7\n").find("treatment.effect_mmHg: must be in [-1000000, 1000000]") !=
+        std::string::npos);
+  CHECK(error_of("[population]\nmg_mean = 1e308\n").find("population.mg_mean: must be in (0, 100]") != std::string::npos);
+  CHECK(error_of("[trial]\nalpha = 5e-324\n").find("(below 1e-10 the critical values leave double precision)") !=
+        std::string::npos);
+  CHECK(error_of("", {"screening.entry_max=-2e6"}).find("--set screening.entry_max=-2e6: screening.entry_max: must be in") !=
+        std::string::npos);
+  // The limits themselves are accepted.
+  CHECK(error_of("[spp]\nsd_measurement = 1e6\ndrift_per_year = -1e6\n[treatment]\neffect_mmHg = 1e6\n") == "no error");
+  CHECK(error_of("[trial]\nalpha = 1e-10\n") == "no error");
+}
+
+TEST_CASE("the nearest name is suggested only for a near miss", "[config]") {
+  const std::vector<std::string> commands{"run", "sweep", "samplesize", "validate", "calibrate", "merge"};
+  CHECK(nearest("runn", commands) == "run");
+  CHECK(nearest("sampelsize", commands) == "samplesize");
+  CHECK(nearest("swep", commands) == "sweep");
+  CHECK(nearest("xyzzy", commands).empty());
+  CHECK(nearest("--seedd", {"--seed", "--reps", "--json"}) == "--seed");
+  CHECK(nearest("--output", {"--seed", "--reps", "--json"}).empty());
 }
 
 TEST_CASE("a cutoff nobody can pass is rejected before simulating", "[config]") {
@@ -166,7 +192,7 @@ TEST_CASE("a scenario extends another file, key by key, and errors name the file
 
   write_file(dir / "bad_base.toml", "[trial]\n\nalpha = 2.0\n");
   const auto bad = write_file(dir / "bad_child.toml", "extends = \"bad_base.toml\"\n");
-  CHECK(load_error(bad) == (dir / "bad_base.toml").string() + ":3: trial.alpha: must be in (0, 1), got 2.0");
+  CHECK(load_error(bad) == (dir / "bad_base.toml").string() + ":3: trial.alpha: must be in [1e-10, 1) (below 1e-10 the critical values leave double precision), got 2.0");
   const auto typo = write_file(dir / "typo.toml", "extends = \"base.toml\"\n[trial]\nconsentd = 70\n");
   CHECK(load_error(typo) == typo.string() + ":3: trial.consentd: unknown key; did you mean trial.consented?");
 
