@@ -10,6 +10,7 @@
 #include <optional>
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 #include <limits>
 #include <stdexcept>
 #include <vector>
@@ -115,6 +116,66 @@ void extend_replicates(const Scenario& scenario, const EngineOptions& options, R
   g_runner(scenario, options, tree, end);
 }
 
+namespace {
+double thread_cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
+std::string duration_text(double seconds) {
+  char buf[64];
+  if (seconds < 120) {
+    std::snprintf(buf, sizeof buf, "%.0f s", seconds);
+  } else if (seconds < 7200) {
+    std::snprintf(buf, sizeof buf, "%.0f min", seconds / 60);
+  } else if (seconds < 172800) {
+    std::snprintf(buf, sizeof buf, "%.1f h", seconds / 3600);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.1f days", seconds / 86400);
+  }
+  return buf;
+}
+}  // namespace
+
+double probe_trial_seconds(const Scenario& scenario, std::uint64_t seed, double budget_seconds, std::uint64_t max_trials) {
+  const TrialSimulator sim(scenario);
+  Workspace ws;
+  // The first trial grows the workspace and fills the per-thread caches (t quantiles), which a
+  // long run pays once: it is timed only when it is all the budget allows.
+  double start = thread_cpu_seconds();
+  (void)sim.run(seed, 0, ws);
+  double spent = thread_cpu_seconds() - start;
+  if (spent >= budget_seconds || max_trials <= 1) return spent;
+  // The clock is read after batches of doubling size: reading a thread's CPU clock is a system
+  // call, which would cost as much as a cheap trial.
+  start = thread_cpu_seconds();
+  std::uint64_t done = 0;
+  for (std::uint64_t batch = 1; done + 1 < max_trials && spent < budget_seconds; batch *= 2) {
+    for (std::uint64_t k = 0; k < batch && done + 1 < max_trials; ++k, ++done) (void)sim.run(seed, done + 1, ws);
+    spent = thread_cpu_seconds() - start;
+  }
+  return spent / static_cast<double>(done);
+}
+
+int effective_threads(int threads) { return threads > 0 ? threads : tbb::info::default_concurrency(); }
+
+std::string long_run_notice(double seconds_per_trial, std::uint64_t trials, int threads, const std::string& what,
+                            double notice_seconds) {
+  const double cpu = seconds_per_trial * static_cast<double>(trials);
+  const double wall = cpu / std::max(1, threads);
+  if (!(wall > notice_seconds)) return {};
+  char per[64];
+  if (seconds_per_trial >= 0.1) {
+    std::snprintf(per, sizeof per, "%.2f s", seconds_per_trial);
+  } else {
+    std::snprintf(per, sizeof per, "%.3g ms", seconds_per_trial * 1e3);
+  }
+  return "trialsim: " + what + " will take about " + duration_text(wall) + " on " + std::to_string(threads) +
+         (threads == 1 ? " thread" : " threads") + " (" + duration_text(cpu) + " of CPU: " + per + " per trial x " +
+         std::to_string(trials) + " trials); Ctrl-C stops it and writes nothing";
+}
+
 SummaryAccumulator run_replicates(const Scenario& scenario, const EngineOptions& options) {
   ReductionTree tree(scenario);
   extend_replicates(scenario, options, tree, options.replicates);
@@ -155,7 +216,7 @@ void simulate_range(const Scenario& scenario, const EngineOptions& options, Redu
   if (first >= end) return;
   if (first % kBlockSize != 0) throw std::logic_error("simulate_range: start is not on a block boundary");
   const TrialSimulator sim(scenario);
-  const int threads = options.threads > 0 ? options.threads : tbb::info::default_concurrency();
+  const int threads = effective_threads(options.threads);
   tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads));
   const std::uint64_t blocks = (end + kBlockSize - 1) / kBlockSize;
   const bool keep_trials = static_cast<bool>(options.on_trial);

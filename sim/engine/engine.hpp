@@ -88,6 +88,20 @@ void broadcast_from_first(std::vector<double>& values);
 
 SummaryAccumulator run_replicates(const Scenario& scenario, const EngineOptions& options);
 
+// What one trial of `scenario` costs: CPU seconds per trial on this thread (simulation and every
+// analysis), measured on replicates 0, 1, ... of `seed` until `budget_seconds` of CPU time have
+// passed or `max_trials` are done (at least one). For a cost estimate before a long run; the
+// trials are not kept.
+double probe_trial_seconds(const Scenario& scenario, std::uint64_t seed, double budget_seconds = 0.2,
+                           std::uint64_t max_trials = 32);
+// The threads a run with `threads` (0: all cores) uses.
+int effective_threads(int threads);
+// One line for a run of `trials` trials at `seconds_per_trial` on `threads` threads when it
+// would take longer than `notice_seconds` of wall time ("" otherwise): the CPU and wall time
+// expected and the cost of one trial, so a user can stop it (Ctrl-C) or make it smaller.
+std::string long_run_notice(double seconds_per_trial, std::uint64_t trials, int threads, const std::string& what,
+                            double notice_seconds = 300.0);
+
 // A unit of work for another process: replicates [first, end), one node of the tree at `level`.
 struct WorkUnit {
   std::uint64_t first = 0, end = 0;

@@ -435,6 +435,20 @@ int run_command(const RunArgs& a) {
     return 0;
   }
 
+  // A run that will be long says so before it starts, from the cost of its first trials.
+  if (!a.quiet && !distributed()) {
+    std::uint64_t planned = a.precision.active() ? a.precision.max_replicates : a.reps;
+    std::string what = a.precision.active() ? "this run, at the --max-reps cap," : "this run";
+    if (!a.shard.empty()) {
+      const auto [index, count] = parse_shard(a.shard);
+      const auto [first, end] = shard_range(a.reps, index, count);
+      planned = end - first;
+      what = "this shard";
+    }
+    const std::string line = long_run_notice(probe_trial_seconds(scenario, a.seed, 0.05, 4096), planned,
+                                             effective_threads(a.threads), what);
+    if (!line.empty()) std::cerr << line << "\n";
+  }
   Progress progress(!a.quiet && ::isatty(STDERR_FILENO) != 0);
   EngineOptions opt;
   opt.replicates = a.reps;

@@ -188,6 +188,19 @@ interrupt "run, SIGTERM" TERM 143 "$work/sigTERM" -- run "$seed" --reps 5000000 
 interrupt "run, SIGHUP" HUP 129 "$work/sigHUP" -- run "$seed" --reps 5000000 --quiet --json "$work/sigHUP/x.json"
 interrupt "validate, Ctrl-C" INT 130 "$work/sigval" -- validate --reps 1000000 --json "$work/sigval/v.json"
 
+# A long run says so before it starts: its expected wall and CPU time from the cost of its first
+# trials (the seed trial's seven analyses: 10^8 trials are hours on any machine).
+"$bin" run "$seed" --reps 100000000 --json "$work/long.json" >/dev/null 2>"$work/long.err" &
+pid=$!
+sleep 1
+kill -INT "$pid"
+wait "$pid"
+rc=$?
+if [ "$rc" -eq 130 ] && grep -q "^trialsim: this run will take about .* of CPU: .* per trial x 100000000 trials); Ctrl-C stops it" "$work/long.err" &&
+   [ ! -e "$work/long.json" ]; then ok; else bad "long-run notice: exit $rc, $(cat "$work/long.err")"; fi
+if "$bin" run "$seed" --reps 64 --json "$work/short.json" >/dev/null 2>"$work/short.err" && ! grep -q "will take about" "$work/short.err"; then ok
+else bad "a short run printed a cost notice: $(cat "$work/short.err")"; fi
+
 # Shards and merge: byte-identical to one process, for K that divides the chunks or not, and K
 # larger than the chunks (empty shards).
 mkdir -p "$work/sh"
