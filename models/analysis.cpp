@@ -265,15 +265,13 @@ std::array<Estimate, kMethods> Analysis::estimate_all(const TrialData& trial, co
       const std::size_t last = trial.last();
       RepeatedMeasures& d = ws.visits;
       d.clear(static_cast<int>(last));
-      for (std::size_t r = 0; r < trial.randomized.size(); ++r) {
-        const Patient& p = trial.randomized_patient(r);
-        const ConstVisitRow row = trial.table.row(r);
-        d.treated.push_back(p.arm == Arm::treatment ? 1 : 0);
-        d.stratum.push_back(p.cov.diabetes ? 1 : 0);
-        d.baseline.push_back(row.observed[0]);
+      for (std::size_t r = 0; r < trial.rows; ++r) {
+        d.treated.push_back(trial.arm[r] == Arm::treatment ? 1 : 0);
+        d.stratum.push_back(trial.diabetes[trial.patient[r]] != 0 ? 1 : 0);
+        d.baseline.push_back(trial.observed_at(r, 0));
         for (std::size_t k = 1; k <= last; ++k) {
-          d.y.push_back(row.observed[k]);
-          d.seen.push_back(row.seen[k]);
+          d.y.push_back(trial.observed_at(r, k));
+          d.seen.push_back(trial.seen_at(r, k) ? 1 : 0);
         }
       }
       visits_built = true;

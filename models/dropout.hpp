@@ -2,7 +2,9 @@
 // Withdrawal during follow-up: competing risks of death, transfer and (on MgO) adverse events.
 #include "models/trial_data.hpp"
 #include "sim/io/config_reader.hpp"
-#include "sim/engine/rng.hpp"
+#include "sim/engine/draws.hpp"
+
+#include <limits>
 
 #include <array>
 #include <vector>
@@ -26,29 +28,48 @@ struct DropoutConfig {
   static DropoutConfig read(ConfigReader& in, double reference_spp);
 };
 
+// The slots of a patient's dropout stream (sim/engine/rng.hpp): the Exp(1) threshold of the
+// cumulative hazard, and the uniform that picks the cause of a patient who drops out.
+namespace dropout_slot {
+inline constexpr std::uint32_t threshold = 0, cause = 1;
+}  // namespace dropout_slot
+
 class Dropout {
  public:
   // `horizon_months`: follow-up ends here (the last visit); `effect_onset_months`: the ramp of
   // the treatment effect on the true SPP path (TruePath::onset_months of every path followed).
   Dropout(const DropoutConfig& cfg, double horizon_months, double effect_onset_months);
 
-  // Draws the patient's dropout month and reason over [0, horizon] from its dropout stream
-  // (nothing when no hazard is positive). Death and transfer hazards are multiplied by
-  // spp_hazard_ratio_per_10^((reference - x)/10), piecewise constant: the true SPP `true_spp` at
-  // the middle of each month, or with on_observed the last reading in `readings` (one per visit
-  // at `months`, NaN where a visit is missed) taken at or before the start of each piece, the
-  // pieces breaking at every month and visit.
-  void follow(Patient& p, const TruePath& true_spp, const std::vector<double>& months, const double* readings,
-              Stream& rng) const;
+  // Each randomized row's dropout month and reason over [0, horizon] (t.dropout_month, infinity
+  // if the patient stays; t.dropout_reason), from its dropout stream (`units` in row order),
+  // given t.arm and the true paths. Death and transfer hazards are multiplied by
+  // spp_hazard_ratio_per_10^((reference - x)/10), piecewise constant: the true SPP at the middle
+  // of each month, or with on_observed the last reading in t.observed (as Measurement::readings
+  // leaves it: one per visit at `months`, NaN where a visit is missed) taken at or before the
+  // start of each piece, the pieces breaking at every month and visit.
+  void follow(const UnitColumns& units, TrialData& t, const std::vector<double>& months, Scratch& scratch) const;
+
+  // What happened to one patient, from the walk below.
+  struct Fate {
+    double month = std::numeric_limits<double>::infinity();
+    DropoutReason reason = DropoutReason::none;
+  };
 
   const DropoutConfig& config() const { return cfg_; }
 
  private:
-  // The threshold is crossed in whole months [k0, k1), where the hazard multiplier is
-  // exp(e0 + step (k - k0)): sets the patient's dropout and returns true; else adds the run's
-  // cumulative hazard.
-  bool run(Patient& p, const TruePath& path, int k0, int k1, double e0, double step, double fixed_rate,
-           double threshold, double& cumulative, Stream& rng) const;
+  // The cause of a dropout in a piece whose hazard multiplier is m, from the cause slot.
+  DropoutReason cause(const UnitKey& unit, bool treated, double m) const;
+  // The crossing of the threshold in a piece [start, start + width) with multiplier m: sets the
+  // fate and returns true; else adds the piece's hazard to `cumulative`.
+  bool crosses(Fate& f, const UnitKey& unit, bool treated, double start, double width, double m, double threshold,
+               double& cumulative) const;
+  // Every row's walk on the true SPP path (four rows at a time), and one patient's walk where a
+  // multiplier would pass e^700 or on the readings (one per visit, `stride` apart).
+  void walk_true(const UnitColumns& units, TrialData& t, const double* threshold, Scratch& scratch) const;
+  Fate walk_capped(const UnitKey& unit, bool treated, const TruePath& path, double threshold) const;
+  Fate walk_observed(const UnitKey& unit, bool treated, const std::vector<double>& months, const double* readings,
+                     std::size_t stride, double threshold) const;
 
   DropoutConfig cfg_;
   double log_hr_per_mmHg_;

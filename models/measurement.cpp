@@ -1,5 +1,8 @@
 #include "models/measurement.hpp"
 
+#include "models/population.hpp"
+#include <algorithm>
+
 
 #include <cmath>
 #include <limits>
@@ -28,7 +31,8 @@ MeasurementConfig MeasurementConfig::read(ConfigReader& in) {
 }
 
 Measurement::Measurement(const SppConfig& spp, const MeasurementConfig& m, const PopulationConfig& pop,
-                         std::vector<double> months, EntrySchedule entry, double effect_onset_months)
+                         std::vector<double> months, EntrySchedule entry, double effect_onset_months,
+                         bool all_visits_read)
     : spp_(spp),
       cfg_(m),
       months_(std::move(months)),
@@ -37,6 +41,7 @@ Measurement::Measurement(const SppConfig& spp, const MeasurementConfig& m, const
       onset_months_(effect_onset_months),
       bio_(spp.sd_biological > 0),
       missing_(m.missed_visit_prob > 0),
+      all_visits_read_(all_visits_read),
       diabetes_centre_(pop.diabetes_prob),
       age_centre_(pop.age_mean),
       drift_per_month_(spp.drift_per_year / 12.0),
@@ -70,18 +75,141 @@ void Measurement::prepare_schedule() {
   if (!entry_.separate_baseline) visit_noise_[0] = 0.0;
 }
 
-Deviations Measurement::draw_deviations(Stream& rng) const {
-  Deviations d;
-  double u = 0;
-  draw_entry(rng, d.entry.data(), u);
-  draw_visits(rng, d.visit.data(), d.attendable.data(), u);
-  return d;
+void Measurement::draw_latent(const UnitColumns& units, std::size_t n, TrialData& t, Scratch& scratch) const {
+  double* const z = scratch.col(0, n);
+  draws::normal(units, n, StreamKind::population, population_slot::spp_level, z);
+  const double mean = spp_.mean, shift = spp_.diabetes_shift, centre = diabetes_centre_, sd = spp_.sd_between;
+  for (std::size_t i = 0; i < n; ++i) {
+    t.level[i] = mean + shift * ((t.diabetes[i] != 0 ? 1.0 : 0.0) - centre) + sd * z[i];
+  }
+  // Age is drawn only where it shifts SPP (or minimization reads it): models/population.hpp.
+  if (spp_.age_shift_per_10y != 0.0) {
+    for (std::size_t i = 0; i < n; ++i) t.level[i] += spp_.age_shift_per_10y * (t.age[i] - age_centre_) / 10.0;
+  }
+  if (slope_sd_per_month_ > 0) {
+    draws::normal(units, n, StreamKind::population, population_slot::spp_slope, t.slope.data());
+    for (std::size_t i = 0; i < n; ++i) t.slope[i] *= slope_sd_per_month_;
+  } else {
+    std::fill_n(t.slope.data(), n, 0.0);
+  }
 }
 
-void Measurement::readings(const Patient& p, const TruePath& path, const VisitRow& row) const {
-  row.observed[0] = entry_.separate_baseline ? true_at_visit(path, 0) + row.deviation[0] : p.entry_spp;
+void Measurement::draw_entry(const UnitColumns& units, std::size_t n, TrialData& t, double* u, Scratch& scratch,
+                             double* entry) const {
+  double* const z = scratch.col(0, n);
+  double* const sum = scratch.col(1, n);
+  if (bio_) {
+    draws::normal(units, n, StreamKind::measurement, measurement_slot::entry_fluctuation, u);
+    for (std::size_t i = 0; i < n; ++i) u[i] *= spp_.sd_biological;
+  } else {
+    std::fill_n(u, n, 0.0);
+  }
+  for (int j = 0; j < entry_.readings; ++j) {
+    const auto jj = static_cast<std::size_t>(j);
+    if (j > 0 && entry_step_[jj][1] > 0) {
+      draws::normal(units, n, StreamKind::measurement, measurement_slot::entry_step(jj), z);
+      const double a = entry_step_[jj][0], b = entry_step_[jj][1];
+      for (std::size_t i = 0; i < n; ++i) u[i] = a * u[i] + b * z[i];
+    }
+    // d = u + noise, summed over the readings.
+    double* const d = entry != nullptr ? entry + jj * n : z;
+    if (spp_.sd_measurement > 0) {
+      draws::normal(units, n, StreamKind::measurement, measurement_slot::entry_noise(jj), z);
+      for (std::size_t i = 0; i < n; ++i) d[i] = u[i] + spp_.sd_measurement * z[i];
+    } else {
+      for (std::size_t i = 0; i < n; ++i) d[i] = u[i] + 0.0;
+    }
+    if (j == 0) {
+      std::copy_n(d, n, sum);
+    } else {
+      for (std::size_t i = 0; i < n; ++i) sum[i] += d[i];
+    }
+  }
+  const double t_entry = entry_time_mean_, inv = inv_entry_readings_, drift = drift_per_month_;
+  for (std::size_t i = 0; i < n; ++i) {
+    const double true_entry = t.level[i] + (drift + t.slope[i]) * t_entry;
+    t.entry_spp[i] = true_entry + sum[i] * inv;
+    t.true_baseline[i] = entry_.separate_baseline ? t.level[i] + (drift + t.slope[i]) * 0.0 : true_entry;
+  }
+}
+
+void Measurement::draw_visits(const UnitColumns& units, TrialData& t, const double* u_in, Scratch& scratch) const {
+  const std::size_t m = t.rows;
+  double* const u = scratch.col(0, m);
+  double* const z = scratch.col(1, m);
+  std::copy_n(u_in, m, u);
+  const std::size_t last = visits_ - 1;
+  for (std::size_t k = 0; k < visits_; ++k) {
+    const double a = visit_step_[k][0], b = visit_step_[k][1];
+    if (b > 0) {
+      draws::normal(units, m, StreamKind::measurement, measurement_slot::visit_step(k), z);
+      for (std::size_t r = 0; r < m; ++r) u[r] = a * u[r] + b * z[r];
+    } else {
+      for (std::size_t r = 0; r < m; ++r) u[r] *= a;
+    }
+    double* const dev = t.at(t.deviation, k);
+    if (!all_visits_read_ && k != 0 && k != last) {
+      std::fill_n(dev, m, std::numeric_limits<double>::quiet_NaN());
+    } else if (visit_noise_[k] > 0) {
+      draws::normal(units, m, StreamKind::measurement, measurement_slot::visit_noise(k), z);
+      const double sd = visit_noise_[k];
+      for (std::size_t r = 0; r < m; ++r) dev[r] = u[r] + sd * z[r];
+    } else {
+      for (std::size_t r = 0; r < m; ++r) dev[r] = u[r] + 0.0;
+    }
+    // Month 0 is the baseline, never missed; later visits are missed completely at random.
+    std::uint8_t* const seen = t.seen_at(k);
+    if (missing_ && k > 0) {
+      draws::uniform(units, m, StreamKind::measurement, measurement_slot::visit_missed(k), z);
+      const double p = cfg_.missed_visit_prob;
+      for (std::size_t r = 0; r < m; ++r) seen[r] = !(z[r] < p);
+    } else {
+      std::fill_n(seen, m, std::uint8_t{1});
+    }
+  }
+}
+
+void Measurement::readings(TrialData& t) const {
+  const std::size_t m = t.rows;
+  double* const y0 = t.at(t.observed, 0);
+  const double* const d0 = t.at(t.deviation, 0);
+  for (std::size_t r = 0; r < m; ++r) {
+    y0[r] = entry_.separate_baseline ? true_at_visit(t.path(r), 0) + d0[r] : t.entry_spp[t.patient[r]];
+  }
   for (std::size_t k = 1; k < visits_; ++k) {
-    row.observed[k] = row.seen[k] ? true_at_visit(path, k) + row.deviation[k] : std::numeric_limits<double>::quiet_NaN();
+    double* const y = t.at(t.observed, k);
+    const double* const d = t.at(t.deviation, k);
+    const std::uint8_t* const seen = t.seen_at(k);
+    for (std::size_t r = 0; r < m; ++r) {
+      y[r] = seen[r] != 0 ? true_at_visit(t.path(r), k) + d[r] : std::numeric_limits<double>::quiet_NaN();
+    }
+  }
+}
+
+void Measurement::observe(TrialData& t) const {
+  const std::size_t m = t.rows;
+  double* const y0 = t.at(t.observed, 0);
+  double* const d0 = t.at(t.deviation, 0);
+  std::fill_n(t.seen_at(0), m, std::uint8_t{1});
+  for (std::size_t r = 0; r < m; ++r) {
+    if (entry_.separate_baseline) {
+      y0[r] = true_at_visit(t.path(r), 0) + d0[r];
+    } else {
+      const std::size_t i = t.patient[r];
+      y0[r] = t.entry_spp[i];
+      d0[r] = t.entry_spp[i] - t.true_baseline[i];
+    }
+  }
+  for (std::size_t k = 1; k < visits_; ++k) {
+    double* const y = t.at(t.observed, k);
+    const double* const d = t.at(t.deviation, k);
+    std::uint8_t* const seen = t.seen_at(k);
+    const double month = months_[k], frac = effect_fraction_[k];
+    for (std::size_t r = 0; r < m; ++r) {
+      const bool s = seen[r] != 0 && month < t.dropout_month[r];
+      seen[r] = s;
+      y[r] = s ? t.path_level[r] + t.path_slope[r] * month + t.effect[r] * frac + d[r] : 0.0;
+    }
   }
 }
 

@@ -16,7 +16,7 @@
 #include "models/population.hpp"
 #include "models/trial_data.hpp"
 #include "sim/io/config_reader.hpp"
-#include "sim/engine/rng.hpp"
+#include "sim/engine/draws.hpp"
 
 #include <array>
 #include <vector>
@@ -53,72 +53,52 @@ struct EntrySchedule {
   double time(int j) const { return -lead_months - (readings - 1 - j) * interval_months; }
 };
 
-// Within-patient deviations U + e of one patient at every reading the design can take, with the
-// visits missed at random (the layout Measurement::draw_deviations returns; the trial itself
-// draws straight into its visit table).
-struct Deviations {
-  std::array<double, kMaxEntryReadings> entry{};
-  std::array<double, kMaxVisits> visit{};
-  std::array<std::uint8_t, kMaxVisits> attendable{};  // 0 where the visit is missed at random
-};
+// The slots of a patient's measurement stream (sim/engine/rng.hpp), one per draw: the
+// fluctuation at the first entry reading, the OU step to each later entry reading and to each
+// visit, the noise of each entry reading and of each visit, and whether each visit is missed.
+namespace measurement_slot {
+inline constexpr std::uint32_t entry_fluctuation = 0;
+constexpr std::uint32_t entry_step(std::size_t j) { return static_cast<std::uint32_t>(j); }  // j >= 1
+constexpr std::uint32_t entry_noise(std::size_t j) { return static_cast<std::uint32_t>(8 + j); }
+constexpr std::uint32_t visit_step(std::size_t k) { return static_cast<std::uint32_t>(16 + k); }
+constexpr std::uint32_t visit_noise(std::size_t k) { return static_cast<std::uint32_t>(32 + k); }
+constexpr std::uint32_t visit_missed(std::size_t k) { return static_cast<std::uint32_t>(48 + k); }
+}  // namespace measurement_slot
 
 class Measurement {
  public:
   // `effect_onset_months`: the treatment effect's ramp (TreatmentConfig), which shapes the true
-  // paths this model measures.
+  // paths this model measures. `all_visits_read`: whether anything reads the readings of the
+  // visits between month 0 and the last (an analysis of every visit, dropout on observed SPP,
+  // the patients CSV); if not, their reading noise is not drawn and their deviations are NaN.
   Measurement(const SppConfig& spp, const MeasurementConfig& m, const PopulationConfig& pop,
-              std::vector<double> months, EntrySchedule entry, double effect_onset_months = 0.0);
+              std::vector<double> months, EntrySchedule entry, double effect_onset_months = 0.0,
+              bool all_visits_read = true);
 
-  // Latent level and slope, from the patient's population stream.
-  SppLatent draw_latent(const Covariates& cov, Stream& rng) const {
-    SppLatent s;
-    s.level = spp_.mean + spp_.diabetes_shift * ((cov.diabetes ? 1.0 : 0.0) - diabetes_centre_) +
-              spp_.sd_between * standard_normal(rng);
-    // Age is drawn only where it shifts SPP (or minimization reads it): models/population.hpp.
-    if (spp_.age_shift_per_10y != 0.0) s.level += spp_.age_shift_per_10y * (cov.age - age_centre_) / 10.0;
-    // No draw for a slope that cannot vary.
-    s.slope = slope_sd_per_month_ > 0 ? slope_sd_per_month_ * standard_normal(rng) : 0.0;
-    return s;
-  }
-  // Biological fluctuation and reading noise at every reading, from the measurement stream:
-  // draw_entry for the entry readings (into `entry`, one per entry reading, when given; u: the
-  // fluctuation at the last of them), returning their mean deviation; then draw_visits for the
-  // visits, which only randomized patients need: `deviation[k]` for every scheduled visit and
-  // `attendable[k]` = 0 where visit k is missed at random. A draw whose coefficient is 0 is not
-  // made: no fluctuation without sd_biological or between readings at the same time, no missed
-  // visits without missed_visit_prob, and no month-0 reading noise when the baseline is the
-  // entry reading. draw_deviations does both.
-  double draw_entry(Stream& rng, double* entry, double& u) const {
-    u = bio_ ? spp_.sd_biological * standard_normal(rng) : 0.0;
-    double sum = 0.0;
-    for (int j = 0; j < entry_.readings; ++j) {
-      const auto jj = static_cast<std::size_t>(j);
-      if (j > 0 && entry_step_[jj][1] > 0) u = entry_step_[jj][0] * u + entry_step_[jj][1] * standard_normal(rng);
-      const double d = u + (spp_.sd_measurement > 0 ? spp_.sd_measurement * standard_normal(rng) : 0.0);
-      if (entry != nullptr) entry[jj] = d;
-      sum += d;
-    }
-    return sum * inv_entry_readings_;
-  }
-  void draw_visits(Stream& rng, double* deviation, std::uint8_t* attendable, double u) const {
-    for (std::size_t k = 0; k < visits_; ++k) {
-      if (visit_step_[k][1] > 0) {
-        u = visit_step_[k][0] * u + visit_step_[k][1] * standard_normal(rng);
-      } else {
-        u *= visit_step_[k][0];
-      }
-      deviation[k] = u + (visit_noise_[k] > 0 ? visit_noise_[k] * standard_normal(rng) : 0.0);
-      // Month 0 is the baseline, never missed; later visits are missed completely at random.
-      attendable[k] = !(missing_ && k > 0 && uniform01(rng) < cfg_.missed_visit_prob);
-    }
-  }
-  Deviations draw_deviations(Stream& rng) const;
+  // Latent level and slope of consented patients 0 .. n - 1 (t.level, t.slope), from their
+  // population streams; reads t.diabetes and t.age. No draw for a slope that cannot vary.
+  void draw_latent(const UnitColumns& units, std::size_t n, TrialData& t, Scratch& scratch) const;
+  // Biological fluctuation and reading noise at every reading, from the measurement streams
+  // (measurement_slot). draw_entry: the entry readings of consented patients 0 .. n - 1, into
+  // t.entry_spp (their mean) and t.true_baseline, with the fluctuation at the last entry reading
+  // in `u` (n values, for draw_visits) and, when `entry` is given, every entry reading's
+  // deviation at entry[j * n + i]. draw_visits: the visits of the randomized rows (`units` in
+  // row order, `u` gathered to rows), into t.deviation and, in t.seen, whether each visit is
+  // attendable (0 where missed at random). A draw whose coefficient is 0 is not made: no
+  // fluctuation without sd_biological or between readings at the same time, no missed visits
+  // without missed_visit_prob, and no month-0 reading noise when the baseline is the entry
+  // reading.
+  void draw_entry(const UnitColumns& units, std::size_t n, TrialData& t, double* u, Scratch& scratch,
+                  double* entry = nullptr) const;
+  void draw_visits(const UnitColumns& units, TrialData& t, const double* u, Scratch& scratch) const;
   // The patient's true SPP path, given their full treatment effect.
-  TruePath path(const SppLatent& s, double effect = 0.0) const {
-    return {s.level, drift_per_month_ + s.slope, effect, onset_months_};
+  TruePath path(double level, double own_slope, double effect = 0.0) const {
+    return {level, drift_per_month_ + own_slope, effect, onset_months_};
   }
   // True SPP at `month` without any treatment effect.
-  double true_untreated(const SppLatent& s, double month) const { return s.level + (drift_per_month_ + s.slope) * month; }
+  double true_untreated(double level, double own_slope, double month) const {
+    return level + (drift_per_month_ + own_slope) * month;
+  }
   // True SPP at visit k on a path (TruePath::at with the effect's ramp at the schedule's months
   // worked out once).
   double true_at_visit(const TruePath& p, std::size_t k) const {
@@ -126,35 +106,17 @@ class Measurement {
   }
   // TruePath::effect_at(months[k]) / effect: the share of the full effect reached by visit k.
   double effect_fraction(std::size_t k) const { return effect_fraction_[k]; }
-  // True SPP averaged over the times of the entry readings, and of the baseline reading(s).
-  double true_entry(const SppLatent& s) const { return true_untreated(s, entry_time_mean_); }
-  double true_baseline(const SppLatent& s) const {
-    return entry_.separate_baseline ? true_untreated(s, 0.0) : true_entry(s);
-  }
   // Mean time (months, <= 0) of the baseline reading(s).
   double baseline_time() const { return entry_.separate_baseline ? 0.0 : entry_time_mean_; }
   double drift_per_month() const { return drift_per_month_; }
-  // The reading each visit would give if the patient were still in the trial, into
-  // row.observed (NaN where the visit is missed at random), from row.deviation, row.seen (holding
-  // whether each visit is attendable) and the true path: what dropout on observed SPP reads.
-  void readings(const Patient& p, const TruePath& path, const VisitRow& row) const;
-  // Once the dropout month is known: seen where attended (month 0 always), observed SPP there
+  // The reading each visit would give if the patient were still in the trial, into t.observed
+  // (NaN where the visit is missed at random), from t.deviation, t.seen (holding whether each
+  // visit is attendable) and the true paths: what dropout on observed SPP reads.
+  void readings(TrialData& t) const;
+  // Once the dropout months are known: seen where attended (month 0 always), observed SPP there
   // and 0 elsewhere; at month 0 without a separate baseline the entry mean, whose deviation
-  // from the true baseline goes into row.deviation[0].
-  void observe(const Patient& p, const TruePath& path, VisitRow row) const {
-    row.seen[0] = 1;
-    if (entry_.separate_baseline) {
-      row.observed[0] = true_at_visit(path, 0) + row.deviation[0];
-    } else {
-      row.observed[0] = p.entry_spp;
-      row.deviation[0] = p.entry_spp - p.true_baseline;
-    }
-    for (std::size_t k = 1; k < visits_; ++k) {
-      const bool seen = row.seen[k] && months_[k] < p.dropout_month;
-      row.seen[k] = seen;
-      row.observed[k] = seen ? true_at_visit(path, k) + row.deviation[k] : 0.0;
-    }
-  }
+  // from the true baseline goes into t.deviation.
+  void observe(TrialData& t) const;
 
   const SppConfig& spp() const { return spp_; }
   const MeasurementConfig& config() const { return cfg_; }
@@ -176,7 +138,7 @@ class Measurement {
   double entry_time_mean_ = 0;
   double inv_entry_readings_ = 1;
   double onset_months_ = 0;
-  bool bio_ = false, missing_ = false;
+  bool bio_ = false, missing_ = false, all_visits_read_ = true;
   double diabetes_centre_;
   double age_centre_;
   double drift_per_month_;

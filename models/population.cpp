@@ -114,10 +114,14 @@ Population::Population(const PopulationConfig& cfg, CovariateNeeds needs) : cfg_
   needs_.age = needs.age && cfg_.age_sd > 0;
   needs_.male = needs.male && cfg_.male_prob > 0 && cfg_.male_prob < 1;
   needs_.mg = needs.mg && cfg_.mg_sd > 0;
-  core_[static_cast<std::size_t>(n_core_++)] = kDiabetes;
-  if (needs_.age) core_[static_cast<std::size_t>(n_core_++)] = kAge;
-  if (needs_.male) core_[static_cast<std::size_t>(n_core_++)] = kMale;
-  if (needs_.mg) core_[static_cast<std::size_t>(n_core_++)] = lab(Lab::magnesium);
+  auto add_core = [&](std::size_t dim, std::uint32_t slot) {
+    core_[static_cast<std::size_t>(n_core_)] = dim;
+    core_slot_[static_cast<std::size_t>(n_core_++)] = slot;
+  };
+  add_core(kDiabetes, population_slot::diabetes);
+  if (needs_.age) add_core(kAge, population_slot::age);
+  if (needs_.male) add_core(kMale, population_slot::male);
+  if (needs_.mg) add_core(lab(Lab::magnesium), population_slot::mg);
   for (std::size_t i = 0; i < kCovariateDims; ++i) {
     if (std::find(core_.begin(), core_.begin() + n_core_, i) == core_.begin() + n_core_) extra_[static_cast<std::size_t>(n_extra_++)] = i;
   }
@@ -172,11 +176,11 @@ double Population::lab_value(std::size_t l, double x) const {
 }
 
 // The covariate of latent dimension `dim` at latent value x.
-void Population::set(std::size_t dim, double x, Covariates& c, ExtraCovariates* e) const {
+void Population::set(std::size_t dim, double x, std::size_t i, TrialData& t, ExtraCovariates* e) const {
   switch (dim) {
-    case kAge: c.age = std::clamp(cfg_.age_mean + cfg_.age_sd * x, 18.0, 100.0); return;
-    case kMale: c.male = x < male_threshold_; return;
-    case kDiabetes: c.diabetes = x < diabetes_threshold_; return;
+    case kAge: t.age[i] = std::clamp(cfg_.age_mean + cfg_.age_sd * x, 18.0, 100.0); return;
+    case kMale: t.male[i] = x < male_threshold_; return;
+    case kDiabetes: t.diabetes[i] = x < diabetes_threshold_; return;
     case kVintage:
       if (e != nullptr) {
         e->vintage = cfg_.vintage_sd > 0 ? std::exp(lognormal_vintage_[0] + lognormal_vintage_[1] * x) : cfg_.vintage_mean;
@@ -185,45 +189,68 @@ void Population::set(std::size_t dim, double x, Covariates& c, ExtraCovariates* 
     default: {
       const std::size_t l = dim - 4;
       const double v = lab_value(l, x);
-      if (l == static_cast<std::size_t>(Lab::magnesium)) c.mg = v;
+      if (l == static_cast<std::size_t>(Lab::magnesium)) t.mg[i] = v;
       if (e != nullptr) e->labs[l] = v;
     }
   }
 }
 
-void Population::draw(Stream& rng, Covariates& c, Stream* extras, ExtraCovariates* e) const {
+void Population::draw(const UnitColumns& units, std::size_t n, TrialData& t, Scratch& scratch, bool extras) const {
   // What is not drawn: constants where a covariate cannot vary, unknown where it can.
-  c.age = age_default_;
-  c.male = male_default_;
-  c.mg = cfg_.mg_mean;
-  if (n_core_ == 1 && extras == nullptr) {
-    // Diabetes alone (the common case): its latent normal is the first draw.
-    c.diabetes = standard_normal(rng) < diabetes_threshold_;
-    c.prior_mg = prior_mg_possible_ && uniform01(rng) < cfg_.prior_mg_prob;
+  std::fill_n(t.age.data(), n, age_default_);
+  std::fill_n(t.male.data(), n, static_cast<std::uint8_t>(male_default_));
+  std::fill_n(t.mg.data(), n, cfg_.mg_mean);
+  // Drawn only where it can happen, so a scenario without the exclusion spends nothing on it.
+  if (prior_mg_possible_) {
+    double* const u = scratch.col(0, n);
+    draws::uniform(units, n, StreamKind::population, population_slot::prior_mg, u);
+    for (std::size_t i = 0; i < n; ++i) t.prior_mg[i] = u[i] < cfg_.prior_mg_prob;
+  } else {
+    std::fill_n(t.prior_mg.data(), n, std::uint8_t{0});
+  }
+  // The core's latent normals z, one slot each, and x = L z (L lower triangular with L(0, 0) = 1:
+  // diabetes, first, is its own normal whatever follows).
+  std::array<double*, kMaxCore> z{};
+  for (int c = 0; c < n_core_; ++c) {
+    const auto cc = static_cast<std::size_t>(c);
+    z[cc] = scratch.col(1 + cc, n);
+    draws::normal(units, n, StreamKind::population, core_slot_[cc], z[cc]);
+  }
+  if (n_core_ == 1 && !extras) {
+    // Diabetes alone (the common case).
+    const double* const zd = z[0];
+    for (std::size_t i = 0; i < n; ++i) t.diabetes[i] = zd[i] < diabetes_threshold_;
     return;
   }
-  std::array<double, kMaxCore> z{}, x{};
-  for (int i = 0; i < n_core_; ++i) z[static_cast<std::size_t>(i)] = standard_normal(rng);
-  // x = L z, L lower triangular (by hand: at most 4 x 4, where Eigen's general kernel costs more
-  // than the sum).
-  for (int r = 0; r < n_core_; ++r) {
-    double s = 0;
-    for (int k = 0; k <= r; ++k) s += core_chol_(r, k) * z[static_cast<std::size_t>(k)];
-    x[static_cast<std::size_t>(r)] = s;
+  // Each row of x = L z in place, from the last (which reads every z) to the first.
+  for (int r = n_core_ - 1; r >= 0; --r) {
+    double* const xr = z[static_cast<std::size_t>(r)];
+    for (std::size_t i = 0; i < n; ++i) {
+      double s = 0;
+      for (int k = 0; k <= r; ++k) s += core_chol_(r, k) * z[static_cast<std::size_t>(k)][i];
+      xr[i] = s;
+    }
   }
-  for (int i = 0; i < n_core_; ++i) set(core_[static_cast<std::size_t>(i)], x[static_cast<std::size_t>(i)], c, e);
-  // Drawn only where it can happen, so a scenario without the exclusion spends nothing on it.
-  c.prior_mg = prior_mg_possible_ && uniform01(rng) < cfg_.prior_mg_prob;
-  if (extras == nullptr || e == nullptr) return;
+  for (int c = 0; c < n_core_; ++c) {
+    const auto cc = static_cast<std::size_t>(c);
+    for (std::size_t i = 0; i < n; ++i) set(core_[cc], z[cc][i], i, t, nullptr);
+  }
+  if (!extras) return;
 
-  Eigen::Matrix<double, Eigen::Dynamic, 1, 0, kMaxExtra, 1> ze(n_extra_);
-  for (Eigen::Index i = 0; i < ze.size(); ++i) ze(i) = standard_normal(*extras);
-  const Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, 1, 0, kMaxCore, 1>> xc(x.data(), n_core_);
-  const Eigen::Matrix<double, Eigen::Dynamic, 1, 0, kMaxExtra, 1> xe =
-      extra_mean_ * xc + extra_chol_.triangularView<Eigen::Lower>() * ze;
-  for (int i = 0; i < n_extra_; ++i) set(extra_[static_cast<std::size_t>(i)], xe(i), c, e);
-  // Table 1's magnesium column repeats the core value.
-  e->labs[static_cast<std::size_t>(Lab::magnesium)] = c.mg;
+  room(t.extras, n);
+  for (std::size_t i = 0; i < n; ++i) {
+    Stream rng(units[i], StreamKind::covariates);
+    ExtraCovariates& e = t.extras[i];
+    Eigen::Matrix<double, Eigen::Dynamic, 1, 0, kMaxCore, 1> xc(n_core_);
+    for (int c = 0; c < n_core_; ++c) xc(c) = z[static_cast<std::size_t>(c)][i];
+    Eigen::Matrix<double, Eigen::Dynamic, 1, 0, kMaxExtra, 1> ze(n_extra_);
+    for (Eigen::Index k = 0; k < ze.size(); ++k) ze(k) = standard_normal(rng);
+    const Eigen::Matrix<double, Eigen::Dynamic, 1, 0, kMaxExtra, 1> xe =
+        extra_mean_ * xc + extra_chol_.triangularView<Eigen::Lower>() * ze;
+    for (int k = 0; k < n_extra_; ++k) set(extra_[static_cast<std::size_t>(k)], xe(k), i, t, &e);
+    // Table 1's magnesium column repeats the core value.
+    e.labs[static_cast<std::size_t>(Lab::magnesium)] = t.mg[i];
+  }
 }
 
 }  // namespace trialsim

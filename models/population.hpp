@@ -2,7 +2,7 @@
 // Consented patients: the covariates of the report's Table 1, drawn jointly.
 #include "models/trial_data.hpp"
 #include "sim/io/config_reader.hpp"
-#include "sim/engine/rng.hpp"
+#include "sim/engine/draws.hpp"
 
 #include <Eigen/Core>
 
@@ -36,20 +36,28 @@ struct CovariateNeeds {
   bool mg = false;    // serum Mg at consent varies (treatment's serum Mg readings start from it)
 };
 
+// The slots of a patient's population stream (sim/engine/rng.hpp): one per quantity drawn, so
+// that each is the same patient's whatever else a scenario draws. Measurement (the SPP level and
+// slope) and Screening (the loss before baseline) draw from this stream too.
+namespace population_slot {
+inline constexpr std::uint32_t diabetes = 0, age = 1, male = 2, mg = 3, prior_mg = 4;
+inline constexpr std::uint32_t spp_level = 5, spp_slope = 6, pre_baseline_loss = 7;
+}  // namespace population_slot
+
 class Population {
  public:
   Population(const PopulationConfig& cfg, CovariateNeeds needs);
 
-  // Draws one consented patient's covariates, jointly through a Gaussian copula. Those a model
-  // reads come from `rng`, always diabetes first, then age, sex and serum Mg where `needs` asks
-  // for them (so diabetes is the same patient's whatever else is drawn); a covariate that cannot
-  // vary (SD 0, probability 0 or 1) costs no draw. With `extras`, the rest (vintage, the other
-  // labs, and age or sex where no model reads them) come from `extras` given those, from the
-  // same joint distribution; without it, vintage and labs are not drawn, age is its mean if it
-  // cannot vary and NaN otherwise, and sex is false unless its probability is 1. What `rng`
-  // yields never depends on `extras`. Draws from `rng` end with the prior-Mg exclusion (where it
-  // can happen).
-  void draw(Stream& rng, Covariates& c, Stream* extras = nullptr, ExtraCovariates* x = nullptr) const;
+  // Draws the covariates of consented patients 0 .. n - 1 of `t` (age, mg, male, diabetes,
+  // prior_mg) from their population streams (`units`), jointly through a Gaussian copula. The
+  // latent normal of each covariate a model reads and that can vary comes from its own slot
+  // (population_slot); a covariate that cannot vary (SD 0, probability 0 or 1) costs no draw.
+  // With `extras`, the rest (vintage, the other labs, and age or sex where no model reads them)
+  // are drawn into t.extras from each patient's covariates stream given those, from the same
+  // joint distribution; without it, vintage and labs are not drawn, age is its mean if it cannot
+  // vary and NaN otherwise, and sex is false unless its probability is 1. Nothing drawn for the
+  // models depends on `extras`.
+  void draw(const UnitColumns& units, std::size_t n, TrialData& t, Scratch& scratch, bool extras = false) const;
 
   const PopulationConfig& config() const { return cfg_; }
   const CovariateNeeds& needs() const { return needs_; }
@@ -59,12 +67,15 @@ class Population {
  private:
   static constexpr int kMaxCore = 4, kMaxExtra = static_cast<int>(kCovariateDims) - 1;
   double lab_value(std::size_t lab, double latent) const;
-  void set(std::size_t dim, double latent, Covariates& c, ExtraCovariates* x) const;
+  // The covariate of latent dimension `dim` at latent value x, for patient i.
+  void set(std::size_t dim, double latent, std::size_t i, TrialData& t, ExtraCovariates* x) const;
 
   PopulationConfig cfg_;
   CovariateNeeds needs_;
-  // Latent dimensions drawn from `rng` (core) and from `extras`, in draw order.
+  // Latent dimensions drawn from the population stream (core) and from the covariates stream
+  // (extras), in order, and the slot of each core dimension.
   std::array<std::size_t, kMaxCore> core_{};
+  std::array<std::uint32_t, kMaxCore> core_slot_{};
   std::array<std::size_t, kCovariateDims> extra_{};
   int n_core_ = 0, n_extra_ = 0;
   Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, 0, kMaxCore, kMaxCore> core_chol_;

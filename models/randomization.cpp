@@ -58,7 +58,7 @@ Arm Randomizer::draw_by_ratio(Stream& rng) const {
 void Randomizer::assign(TrialData& trial, Stream& rng) const {
   switch (cfg_.method) {
     case RandomizationMethod::simple:
-      for (const std::size_t i : trial.randomized) trial.patients[i].arm = draw_by_ratio(rng);
+      for (std::size_t r = 0; r < trial.rows; ++r) trial.arm[r] = draw_by_ratio(rng);
       return;
     case RandomizationMethod::block: assign_blocks(trial, rng, false); return;
     case RandomizationMethod::stratified_block: assign_blocks(trial, rng, true); return;
@@ -79,9 +79,8 @@ void Randomizer::assign_blocks(TrialData& trial, Stream& rng, bool stratified) c
   };
   std::array<Pending, 2> pending;
   const int unit = cfg_.ratio_treatment + cfg_.ratio_control;
-  for (const std::size_t i : trial.randomized) {
-    Patient& p = trial.patients[i];
-    Pending& block = pending[stratified && p.cov.diabetes ? 1 : 0];
+  for (std::size_t r = 0; r < trial.rows; ++r) {
+    Pending& block = pending[stratified && trial.diabetes[trial.patient[r]] != 0 ? 1 : 0];
     if (block.left == 0) {
       // No draw when there is only one size to choose.
       const std::size_t which = cfg_.block_sizes.size() > 1 ? uniform_below(rng, cfg_.block_sizes.size()) : 0;
@@ -93,7 +92,7 @@ void Randomizer::assign_blocks(TrialData& trial, Stream& rng, bool stratified) c
       for (std::size_t k = size - 1; k > 0; --k) std::swap(block.arms[k], block.arms[uniform_below(rng, k + 1)]);
       block.left = size;
     }
-    p.arm = block.arms[--block.left];
+    trial.arm[r] = block.arms[--block.left];
   }
 }
 
@@ -104,16 +103,17 @@ void Randomizer::assign_minimization(TrialData& trial, Stream& rng) const {
   // counts[factor][level][arm]; at most three factors (diabetes, sex, age).
   std::array<std::array<std::array<double, 2>, 2>, 3> counts{};
   const std::array<double, 2> weight{1.0 / cfg_.ratio_control, 1.0 / cfg_.ratio_treatment};
-  auto level = [&](const Patient& p, MinimizationFactor f) -> std::size_t {
+  auto level = [&](std::size_t i, MinimizationFactor f) -> std::size_t {
     switch (f) {
-      case MinimizationFactor::diabetes: return p.cov.diabetes ? 1 : 0;
-      case MinimizationFactor::sex: return p.cov.male ? 1 : 0;
-      case MinimizationFactor::age: return p.cov.age > cfg_.age_split ? 1 : 0;
+      case MinimizationFactor::diabetes: return trial.diabetes[i] != 0 ? 1 : 0;
+      case MinimizationFactor::sex: return trial.male[i] != 0 ? 1 : 0;
+      case MinimizationFactor::age: return trial.age[i] > cfg_.age_split ? 1 : 0;
     }
     return 0;
   };
-  for (const std::size_t i : trial.randomized) {
-    Patient& p = trial.patients[i];
+  for (std::size_t r = 0; r < trial.rows; ++r) {
+    const std::size_t p = trial.patient[r];
+    Arm& arm = trial.arm[r];
     std::array<double, 2> imbalance{0, 0};  // if assigned to control (0) / treatment (1)
     for (std::size_t a = 0; a < 2; ++a) {
       for (std::size_t f = 0; f < cfg_.factors.size(); ++f) {
@@ -124,13 +124,13 @@ void Randomizer::assign_minimization(TrialData& trial, Stream& rng) const {
     }
     const double u = uniform01(rng);
     if (imbalance[0] == imbalance[1]) {
-      p.arm = draw_by_ratio(rng);
+      arm = draw_by_ratio(rng);
     } else {
       const Arm preferred = imbalance[1] < imbalance[0] ? Arm::treatment : Arm::control;
       const Arm other = preferred == Arm::treatment ? Arm::control : Arm::treatment;
-      p.arm = u < cfg_.minimization_prob ? preferred : other;
+      arm = u < cfg_.minimization_prob ? preferred : other;
     }
-    for (std::size_t f = 0; f < cfg_.factors.size(); ++f) counts[f][level(p, cfg_.factors[f])][arm_index(p.arm)] += 1;
+    for (std::size_t f = 0; f < cfg_.factors.size(); ++f) counts[f][level(p, cfg_.factors[f])][arm_index(arm)] += 1;
   }
 }
 

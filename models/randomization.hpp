@@ -29,7 +29,7 @@ class Randomizer {
  public:
   explicit Randomizer(const RandomizationConfig& cfg) : cfg_(cfg) {}
 
-  // Sets `arm` of every patient listed in trial.randomized, in that order.
+  // Sets trial.arm of every randomized row, in row order.
   void assign(TrialData& trial, Stream& rng) const;
 
   const RandomizationConfig& config() const { return cfg_; }

@@ -1,5 +1,9 @@
 #include "models/screening.hpp"
 
+#include "models/population.hpp"
+
+#include <algorithm>
+
 
 namespace trialsim {
 
@@ -20,14 +24,14 @@ ScreeningConfig ScreeningConfig::read(ConfigReader& in) {
   return c;
 }
 
-Status Screening::classify(const Covariates& cov, double entry_spp, Stream& rng) const {
-  // Drawn for everyone who can be lost (whatever the exclusions), and never when nobody can.
-  const double u = cfg_.pre_baseline_loss > 0 ? uniform01(rng) : 1.0;
-  if (cov.prior_mg) return Status::prior_mg;
-  if (u < cfg_.pre_baseline_loss) return Status::lost_pre_baseline;
-  if (cfg_.entry_max && !(entry_spp < *cfg_.entry_max)) return Status::entry_above_max;
-  if (cfg_.entry_min && !(entry_spp >= *cfg_.entry_min)) return Status::entry_below_min;
-  return Status::randomized;
+void Screening::classify(const UnitColumns& units, std::size_t n, TrialData& t, Scratch& scratch) const {
+  double* const u = scratch.col(0, n);
+  if (cfg_.pre_baseline_loss > 0) {
+    draws::uniform(units, n, StreamKind::population, population_slot::pre_baseline_loss, u);
+  } else {
+    std::fill_n(u, n, 1.0);
+  }
+  for (std::size_t i = 0; i < n; ++i) t.status[i] = classify(t.prior_mg[i] != 0, t.entry_spp[i], u[i]);
 }
 
 }  // namespace trialsim

@@ -44,51 +44,73 @@ TreatmentConfig TreatmentConfig::read(ConfigReader& in, double last_visit_month)
   return c;
 }
 
-void Treatment::apply(Patient& p, const VisitRow& row, const std::vector<double>& months, Stream& rng) const {
-  const bool treated = p.arm == Arm::treatment;
-  // Fixed draw order whatever the arm, so a patient's noise does not depend on allocation.
-  // A part the scenario switches off (SD or probability 0) costs no draw.
-  const double effect_z = effect_varies_ ? standard_normal(rng) : 0.0;
-  const double response_z = response_varies_ ? standard_normal(rng) : 0.0;
-  const bool adherent = !(nonadherence_ && uniform01(rng) < cfg_.nonadherence_prob);
-  const double response = adherent ? std::max(0.0, cfg_.mg_response_per_100mg + cfg_.mg_response_sd * response_z) : 0.0;
-  const double mg_base = p.cov.mg;
-  auto noise = [&]() { return mg_noise_ ? cfg_.mg_measurement_sd * standard_normal(rng) : 0.0; };
-  auto serum = [&](double dose) { return mg_base + response * dose / 100.0 + noise(); };
-
-  // The effect follows the dose actually taken: a patient who takes no tablets gains nothing,
-  // so intention-to-treat and per-protocol effects differ by the share of non-adherent patients.
-  p.adherent = treated && adherent;
-  p.treatment_effect_final = p.adherent ? per_protocol_effect_ + cfg_.effect_sd_mmHg * effect_z : 0.0;
-
+void Treatment::apply(const UnitColumns& units, TrialData& t, const std::vector<double>& months, Scratch& scratch) const {
+  const std::size_t m = t.rows;
+  double* const effect_z = scratch.col(0, m);
+  double* const response = scratch.col(1, m);
+  double* const u = scratch.col(2, m);
+  double* const base = scratch.col(3, m);
+  double* const dose = scratch.col(4, m);
+  double* const noise = scratch.col(5, m);
+  if (effect_varies_) {
+    draws::normal(units, m, StreamKind::treatment, treatment_slot::effect, effect_z);
+  } else {
+    std::fill_n(effect_z, m, 0.0);
+  }
+  if (response_varies_) {
+    draws::normal(units, m, StreamKind::treatment, treatment_slot::response, response);
+  } else {
+    std::fill_n(response, m, 0.0);
+  }
+  if (nonadherence_) {
+    draws::uniform(units, m, StreamKind::treatment, treatment_slot::adherence, u);
+  } else {
+    std::fill_n(u, m, 1.0);
+  }
+  const double p_non = cfg_.nonadherence_prob;
+  for (std::size_t r = 0; r < m; ++r) {
+    const bool treated = t.arm[r] == Arm::treatment;
+    const bool adherent = !(nonadherence_ && u[r] < p_non);
+    response[r] = adherent ? std::max(0.0, cfg_.mg_response_per_100mg + cfg_.mg_response_sd * response[r]) : 0.0;
+    // The effect follows the dose actually taken: a patient who takes no tablets gains
+    // nothing, so intention-to-treat and per-protocol effects differ by the share of
+    // non-adherent patients.
+    t.adherent[r] = treated && adherent;
+    t.effect[r] = t.adherent[r] != 0 ? per_protocol_effect_ + cfg_.effect_sd_mmHg * effect_z[r] : 0.0;
+    base[r] = t.mg[t.patient[r]];
+    dose[r] = treated ? cfg_.start_dose_mg : 0.0;
+  }
+  // Serum Mg under a dose, with noise from `slot` (none without assay noise).
+  auto serum = [&](const double* dose_now, std::uint32_t slot, double* out) {
+    if (mg_noise_) {
+      draws::normal(units, m, StreamKind::treatment, slot, noise);
+      const double sd = cfg_.mg_measurement_sd;
+      for (std::size_t r = 0; r < m; ++r) out[r] = base[r] + response[r] * dose_now[r] / 100.0 + sd * noise[r];
+    } else {
+      for (std::size_t r = 0; r < m; ++r) out[r] = base[r] + response[r] * dose_now[r] / 100.0 + 0.0;
+    }
+  };
+  const std::size_t visits = months.size();
+  // Month 0 serum Mg is measured before the first tablet.
+  double* const zero = scratch.col(6, m);
+  std::fill_n(zero, m, 0.0);
   // Titration: at each titration month the serum Mg under the current dose is measured and
   // the dose moved one step toward the target range, within [min_dose, max_dose].
-  double dose = treated ? cfg_.start_dose_mg : 0.0;
-  const std::size_t visits = months.size();
-  if (!titrates_) {
-    // The starting dose throughout: the same draws as the loop below makes without titration.
-    const double on_dose = mg_base + response * dose / 100.0;
-    row.dose[0] = 0.0;
-    row.serum_mg[0] = serum(0.0);
-    for (std::size_t k = 1; k < visits; ++k) {
-      row.dose[k] = dose;
-      row.serum_mg[k] = on_dose + noise();
-    }
-    return;
-  }
+  double* const mg = scratch.col(7, m);
   std::size_t next_titration = 0;
   for (std::size_t k = 0; k < visits; ++k) {
     while (next_titration < cfg_.titration_months.size() && cfg_.titration_months[next_titration] <= months[k]) {
-      const double mg = serum(dose);
-      if (treated) {
-        if (mg < cfg_.target_mg_low) dose = std::min(cfg_.max_dose_mg, dose + cfg_.dose_step_mg);
-        if (mg > cfg_.target_mg_high) dose = std::max(cfg_.min_dose_mg, dose - cfg_.dose_step_mg);
+      serum(dose, treatment_slot::titration_noise(next_titration), mg);
+      for (std::size_t r = 0; r < m; ++r) {
+        if (t.arm[r] != Arm::treatment) continue;
+        if (mg[r] < cfg_.target_mg_low) dose[r] = std::min(cfg_.max_dose_mg, dose[r] + cfg_.dose_step_mg);
+        if (mg[r] > cfg_.target_mg_high) dose[r] = std::max(cfg_.min_dose_mg, dose[r] - cfg_.dose_step_mg);
       }
       ++next_titration;
     }
-    // Month 0 serum Mg is measured before the first tablet.
-    row.dose[k] = k == 0 ? 0.0 : dose;
-    row.serum_mg[k] = serum(row.dose[k]);
+    const double* const dose_k = k == 0 ? zero : dose;
+    std::copy_n(dose_k, m, t.at(t.dose, k));
+    serum(dose_k, treatment_slot::visit_noise(k), t.at(t.serum_mg, k));
   }
 }
 

@@ -2,7 +2,7 @@
 // MgO: dose titration toward a serum Mg target, serum Mg at each visit, and the effect on SPP.
 #include "models/trial_data.hpp"
 #include "sim/io/config_reader.hpp"
-#include "sim/engine/rng.hpp"
+#include "sim/engine/draws.hpp"
 
 #include <vector>
 
@@ -33,6 +33,14 @@ struct TreatmentConfig {
   static TreatmentConfig read(ConfigReader& in, double last_visit_month);
 };
 
+// The slots of a patient's treatment stream (sim/engine/rng.hpp): the effect's and the serum Mg
+// response's deviations, adherence, the serum Mg noise at each titration and at each visit.
+namespace treatment_slot {
+inline constexpr std::uint32_t effect = 0, response = 1, adherence = 2;
+constexpr std::uint32_t titration_noise(std::size_t j) { return static_cast<std::uint32_t>(3 + j); }  // j < 24
+constexpr std::uint32_t visit_noise(std::size_t k) { return static_cast<std::uint32_t>(27 + k); }
+}  // namespace treatment_slot
+
 class Treatment {
  public:
   explicit Treatment(const TreatmentConfig& cfg)
@@ -41,20 +49,21 @@ class Treatment {
         effect_varies_(cfg.effect_sd_mmHg > 0),
         response_varies_(cfg.mg_response_sd > 0),
         nonadherence_(cfg.nonadherence_prob > 0),
-        mg_noise_(cfg.mg_measurement_sd > 0),
-        titrates_(!cfg.titration_months.empty()) {}
+        mg_noise_(cfg.mg_measurement_sd > 0) {}
 
-  // Draws the patient's response and titration history from its treatment stream and fills
-  // the row's dose and serum_mg, and the patient's adherence and treatment_effect_final. Call
-  // after the arm is known.
-  void apply(Patient& p, const VisitRow& row, const std::vector<double>& months, Stream& rng) const;
+  // For every randomized row (`units` in row order): draws the response and titration history
+  // from the patient's treatment stream (treatment_slot) and fills t.dose and t.serum_mg at
+  // every visit, t.adherent and t.effect. Call after the arms are known. The draws do not
+  // depend on the arm, so a patient's noise is the same whatever the allocation; a part the
+  // scenario switches off (SD or probability 0) costs no draw.
+  void apply(const UnitColumns& units, TrialData& t, const std::vector<double>& months, Scratch& scratch) const;
 
   const TreatmentConfig& config() const { return cfg_; }
 
  private:
   TreatmentConfig cfg_;
   double per_protocol_effect_;
-  bool effect_varies_, response_varies_, nonadherence_, mg_noise_, titrates_;
+  bool effect_varies_, response_varies_, nonadherence_, mg_noise_;
 };
 
 }  // namespace trialsim

@@ -1,12 +1,11 @@
 #pragma once
 // The patient-level table of one simulated trial.
 //
-// Compact by design, because a worker thread keeps one trial in flight and trials can be large:
-// a consented patient is one fixed-size record (Patient, 88 bytes) and only randomized patients
-// have per-visit data, in a visit table of (randomized patients) x (scheduled visits) columns
-// sized to the scenario's schedule (VisitTable). The covariates that only the patients CSV
-// shows (vintage and the labs of Table 1) live in a table of their own, filled only when that
-// CSV is asked for.
+// Columns, not records: each model step is a loop over all patients (sim/engine/draws.hpp draws
+// one slot of every patient's stream at once). Only randomized patients have per-visit data, in
+// tables of (scheduled visits) x (randomized patients) sized to the scenario's schedule. The
+// covariates that only the patients CSV shows (vintage and the labs of Table 1) live in a table
+// of their own, filled only when that CSV is asked for.
 #include <array>
 #include <cmath>
 #include <cstddef>
@@ -42,27 +41,10 @@ enum class Lab : std::size_t {
 };
 inline constexpr std::size_t kLabs = static_cast<std::size_t>(Lab::count);
 
-// The covariates the models read. Age and sex are drawn only when a model reads them or the
-// patients CSV shows them (models/population.hpp); otherwise age is its mean when it cannot
-// vary and NaN when it was not drawn, and male is false.
-struct Covariates {
-  double age = 0;              // years
-  double mg = 0;               // serum Mg at consent, mg/dL (Table 1's magnesium)
-  bool male = false;
-  bool diabetes = false;       // the randomization stratum
-  bool prior_mg = false;       // already taking a magnesium preparation
-};
-
 // The covariates only the patients CSV shows.
 struct ExtraCovariates {
   double vintage = 0;                // years on dialysis
   std::array<double, kLabs> labs{};  // labs[magnesium] repeats Covariates::mg
-};
-
-// The latent SPP process of a patient (see models/measurement.hpp for its definition).
-struct SppLatent {
-  double level = 0;        // true long-run SPP at month 0, mmHg
-  double slope = 0;        // patient's deviation from the common drift, mmHg per month
 };
 
 // A patient's true SPP over follow-up: T(t) = level + slope t + effect min(1, t / onset).
@@ -78,94 +60,105 @@ struct TruePath {
   }
 };
 
-struct Patient {
-  Covariates cov;
-  SppLatent spp;
-  double entry_spp = 0;  // mean of the entry readings (observed)
-  // True SPP averaged over the times of the readings that form the baseline (the entry
-  // readings, or month 0 with a separate baseline): what the observed baseline estimates.
-  double true_baseline = 0;
-  double treatment_effect_final = 0;  // true SPP gain from MgO at the last visit (0 in control)
-  double dropout_month = std::numeric_limits<double>::infinity();
-  std::int32_t id = 0;    // 1-based order of consent
-  std::int32_t row = -1;  // the patient's row of the visit table when randomized, else -1
-  Status status = Status::randomized;
-  Arm arm = Arm::none;
-  DropoutReason dropout_reason = DropoutReason::none;
-  bool adherent = false;  // on MgO and taking the tablets
-};
-
-// One randomized patient's cells of the visit table (index k matches trial.months[k]).
-struct ConstVisitRow;
-struct VisitRow {
-  double* observed;        // observed SPP, valid where seen[k]; before Measurement::observe, the
-                           // reading the visit would give (NaN where missed at random)
-  std::uint8_t* seen;      // visit attended and measured
-  double* deviation;       // U + e of the visit's reading, drawn whether or not it is observed
-  double* serum_mg;        // mg/dL, valid where seen[k]
-  double* dose;            // MgO mg/day prescribed at the visit (0 in control)
-  operator ConstVisitRow() const;  // NOLINT(google-explicit-constructor): a view, read-only
-};
-struct ConstVisitRow {
-  const double* observed;
-  const std::uint8_t* seen;
-  const double* deviation;
-  const double* serum_mg;
-  const double* dose;
-};
-inline VisitRow::operator ConstVisitRow() const { return {observed, seen, deviation, serum_mg, dose}; }
-
-// Per-visit data of the randomized patients, row-major: cell (row, k) at row * visits + k.
-class VisitTable {
+// Scratch columns a model's batch step works in (random draws of one slot for every patient,
+// intermediate values), reused across the replicates a thread runs so that a replicate does not
+// allocate once they have grown.
+class Scratch {
  public:
-  // Sizes for `rows` rows of `visits` visits; keeps the storage of earlier, larger trials.
-  void reset(std::size_t rows, std::size_t visits) {
-    visits_ = visits;
-    const std::size_t n = rows * visits;
-    if (observed_.size() < n) {
-      observed_.resize(n);
-      seen_.resize(n);
-      deviation_.resize(n);
-      serum_mg_.resize(n);
-      dose_.resize(n);
-      path_.resize(rows);
-    }
+  static constexpr std::size_t kColumns = 16;
+  // Column k (< kColumns) with room for n values; its contents are whatever was left there.
+  double* col(std::size_t k, std::size_t n) {
+    std::vector<double>& c = cols_[k];
+    if (c.size() < n) c.resize(n);
+    return c.data();
   }
-  std::size_t visits() const { return visits_; }
-  VisitRow row(std::size_t r) {
-    const std::size_t o = r * visits_;
-    return {&observed_[o], &seen_[o], &deviation_[o], &serum_mg_[o], &dose_[o]};
-  }
-  ConstVisitRow row(std::size_t r) const {
-    const std::size_t o = r * visits_;
-    return {&observed_[o], &seen_[o], &deviation_[o], &serum_mg_[o], &dose_[o]};
-  }
-  TruePath& path(std::size_t r) { return path_[r]; }
-  const TruePath& path(std::size_t r) const { return path_[r]; }
 
  private:
-  std::size_t visits_ = 0;
-  std::vector<double> observed_;
-  std::vector<std::uint8_t> seen_;
-  std::vector<double> deviation_, serum_mg_, dose_;
-  std::vector<TruePath> path_;
+  std::array<std::vector<double>, kColumns> cols_;
 };
 
+// Grows v to at least n elements (never shrinks: a thread's buffers keep their largest size).
+template <class T>
+T* room(std::vector<T>& v, std::size_t n) {
+  if (v.size() < n) v.resize(n);
+  return v.data();
+}
+
+// The patients of one trial as columns (structure of arrays), so that each step of the model
+// runs over all patients at once. Consented patients are indexed by consent order i; randomized
+// patients have a row r (their order of randomization, which is consent order) and per-visit
+// cells in visit-major tables, cell (k, r) at k * rows + r. Columns are sized by reset() and
+// reused across trials: every cell a step reads is written by an earlier step of the same trial.
 struct TrialData {
-  std::vector<Patient> patients;        // every consented patient, in consent order
-  std::vector<std::size_t> randomized;  // indices into patients, in randomization order; the
-                                        // j-th is the patient of visit-table row j
-  std::vector<ExtraCovariates> extras;  // per patient, only when the patients CSV is written
-  VisitTable table;
-  std::size_t visits = 0;
+  std::size_t consented = 0, rows = 0, visits = 0;
   std::size_t last() const { return visits - 1; }
 
-  const Patient& randomized_patient(std::size_t row) const { return patients[randomized[row]]; }
-  // Observed at the last visit.
-  bool completed(std::size_t row) const { return table.row(row).seen[last()] != 0; }
-};
+  // Consented patient i.
+  std::vector<double> age;            // years (NaN where not drawn and able to vary)
+  std::vector<double> mg;             // serum Mg at consent, mg/dL (Table 1's magnesium)
+  std::vector<std::uint8_t> male;
+  std::vector<std::uint8_t> diabetes;  // the randomization stratum
+  std::vector<std::uint8_t> prior_mg;  // already taking a magnesium preparation
+  std::vector<double> level;          // SppLatent::level
+  std::vector<double> slope;          // SppLatent::slope (the patient's own, without the drift)
+  std::vector<double> entry_spp;      // mean of the entry readings (observed)
+  // True SPP averaged over the times of the readings that form the baseline (the entry
+  // readings, or month 0 with a separate baseline): what the observed baseline estimates.
+  std::vector<double> true_baseline;
+  std::vector<Status> status;
+  std::vector<ExtraCovariates> extras;  // only when the patients CSV is written
 
-static_assert(sizeof(Patient) <= 88, "the patient record stays compact");
+  // Randomized row r.
+  std::vector<std::uint32_t> patient;  // consent index i of the row
+  std::vector<Arm> arm;
+  std::vector<std::uint8_t> adherent;  // on MgO and taking the tablets
+  std::vector<double> path_level, path_slope;  // TruePath::level and slope (drift included)
+  std::vector<double> effect;          // true SPP gain from MgO at the last visit (0 in control)
+  std::vector<double> dropout_month;   // infinity if the patient stays to the last visit
+  std::vector<DropoutReason> dropout_reason;
+  double onset_months = 0;             // TruePath::onset_months of every path
+
+  // Visit-major tables of the randomized patients, cell (k, r) at k * rows + r.
+  std::vector<double> observed;   // observed SPP where seen; before Measurement::observe, the
+                                  // reading the visit would give (NaN where missed at random)
+  std::vector<std::uint8_t> seen; // visit attended and measured
+  std::vector<double> deviation;  // U + e of the visit's reading (NaN at visits nothing reads)
+  std::vector<double> serum_mg;   // mg/dL, valid where seen
+  std::vector<double> dose;       // MgO mg/day prescribed at the visit (0 in control)
+
+  // Sizes the consented columns for n patients.
+  void reset_consented(std::size_t n, std::size_t visit_count) {
+    consented = n;
+    visits = visit_count;
+    for (auto* c : {&age, &mg, &level, &slope, &entry_spp, &true_baseline}) room(*c, n);
+    for (auto* c : {&male, &diabetes, &prior_mg}) room(*c, n);
+    room(status, n);
+  }
+  // Sizes the randomized columns and visit tables for m rows.
+  void reset_rows(std::size_t m) {
+    rows = m;
+    room(patient, m);
+    room(arm, m);
+    room(adherent, m);
+    for (auto* c : {&path_level, &path_slope, &effect, &dropout_month}) room(*c, m);
+    room(dropout_reason, m);
+    const std::size_t cells = m * visits;
+    for (auto* c : {&observed, &deviation, &serum_mg, &dose}) room(*c, cells);
+    room(seen, cells);
+  }
+
+  // Visit k's column of a table (rows values).
+  double* at(std::vector<double>& table, std::size_t k) { return table.data() + k * rows; }
+  const double* at(const std::vector<double>& table, std::size_t k) const { return table.data() + k * rows; }
+  std::uint8_t* seen_at(std::size_t k) { return seen.data() + k * rows; }
+  const std::uint8_t* seen_at(std::size_t k) const { return seen.data() + k * rows; }
+  double observed_at(std::size_t r, std::size_t k) const { return observed[k * rows + r]; }
+  bool seen_at(std::size_t r, std::size_t k) const { return seen[k * rows + r] != 0; }
+
+  TruePath path(std::size_t r) const { return {path_level[r], path_slope[r], effect[r], onset_months}; }
+  // Observed at the last visit.
+  bool completed(std::size_t r) const { return seen_at(r, last()); }
+};
 
 inline constexpr std::size_t arm_index(Arm a) { return a == Arm::treatment ? 1u : 0u; }
 

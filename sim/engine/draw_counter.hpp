@@ -5,7 +5,8 @@
 // TrialKey::unit (sim/engine/rng.hpp) calls on_key() for every unit key it derives, Stream calls
 // on_output() for every 64-bit value it returns, and the draw helpers of sim/engine/rng.hpp
 // (standard_normal, standard_exponential, uniform01, uniform_below) call on_draw() with their
-// type. Unless TRIALSIM_COUNT_DRAWS is defined, all are empty inline functions and a build is
+// type; the draws of many units at once (sim/engine/draws.hpp) count theirs with on_keys() and
+// on_draws(). Unless TRIALSIM_COUNT_DRAWS is defined, all are empty inline functions and a build is
 // exactly what it would be without them. With the macro defined (the trialsim_core_counting
 // library of bench/CMakeLists.txt), each call adds one to this thread's counters.
 //
@@ -52,6 +53,21 @@ inline void on_output() {
 inline void on_draw([[maybe_unused]] Draw d) {
 #ifdef TRIALSIM_COUNT_DRAWS
   ++counts.draws[static_cast<std::size_t>(d)];
+#endif
+}
+
+// The same for n keys, or n draws of one type with their first outputs, made at once
+// (sim/engine/draws.hpp); outputs a draw takes beyond its first are counted where taken.
+inline void on_keys([[maybe_unused]] std::size_t n) {
+#ifdef TRIALSIM_COUNT_DRAWS
+  counts.keys += n;
+#endif
+}
+
+inline void on_draws([[maybe_unused]] Draw d, [[maybe_unused]] std::size_t n) {
+#ifdef TRIALSIM_COUNT_DRAWS
+  counts.draws[static_cast<std::size_t>(d)] += n;
+  counts.outputs += n;
 #endif
 }
 

@@ -10,21 +10,26 @@
 //   key  = mix64(K0 + index * gamma),  mask = mix64(K1 + index * gamma').
 // Deriving a unit key costs two multiplications-and-shifts; the streams of a unit cost nothing.
 //
-// Streams. The stream of a model kind within a unit is counter based: its j-th 64-bit output is
-//   mix64(key + (kind * 2^56 + j) * gamma) XOR mask,
-// SplitMix64's output function at counter kind * 2^56 + j. Each kind owns its own counter range
-// of 2^56 outputs, so what one model draws never moves another model's numbers (common random
-// numbers across designs: switching a model part on or off changes only that model's draws),
-// and a replicate's streams depend only on (seed, replicate, kind, index), never on the thread
-// that runs them, so any replicate can be replayed alone. Within a unit the outputs are those of
-// one SplitMix64 sequence at distinct positions (BigCrush-clean, Steele et al. 2014); units are
-// separated by independent 64-bit keys and masks. Two streams of one replicate can only meet if
-// two keys differ by a small multiple of gamma (probability ~1e-13 per trial of 100 patients)
-// and, across replicates, only if their masks also coincide (~2^-64).
+// Streams. A model kind's draws within a unit are counter based: output t of slot s of kind k is
+//   mix64(key + (k * 2^56 + s * 2^32 + t) * gamma) XOR mask,
+// SplitMix64's output function at that counter. Every quantity a model draws for a patient (the
+// SPP level, the entry reading's noise, the dropout threshold, ...) owns a slot, and a draw takes
+// output 0 of its slot, and outputs 1, 2, ... only when it needs more (a ziggurat's rare second
+// try). So what one draw takes never moves another's numbers: switching a model part on or off,
+// or a rejection in one draw, changes only that draw (common random numbers across designs), and
+// the same draw of many patients is one vector operation over their keys (sim/engine/draws.hpp).
+// Streams that draw in sequence (randomization's, imputation's) read their kind's counters in
+// order from slot 0 on. A replicate's streams depend only on (seed, replicate, kind, index),
+// never on the thread that runs them, so any replicate can be replayed alone. Within a unit the
+// outputs are those of one SplitMix64 sequence at distinct positions (BigCrush-clean, Steele et
+// al. 2014); units are separated by independent 64-bit keys and masks. Two streams of one
+// replicate can only meet if two keys differ by a small multiple of gamma (probability ~1e-13
+// per trial of 100 patients) and, across replicates, only if their masks also coincide (~2^-64).
 //
 // Why not one Philox stream per patient and kind, as before: a patient draws 4 to 12 numbers,
 // and each Philox stream paid a whole 4-word block (about 11 ns) for its first one. Measured in
-// bench/perf.cpp ("the random-number floor"), the per-output cost is now about 1.3 ns.
+// bench/perf.cpp ("the random-number floor"), the per-output cost is now about 1.3 ns scalar and
+// a fraction of that eight patients at a time.
 #include "sim/engine/draw_counter.hpp"
 
 #include <Random123/philox.h>
@@ -80,6 +85,9 @@ class TrialKey {
     draw_counter::on_key();
     return {rng_detail::mix64(k0_ + index * rng_detail::kGamma), rng_detail::mix64(k1_ + index * rng_detail::kGammaMask)};
   }
+  // The two words unit keys are derived from (for deriving many at once: draws::unit_keys).
+  std::uint64_t k0() const { return k0_; }
+  std::uint64_t k1() const { return k1_; }
 
  private:
   std::uint64_t k0_ = 0, k1_ = 0;
@@ -91,12 +99,18 @@ class Stream {
  public:
   using result_type = std::uint64_t;
 
-  Stream(const UnitKey& unit, StreamKind kind)
-      : key_(unit.key), mask_(unit.mask), ctr_(static_cast<std::uint64_t>(kind) << 56) {}
+  // Slot `slot` of `kind` (slot 0 for streams drawn in sequence), from its output `first` on.
+  Stream(const UnitKey& unit, StreamKind kind, std::uint32_t slot = 0, std::uint32_t first = 0)
+      : key_(unit.key), mask_(unit.mask), ctr_(counter(kind, slot) + first) {}
   // The same stream keyed from scratch (a Philox block and a unit key): for tests, tools and
   // streams opened once per replicate.
   Stream(std::uint64_t seed, std::uint64_t replicate, StreamKind kind, std::uint64_t index = 0)
       : Stream(TrialKey(seed, replicate).unit(index), kind) {}
+
+  // The counter of output 0 of a slot.
+  static constexpr std::uint64_t counter(StreamKind kind, std::uint32_t slot) {
+    return (static_cast<std::uint64_t>(kind) << 56) | (static_cast<std::uint64_t>(slot) << 32);
+  }
 
   static constexpr result_type min() { return 0; }
   static constexpr result_type max() { return std::numeric_limits<result_type>::max(); }

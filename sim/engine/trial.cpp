@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 namespace trialsim {
@@ -22,6 +23,16 @@ CovariateNeeds covariate_needs(const Scenario& s) {
   return n;
 }
 
+// Whether anything reads the readings of the visits between month 0 and the last: an analysis of
+// every visit, dropout on observed SPP, or the patients CSV (`all_covariates`).
+bool all_visits_read(const Scenario& s, bool all_covariates) {
+  if (all_covariates || s.dropout.on_observed) return true;
+  for (const Method m : s.analysis.methods) {
+    if (m == Method::mmrm || m == Method::ipw_ancova || m == Method::mi_delta) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 TrialSimulator::TrialSimulator(const Scenario& s, bool all_covariates)
@@ -29,7 +40,7 @@ TrialSimulator::TrialSimulator(const Scenario& s, bool all_covariates)
       all_covariates_(all_covariates),
       population_(s.population, covariate_needs(s)),
       measurement_(s.spp, s.measurement, s.population, s.trial.months, s.screening.schedule(),
-                   s.treatment.effect_onset_months),
+                   s.treatment.effect_onset_months, all_visits_read(s, all_covariates)),
       screening_(s.screening),
       randomizer_(s.randomization),
       treatment_(s.treatment),
@@ -40,203 +51,329 @@ void TrialSimulator::simulate(std::uint64_t seed, std::uint64_t r, Workspace& ws
   const auto n = static_cast<std::size_t>(scenario_.trial.consented);
   const auto& months = scenario_.trial.months;
   TrialData& t = ws.trial;
-  t.visits = months.size();
-  // Reused across replicates without allocating once grown: every field a later step reads is
-  // written below. Raw pointers into the tables, so that stores through them do not make the
-  // compiler reload the vectors.
-  t.patients.resize(n);
-  t.randomized.resize(n);
-  t.table.reset(n, t.visits);
-  if (all_covariates_) t.extras.resize(n);
+  Scratch& scratch = ws.scratch;
+  t.reset_consented(n, months.size());
+  t.onset_months = scenario_.treatment.effect_onset_months;
   ws.units.resize(n);
-  Patient* const patients = t.patients.data();
-  std::size_t* const randomized = t.randomized.data();
-  UnitKey* const units = ws.units.data();
   const TrialKey key(seed, r);
+  draws::unit_keys(key, 0, n, ws.units.key.data(), ws.units.mask.data());
 
-  // Population and screening: each patient from their own streams (common random numbers).
-  // Visit deviations continue the measurement stream of those randomized only.
+  // Population and screening: each patient from their own streams, one slot per quantity
+  // (common random numbers), all patients at once.
+  population_.draw(ws.units, n, t, scratch, all_covariates_);
+  measurement_.draw_latent(ws.units, n, t, scratch);
+  double* const u = room(ws.fluctuation, n);
+  measurement_.draw_entry(ws.units, n, t, u, scratch);
+  screening_.classify(ws.units, n, t, scratch);
+
+  // The randomized, in consent order, get rows.
   std::size_t rows = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    Patient& p = patients[i];
-    p.id = static_cast<std::int32_t>(i + 1);
-    p.row = -1;
-    p.arm = Arm::none;
-    p.adherent = false;
-    p.treatment_effect_final = 0;
-    p.dropout_month = std::numeric_limits<double>::infinity();
-    p.dropout_reason = DropoutReason::none;
-    const UnitKey unit = key.unit(i);
-    units[i] = unit;
-    Stream pop_rng(unit, StreamKind::population);
-    if (all_covariates_) {
-      Stream extra_rng(unit, StreamKind::covariates);
-      population_.draw(pop_rng, p.cov, &extra_rng, &t.extras[i]);
-    } else {
-      population_.draw(pop_rng, p.cov);
-    }
-    p.spp = measurement_.draw_latent(p.cov, pop_rng);
-    Stream meas_rng(unit, StreamKind::measurement);
-    double u = 0;
-    p.entry_spp = measurement_.true_entry(p.spp) + measurement_.draw_entry(meas_rng, nullptr, u);
-    p.true_baseline = measurement_.true_baseline(p.spp);
-    // The loss draw ends the population stream.
-    p.status = screening_.classify(p.cov, p.entry_spp, pop_rng);
-    if (p.status == Status::randomized) {
-      p.row = static_cast<std::int32_t>(rows);
-      const VisitRow row = t.table.row(rows);
-      measurement_.draw_visits(meas_rng, row.deviation, row.seen, u);
-      randomized[rows++] = i;
-    }
+  for (std::size_t i = 0; i < n; ++i) rows += t.status[i] == Status::randomized;
+  t.reset_rows(rows);
+  ws.row_units.resize(rows);
+  double* const row_u = room(ws.row_fluctuation, rows);
+  const double drift = measurement_.drift_per_month();
+  for (std::size_t i = 0, k = 0; i < n; ++i) {
+    if (t.status[i] != Status::randomized) continue;
+    t.patient[k] = static_cast<std::uint32_t>(i);
+    ws.row_units.key[k] = ws.units.key[i];
+    ws.row_units.mask[k] = ws.units.mask[i];
+    row_u[k] = u[i];
+    t.path_level[k] = t.level[i];
+    t.path_slope[k] = drift + t.slope[i];
+    ++k;
   }
-  t.randomized.resize(rows);  // never reallocates: shrinks within the capacity
+  measurement_.draw_visits(ws.row_units, t, row_u, scratch);
 
-  // Trial-level streams use unit 0 with kinds of their own.
-  Stream rand_rng(key.unit(0), StreamKind::randomization);
+  // The trial's own streams use unit 0 with kinds of their own.
+  Stream rand_rng(ws.units[0], StreamKind::randomization);
   randomizer_.assign(t, rand_rng);
-
-  const bool on_observed = dropout_.config().on_observed;
-  for (std::size_t k = 0; k < rows; ++k) {
-    const std::size_t i = randomized[k];
-    Patient& p = patients[i];
-    const VisitRow row = t.table.row(k);
-    Stream trt_rng(units[i], StreamKind::treatment);
-    treatment_.apply(p, row, months, trt_rng);
-    const TruePath path = measurement_.path(p.spp, p.treatment_effect_final);
-    t.table.path(k) = path;
-    // Dropout on observed SPP reads the readings the visits would give.
-    if (on_observed) measurement_.readings(p, path, row);
-    Stream drop_rng(units[i], StreamKind::dropout);
-    dropout_.follow(p, path, months, row.observed, drop_rng);
-    measurement_.observe(p, path, row);
-  }
+  treatment_.apply(ws.row_units, t, months, scratch);
+  // Dropout on observed SPP reads the readings the visits would give.
+  if (dropout_.config().on_observed) measurement_.readings(t);
+  dropout_.follow(ws.row_units, t, months, scratch);
+  measurement_.observe(t);
 }
 
 namespace {
 
-// Mean and SD in one pass, shifted by the first value for numerical safety (Chan, Golub &
-// LeVeque, Am Stat 1983): values are few (one arm of one trial) and of one magnitude.
-struct Moments {
-  double shift = 0, s = 0, ss = 0;
-  int n = 0;
-  void add(double x) {
-    if (n == 0) shift = x;
-    const double d = x - shift;
-    s += d;
-    ss += d * d;
-    ++n;
-  }
-  Value mean() const { return n > 0 ? Value::of(shift + s / n) : Value{}; }
-  Value sd() const {
-    if (n < 2) return {};
-    return Value::of(std::sqrt(std::max(0.0, (ss - s * s / n) / (n - 1))));
-  }
+// Sums over the randomized rows, split by arm, in four lanes: row r adds to lane r mod 4 of its
+// arm and the lanes are added pairwise at the end. The order of the additions is fixed by the
+// rows alone, so the loops run four rows at a time in vector registers and give the same bits as
+// one at a time.
+struct ArmTotals {
+  std::array<double, 2> sum{};  // [control, treatment]
 };
+// Four lanes as one value of GCC's generic vectors: one 256-bit register in the x86-64-v4
+// clone, two SSE2 ones in the portable clone; the same lane-wise operations either way.
+using Lanes = double __attribute__((vector_size(32)));
+[[gnu::always_inline]] inline Lanes load_lanes(const double* p) {
+  Lanes v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+[[gnu::always_inline]] inline std::array<double, 4> lanes_of(Lanes v) {
+  std::array<double, 4> a;
+  std::memcpy(a.data(), &v, sizeof v);
+  return a;
+}
+inline double pairwise(const std::array<double, 4>& l) { return (l[0] + l[1]) + (l[2] + l[3]); }
+
+// Sum of x (and, with s2, of x^2) over the rows of each arm; treated[r] is 1 for the treatment
+// arm and 0 for control, so x * treated and x - x * treated are x or 0 exactly (x is finite).
+TRIALSIM_VECTOR_LOOPS void arm_sums(const double* x, const double* treated, std::size_t m, ArmTotals& s,
+                                    ArmTotals* s2) {
+  Lanes l0{}, l1{}, q0{}, q1{};
+  std::size_t c = 0;
+  for (; c + 4 <= m; c += 4) {
+    const Lanes v = load_lanes(x + c), w = load_lanes(treated + c);
+    const Lanes v1 = v * w, vv = v * v, vv1 = vv * w;
+    l0 += v - v1;
+    l1 += v1;
+    q0 += vv - vv1;
+    q1 += vv1;
+  }
+  std::array<double, 4> a0 = lanes_of(l0), a1 = lanes_of(l1), b0 = lanes_of(q0), b1 = lanes_of(q1);
+  for (std::size_t j = 0; c + j < m; ++j) {
+    const double v = x[c + j], w = treated[c + j], v1 = v * w, vv = v * v, vv1 = vv * w;
+    a0[j] += v - v1;
+    a1[j] += v1;
+    b0[j] += vv - vv1;
+    b1[j] += vv1;
+  }
+  s.sum = {pairwise(a0), pairwise(a1)};
+  if (s2 != nullptr) s2->sum = {pairwise(b0), pairwise(b1)};
+}
+
+// Sum of x y over the rows of each arm.
+TRIALSIM_VECTOR_LOOPS void arm_cross(const double* x, const double* y, const double* treated, std::size_t m,
+                                     ArmTotals& s) {
+  Lanes l0{}, l1{};
+  std::size_t c = 0;
+  for (; c + 4 <= m; c += 4) {
+    const Lanes v = load_lanes(x + c) * load_lanes(y + c), v1 = v * load_lanes(treated + c);
+    l0 += v - v1;
+    l1 += v1;
+  }
+  std::array<double, 4> a0 = lanes_of(l0), a1 = lanes_of(l1);
+  for (std::size_t j = 0; c + j < m; ++j) {
+    const double v = x[c + j] * y[c + j], v1 = v * treated[c + j];
+    a0[j] += v - v1;
+    a1[j] += v1;
+  }
+  s.sum = {pairwise(a0), pairwise(a1)};
+}
+
+// Mean and SD of values shifted by `shift` (the first value, for numerical safety: Chan, Golub &
+// LeVeque, Am Stat 1983) from n, the sum s and the sum of squares ss of the shifted values.
+Value shifted_mean(double shift, double s, double n) { return n > 0 ? Value::of(shift + s / n) : Value{}; }
+Value shifted_sd(double s, double ss, double n) {
+  if (n < 2) return {};
+  return Value::of(std::sqrt(std::max(0.0, (ss - s * s / n) / (n - 1))));
+}
 
 }  // namespace
 
-ReplicateResult TrialSimulator::summarize(std::uint64_t seed, std::uint64_t r, Workspace& ws) const {
+TRIALSIM_VECTOR_LOOPS ReplicateResult TrialSimulator::summarize(std::uint64_t seed, std::uint64_t r,
+                                                                Workspace& ws) const {
   const TrialData& t = ws.trial;
   const auto& months = scenario_.trial.months;
   const std::size_t last = t.last(), visits = t.visits;
   ReplicateResult out;
   out.replicate = r;
-  out.consented = static_cast<int>(t.patients.size());
+  out.consented = static_cast<int>(t.consented);
   std::array<int, 5> status{};
-  for (const Patient& p : t.patients) ++status[static_cast<std::size_t>(p.status)];
+  for (std::size_t i = 0; i < t.consented; ++i) ++status[static_cast<std::size_t>(t.status[i])];
   out.prior_mg = status[static_cast<std::size_t>(Status::prior_mg)];
   out.lost_pre_baseline = status[static_cast<std::size_t>(Status::lost_pre_baseline)];
   out.entry_above_max = status[static_cast<std::size_t>(Status::entry_above_max)];
   out.entry_below_min = status[static_cast<std::size_t>(Status::entry_below_min)];
   out.randomized = status[static_cast<std::size_t>(Status::randomized)];
 
-  // One pass over the randomized patients: the sums of both arms, and the completers' sums
-  // the t tests and ANCOVA work from.
-  struct ArmPass {
-    int n = 0;
-    double t_base = 0, slope = 0, effect = 0, dev_final = 0, y_final_all = 0;
-    Moments base;
-    std::array<Moments, kMaxVisits> mg;
-    std::array<int, kMaxVisits> below{};
-  };
-  std::array<ArmPass, 2> pass;
-  CompleterSums& completers = ws.completers;
-  completers.clear();
-  const double target_low = scenario_.treatment.target_mg_low;
-  const Patient* const patients = t.patients.data();
-  const std::size_t* const randomized = t.randomized.data();
-  const std::size_t rows = t.randomized.size();
-  for (std::size_t k = 0; k < rows; ++k) {
-    const Patient& p = patients[randomized[k]];
-    const ConstVisitRow row = t.table.row(k);
-    const std::size_t arm = arm_index(p.arm);
-    ArmPass& x = pass[arm];
-    ++x.n;
-    if (p.dropout_reason != DropoutReason::none) {
-      ArmResult& a = out.arms[arm];
-      const auto reason = static_cast<std::size_t>(p.dropout_reason);
-      ++a.withdrawn[0];
-      ++a.withdrawn[reason];
-      for (std::size_t v = 1; v < visits; ++v) {
-        if (p.dropout_month < months[v]) {
-          ++a.withdrawn_before_visit[v][0];
-          ++a.withdrawn_before_visit[v][reason];
-        }
-      }
-    }
+  const std::size_t m = t.rows;
+  const Arm* const arm = t.arm.data();
+  const double* const y0 = t.at(t.observed, 0);
+  const double* const y_last = t.at(t.observed, last);
+  const double* const d_last = t.at(t.deviation, last);
+  const std::uint8_t* const seen_last = t.seen_at(last);
+  const double* const level = t.path_level.data();
+  const double* const slope = t.path_slope.data();
+  const double* const effect = t.effect.data();
+  const std::uint32_t* const patient = t.patient.data();
+
+  // Withdrawals (few): by reason, and before each visit.
+  for (std::size_t k = 0; k < m; ++k) {
+    if (t.dropout_reason[k] == DropoutReason::none) continue;
+    ArmResult& a = out.arms[arm_index(arm[k])];
+    const auto reason = static_cast<std::size_t>(t.dropout_reason[k]);
+    ++a.withdrawn[0];
+    ++a.withdrawn[reason];
     for (std::size_t v = 1; v < visits; ++v) {
-      if (row.seen[v]) {
-        x.mg[v].add(row.serum_mg[v]);
-        if (row.serum_mg[v] < target_low) ++x.below[v];
+      if (t.dropout_month[k] < months[v]) {
+        ++a.withdrawn_before_visit[v][0];
+        ++a.withdrawn_before_visit[v][reason];
       }
     }
-    // The final reading every randomized patient would give without dropout or a missed
-    // visit: the deviation is drawn for every visit whether or not it is observed.
-    const TruePath& path = t.table.path(k);
-    const double d_final = row.deviation[last];
-    x.base.add(row.observed[0]);
-    x.t_base += p.true_baseline;
-    x.slope += p.spp.slope;
-    x.effect += path.effect * measurement_.effect_fraction(last);
-    x.dev_final += d_final;
-    x.y_final_all += measurement_.true_at_visit(path, last) + d_final;
-    if (row.seen[last]) completers.arm[arm].add(row.observed[last], row.observed[0], p.cov.diabetes);
   }
 
-  const double gap = months[last] - measurement_.baseline_time();
-  for (std::size_t arm = 0; arm < 2; ++arm) {
-    const ArmPass& x = pass[arm];
-    const ArmSums& c = completers.arm[arm];
-    ArmResult& a = out.arms[arm];
-    a.randomized = x.n;
-    a.completed = static_cast<int>(c.n);
-    a.baseline_mean = x.base.mean();
-    a.baseline_sd = x.base.sd();
-    auto mean = [&](double sum) { return x.n > 0 ? Value::of(sum / x.n) : Value{}; };
-    a.true_baseline_mean = mean(x.t_base);
-    if (c.n > 0) a.final_mean = Value::of(c.shift_y + c.y / static_cast<double>(c.n));
-    if (c.n > 1) {
-      const auto n = static_cast<double>(c.n);
-      a.final_sd = Value::of(std::sqrt(std::max(0.0, c.yy - c.y * c.y / n) / (n - 1)));
+  // The shifts: each arm's first baseline and first completer's final and baseline values.
+  std::array<double, 2> shift_base{}, shift_y{}, shift_x{};
+  std::array<bool, 2> have_base{}, have_c{};
+  for (std::size_t k = 0; k < m && !(have_base[0] && have_base[1] && have_c[0] && have_c[1]); ++k) {
+    const std::size_t a = arm_index(arm[k]);
+    if (!have_base[a]) {
+      have_base[a] = true;
+      shift_base[a] = y0[k];
     }
-    for (std::size_t v = 1; v < visits; ++v) {
-      a.mg_mean[v] = x.mg[v].mean();
-      a.mg_sd[v] = x.mg[v].sd();
-      if (x.mg[v].n > 0) a.mg_below_target[v] = Value::of(x.below[v]);
+    if (!have_c[a] && seen_last[k] != 0) {
+      have_c[a] = true;
+      shift_y[a] = y_last[k];
+      shift_x[a] = y0[k];
+    }
+  }
+
+  // The sums of both arms over the randomized patients, and the completers' sums the t tests
+  // and ANCOVA work from, from columns of per-row values (0 where a completers' sum skips the
+  // row). The final reading every randomized patient would give without dropout or a missed
+  // visit: the deviation is drawn for every visit whether or not it is observed.
+  Scratch& scratch = ws.scratch;
+  double* const treated = scratch.col(12, m);
+  double* const c_base = scratch.col(0, m);
+  double* const c_true = scratch.col(1, m);
+  double* const c_slope = scratch.col(2, m);
+  double* const c_effect = scratch.col(3, m);
+  double* const c_final = scratch.col(4, m);
+  double* const c_done = scratch.col(5, m);
+  double* const c_strat = scratch.col(6, m);
+  double* const c_dy = scratch.col(7, m);
+  double* const c_dx = scratch.col(8, m);
+  double* const c_dd = scratch.col(9, m);
+  double* const c_sdy = scratch.col(10, m);
+  double* const c_sdx = scratch.col(11, m);
+  const double frac_last = measurement_.effect_fraction(last), month_last = months[last];
+  const double* const true_baseline = t.true_baseline.data();
+  const double* const own_slope = t.slope.data();
+  const std::uint8_t* const diabetes = t.diabetes.data();
+  TRIALSIM_COLUMNS for (std::size_t k = 0; k < m; ++k) {
+    const std::size_t i = patient[k];
+    const bool tr = arm[k] == Arm::treatment;
+    treated[k] = tr ? 1.0 : 0.0;
+    c_true[k] = true_baseline[i];
+    c_slope[k] = own_slope[i];
+    c_strat[k] = seen_last[k] != 0 && diabetes[i] != 0 ? 1.0 : 0.0;
+  }
+  TRIALSIM_COLUMNS for (std::size_t k = 0; k < m; ++k) {
+    const bool tr = treated[k] != 0.0, c = seen_last[k] != 0;
+    c_base[k] = y0[k] - (tr ? shift_base[1] : shift_base[0]);
+    c_effect[k] = effect[k] * frac_last;
+    c_final[k] = level[k] + slope[k] * month_last + effect[k] * frac_last + d_last[k];
+    c_done[k] = c ? 1.0 : 0.0;
+    const double dy = y_last[k] - (tr ? shift_y[1] : shift_y[0]), dx = y0[k] - (tr ? shift_x[1] : shift_x[0]);
+    c_dy[k] = c ? dy : 0.0;
+    c_dx[k] = c ? dx : 0.0;
+    c_dd[k] = c ? dy - dx : 0.0;
+    c_sdy[k] = c_strat[k] != 0.0 ? dy : 0.0;
+    c_sdx[k] = c_strat[k] != 0.0 ? dx : 0.0;
+  }
+  ArmTotals base, base2, true_base, slope_sum, effect_sum, dev_final, final_all, done, strat, sy, syy, sx, sxx, sxy,
+      sdd, ssy, ssx, unused;
+  arm_sums(c_base, treated, m, base, &base2);
+  arm_sums(c_true, treated, m, true_base, nullptr);
+  arm_sums(c_slope, treated, m, slope_sum, nullptr);
+  arm_sums(c_effect, treated, m, effect_sum, nullptr);
+  arm_sums(d_last, treated, m, dev_final, nullptr);
+  arm_sums(c_final, treated, m, final_all, nullptr);
+  arm_sums(c_done, treated, m, done, nullptr);
+  arm_sums(c_strat, treated, m, strat, nullptr);
+  arm_sums(c_dy, treated, m, sy, &syy);
+  arm_sums(c_dx, treated, m, sx, &sxx);
+  arm_cross(c_dx, c_dy, treated, m, sxy);
+  arm_sums(c_dd, treated, m, unused, &sdd);
+  arm_sums(c_sdy, treated, m, ssy, nullptr);
+  arm_sums(c_sdx, treated, m, ssx, nullptr);
+
+  // Serum Mg at each visit among those seen: mean, SD (shifted by each arm's first value) and
+  // how many are below the target range.
+  const double target_low = scenario_.treatment.target_mg_low;
+  for (std::size_t v = 1; v < visits; ++v) {
+    const std::uint8_t* const seen = t.seen_at(v);
+    const double* const mg = t.at(t.serum_mg, v);
+    std::array<double, 2> shift{};
+    std::array<bool, 2> have{};
+    for (std::size_t k = 0; k < m && !(have[0] && have[1]); ++k) {
+      const std::size_t a = arm_index(arm[k]);
+      if (!have[a] && seen[k] != 0) {
+        have[a] = true;
+        shift[a] = mg[k];
+      }
+    }
+    double* const c_on = scratch.col(0, m);
+    double* const c_d = scratch.col(1, m);
+    double* const c_below = scratch.col(2, m);
+    TRIALSIM_COLUMNS for (std::size_t k = 0; k < m; ++k) {
+      const bool on = seen[k] != 0;
+      c_on[k] = on ? 1.0 : 0.0;
+      c_d[k] = on ? mg[k] - (treated[k] != 0.0 ? shift[1] : shift[0]) : 0.0;
+      c_below[k] = on && mg[k] < target_low ? 1.0 : 0.0;
+    }
+    ArmTotals n_seen, sd, sdd2, below;
+    arm_sums(c_on, treated, m, n_seen, nullptr);
+    arm_sums(c_d, treated, m, sd, &sdd2);
+    arm_sums(c_below, treated, m, below, nullptr);
+    for (std::size_t a = 0; a < 2; ++a) {
+      ArmResult& res = out.arms[a];
+      const double n = n_seen.sum[a];
+      res.mg_mean[v] = shifted_mean(shift[a], sd.sum[a], n);
+      res.mg_sd[v] = shifted_sd(sd.sum[a], sdd2.sum[a], n);
+      if (n > 0) res.mg_below_target[v] = Value::of(below.sum[a]);
+    }
+  }
+
+  CompleterSums& completers = ws.completers;
+  completers.clear();
+  const double gap = months[last] - measurement_.baseline_time();
+  std::array<double, 2> arm_n{};
+  for (std::size_t k = 0; k < m; ++k) arm_n[treated[k] != 0.0 ? 1 : 0] += 1.0;
+  for (std::size_t a = 0; a < 2; ++a) {
+    const double n = arm_n[a];
+    ArmSums& c = completers.arm[a];
+    c.n = static_cast<std::size_t>(done.sum[a]);
+    c.n_s = static_cast<std::size_t>(strat.sum[a]);
+    c.shift_y = shift_y[a];
+    c.shift_x = shift_x[a];
+    c.y = sy.sum[a];
+    c.x = sx.sum[a];
+    c.yy = syy.sum[a];
+    c.xx = sxx.sum[a];
+    c.xy = sxy.sum[a];
+    c.dd = sdd.sum[a];
+    c.sy = ssy.sum[a];
+    c.sx = ssx.sum[a];
+    ArmResult& res = out.arms[a];
+    res.randomized = static_cast<int>(n);
+    res.completed = static_cast<int>(c.n);
+    res.baseline_mean = shifted_mean(shift_base[a], base.sum[a], n);
+    res.baseline_sd = shifted_sd(base.sum[a], base2.sum[a], n);
+    auto mean = [&](const ArmTotals& q) { return n > 0 ? Value::of(q.sum[a] / n) : Value{}; };
+    res.true_baseline_mean = mean(true_base);
+    if (c.n > 0) res.final_mean = Value::of(c.shift_y + c.y / static_cast<double>(c.n));
+    if (c.n > 1) {
+      const auto nc = static_cast<double>(c.n);
+      res.final_sd = Value::of(std::sqrt(std::max(0.0, c.yy - c.y * c.y / nc) / (nc - 1)));
     }
     // All together, and only when the arm has completers, so that the summary averages every
     // component over the same trials and the identity holds for the means too. The baseline's
     // deviation from the true baseline is the observed minus the true baseline mean.
     if (c.n > 0) {
-      const double base = a.baseline_mean.v, dev_base = base - mean(x.t_base).v;
-      a.rtm.observed_change = Value::of(a.final_mean.v - base);
-      a.rtm.drift = Value::of(measurement_.drift_per_month() * gap);
-      a.rtm.slope_selection = Value::of(mean(x.slope).v * gap);
-      a.rtm.treatment_effect = mean(x.effect);
-      a.rtm.regression_to_mean = Value::of(mean(x.dev_final).v - dev_base);
-      a.rtm.attrition = Value::of(a.final_mean.v - mean(x.y_final_all).v);
-      a.rtm.regression_to_mean_total = Value::of(-dev_base);
-      a.rtm.regression_to_mean_carried = Value::of(-mean(x.dev_final).v);
+      const double base_mean = res.baseline_mean.v, dev_base = base_mean - mean(true_base).v;
+      res.rtm.observed_change = Value::of(res.final_mean.v - base_mean);
+      res.rtm.drift = Value::of(measurement_.drift_per_month() * gap);
+      res.rtm.slope_selection = Value::of(mean(slope_sum).v * gap);
+      res.rtm.treatment_effect = mean(effect_sum);
+      res.rtm.regression_to_mean = Value::of(mean(dev_final).v - dev_base);
+      res.rtm.attrition = Value::of(res.final_mean.v - mean(final_all).v);
+      res.rtm.regression_to_mean_total = Value::of(-dev_base);
+      res.rtm.regression_to_mean_carried = Value::of(-mean(dev_final).v);
     }
   }
 

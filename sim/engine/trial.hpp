@@ -8,7 +8,7 @@
 #include "models/screening.hpp"
 #include "models/treatment.hpp"
 #include "models/trial_data.hpp"
-#include "sim/engine/rng.hpp"
+#include "sim/engine/draws.hpp"
 #include "sim/io/scenario.hpp"
 
 #include <array>
@@ -83,7 +83,10 @@ struct ReplicateResult {
 // allocate.
 struct Workspace {
   TrialData trial;
-  std::vector<UnitKey> units;  // per consented patient: the key of their random streams
+  UnitColumns units;      // per consented patient: the keys of their random streams
+  UnitColumns row_units;  // the same, per randomized row
+  std::vector<double> fluctuation, row_fluctuation;  // OU state at the last entry reading
+  Scratch scratch;
   CompleterSums completers;
   AnalysisWorkspace analysis;
 };

@@ -217,38 +217,43 @@ void write_patients_csv(const Scenario& s, const TrialData& trial, AtomicFile& f
   }
   h += ",adherent,dropout_month,dropout_reason\n";
   f.write(h);
-  for (std::size_t i = 0; i < trial.patients.size(); ++i) {
-    const Patient& p = trial.patients[i];
-    const bool rand = p.status == Status::randomized;
+  std::size_t r = 0;  // rows are in consent order
+  for (std::size_t i = 0; i < trial.consented; ++i) {
+    const Status status = trial.status[i];
+    const bool rand = status == Status::randomized;
+    const Arm arm = rand ? trial.arm[r] : Arm::none;
     // Vintage and the labs are drawn only when this table is asked for (TrialSimulator's
     // all_covariates); a table of a trial simulated without them shows them empty.
     const ExtraCovariates* x = i < trial.extras.size() ? &trial.extras[i] : nullptr;
-    std::string row = std::to_string(p.id) + "," + patient_status(p.status) + "," +
-                      (rand ? (p.arm == Arm::treatment ? "treatment" : "control") : "") + "," +
-                      (p.cov.diabetes ? "diabetes" : "no_diabetes") + "," + cell(p.cov.age) + "," +
-                      (p.cov.male ? "1" : "0") + "," + (x ? cell(x->vintage) : std::string()) + "," +
-                      (p.cov.diabetes ? "1" : "0") + "," + (p.cov.prior_mg ? "1" : "0");
+    const bool diabetes = trial.diabetes[i] != 0;
+    std::string row = std::to_string(i + 1) + "," + patient_status(status) + "," +
+                      (rand ? (arm == Arm::treatment ? "treatment" : "control") : "") + "," +
+                      (diabetes ? "diabetes" : "no_diabetes") + "," + cell(trial.age[i]) + "," +
+                      (trial.male[i] != 0 ? "1" : "0") + "," + (x ? cell(x->vintage) : std::string()) + "," +
+                      (diabetes ? "1" : "0") + "," + (trial.prior_mg[i] != 0 ? "1" : "0");
     for (std::size_t l = 0; l < kLabs; ++l) {
-      const double v = l == static_cast<std::size_t>(Lab::magnesium) ? p.cov.mg : x ? x->labs[l] : std::numeric_limits<double>::quiet_NaN();
+      const double v = l == static_cast<std::size_t>(Lab::magnesium) ? trial.mg[i] : x ? x->labs[l] : std::numeric_limits<double>::quiet_NaN();
       row += "," + cell(v);
     }
     // The entry reading is taken only for patients who reach it.
-    const bool entered = p.status != Status::prior_mg && p.status != Status::lost_pre_baseline;
-    row += "," + (entered ? cell(p.entry_spp) : std::string());
+    const bool entered = status != Status::prior_mg && status != Status::lost_pre_baseline;
+    row += "," + (entered ? cell(trial.entry_spp[i]) : std::string());
     for (std::size_t k = 0; k < months.size(); ++k) {
       if (!rand) {
         row += ",,,,";
         continue;
       }
-      const auto r = static_cast<std::size_t>(p.row);
-      const ConstVisitRow v = trial.table.row(r);
-      row += "," + cell(trial.table.path(r).at(months[k])) + "," + (v.seen[k] ? cell(v.observed[k]) : "") + "," +
-             (v.seen[k] ? cell(v.serum_mg[k]) : "") + "," + (v.seen[k] ? cell(v.dose[k]) : "");
+      const bool seen = trial.seen_at(r, k);
+      const std::size_t c = k * trial.rows + r;
+      row += "," + cell(trial.path(r).at(months[k])) + "," + (seen ? cell(trial.observed[c]) : "") + "," +
+             (seen ? cell(trial.serum_mg[c]) : "") + "," + (seen ? cell(trial.dose[c]) : "");
     }
-    row += std::string(",") + (rand && p.arm == Arm::treatment ? (p.adherent ? "1" : "0") : "");
-    row += "," + (rand && std::isfinite(p.dropout_month) ? cell(p.dropout_month) : std::string()) + "," +
-           reason_name(p.dropout_reason) + "\n";
+    row += std::string(",") + (rand && arm == Arm::treatment ? (trial.adherent[r] != 0 ? "1" : "0") : "");
+    const bool left = rand && std::isfinite(trial.dropout_month[r]);
+    row += "," + (left ? cell(trial.dropout_month[r]) : std::string()) + "," +
+           reason_name(rand ? trial.dropout_reason[r] : DropoutReason::none) + "\n";
     f.write(row);
+    if (rand) ++r;
   }
 }
 

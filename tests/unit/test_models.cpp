@@ -1,4 +1,5 @@
 #include "sim/io/scenario.hpp"
+#include "sim/engine/draws.hpp"
 #include "sim/engine/trial.hpp"
 
 #include <catch2/catch.hpp>
@@ -17,6 +18,21 @@ void check_within(double observed, double expected, double mcse) {
   INFO("observed " << observed << ", expected " << expected << ", MCSE " << mcse);
   CHECK(std::abs(observed - expected) <= 4 * mcse);
 }
+// The keys of patients 0 .. n - 1 of replicate (seed, r).
+UnitColumns keys(std::uint64_t seed, std::uint64_t r, std::size_t n) {
+  UnitColumns u;
+  u.resize(n);
+  draws::unit_keys(TrialKey(seed, r), 0, n, u.key.data(), u.mask.data());
+  return u;
+}
+// n consented patients' covariates from `pop`.
+TrialData covariates(const Population& pop, std::uint64_t seed, std::size_t n, bool extras) {
+  TrialData t;
+  t.reset_consented(n, 3);
+  Scratch scratch;
+  pop.draw(keys(seed, 0, n), n, t, scratch, extras);
+  return t;
+}
 }  // namespace
 
 TEST_CASE("population marginals match the configured proportions and means", "[population]") {
@@ -25,120 +41,124 @@ TEST_CASE("population marginals match the configured proportions and means", "[p
   cfg.male_prob = 0.3;
   cfg.prior_mg_prob = 0.1;
   const Population pop(cfg, {true, false, true});
-  const int n = 20000;
+  const std::size_t n = 20000;
+  const TrialData t = covariates(pop, 5, n, true);
   double diab = 0, male = 0, prior = 0, age = 0, vint = 0, mg = 0;
-  for (int i = 0; i < n; ++i) {
-    Stream rng(5, 0, StreamKind::population, static_cast<std::uint64_t>(i));
-    Stream extras(5, 0, StreamKind::covariates, static_cast<std::uint64_t>(i));
-    Covariates c;
-    ExtraCovariates x;
-    pop.draw(rng, c, &extras, &x);
-    diab += c.diabetes;
-    male += c.male;
-    prior += c.prior_mg;
-    age += c.age;
+  for (std::size_t i = 0; i < n; ++i) {
+    const ExtraCovariates& x = t.extras[i];
+    diab += t.diabetes[i];
+    male += t.male[i];
+    prior += t.prior_mg[i];
+    age += t.age[i];
     vint += x.vintage;
-    mg += c.mg;
-    REQUIRE(x.labs[static_cast<std::size_t>(Lab::magnesium)] == c.mg);
+    mg += t.mg[i];
+    REQUIRE(x.labs[static_cast<std::size_t>(Lab::magnesium)] == t.mg[i]);
     REQUIRE(x.vintage > 0);
     REQUIRE(x.labs[static_cast<std::size_t>(Lab::crp)] > 0);
   }
-  check_within(diab / n, 0.6, std::sqrt(0.6 * 0.4 / n));
-  check_within(male / n, 0.3, std::sqrt(0.3 * 0.7 / n));
-  check_within(prior / n, 0.1, std::sqrt(0.1 * 0.9 / n));
-  check_within(age / n, cfg.age_mean, cfg.age_sd / std::sqrt(n));
-  check_within(vint / n, cfg.vintage_mean, cfg.vintage_sd / std::sqrt(n));
-  check_within(mg / n, cfg.mg_mean, cfg.mg_sd / std::sqrt(n));
+  const double nn = static_cast<double>(n);
+  check_within(diab / nn, 0.6, std::sqrt(0.6 * 0.4 / nn));
+  check_within(male / nn, 0.3, std::sqrt(0.3 * 0.7 / nn));
+  check_within(prior / nn, 0.1, std::sqrt(0.1 * 0.9 / nn));
+  check_within(age / nn, cfg.age_mean, cfg.age_sd / std::sqrt(nn));
+  check_within(vint / nn, cfg.vintage_mean, cfg.vintage_sd / std::sqrt(nn));
+  check_within(mg / nn, cfg.mg_mean, cfg.mg_sd / std::sqrt(nn));
 }
 
 TEST_CASE("population covariates are correlated as specified (age vs creatinine)", "[population]") {
   const Population pop(PopulationConfig{}, {true, false, true});
-  const int n = 20000;
+  const std::size_t n = 20000;
+  const TrialData t = covariates(pop, 6, n, true);
   double sa = 0, sc = 0, saa = 0, scc = 0, sac = 0;
-  for (int i = 0; i < n; ++i) {
-    Stream rng(6, 0, StreamKind::population, static_cast<std::uint64_t>(i));
-    Stream extras(6, 0, StreamKind::covariates, static_cast<std::uint64_t>(i));
-    Covariates c;
-    ExtraCovariates x;
-    pop.draw(rng, c, &extras, &x);
-    const double a = c.age, cr = x.labs[static_cast<std::size_t>(Lab::creatinine)];
+  for (std::size_t i = 0; i < n; ++i) {
+    const double a = t.age[i], cr = t.extras[i].labs[static_cast<std::size_t>(Lab::creatinine)];
     sa += a;
     sc += cr;
     saa += a * a;
     scc += cr * cr;
     sac += a * cr;
   }
-  const double r = (sac / n - sa / n * sc / n) /
-                   std::sqrt((saa / n - sa / n * sa / n) * (scc / n - sc / n * sc / n));
+  const double nn = static_cast<double>(n);
+  const double r = (sac / nn - sa / nn * sc / nn) /
+                   std::sqrt((saa / nn - sa / nn * sa / nn) * (scc / nn - sc / nn * sc / nn));
   // Latent correlation -0.45 (age clamping barely changes it); SE of r ~ (1 - r^2)/sqrt(n).
-  check_within(r, -0.45, (1 - 0.45 * 0.45) / std::sqrt(n) + 0.005);
+  check_within(r, -0.45, (1 - 0.45 * 0.45) / std::sqrt(nn) + 0.005);
 }
 
 TEST_CASE("SPP deviations have the variance and OU correlation of the model", "[measurement]") {
   const Scenario s = scenario("[spp]\nsd_biological = 8.0\nsd_measurement = 4.0\nbiological_corr_months = 6.0\n");
   const Measurement m(s.spp, s.measurement, s.population, s.trial.months, s.screening.schedule());
-  const int n = 40000;
+  const std::size_t n = 40000;
+  const UnitColumns u = keys(9, 1, n);
+  TrialData t;
+  t.reset_consented(n, 3);
+  Scratch scratch;
+  std::vector<double> fluctuation(n);
+  m.draw_entry(u, n, t, fluctuation.data(), scratch);
+  t.reset_rows(n);
+  m.draw_visits(u, t, fluctuation.data(), scratch);
+  // Visits at months 6 and 12 (month 0's reading is the entry reading itself).
+  const double* d6 = t.at(t.deviation, 1);
+  const double* d12 = t.at(t.deviation, 2);
   double s0 = 0, s6 = 0, s00 = 0, s66 = 0, s06 = 0;
-  for (int i = 0; i < n; ++i) {
-    Stream rng(9, 1, StreamKind::measurement, static_cast<std::uint64_t>(i));
-    // Visits at months 6 and 12 (month 0's reading is the entry reading itself).
-    const Deviations d = m.draw_deviations(rng);
-    s0 += d.visit[1];
-    s6 += d.visit[2];
-    s00 += d.visit[1] * d.visit[1];
-    s66 += d.visit[2] * d.visit[2];
-    s06 += d.visit[1] * d.visit[2];
+  for (std::size_t i = 0; i < n; ++i) {
+    s0 += d6[i];
+    s6 += d12[i];
+    s00 += d6[i] * d6[i];
+    s66 += d12[i] * d12[i];
+    s06 += d6[i] * d12[i];
   }
+  const double nn = static_cast<double>(n);
   const double var_total = 64.0 + 16.0;
-  check_within(s00 / n, var_total, var_total * std::sqrt(2.0 / n));
-  check_within(s66 / n, var_total, var_total * std::sqrt(2.0 / n));
+  check_within(s00 / nn, var_total, var_total * std::sqrt(2.0 / nn));
+  check_within(s66 / nn, var_total, var_total * std::sqrt(2.0 / nn));
   const double cov = 64.0 * std::exp(-1.0);
   // SE of a sample covariance: sqrt((var^2 + cov^2)/n).
-  check_within(s06 / n - s0 / n * s6 / n, cov, std::sqrt((var_total * var_total + cov * cov) / n));
+  check_within(s06 / nn - s0 / nn * s6 / nn, cov, std::sqrt((var_total * var_total + cov * cov) / nn));
 }
 
 TEST_CASE("screening excludes in funnel order and applies the cutoffs", "[screening]") {
   ScreeningConfig cfg;
   cfg.entry_max = 80.0;
   cfg.entry_min = 20.0;
-  cfg.pre_baseline_loss = 0.0;
+  cfg.pre_baseline_loss = 0.1;
   const Screening scr(cfg);
-  Stream rng(1, 1, StreamKind::population, 0);
-  Covariates c;
-  CHECK(scr.classify(c, 79.9, rng) == Status::randomized);
-  CHECK(scr.classify(c, 80.0, rng) == Status::entry_above_max);
-  CHECK(scr.classify(c, 19.9, rng) == Status::entry_below_min);
-  CHECK(scr.classify(c, 20.0, rng) == Status::randomized);
-  c.prior_mg = true;
-  CHECK(scr.classify(c, 50.0, rng) == Status::prior_mg);
-  cfg.pre_baseline_loss = 0.999999;
-  c.prior_mg = false;
-  CHECK(Screening(cfg).classify(c, 50.0, rng) == Status::lost_pre_baseline);
+  // classify(prior_mg, entry SPP, the loss draw)
+  CHECK(scr.classify(false, 79.9, 0.5) == Status::randomized);
+  CHECK(scr.classify(false, 80.0, 0.5) == Status::entry_above_max);
+  CHECK(scr.classify(false, 19.9, 0.5) == Status::entry_below_min);
+  CHECK(scr.classify(false, 20.0, 0.5) == Status::randomized);
+  CHECK(scr.classify(true, 50.0, 0.05) == Status::prior_mg);
+  CHECK(scr.classify(false, 50.0, 0.05) == Status::lost_pre_baseline);
+  CHECK(scr.classify(false, 90.0, 0.05) == Status::lost_pre_baseline);
 }
 
 namespace {
-TrialData trial_with(int n, const std::vector<bool>& diabetes = {}) {
+// n randomized patients (row r is patient r), a third with diabetes, two in five male.
+TrialData trial_with(std::size_t n) {
   TrialData t;
-  t.visits = 3;
-  t.patients.resize(static_cast<std::size_t>(n));
-  for (int i = 0; i < n; ++i) {
-    t.patients[static_cast<std::size_t>(i)].cov.diabetes = diabetes.empty() ? (i % 3 == 0) : diabetes[static_cast<std::size_t>(i)];
-    t.patients[static_cast<std::size_t>(i)].cov.male = (i % 5) < 2;
-    t.randomized.push_back(static_cast<std::size_t>(i));
+  t.reset_consented(n, 3);
+  t.reset_rows(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    t.diabetes[i] = i % 3 == 0;
+    t.male[i] = (i % 5) < 2;
+    t.age[i] = 67.0;
+    t.status[i] = Status::randomized;
+    t.patient[i] = static_cast<std::uint32_t>(i);
   }
   return t;
 }
 int treated(const TrialData& t, int stratum = -1) {
   int k = 0;
-  for (const auto& p : t.patients) {
-    if (stratum >= 0 && p.cov.diabetes != (stratum == 1)) continue;
-    k += p.arm == Arm::treatment;
+  for (std::size_t r = 0; r < t.rows; ++r) {
+    if (stratum >= 0 && (t.diabetes[t.patient[r]] != 0) != (stratum == 1)) continue;
+    k += t.arm[r] == Arm::treatment;
   }
   return k;
 }
 int count(const TrialData& t, int stratum) {
   int k = 0;
-  for (const auto& p : t.patients) k += stratum < 0 || p.cov.diabetes == (stratum == 1);
+  for (std::size_t r = 0; r < t.rows; ++r) k += stratum < 0 || (t.diabetes[t.patient[r]] != 0) == (stratum == 1);
   return k;
 }
 }  // namespace
@@ -154,8 +174,8 @@ TEST_CASE("permuted blocks balance every completed block", "[randomization]") {
     rz.assign(t, rng);
     // Blocks of 4 and 6 have equal arms, so running imbalance never exceeds 3.
     int diff = 0, worst = 0;
-    for (const auto& p : t.patients) {
-      diff += p.arm == Arm::treatment ? 1 : -1;
+    for (std::size_t row = 0; row < t.rows; ++row) {
+      diff += t.arm[row] == Arm::treatment ? 1 : -1;
       worst = std::max(worst, std::abs(diff));
     }
     REQUIRE(worst <= 3);
@@ -227,35 +247,55 @@ TEST_CASE("MgO titration stays within the dose range and raises serum Mg", "[tre
   const TreatmentConfig cfg;
   const Treatment trt(cfg);
   const std::vector<double> months{0, 6, 12};
+  const std::size_t n = 4000;
+  TrialData t = trial_with(n);
+  for (std::size_t r = 0; r < n; ++r) {
+    t.mg[r] = 2.5;
+    t.arm[r] = r % 2 ? Arm::treatment : Arm::control;
+  }
+  Scratch scratch;
+  trt.apply(keys(8, 0, n), t, months, scratch);
   double mg_t = 0, mg_c = 0;
-  const int n = 4000;
-  VisitTable table;
-  table.reset(1, months.size());
-  const VisitRow row = table.row(0);
-  for (int i = 0; i < n; ++i) {
-    Patient p;
-    p.cov.mg = 2.5;
-    p.arm = i % 2 ? Arm::treatment : Arm::control;
-    Stream rng(8, 0, StreamKind::treatment, static_cast<std::uint64_t>(i));
-    trt.apply(p, row, months, rng);
-    CHECK(row.dose[0] == 0.0);
-    if (p.arm == Arm::treatment) {
-      REQUIRE(row.dose[1] >= cfg.min_dose_mg);
-      REQUIRE(row.dose[1] <= cfg.max_dose_mg);
-      REQUIRE(std::fmod(row.dose[1], cfg.dose_step_mg) == 0.0);
-      mg_t += row.serum_mg[1];
+  for (std::size_t r = 0; r < n; ++r) {
+    const double dose0 = t.at(t.dose, 0)[r], dose1 = t.at(t.dose, 1)[r], mg1 = t.at(t.serum_mg, 1)[r];
+    CHECK(dose0 == 0.0);
+    if (t.arm[r] == Arm::treatment) {
+      REQUIRE(dose1 >= cfg.min_dose_mg);
+      REQUIRE(dose1 <= cfg.max_dose_mg);
+      REQUIRE(std::fmod(dose1, cfg.dose_step_mg) == 0.0);
+      mg_t += mg1;
     } else {
-      REQUIRE(row.dose[1] == 0.0);
-      mg_c += row.serum_mg[1];
+      REQUIRE(dose1 == 0.0);
+      mg_c += mg1;
     }
   }
-  check_within(mg_c / (n / 2), 2.5, cfg.mg_measurement_sd / std::sqrt(n / 2));
-  CHECK(mg_t / (n / 2) > 2.9);
-  CHECK(mg_t / (n / 2) < 3.2);
+  const double half = static_cast<double>(n / 2);
+  check_within(mg_c / half, 2.5, cfg.mg_measurement_sd / std::sqrt(half));
+  CHECK(mg_t / half > 2.9);
+  CHECK(mg_t / half < 3.2);
 }
 
 const std::vector<double> kMonths{0, 6, 12};
-const std::array<double, kMaxVisits> kNoReadings{};
+
+namespace {
+// n patients of one arm on one true path (and, for dropout on observed SPP, with the same
+// readings at months 0, 6 and 12), followed by `drop`: the rows' fates.
+TrialData followed(const Dropout& drop, Arm arm, const TruePath& path, const std::array<double, 3>& readings,
+                   std::uint64_t seed, std::size_t n = 20000) {
+  TrialData t = trial_with(n);
+  t.onset_months = path.onset_months;
+  for (std::size_t r = 0; r < n; ++r) {
+    t.arm[r] = arm;
+    t.path_level[r] = path.level;
+    t.path_slope[r] = path.slope;
+    t.effect[r] = path.effect;
+    for (std::size_t k = 0; k < 3; ++k) t.at(t.observed, k)[r] = readings[k];
+  }
+  Scratch scratch;
+  drop.follow(keys(seed, 0, n), t, kMonths, scratch);
+  return t;
+}
+}  // namespace
 
 TEST_CASE("non-informative dropout follows the exponential competing-risks law", "[dropout]") {
   DropoutConfig cfg;
@@ -264,33 +304,49 @@ TEST_CASE("non-informative dropout follows the exponential competing-risks law",
   cfg.ae_per_year = 0.3;
   cfg.spp_hazard_ratio_per_10 = 1.0;
   const Dropout drop(cfg, 12.0, 0.0);
-  const int n = 20000;
+  const std::size_t n = 20000;
+  const TrialData t = followed(drop, Arm::treatment, TruePath{60, 0, 0, 0}, {}, 10, n);
   int dropped = 0, deaths = 0, ae = 0;
-  for (int i = 0; i < n; ++i) {
-    Patient p;
-    p.arm = Arm::treatment;
-    Stream rng(10, 0, StreamKind::dropout, static_cast<std::uint64_t>(i));
-    drop.follow(p, TruePath{60, 0, 0, 0}, kMonths, kNoReadings.data(), rng);
-    if (p.dropout_reason != DropoutReason::none) {
+  for (std::size_t r = 0; r < n; ++r) {
+    if (t.dropout_reason[r] != DropoutReason::none) {
       ++dropped;
-      REQUIRE(p.dropout_month >= 0.0);
-      REQUIRE(p.dropout_month <= 12.0);
+      REQUIRE(t.dropout_month[r] >= 0.0);
+      REQUIRE(t.dropout_month[r] <= 12.0);
+    } else {
+      REQUIRE(std::isinf(t.dropout_month[r]));
     }
-    deaths += p.dropout_reason == DropoutReason::death;
-    ae += p.dropout_reason == DropoutReason::adverse_event;
+    deaths += t.dropout_reason[r] == DropoutReason::death;
+    ae += t.dropout_reason[r] == DropoutReason::adverse_event;
   }
+  const double nn = static_cast<double>(n);
   const double p_drop = 1 - std::exp(-0.6);
-  check_within(static_cast<double>(dropped) / n, p_drop, std::sqrt(p_drop * (1 - p_drop) / n));
+  check_within(dropped / nn, p_drop, std::sqrt(p_drop * (1 - p_drop) / nn));
   const double p_death = p_drop * 0.2 / 0.6;
-  check_within(static_cast<double>(deaths) / n, p_death, std::sqrt(p_death * (1 - p_death) / n));
+  check_within(deaths / nn, p_death, std::sqrt(p_death * (1 - p_death) / nn));
   const double p_ae = p_drop * 0.3 / 0.6;
-  check_within(static_cast<double>(ae) / n, p_ae, std::sqrt(p_ae * (1 - p_ae) / n));
+  check_within(ae / nn, p_ae, std::sqrt(p_ae * (1 - p_ae) / nn));
+}
+
+TEST_CASE("dropout times follow the exponential law within the year", "[dropout]") {
+  // Constant hazard 0.6/year: P(drop before month 6) = 1 - e^-0.3.
+  DropoutConfig cfg;
+  cfg.death_per_year = 0.6;
+  cfg.transfer_per_year = 0.0;
+  cfg.ae_per_year = 0.0;
+  cfg.spp_hazard_ratio_per_10 = 1.0;
+  const Dropout drop(cfg, 12.0, 0.0);
+  const std::size_t n = 20000;
+  const TrialData t = followed(drop, Arm::control, TruePath{60, 0, 0, 0}, {}, 13, n);
+  int early = 0;
+  for (std::size_t r = 0; r < n; ++r) early += t.dropout_month[r] < 6.0;
+  const double p = 1 - std::exp(-0.3), nn = static_cast<double>(n);
+  check_within(early / nn, p, std::sqrt(p * (1 - p) / nn));
 }
 
 namespace {
 // Share of 20000 control patients with the given path and readings who drop out within 12
 // months, under death hazard 0.2/yr at SPP 60 and HR 1.5 per 10 mmHg (no other causes).
-double dropout_share(bool on_observed, const TruePath& path, const std::array<double, kMaxVisits>& readings,
+double dropout_share(bool on_observed, const TruePath& path, const std::array<double, 3>& readings,
                      std::uint64_t seed) {
   DropoutConfig cfg;
   cfg.death_per_year = 0.2;
@@ -299,34 +355,33 @@ double dropout_share(bool on_observed, const TruePath& path, const std::array<do
   cfg.spp_hazard_ratio_per_10 = 1.5;
   cfg.reference_spp = 60.0;
   cfg.on_observed = on_observed;
-  const Dropout drop(cfg, 12.0, 0.0);
-  const int n = 20000;
+  const Dropout drop(cfg, 12.0, path.onset_months);
+  const TrialData t = followed(drop, Arm::control, path, readings, seed);
   int dropped = 0;
-  for (int i = 0; i < n; ++i) {
-    Patient p;
-    p.arm = Arm::control;
-    Stream rng(seed, 0, StreamKind::dropout, static_cast<std::uint64_t>(i));
-    drop.follow(p, path, kMonths, readings.data(), rng);
-    dropped += p.dropout_reason != DropoutReason::none;
-  }
-  return static_cast<double>(dropped) / n;
+  for (std::size_t r = 0; r < t.rows; ++r) dropped += t.dropout_reason[r] != DropoutReason::none;
+  return static_cast<double>(dropped) / static_cast<double>(t.rows);
 }
 }  // namespace
 
 TEST_CASE("informative dropout multiplies the hazard per 10 mmHg lower true SPP", "[dropout]") {
   // 20 mmHg below the reference: hazard x2.25.
   const double p = 1 - std::exp(-0.2 * 2.25);
-  check_within(dropout_share(false, TruePath{40, 0, 0, 0}, kNoReadings, 11), p, std::sqrt(p * (1 - p) / 20000));
+  check_within(dropout_share(false, TruePath{40, 0, 0, 0}, {}, 11), p, std::sqrt(p * (1 - p) / 20000));
+}
+
+TEST_CASE("informative dropout follows a sloping true SPP month by month", "[dropout]") {
+  // True SPP falls from 60 by 2 mmHg a month: the hazard at month k's middle is
+  // 0.2/12 * 1.5^((2 (k + 0.5))/10); the months' sum is the cumulative hazard.
+  double h = 0;
+  for (int k = 0; k < 12; ++k) h += 0.2 / 12 * std::pow(1.5, 2.0 * (k + 0.5) / 10.0);
+  const double p = 1 - std::exp(-h);
+  check_within(dropout_share(false, TruePath{60, -2, 0, 0}, {}, 14), p, std::sqrt(p * (1 - p) / 20000));
 }
 
 TEST_CASE("dropout on observed SPP uses the last reading taken before each month", "[dropout]") {
   // Baseline reading 60 (x1), month-6 reading 40 (x2.25); the true SPP (80) is ignored.
-  std::array<double, kMaxVisits> readings{};
-  readings[0] = 60.0;
-  readings[1] = 40.0;
-  readings[2] = 40.0;
   const double p = 1 - std::exp(-0.2 * 0.5 - 0.2 * 2.25 * 0.5);
-  check_within(dropout_share(true, TruePath{80, 0, 0, 0}, readings, 12), p, std::sqrt(p * (1 - p) / 20000));
+  check_within(dropout_share(true, TruePath{80, 0, 0, 0}, {60.0, 40.0, 40.0}, 12), p, std::sqrt(p * (1 - p) / 20000));
 }
 
 TEST_CASE("visits after dropout are missing and the baseline is the entry reading", "[measurement]") {
@@ -334,14 +389,14 @@ TEST_CASE("visits after dropout are missing and the baseline is the entry readin
   const TrialSimulator sim(s);
   Workspace ws;
   sim.simulate(20190401, 3, ws);
+  const TrialData& t = ws.trial;
   int checked = 0;
-  for (std::size_t r = 0; r < ws.trial.randomized.size(); ++r) {
-    const Patient& p = ws.trial.randomized_patient(r);
-    const ConstVisitRow row = ws.trial.table.row(r);
-    REQUIRE(p.row == static_cast<std::int32_t>(r));
-    REQUIRE(p.entry_spp < 80.0);
-    REQUIRE(row.observed[0] == p.entry_spp);
-    for (std::size_t k = 1; k < 3; ++k) REQUIRE((row.seen[k] != 0) == (s.trial.months[k] < p.dropout_month));
+  for (std::size_t r = 0; r < t.rows; ++r) {
+    const std::size_t i = t.patient[r];
+    REQUIRE(t.status[i] == Status::randomized);
+    REQUIRE(t.entry_spp[i] < 80.0);
+    REQUIRE(t.observed_at(r, 0) == t.entry_spp[i]);
+    for (std::size_t k = 1; k < 3; ++k) REQUIRE(t.seen_at(r, k) == (s.trial.months[k] < t.dropout_month[r]));
     ++checked;
   }
   CHECK(checked > 50);
@@ -350,35 +405,29 @@ TEST_CASE("visits after dropout are missing and the baseline is the entry readin
 TEST_CASE("the covariates models read do not depend on whether the others are drawn", "[population]") {
   // Age and sex are read by no model here: they come from the extras stream with the labs.
   const Population pop(PopulationConfig{}, {false, false, true});
-  for (std::uint64_t i = 0; i < 200; ++i) {
-    Stream a(7, 0, StreamKind::population, i), b(7, 0, StreamKind::population, i);
-    Stream extras(7, 0, StreamKind::covariates, i);
-    Covariates core, full;
-    ExtraCovariates x;
-    pop.draw(a, core);
-    pop.draw(b, full, &extras, &x);
-    REQUIRE(core.diabetes == full.diabetes);
-    REQUIRE(core.prior_mg == full.prior_mg);
-    REQUIRE(core.mg == full.mg);
-    REQUIRE(a() == b());  // both streams left at the same point
-    REQUIRE(std::isnan(core.age));
-    REQUIRE(full.age >= 18.0);
-    REQUIRE(x.vintage > 0);
+  const std::size_t n = 200;
+  const TrialData core = covariates(pop, 7, n, false), full = covariates(pop, 7, n, true);
+  for (std::size_t i = 0; i < n; ++i) {
+    REQUIRE(core.diabetes[i] == full.diabetes[i]);
+    REQUIRE(core.prior_mg[i] == full.prior_mg[i]);
+    REQUIRE(core.mg[i] == full.mg[i]);
+    REQUIRE(std::isnan(core.age[i]));
+    REQUIRE(full.age[i] >= 18.0);
+    REQUIRE(full.extras[i].vintage > 0);
   }
 }
 
 TEST_CASE("diabetes is the same patient's whatever other covariates a scenario draws", "[population]") {
-  // Diabetes is the first latent normal of the population stream, so switching on age (an SPP
-  // shift) or sex (minimization) keeps every patient's stratum: common random numbers.
+  // Each covariate's latent normal has its own slot of the population stream, and diabetes comes
+  // first in the copula, so switching on age (an SPP shift) or sex (minimization) keeps every
+  // patient's stratum: common random numbers.
   const Population only(PopulationConfig{}, {false, false, false}), all(PopulationConfig{}, {true, true, true});
+  const std::size_t n = 500;
+  const TrialData a = covariates(only, 8, n, false), b = covariates(all, 8, n, false);
   int differ = 0;
-  for (std::uint64_t i = 0; i < 500; ++i) {
-    Stream a(8, 0, StreamKind::population, i), b(8, 0, StreamKind::population, i);
-    Covariates c1, c2;
-    only.draw(a, c1);
-    all.draw(b, c2);
-    REQUIRE(c1.diabetes == c2.diabetes);
-    differ += c1.mg != c2.mg;
+  for (std::size_t i = 0; i < n; ++i) {
+    REQUIRE(a.diabetes[i] == b.diabetes[i]);
+    differ += a.mg[i] != b.mg[i];
   }
   CHECK(differ > 400);  // serum Mg is drawn only by the second
 }
