@@ -13,9 +13,11 @@
 //                     `bench_perf_count CASE N1 N2` prints the unit keys derived, the engine
 //                     outputs and the draws by type (normal, exponential, uniform, integer) per
 //                     trial. It is never timed.
-// The parent times the floor (a unit key, and each type of draw on a Stream) itself, from the
-// normal library, and prints the tables.
+// The parent times the floor (unit keys, and each type of draw, made as the engine makes them:
+// for columns of units at once, and integers on a Stream) itself, from the normal library, and
+// prints the tables.
 #include "sim/engine/draw_counter.hpp"
+#include "sim/engine/draws.hpp"
 #include "sim/engine/engine.hpp"
 #include "sim/engine/rng.hpp"
 #include "sim/io/scenario.hpp"
@@ -294,9 +296,9 @@ json count_draws(const Case& c, std::uint64_t n1, std::uint64_t n2) {
   const auto trials = static_cast<double>(n2 - n1);
   auto per_trial = [&](std::uint64_t a, std::uint64_t b) { return static_cast<double>(b - a) / trials; };
   const double keys = per_trial(c1.keys, c2.keys);
-  // Every consented patient has a unit key, and every trial one for its own streams: fewer
-  // means draws happened where this thread could not see them.
-  if (keys < s.trial.consented + 1.0) throw std::runtime_error("fewer unit keys than consented patients + 1: the counts are incomplete");
+  // Every consented patient has a unit key (the trial's own streams use the first patient's
+  // unit): fewer means draws happened where this thread could not see them.
+  if (keys < s.trial.consented) throw std::runtime_error("fewer unit keys than consented patients: the counts are incomplete");
   json draws = json::object();
   for (std::size_t d = 0; d < draw_counter::kDrawTypes; ++d) {
     draws[kDrawNames[d]] = per_trial(c1.draws[d], c2.draws[d]);
@@ -338,16 +340,36 @@ struct FloorCosts {
 FloorCosts floor_costs() {
   constexpr std::uint64_t kKeys = 10'000'000;
   constexpr std::uint64_t kDraws = 20'000'000;
+  // Keys and draws are made as the engine makes them: for columns of units at once
+  // (sim/engine/draws.hpp), here 128 units at a time, each column a new slot.
+  constexpr std::size_t kColumn = 128;
   FloorCosts f;
   f.ns_per_key = 1e9 / static_cast<double>(kKeys) * best_cpu([] {
     const TrialKey key(kSeed, 0);
+    UnitColumns u;
+    u.resize(kColumn);
     std::uint64_t acc = 0;
-    for (std::uint64_t i = 0; i < kKeys; ++i) {
-      const UnitKey u = key.unit(i);
-      acc += u.key ^ u.mask;
+    for (std::uint64_t i = 0; i < kKeys; i += kColumn) {
+      draws::unit_keys(key, i, kColumn, u.key.data(), u.mask.data());
+      acc += u.key[7] ^ u.mask[3];
     }
     word_sink = acc;
   });
+  UnitColumns units;
+  units.resize(kColumn);
+  draws::unit_keys(TrialKey(kSeed, 0), 0, kColumn, units.key.data(), units.mask.data());
+  auto time_columns = [&](auto draw) {
+    return 1e9 / static_cast<double>(kDraws) * best_cpu([&] {
+      std::vector<double> out(kColumn);
+      double acc = 0;
+      std::uint32_t slot = 0;
+      for (std::uint64_t i = 0; i < kDraws; i += kColumn) {
+        draw(units, kColumn, StreamKind::measurement, slot++, out.data());
+        acc += out[5];
+      }
+      double_sink = acc;
+    });
+  };
   auto time_draws = [&](auto draw) {
     return 1e9 / static_cast<double>(kDraws) * best_cpu([&] {
       Stream s(kSeed, 0, StreamKind::measurement);
@@ -356,10 +378,13 @@ FloorCosts floor_costs() {
       double_sink = acc;
     });
   };
-  f.ns_per_draw[static_cast<std::size_t>(draw_counter::Draw::normal)] = time_draws([](Stream& s) { return standard_normal(s); });
+  using Column = void (*)(const UnitColumns&, std::size_t, StreamKind, std::uint32_t, double*);
+  f.ns_per_draw[static_cast<std::size_t>(draw_counter::Draw::normal)] = time_columns(static_cast<Column>(draws::normal));
   f.ns_per_draw[static_cast<std::size_t>(draw_counter::Draw::exponential)] =
-      time_draws([](Stream& s) { return standard_exponential(s); });
-  f.ns_per_draw[static_cast<std::size_t>(draw_counter::Draw::uniform)] = time_draws([](Stream& s) { return uniform01(s); });
+      time_columns(static_cast<Column>(draws::exponential));
+  f.ns_per_draw[static_cast<std::size_t>(draw_counter::Draw::uniform)] = time_columns(static_cast<Column>(draws::uniform));
+  // Integer draws (randomization's block shuffles) and outputs beyond a draw's first are taken
+  // one at a time from a stream.
   f.ns_per_draw[static_cast<std::size_t>(draw_counter::Draw::integer)] =
       time_draws([](Stream& s) { return static_cast<double>(uniform_below(s, 4)); });
   f.ns_per_output = time_draws([](Stream& s) { return static_cast<double>(s() >> 11); });

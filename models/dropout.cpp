@@ -57,18 +57,6 @@ Dropout::Dropout(const DropoutConfig& cfg, double horizon_months, double effect_
 // visit schedule (Little & Rubin 2019, ch. 1 and 6), which the MMRM and imputation require.
 namespace {
 
-// Four rows as one value of GCC's generic vectors (one 256-bit register in the x86-64-v4 clone,
-// two SSE2 ones in the portable clone): the same operations on each lane either way.
-using Lanes = double __attribute__((vector_size(32)));
-using Mask = long long __attribute__((vector_size(32)));
-[[gnu::always_inline]] inline Lanes load8(const double* p) {
-  Lanes v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-[[gnu::always_inline]] inline void store8(double* p, Lanes v) { std::memcpy(p, &v, sizeof v); }
-[[gnu::always_inline]] inline Lanes splat(double x) { return Lanes{x, x, x, x}; }
-
 // x[i] = e^x[i], computed once for each run of equal values (a column that takes one or two
 // values, as the steps of a trial without individual slopes do, costs two exponentials).
 void exp_of_few(double* x, std::size_t n) {
@@ -175,113 +163,135 @@ void Dropout::follow(const UnitColumns& units, TrialData& t, const std::vector<d
 
 // The true SPP is linear in time before the effect's onset and after it, so over the whole
 // months on either side the exponent is linear in the piece index and the multipliers are
-// geometric, m0 f^k: every row's walk runs on multiplications, four rows at a time, the pieces
-// in order. True SPP at a piece's middle m is TruePath::at(m) = level + slope m +
-// effect effect_at(m)/effect.
+// geometric, m0 f^k: a run of n pieces adds (death + transfer) m0 (f^n - 1)/(f - 1) + (fixed
+// hazards) n. That closed form screens every row at once; only rows whose cumulative hazard to
+// the horizon comes within a relative 1e-6 of their threshold are walked piece by piece, on the
+// same multipliers (m0, then m0 f, m0 f^2, ...), to the piece where it is crossed. True SPP at a
+// piece's middle m is TruePath::at(m) = level + slope m + effect effect_at(m)/effect.
 TRIALSIM_VECTOR_LOOPS void Dropout::walk_true(const UnitColumns& units, TrialData& t, const double* threshold,
                                               Scratch& scratch) const {
-  const std::size_t m = t.rows, padded = (m + 3) / 4 * 4;
-  // The exponents of the multiplier at the middle of the first piece of the ramp run, of the run
-  // after it and of the part-month, the runs' steps, and the ramp's length, per row.
-  double* const e_ramp = scratch.col(1, padded);
-  double* const e_after = scratch.col(2, padded);
-  double* const e_part = scratch.col(3, padded);
-  double* const s_ramp = scratch.col(4, padded);
-  double* const s_after = scratch.col(5, padded);
-  double* const n_ramp = scratch.col(6, padded);
-  double* const fixed = scratch.col(7, padded);
-  double* const thr = scratch.col(8, padded);
-  double* const month = scratch.col(9, padded);
-  double* const at = scratch.col(10, padded);  // multiplier of the piece crossed; 0: capped, walked alone
+  const std::size_t m = t.rows;
+  // Per row: the first run (the ramp's, or the run after it where there is no ramp) and the
+  // second (after the ramp, for rows that have both): the exponent at the first piece's middle,
+  // the step, the number of pieces; and the part-month's exponent.
+  double* const e1 = scratch.col(1, m);
+  double* const s1 = scratch.col(2, m);
+  double* const n1 = scratch.col(3, m);
+  double* const e2 = scratch.col(4, m);
+  double* const s2 = scratch.col(5, m);
+  double* const n2 = scratch.col(6, m);
+  double* const ep = scratch.col(7, m);
+  double* const g1 = scratch.col(8, m);
+  double* const g2 = scratch.col(9, m);
+  double* const total = scratch.col(10, m);
+  double* const x1 = scratch.col(11, m);
+  double* const x2 = scratch.col(12, m);
+  double* const f1 = scratch.col(13, m);
+  double* const f2 = scratch.col(14, m);
+  double* const capped = scratch.col(15, m);
   const double* const level = t.path_level.data();
   const double* const slope = t.path_slope.data();
   const double* const effect = t.effect.data();
-  const Arm* const arm = t.arm.data();
+  const double* const treated = t.treated.data();
   const double L = log_hr_per_mmHg_, ref = cfg_.reference_spp, onset = onset_;
   const double ramp_months = ramp_, whole = whole_, width = width_, mid_part = whole_ + 0.5 * width_;
   const double fr = frac_ramp_, fa = frac_after_, fp = frac_part_;
-  const double fixed_treated = treated_transfer_rate_ + treated_ae_rate_;
-  TRIALSIM_COLUMNS for (std::size_t r = 0; r < padded; ++r) {
-    // Rows past the last are padding, with a threshold no hazard reaches.
-    const bool real = r < m;
-    const double lv = real ? level[r] : ref, sl = real ? slope[r] : 0.0, ef = real ? effect[r] : 0.0;
-    const bool ramps = ef != 0.0 && onset > 0.0;
-    const double ramp = ramps ? ramp_months : 0.0;
-    n_ramp[r] = ramp;
-    e_ramp[r] = L * (ref - (lv + sl * 0.5 + ef * fr));
-    e_after[r] = L * (ref - (lv + sl * (ramp + 0.5) + ef * fa));
-    e_part[r] = L * (ref - (lv + sl * mid_part + ef * fp));
-    s_ramp[r] = ramps ? -L * (sl + ef / onset) : 0.0;
-    s_after[r] = -L * sl;
-    fixed[r] = real && arm[r] == Arm::treatment ? fixed_treated : 0.0;
-    thr[r] = real ? threshold[r] : std::numeric_limits<double>::infinity();
-    // Whether a multiplier would pass e^700: such rows are walked alone (capped).
-    const double after = whole - ramp;
-    const bool capped = (ramp > 0 && !(std::max(e_ramp[r], e_ramp[r] + (ramp - 1) * s_ramp[r]) < 700.0)) ||
-                        (after > 0 && !(std::max(e_after[r], e_after[r] + (after - 1) * s_after[r]) < 700.0)) ||
-                        (width > 0 && !(e_part[r] < 700.0));
-    at[r] = capped ? 0.0 : 1.0;
-    e_ramp[r] = capped ? 0.0 : e_ramp[r];
-    e_after[r] = capped ? 0.0 : e_after[r];
-    e_part[r] = capped ? 0.0 : e_part[r];
+  bool two_runs = false;
+  TRIALSIM_COLUMNS for (std::size_t r = 0; r < m; ++r) {
+    const double lv = level[r], sl = slope[r], ef = effect[r];
+    const bool ramps = ef != 0.0 && onset > 0.0 && ramp_months > 0.0;
+    const double ramp = ramps ? ramp_months : 0.0, after = whole - ramp;
+    const double e_ramp = L * (ref - (lv + sl * 0.5 + ef * fr));
+    const double e_after = L * (ref - (lv + sl * (ramp + 0.5) + ef * fa));
+    const double s_ramp = -L * (sl + ef / onset), s_after = -L * sl;
+    e1[r] = ramps ? e_ramp : e_after;
+    s1[r] = ramps ? s_ramp : s_after;
+    n1[r] = ramps ? ramp : after;
+    e2[r] = e_after;
+    s2[r] = s_after;
+    n2[r] = ramps ? after : 0.0;
+    ep[r] = L * (ref - (lv + sl * mid_part + ef * fp));
+    // Whether a multiplier would pass e^700: such rows are walked on their own exponents.
+    const bool over = (n1[r] > 0 && !(std::max(e1[r], e1[r] + (n1[r] - 1) * s1[r]) < 700.0)) ||
+                      (n2[r] > 0 && !(std::max(e2[r], e2[r] + (n2[r] - 1) * s2[r]) < 700.0)) ||
+                      (width > 0 && !(ep[r] < 700.0));
+    capped[r] = over ? 1.0 : 0.0;
+    e1[r] = over ? 0.0 : e1[r];
+    e2[r] = over ? 0.0 : e2[r];
+    ep[r] = over ? 0.0 : ep[r];
+    s1[r] = over ? 0.0 : s1[r];
+    s2[r] = over ? 0.0 : s2[r];
+    g1[r] = s1[r] * n1[r];
+    g2[r] = s2[r] * n2[r];
   }
-  draws::exp(e_ramp, padded, e_ramp);
-  draws::exp(e_after, padded, e_after);
-  if (width_ > 0) draws::exp(e_part, padded, e_part);
-  // The steps are the same for every row of an arm unless patients have slopes of their own or
-  // effects of their own size.
-  exp_of_few(s_ramp, padded);
-  exp_of_few(s_after, padded);
-  const Lanes dr = splat(death_rate_), tr = splat(transfer_rate_), tt = splat(treated_transfer_rate_);
-  for (std::size_t c = 0; c < padded; c += 4) {
-    const Lanes ramp = load8(n_ramp + c), f_ramp = load8(s_ramp + c), f_after = load8(s_after + c);
-    const Lanes fix = load8(fixed + c), th = load8(thr + c), live = load8(at + c);
-    // The fixed hazards split into transfer and adverse events, as the cause draw needs them.
-    const Mask treated = fix != 0.0;
-    const Lanes tt_r = treated ? tt : splat(0.0), ae_r = fix - tt_r;
-    Lanes run_ramp = load8(e_ramp + c), run_after = load8(e_after + c);
-    // Where the threshold is crossed: the piece's start, the hazard before it and the piece's
-    // hazard rate and multiplier (the month is worked out once, after the walk).
-    Lanes cum = splat(0.0), hit_start = splat(std::numeric_limits<double>::infinity()), hit_cum = splat(0.0),
-          hit_total = splat(1.0), hit_m = splat(0.0);
-    Mask done = live == 0.0;  // capped rows take no part here
-    for (int k = 0; k < whole_; ++k) {
-      const Mask in_ramp = splat(k) < ramp;
-      const Lanes mult = in_ramp ? run_ramp : run_after;
-      const Lanes total = (dr * mult + (tr * mult + tt_r)) + ae_r;
-      const Lanes next = cum + total;
-      const Mask hit = (done == 0) & (total > 0.0) & (next >= th);
-      hit_start = hit ? splat(k) : hit_start;
-      hit_cum = hit ? cum : hit_cum;
-      hit_total = hit ? total : hit_total;
-      hit_m = hit ? mult : hit_m;
-      done |= hit;
-      cum = next;
-      run_ramp = run_ramp * f_ramp;
-      run_after = in_ramp ? run_after : run_after * f_after;
-    }
-    if (width_ > 0) {
-      const Lanes mult = load8(e_part + c);
-      const Lanes total = (dr * mult + (tr * mult + tt_r)) + ae_r;
-      const Mask hit = (done == 0) & (total > 0.0) & (cum + total * width >= th);
-      hit_start = hit ? splat(whole) : hit_start;
-      hit_cum = hit ? cum : hit_cum;
-      hit_total = hit ? total : hit_total;
-      hit_m = hit ? mult : hit_m;
-    }
-    store8(month + c, hit_start + (th - hit_cum) / hit_total);
-    store8(at + c, live == 0.0 ? splat(0.0) : hit_m + splat(1.0));
+  for (std::size_t r = 0; r < m; ++r) two_runs = two_runs || n2[r] > 0;
+  draws::exp(e1, m, x1);
+  std::copy_n(s1, m, f1);
+  exp_of_few(f1, m);
+  exp_of_few(g1, m);
+  if (two_runs) {
+    draws::exp(e2, m, x2);
+    std::copy_n(s2, m, f2);
+    exp_of_few(f2, m);
+    exp_of_few(g2, m);
+  }
+  if (width_ > 0) draws::exp(ep, m, ep);
+  // Sum of f^k, k < n: (f^n - 1)/(f - 1), or its series where the step s = ln f is so small that
+  // the quotient would lose digits (within 1e-9 relative for |s| < 1e-5 and n <= 240).
+  auto geometric = [](double step, double n, double fn, double f) {
+    const double sn = step * (n - 1);
+    return std::abs(step) < 1e-5 ? n * (1.0 + sn / 2.0 + step * sn * (2.0 * n - 1.0) / 6.0) : (fn - 1.0) / (f - 1.0);
+  };
+  const double rate = spp_rate_, fixed_treated = (treated_transfer_rate_ + treated_ae_rate_) * horizon_;
+  TRIALSIM_COLUMNS for (std::size_t r = 0; r < m; ++r) {
+    const double a = n1[r] > 0 ? rate * x1[r] * geometric(s1[r], n1[r], g1[r], f1[r]) : 0.0;
+    const double b = n2[r] > 0 ? rate * x2[r] * geometric(s2[r], n2[r], g2[r], f2[r]) : 0.0;
+    const double c = width > 0 ? rate * ep[r] * width : 0.0;
+    total[r] = ((treated[r] * fixed_treated + a) + b) + c;
   }
   for (std::size_t r = 0; r < m; ++r) {
-    const bool treated = arm[r] == Arm::treatment;
-    if (at[r] == 0.0) {
-      const Fate f = walk_capped(units[r], treated, t.path(r), threshold[r]);
-      t.dropout_month[r] = f.month;
-      t.dropout_reason[r] = f.reason;
-    } else if (month[r] < std::numeric_limits<double>::infinity()) {
-      t.dropout_month[r] = month[r];
-      t.dropout_reason[r] = cause(units[r], treated, at[r] - 1.0);
+    if (capped[r] == 0.0 && total[r] * (1.0 + 1e-6) < threshold[r]) continue;
+    const bool tr = treated[r] != 0.0;
+    Fate f;
+    if (capped[r] != 0.0) {
+      f = walk_capped(units[r], tr, t.path(r), threshold[r]);
+    } else {
+      // The walk on the multipliers: run 1, run 2, the part-month. A piece's all-cause hazard
+      // is (death + transfer) m + the treatment arm's fixed rates.
+      const double fixed = tr ? treated_transfer_rate_ + treated_ae_rate_ : 0.0, thr = threshold[r];
+      double cumulative = 0.0, mult = x1[r], start = -1.0, piece = 0.0;
+      auto walk = [&](int k0, int k1, double factor) {
+        for (int k = k0; k < k1; ++k, mult *= factor) {
+          piece = rate * mult + fixed;
+          if (piece > 0.0 && cumulative + piece >= thr) {
+            start = k;
+            return true;
+          }
+          cumulative += piece;
+        }
+        return false;
+      };
+      const int n_first = static_cast<int>(n1[r]);
+      bool hit = walk(0, n_first, f1[r]);
+      if (!hit) {
+        mult = x2[r];
+        hit = walk(n_first, whole_, f2[r]);
+      }
+      if (!hit && width_ > 0) {
+        mult = ep[r];
+        piece = rate * mult + fixed;
+        if (piece > 0.0 && cumulative + piece * width >= thr) {
+          start = whole_;
+          hit = true;
+        }
+      }
+      if (hit) {
+        f.month = start + (thr - cumulative) / piece;
+        f.reason = cause(units[r], tr, mult);
+      }
     }
+    t.dropout_month[r] = f.month;
+    t.dropout_reason[r] = f.reason;
   }
 }
 

@@ -64,8 +64,8 @@ class Dropout {
   // fate and returns true; else adds the piece's hazard to `cumulative`.
   bool crosses(Fate& f, const UnitKey& unit, bool treated, double start, double width, double m, double threshold,
                double& cumulative) const;
-  // Every row's walk on the true SPP path (four rows at a time), and one patient's walk where a
-  // multiplier would pass e^700 or on the readings (one per visit, `stride` apart).
+  // Every row's fate on the true SPP path, and one patient's walk where a multiplier would pass
+  // e^700 or on the readings (one per visit, `stride` apart).
   void walk_true(const UnitColumns& units, TrialData& t, const double* threshold, Scratch& scratch) const;
   Fate walk_capped(const UnitKey& unit, bool treated, const TruePath& path, double threshold) const;
   Fate walk_observed(const UnitKey& unit, bool treated, const std::vector<double>& months, const double* readings,

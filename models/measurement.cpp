@@ -75,65 +75,80 @@ void Measurement::prepare_schedule() {
   if (!entry_.separate_baseline) visit_noise_[0] = 0.0;
 }
 
-void Measurement::draw_latent(const UnitColumns& units, std::size_t n, TrialData& t, Scratch& scratch) const {
+TRIALSIM_VECTOR_LOOPS void Measurement::draw_latent(const UnitColumns& units, std::size_t n, TrialData& t,
+                                                    Scratch& scratch) const {
   double* const z = scratch.col(0, n);
   draws::normal(units, n, StreamKind::population, population_slot::spp_level, z);
   const double mean = spp_.mean, shift = spp_.diabetes_shift, centre = diabetes_centre_, sd = spp_.sd_between;
-  for (std::size_t i = 0; i < n; ++i) {
-    t.level[i] = mean + shift * ((t.diabetes[i] != 0 ? 1.0 : 0.0) - centre) + sd * z[i];
+  const std::uint8_t* const diabetes = t.diabetes.data();
+  double* const level = t.level.data();
+  TRIALSIM_COLUMNS for (std::size_t i = 0; i < n; ++i) {
+    level[i] = mean + shift * ((diabetes[i] != 0 ? 1.0 : 0.0) - centre) + sd * z[i];
   }
   // Age is drawn only where it shifts SPP (or minimization reads it): models/population.hpp.
   if (spp_.age_shift_per_10y != 0.0) {
-    for (std::size_t i = 0; i < n; ++i) t.level[i] += spp_.age_shift_per_10y * (t.age[i] - age_centre_) / 10.0;
+    const double per = spp_.age_shift_per_10y, age_centre = age_centre_;
+    const double* const age = t.age.data();
+    TRIALSIM_COLUMNS for (std::size_t i = 0; i < n; ++i) level[i] += per * (age[i] - age_centre) / 10.0;
   }
+  double* const slope = t.slope.data();
   if (slope_sd_per_month_ > 0) {
-    draws::normal(units, n, StreamKind::population, population_slot::spp_slope, t.slope.data());
-    for (std::size_t i = 0; i < n; ++i) t.slope[i] *= slope_sd_per_month_;
+    draws::normal(units, n, StreamKind::population, population_slot::spp_slope, slope);
+    const double sd_slope = slope_sd_per_month_;
+    TRIALSIM_COLUMNS for (std::size_t i = 0; i < n; ++i) slope[i] *= sd_slope;
   } else {
-    std::fill_n(t.slope.data(), n, 0.0);
+    std::fill_n(slope, n, 0.0);
   }
 }
 
-void Measurement::draw_entry(const UnitColumns& units, std::size_t n, TrialData& t, double* u, Scratch& scratch,
-                             double* entry) const {
+TRIALSIM_VECTOR_LOOPS void Measurement::draw_entry(const UnitColumns& units, std::size_t n, TrialData& t, double* u,
+                                                   Scratch& scratch, double* entry) const {
   double* const z = scratch.col(0, n);
   double* const sum = scratch.col(1, n);
   if (bio_) {
     draws::normal(units, n, StreamKind::measurement, measurement_slot::entry_fluctuation, u);
-    for (std::size_t i = 0; i < n; ++i) u[i] *= spp_.sd_biological;
+    const double sd = spp_.sd_biological;
+    TRIALSIM_COLUMNS for (std::size_t i = 0; i < n; ++i) u[i] *= sd;
   } else {
     std::fill_n(u, n, 0.0);
   }
+  const double sd_noise = spp_.sd_measurement;
   for (int j = 0; j < entry_.readings; ++j) {
     const auto jj = static_cast<std::size_t>(j);
     if (j > 0 && entry_step_[jj][1] > 0) {
       draws::normal(units, n, StreamKind::measurement, measurement_slot::entry_step(jj), z);
       const double a = entry_step_[jj][0], b = entry_step_[jj][1];
-      for (std::size_t i = 0; i < n; ++i) u[i] = a * u[i] + b * z[i];
+      TRIALSIM_COLUMNS for (std::size_t i = 0; i < n; ++i) u[i] = a * u[i] + b * z[i];
     }
     // d = u + noise, summed over the readings.
     double* const d = entry != nullptr ? entry + jj * n : z;
-    if (spp_.sd_measurement > 0) {
+    if (sd_noise > 0) {
       draws::normal(units, n, StreamKind::measurement, measurement_slot::entry_noise(jj), z);
-      for (std::size_t i = 0; i < n; ++i) d[i] = u[i] + spp_.sd_measurement * z[i];
+      TRIALSIM_COLUMNS for (std::size_t i = 0; i < n; ++i) d[i] = u[i] + sd_noise * z[i];
     } else {
-      for (std::size_t i = 0; i < n; ++i) d[i] = u[i] + 0.0;
+      TRIALSIM_COLUMNS for (std::size_t i = 0; i < n; ++i) d[i] = u[i] + 0.0;
     }
     if (j == 0) {
       std::copy_n(d, n, sum);
     } else {
-      for (std::size_t i = 0; i < n; ++i) sum[i] += d[i];
+      TRIALSIM_COLUMNS for (std::size_t i = 0; i < n; ++i) sum[i] += d[i];
     }
   }
   const double t_entry = entry_time_mean_, inv = inv_entry_readings_, drift = drift_per_month_;
-  for (std::size_t i = 0; i < n; ++i) {
-    const double true_entry = t.level[i] + (drift + t.slope[i]) * t_entry;
-    t.entry_spp[i] = true_entry + sum[i] * inv;
-    t.true_baseline[i] = entry_.separate_baseline ? t.level[i] + (drift + t.slope[i]) * 0.0 : true_entry;
+  const bool separate = entry_.separate_baseline;
+  const double* const level = t.level.data();
+  const double* const slope = t.slope.data();
+  double* const entry_spp = t.entry_spp.data();
+  double* const true_baseline = t.true_baseline.data();
+  TRIALSIM_COLUMNS for (std::size_t i = 0; i < n; ++i) {
+    const double true_entry = level[i] + (drift + slope[i]) * t_entry;
+    entry_spp[i] = true_entry + sum[i] * inv;
+    true_baseline[i] = separate ? level[i] + (drift + slope[i]) * 0.0 : true_entry;
   }
 }
 
-void Measurement::draw_visits(const UnitColumns& units, TrialData& t, const double* u_in, Scratch& scratch) const {
+TRIALSIM_VECTOR_LOOPS void Measurement::draw_visits(const UnitColumns& units, TrialData& t, const double* u_in,
+                                                    Scratch& scratch) const {
   const std::size_t m = t.rows;
   double* const u = scratch.col(0, m);
   double* const z = scratch.col(1, m);
@@ -143,9 +158,9 @@ void Measurement::draw_visits(const UnitColumns& units, TrialData& t, const doub
     const double a = visit_step_[k][0], b = visit_step_[k][1];
     if (b > 0) {
       draws::normal(units, m, StreamKind::measurement, measurement_slot::visit_step(k), z);
-      for (std::size_t r = 0; r < m; ++r) u[r] = a * u[r] + b * z[r];
-    } else {
-      for (std::size_t r = 0; r < m; ++r) u[r] *= a;
+      TRIALSIM_COLUMNS for (std::size_t r = 0; r < m; ++r) u[r] = a * u[r] + b * z[r];
+    } else if (a != 1.0) {
+      TRIALSIM_COLUMNS for (std::size_t r = 0; r < m; ++r) u[r] *= a;
     }
     double* const dev = t.at(t.deviation, k);
     if (!all_visits_read_ && k != 0 && k != last) {
@@ -153,62 +168,75 @@ void Measurement::draw_visits(const UnitColumns& units, TrialData& t, const doub
     } else if (visit_noise_[k] > 0) {
       draws::normal(units, m, StreamKind::measurement, measurement_slot::visit_noise(k), z);
       const double sd = visit_noise_[k];
-      for (std::size_t r = 0; r < m; ++r) dev[r] = u[r] + sd * z[r];
+      TRIALSIM_COLUMNS for (std::size_t r = 0; r < m; ++r) dev[r] = u[r] + sd * z[r];
     } else {
-      for (std::size_t r = 0; r < m; ++r) dev[r] = u[r] + 0.0;
+      TRIALSIM_COLUMNS for (std::size_t r = 0; r < m; ++r) dev[r] = u[r] + 0.0;
     }
     // Month 0 is the baseline, never missed; later visits are missed completely at random.
-    std::uint8_t* const seen = t.seen_at(k);
+    double* const seen = t.seen_at(k);
     if (missing_ && k > 0) {
       draws::uniform(units, m, StreamKind::measurement, measurement_slot::visit_missed(k), z);
       const double p = cfg_.missed_visit_prob;
-      for (std::size_t r = 0; r < m; ++r) seen[r] = !(z[r] < p);
+      TRIALSIM_COLUMNS for (std::size_t r = 0; r < m; ++r) seen[r] = z[r] < p ? 0.0 : 1.0;
     } else {
-      std::fill_n(seen, m, std::uint8_t{1});
+      std::fill_n(seen, m, 1.0);
     }
   }
 }
 
-void Measurement::readings(TrialData& t) const {
+TRIALSIM_VECTOR_LOOPS void Measurement::readings(TrialData& t) const {
   const std::size_t m = t.rows;
+  const double* const level = t.path_level.data();
+  const double* const slope = t.path_slope.data();
+  const double* const effect = t.effect.data();
   double* const y0 = t.at(t.observed, 0);
   const double* const d0 = t.at(t.deviation, 0);
-  for (std::size_t r = 0; r < m; ++r) {
-    y0[r] = entry_.separate_baseline ? true_at_visit(t.path(r), 0) + d0[r] : t.entry_spp[t.patient[r]];
+  const double* const entry = t.row_entry.data();
+  const bool separate = entry_.separate_baseline;
+  TRIALSIM_COLUMNS for (std::size_t r = 0; r < m; ++r) {
+    y0[r] = separate ? level[r] + slope[r] * months_[0] + effect[r] * effect_fraction_[0] + d0[r] : entry[r];
   }
   for (std::size_t k = 1; k < visits_; ++k) {
     double* const y = t.at(t.observed, k);
     const double* const d = t.at(t.deviation, k);
-    const std::uint8_t* const seen = t.seen_at(k);
-    for (std::size_t r = 0; r < m; ++r) {
-      y[r] = seen[r] != 0 ? true_at_visit(t.path(r), k) + d[r] : std::numeric_limits<double>::quiet_NaN();
+    const double* const seen = t.seen_at(k);
+    const double month = months_[k], frac = effect_fraction_[k];
+    TRIALSIM_COLUMNS for (std::size_t r = 0; r < m; ++r) {
+      y[r] = seen[r] != 0.0 ? level[r] + slope[r] * month + effect[r] * frac + d[r]
+                            : std::numeric_limits<double>::quiet_NaN();
     }
   }
 }
 
-void Measurement::observe(TrialData& t) const {
+TRIALSIM_VECTOR_LOOPS void Measurement::observe(TrialData& t) const {
   const std::size_t m = t.rows;
+  const double* const level = t.path_level.data();
+  const double* const slope = t.path_slope.data();
+  const double* const effect = t.effect.data();
+  const double* const dropout = t.dropout_month.data();
   double* const y0 = t.at(t.observed, 0);
   double* const d0 = t.at(t.deviation, 0);
-  std::fill_n(t.seen_at(0), m, std::uint8_t{1});
-  for (std::size_t r = 0; r < m; ++r) {
-    if (entry_.separate_baseline) {
-      y0[r] = true_at_visit(t.path(r), 0) + d0[r];
-    } else {
-      const std::size_t i = t.patient[r];
-      y0[r] = t.entry_spp[i];
-      d0[r] = t.entry_spp[i] - t.true_baseline[i];
+  std::fill_n(t.seen_at(0), m, 1.0);
+  if (entry_.separate_baseline) {
+    const double month = months_[0], frac = effect_fraction_[0];
+    TRIALSIM_COLUMNS for (std::size_t r = 0; r < m; ++r) y0[r] = level[r] + slope[r] * month + effect[r] * frac + d0[r];
+  } else {
+    const double* const entry = t.row_entry.data();
+    const double* const true_baseline = t.row_true_baseline.data();
+    TRIALSIM_COLUMNS for (std::size_t r = 0; r < m; ++r) {
+      y0[r] = entry[r];
+      d0[r] = entry[r] - true_baseline[r];
     }
   }
   for (std::size_t k = 1; k < visits_; ++k) {
     double* const y = t.at(t.observed, k);
     const double* const d = t.at(t.deviation, k);
-    std::uint8_t* const seen = t.seen_at(k);
+    double* const seen = t.seen_at(k);
     const double month = months_[k], frac = effect_fraction_[k];
-    for (std::size_t r = 0; r < m; ++r) {
-      const bool s = seen[r] != 0 && month < t.dropout_month[r];
-      seen[r] = s;
-      y[r] = s ? t.path_level[r] + t.path_slope[r] * month + t.effect[r] * frac + d[r] : 0.0;
+    TRIALSIM_COLUMNS for (std::size_t r = 0; r < m; ++r) {
+      const bool s = seen[r] != 0.0 && month < dropout[r];
+      seen[r] = s ? 1.0 : 0.0;
+      y[r] = s ? level[r] + slope[r] * month + effect[r] * frac + d[r] : 0.0;
     }
   }
 }

@@ -55,44 +55,66 @@ Arm Randomizer::draw_by_ratio(Stream& rng) const {
   return uniform_below(rng, total) < static_cast<std::uint64_t>(cfg_.ratio_treatment) ? Arm::treatment : Arm::control;
 }
 
-void Randomizer::assign(TrialData& trial, Stream& rng) const {
+void Randomizer::assign(TrialData& trial, const UnitKey& unit, Scratch& scratch) const {
   switch (cfg_.method) {
-    case RandomizationMethod::simple:
+    case RandomizationMethod::simple: {
+      Stream rng(unit, StreamKind::randomization);
       for (std::size_t r = 0; r < trial.rows; ++r) trial.arm[r] = draw_by_ratio(rng);
-      return;
-    case RandomizationMethod::block: assign_blocks(trial, rng, false); return;
-    case RandomizationMethod::stratified_block: assign_blocks(trial, rng, true); return;
-    case RandomizationMethod::minimization: assign_minimization(trial, rng); return;
+      break;
+    }
+    case RandomizationMethod::block: assign_blocks(trial, unit, false, scratch); break;
+    case RandomizationMethod::stratified_block: assign_blocks(trial, unit, true, scratch); break;
+    case RandomizationMethod::minimization: {
+      Stream rng(unit, StreamKind::randomization);
+      assign_minimization(trial, rng);
+      break;
+    }
   }
+  trial.arms_changed();
 }
 
 // Permuted blocks (Matts & Lachin, Control Clin Trials 1988): each block holds the arms in the
 // allocation ratio in random order; with several sizes listed, each block's size is drawn
 // uniformly among them so the sequence is harder to predict. Stratified: one independent
-// block sequence per diabetes stratum.
-void Randomizer::assign_blocks(TrialData& trial, Stream& rng, bool stratified) const {
-  // The remaining arms of the current block, per stratum, consumed from the back (block sizes
-  // are at most 100: RandomizationConfig::read).
-  struct Pending {
-    std::array<Arm, 100> arms;
-    std::size_t left = 0;
-  };
-  std::array<Pending, 2> pending;
-  const int unit = cfg_.ratio_treatment + cfg_.ratio_control;
-  for (std::size_t r = 0; r < trial.rows; ++r) {
-    Pending& block = pending[stratified && trial.diabetes[trial.patient[r]] != 0 ? 1 : 0];
-    if (block.left == 0) {
+// block sequence per diabetes stratum, each from its own slot of the trial's randomization
+// stream, so that one stratum's sequence does not depend on how many patients the other has.
+// The sequences are made first, as long as the stratum needs, and dealt out in row order.
+void Randomizer::assign_blocks(TrialData& trial, const UnitKey& unit, bool stratified, Scratch& scratch) const {
+  const std::size_t m = trial.rows;
+  const double* const diabetes = trial.row_diabetes.data();
+  std::array<std::size_t, 2> need{m, 0};
+  if (stratified) {
+    std::size_t with = 0;
+    for (std::size_t r = 0; r < m; ++r) with += diabetes[r] != 0.0;
+    need = {m - with, with};
+  }
+  const int unit_size = cfg_.ratio_treatment + cfg_.ratio_control;
+  std::array<Arm*, 2> seq{};
+  for (std::size_t s = 0; s < 2; ++s) {
+    // Block sizes are at most 100 (RandomizationConfig::read): room for the last block's overshoot.
+    std::vector<Arm>& out = scratch.arms[s];
+    room(out, need[s] + 100);
+    seq[s] = out.data();
+    Stream rng(unit, StreamKind::randomization, static_cast<std::uint32_t>(s));
+    for (std::size_t filled = 0; filled < need[s];) {
       // No draw when there is only one size to choose.
       const std::size_t which = cfg_.block_sizes.size() > 1 ? uniform_below(rng, cfg_.block_sizes.size()) : 0;
-      const int reps = cfg_.block_sizes[which] / unit;
+      const int reps = cfg_.block_sizes[which] / unit_size;
       const auto n_treatment = static_cast<std::size_t>(reps * cfg_.ratio_treatment);
-      const auto size = static_cast<std::size_t>(reps * unit);
-      for (std::size_t k = 0; k < size; ++k) block.arms[k] = k < n_treatment ? Arm::treatment : Arm::control;
+      const auto size = static_cast<std::size_t>(reps * unit_size);
+      Arm* const block = out.data() + filled;
+      for (std::size_t k = 0; k < size; ++k) block[k] = k < n_treatment ? Arm::treatment : Arm::control;
       // Fisher-Yates shuffle.
-      for (std::size_t k = size - 1; k > 0; --k) std::swap(block.arms[k], block.arms[uniform_below(rng, k + 1)]);
-      block.left = size;
+      for (std::size_t k = size - 1; k > 0; --k) std::swap(block[k], block[uniform_below(rng, k + 1)]);
+      filled += size;
     }
-    trial.arm[r] = block.arms[--block.left];
+  }
+  // Each row takes the next arm of its stratum's sequence.
+  std::array<std::size_t, 2> next{};
+  Arm* const arm = trial.arm.data();
+  for (std::size_t r = 0; r < m; ++r) {
+    const std::size_t s = stratified && diabetes[r] != 0.0 ? 1 : 0;
+    arm[r] = seq[s][next[s]++];
   }
 }
 

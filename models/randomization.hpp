@@ -29,14 +29,16 @@ class Randomizer {
  public:
   explicit Randomizer(const RandomizationConfig& cfg) : cfg_(cfg) {}
 
-  // Sets trial.arm of every randomized row, in row order.
-  void assign(TrialData& trial, Stream& rng) const;
+  // Sets trial.arm of every randomized row, in row order (and trial.treated), from the trial's
+  // randomization stream (its unit key: the trial's own unit), read in sequence, with one
+  // sequence per stratum for stratified blocks (slot = stratum).
+  void assign(TrialData& trial, const UnitKey& unit, Scratch& scratch) const;
 
   const RandomizationConfig& config() const { return cfg_; }
 
  private:
   Arm draw_by_ratio(Stream& rng) const;
-  void assign_blocks(TrialData& trial, Stream& rng, bool stratified) const;
+  void assign_blocks(TrialData& trial, const UnitKey& unit, bool stratified, Scratch& scratch) const;
   void assign_minimization(TrialData& trial, Stream& rng) const;
   RandomizationConfig cfg_;
 };

@@ -3,6 +3,7 @@
 #include "models/population.hpp"
 
 #include <algorithm>
+#include <limits>
 
 
 namespace trialsim {
@@ -24,14 +25,29 @@ ScreeningConfig ScreeningConfig::read(ConfigReader& in) {
   return c;
 }
 
-void Screening::classify(const UnitColumns& units, std::size_t n, TrialData& t, Scratch& scratch) const {
+TRIALSIM_VECTOR_LOOPS void Screening::classify(const UnitColumns& units, std::size_t n, TrialData& t, Scratch& scratch) const {
   double* const u = scratch.col(0, n);
   if (cfg_.pre_baseline_loss > 0) {
     draws::uniform(units, n, StreamKind::population, population_slot::pre_baseline_loss, u);
   } else {
     std::fill_n(u, n, 1.0);
   }
-  for (std::size_t i = 0; i < n; ++i) t.status[i] = classify(t.prior_mg[i] != 0, t.entry_spp[i], u[i]);
+  const std::uint8_t* const prior = t.prior_mg.data();
+  const double* const entry = t.entry_spp.data();
+  Status* const status = t.status.data();
+  const double loss = cfg_.pre_baseline_loss;
+  const double hi = has_max_ ? max_ : std::numeric_limits<double>::infinity();
+  const double lo = has_min_ ? min_ : -std::numeric_limits<double>::infinity();
+  // classify(prior_mg, entry, u) without branches: the first exclusion that applies. A NaN
+  // entry reading (never drawn) would fail both cutoffs, as the comparisons above do.
+  TRIALSIM_COLUMNS for (std::size_t i = 0; i < n; ++i) {
+    const int s = prior[i] != 0                               ? 0
+                  : u[i] < loss                               ? 1
+                  : (has_max_ && !(entry[i] < hi))            ? 2
+                  : (has_min_ && !(entry[i] >= lo))           ? 3
+                                                              : 4;
+    status[i] = static_cast<Status>(s);
+  }
 }
 
 }  // namespace trialsim

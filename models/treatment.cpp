@@ -44,7 +44,7 @@ TreatmentConfig TreatmentConfig::read(ConfigReader& in, double last_visit_month)
   return c;
 }
 
-void Treatment::apply(const UnitColumns& units, TrialData& t, const std::vector<double>& months, Scratch& scratch) const {
+TRIALSIM_VECTOR_LOOPS void Treatment::apply(const UnitColumns& units, TrialData& t, const std::vector<double>& months, Scratch& scratch) const {
   const std::size_t m = t.rows;
   double* const effect_z = scratch.col(0, m);
   double* const response = scratch.col(1, m);
@@ -67,18 +67,33 @@ void Treatment::apply(const UnitColumns& units, TrialData& t, const std::vector<
   } else {
     std::fill_n(u, m, 1.0);
   }
-  const double p_non = cfg_.nonadherence_prob;
-  for (std::size_t r = 0; r < m; ++r) {
-    const bool treated = t.arm[r] == Arm::treatment;
-    const bool adherent = !(nonadherence_ && u[r] < p_non);
-    response[r] = adherent ? std::max(0.0, cfg_.mg_response_per_100mg + cfg_.mg_response_sd * response[r]) : 0.0;
+  const double p_non = cfg_.nonadherence_prob, resp_mean = cfg_.mg_response_per_100mg, resp_sd = cfg_.mg_response_sd;
+  const double pp = per_protocol_effect_, eff_sd = cfg_.effect_sd_mmHg, start = cfg_.start_dose_mg;
+  const bool non = nonadherence_;
+  const double* const treated = t.treated.data();
+  const double* const mg0 = t.mg.data();  // every patient's is mg_mean_ unless mg_varies_
+  const std::uint32_t* const patient = t.patient.data();
+  std::uint8_t* const adherent_out = t.adherent.data();
+  double* const effect = t.effect.data();
+  TRIALSIM_COLUMNS for (std::size_t r = 0; r < m; ++r) {
+    const bool tr = treated[r] != 0.0;
+    const bool adherent = !(non && u[r] < p_non);
+    response[r] = adherent ? std::max(0.0, resp_mean + resp_sd * response[r]) : 0.0;
     // The effect follows the dose actually taken: a patient who takes no tablets gains
     // nothing, so intention-to-treat and per-protocol effects differ by the share of
     // non-adherent patients.
-    t.adherent[r] = treated && adherent;
-    t.effect[r] = t.adherent[r] != 0 ? per_protocol_effect_ + cfg_.effect_sd_mmHg * effect_z[r] : 0.0;
-    base[r] = t.mg[t.patient[r]];
-    dose[r] = treated ? cfg_.start_dose_mg : 0.0;
+    effect[r] = tr && adherent ? pp + eff_sd * effect_z[r] : 0.0;
+    dose[r] = tr ? start : 0.0;
+  }
+  if (non) {
+    for (std::size_t r = 0; r < m; ++r) adherent_out[r] = treated[r] != 0.0 && !(u[r] < p_non);
+  } else {
+    for (std::size_t r = 0; r < m; ++r) adherent_out[r] = treated[r] != 0.0;
+  }
+  if (mg_varies_) {
+    for (std::size_t r = 0; r < m; ++r) base[r] = mg0[patient[r]];
+  } else {
+    std::fill_n(base, m, mg_mean_);
   }
   // Serum Mg under a dose, with noise from `slot` (none without assay noise).
   auto serum = [&](const double* dose_now, std::uint32_t slot, double* out) {
@@ -102,7 +117,7 @@ void Treatment::apply(const UnitColumns& units, TrialData& t, const std::vector<
     while (next_titration < cfg_.titration_months.size() && cfg_.titration_months[next_titration] <= months[k]) {
       serum(dose, treatment_slot::titration_noise(next_titration), mg);
       for (std::size_t r = 0; r < m; ++r) {
-        if (t.arm[r] != Arm::treatment) continue;
+        if (treated[r] == 0.0) continue;
         if (mg[r] < cfg_.target_mg_low) dose[r] = std::min(cfg_.max_dose_mg, dose[r] + cfg_.dose_step_mg);
         if (mg[r] > cfg_.target_mg_high) dose[r] = std::max(cfg_.min_dose_mg, dose[r] - cfg_.dose_step_mg);
       }

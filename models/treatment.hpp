@@ -43,8 +43,12 @@ constexpr std::uint32_t visit_noise(std::size_t k) { return static_cast<std::uin
 
 class Treatment {
  public:
-  explicit Treatment(const TreatmentConfig& cfg)
+  // `consent_mg_mean`, `consent_mg_sd`: serum Mg at consent (PopulationConfig), which each
+  // patient's serum Mg readings start from.
+  Treatment(const TreatmentConfig& cfg, double consent_mg_mean, double consent_mg_sd)
       : cfg_(cfg),
+        mg_mean_(consent_mg_mean),
+        mg_varies_(consent_mg_sd > 0),
         per_protocol_effect_(cfg.per_protocol_effect()),
         effect_varies_(cfg.effect_sd_mmHg > 0),
         response_varies_(cfg.mg_response_sd > 0),
@@ -62,6 +66,8 @@ class Treatment {
 
  private:
   TreatmentConfig cfg_;
+  double mg_mean_;
+  bool mg_varies_;
   double per_protocol_effect_;
   bool effect_varies_, response_varies_, nonadherence_, mg_noise_;
 };

@@ -72,6 +72,7 @@ class Scratch {
     if (c.size() < n) c.resize(n);
     return c.data();
   }
+  std::array<std::vector<Arm>, 2> arms;  // randomization's block sequences, one per stratum
 
  private:
   std::array<std::vector<double>, kColumns> cols_;
@@ -106,11 +107,17 @@ struct TrialData {
   // readings, or month 0 with a separate baseline): what the observed baseline estimates.
   std::vector<double> true_baseline;
   std::vector<Status> status;
+  std::array<int, 5> status_count{};    // patients by Status
   std::vector<ExtraCovariates> extras;  // only when the patients CSV is written
 
   // Randomized row r.
   std::vector<std::uint32_t> patient;  // consent index i of the row
   std::vector<Arm> arm;
+  std::vector<double> treated;         // 1 in the treatment arm, 0 in control (arithmetic over rows)
+  int treated_rows = 0;                // rows in the treatment arm
+  // The patient's columns a step over the rows reads, in row order.
+  std::vector<double> row_diabetes;    // 1 with diabetes (the stratum), 0 without
+  std::vector<double> row_true_baseline, row_slope, row_entry;
   std::vector<std::uint8_t> adherent;  // on MgO and taking the tablets
   std::vector<double> path_level, path_slope;  // TruePath::level and slope (drift included)
   std::vector<double> effect;          // true SPP gain from MgO at the last visit (0 in control)
@@ -121,7 +128,7 @@ struct TrialData {
   // Visit-major tables of the randomized patients, cell (k, r) at k * rows + r.
   std::vector<double> observed;   // observed SPP where seen; before Measurement::observe, the
                                   // reading the visit would give (NaN where missed at random)
-  std::vector<std::uint8_t> seen; // visit attended and measured
+  std::vector<double> seen;       // 1 where the visit is attended and measured, else 0
   std::vector<double> deviation;  // U + e of the visit's reading (NaN at visits nothing reads)
   std::vector<double> serum_mg;   // mg/dL, valid where seen
   std::vector<double> dose;       // MgO mg/day prescribed at the visit (0 in control)
@@ -139,21 +146,32 @@ struct TrialData {
     rows = m;
     room(patient, m);
     room(arm, m);
+    for (auto* c : {&treated, &row_diabetes, &row_true_baseline, &row_slope, &row_entry}) room(*c, m);
     room(adherent, m);
     for (auto* c : {&path_level, &path_slope, &effect, &dropout_month}) room(*c, m);
     room(dropout_reason, m);
     const std::size_t cells = m * visits;
-    for (auto* c : {&observed, &deviation, &serum_mg, &dose}) room(*c, cells);
-    room(seen, cells);
+    for (auto* c : {&observed, &deviation, &serum_mg, &dose, &seen}) room(*c, cells);
   }
 
   // Visit k's column of a table (rows values).
   double* at(std::vector<double>& table, std::size_t k) { return table.data() + k * rows; }
   const double* at(const std::vector<double>& table, std::size_t k) const { return table.data() + k * rows; }
-  std::uint8_t* seen_at(std::size_t k) { return seen.data() + k * rows; }
-  const std::uint8_t* seen_at(std::size_t k) const { return seen.data() + k * rows; }
+  double* seen_at(std::size_t k) { return seen.data() + k * rows; }
+  const double* seen_at(std::size_t k) const { return seen.data() + k * rows; }
   double observed_at(std::size_t r, std::size_t k) const { return observed[k * rows + r]; }
-  bool seen_at(std::size_t r, std::size_t k) const { return seen[k * rows + r] != 0; }
+  bool seen_at(std::size_t r, std::size_t k) const { return seen[k * rows + r] != 0.0; }
+
+  // Sets `treated` and treated_rows from `arm` (after the arms are assigned or changed).
+  void arms_changed() {
+    int count = 0;
+    for (std::size_t r = 0; r < rows; ++r) {
+      const bool tr = arm[r] == Arm::treatment;
+      treated[r] = tr ? 1.0 : 0.0;
+      count += tr;
+    }
+    treated_rows = count;
+  }
 
   TruePath path(std::size_t r) const { return {path_level[r], path_slope[r], effect[r], onset_months}; }
   // Observed at the last visit.

@@ -33,6 +33,40 @@ bool all_visits_read(const Scenario& s, bool all_covariates) {
   return false;
 }
 
+// The randomized patients' columns in row order (t.patient set).
+TRIALSIM_VECTOR_LOOPS void gather_rows(TrialData& t, const UnitColumns& units, UnitColumns& row_units, const double* u,
+                                       double* row_u, double drift) {
+  const std::size_t rows = t.rows;
+  const std::uint32_t* const patient = t.patient.data();
+  const std::uint64_t* const unit_key = units.key.data();
+  const std::uint64_t* const unit_mask = units.mask.data();
+  const double* const level = t.level.data();
+  const double* const own_slope = t.slope.data();
+  const double* const true_baseline = t.true_baseline.data();
+  const double* const entry_spp = t.entry_spp.data();
+  const std::uint8_t* const diabetes = t.diabetes.data();
+  std::uint64_t* const row_key = row_units.key.data();
+  std::uint64_t* const row_mask = row_units.mask.data();
+  double* const path_level = t.path_level.data();
+  double* const path_slope = t.path_slope.data();
+  double* const row_diabetes = t.row_diabetes.data();
+  double* const row_true_baseline = t.row_true_baseline.data();
+  double* const row_slope = t.row_slope.data();
+  double* const row_entry = t.row_entry.data();
+  TRIALSIM_COLUMNS for (std::size_t k = 0; k < rows; ++k) {
+    const std::size_t i = patient[k];
+    row_key[k] = unit_key[i];
+    row_mask[k] = unit_mask[i];
+    row_u[k] = u[i];
+    path_level[k] = level[i];
+    path_slope[k] = drift + own_slope[i];
+    row_diabetes[k] = diabetes[i] != 0 ? 1.0 : 0.0;
+    row_true_baseline[k] = true_baseline[i];
+    row_slope[k] = own_slope[i];
+    row_entry[k] = entry_spp[i];
+  }
+}
+
 }  // namespace
 
 TrialSimulator::TrialSimulator(const Scenario& s, bool all_covariates)
@@ -43,7 +77,7 @@ TrialSimulator::TrialSimulator(const Scenario& s, bool all_covariates)
                    s.treatment.effect_onset_months, all_visits_read(s, all_covariates)),
       screening_(s.screening),
       randomizer_(s.randomization),
-      treatment_(s.treatment),
+      treatment_(s.treatment, s.population.mg_mean, s.population.mg_sd),
       dropout_(s.dropout, s.trial.last_month(), s.treatment.effect_onset_months),
       analysis_(s.analysis) {}
 
@@ -67,27 +101,36 @@ void TrialSimulator::simulate(std::uint64_t seed, std::uint64_t r, Workspace& ws
   screening_.classify(ws.units, n, t, scratch);
 
   // The randomized, in consent order, get rows.
-  std::size_t rows = 0;
-  for (std::size_t i = 0; i < n; ++i) rows += t.status[i] == Status::randomized;
-  t.reset_rows(rows);
-  ws.row_units.resize(rows);
-  double* const row_u = room(ws.row_fluctuation, rows);
-  const double drift = measurement_.drift_per_month();
-  for (std::size_t i = 0, k = 0; i < n; ++i) {
-    if (t.status[i] != Status::randomized) continue;
-    t.patient[k] = static_cast<std::uint32_t>(i);
-    ws.row_units.key[k] = ws.units.key[i];
-    ws.row_units.mask[k] = ws.units.mask[i];
-    row_u[k] = u[i];
-    t.path_level[k] = t.level[i];
-    t.path_slope[k] = drift + t.slope[i];
-    ++k;
+  t.status_count = {};
+  {
+    const Status* const status = t.status.data();
+    for (std::size_t s = 0; s < t.status_count.size(); ++s) {
+      int count = 0;
+      for (std::size_t i = 0; i < n; ++i) count += status[i] == static_cast<Status>(s);
+      t.status_count[s] = count;
+    }
   }
+  const auto rows = static_cast<std::size_t>(t.status_count[static_cast<std::size_t>(Status::randomized)]);
+  t.reset_rows(rows);
+  ws.row_units.resize(rows + 1);  // one spare row: the compaction below writes one past the last
+  double* const row_u = room(ws.row_fluctuation, rows + 1);
+  {
+    // Every patient is written at the next free row, which only the randomized keep: no branch.
+    std::uint32_t* const patient = room(t.patient, rows + 1);
+    const Status* const status = t.status.data();
+    std::size_t next = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      patient[next] = static_cast<std::uint32_t>(i);
+      next += status[i] == Status::randomized;
+    }
+    gather_rows(t, ws.units, ws.row_units, u, row_u, measurement_.drift_per_month());
+  }
+  ws.row_units.resize(rows);
   measurement_.draw_visits(ws.row_units, t, row_u, scratch);
 
   // The trial's own streams use unit 0 with kinds of their own.
-  Stream rand_rng(ws.units[0], StreamKind::randomization);
-  randomizer_.assign(t, rand_rng);
+  randomizer_.assign(t, ws.units[0], scratch);
+
   treatment_.apply(ws.row_units, t, months, scratch);
   // Dropout on observed SPP reads the readings the visits would give.
   if (dropout_.config().on_observed) measurement_.readings(t);
@@ -119,49 +162,32 @@ using Lanes = double __attribute__((vector_size(32)));
 }
 inline double pairwise(const std::array<double, 4>& l) { return (l[0] + l[1]) + (l[2] + l[3]); }
 
-// Sum of x (and, with s2, of x^2) over the rows of each arm; treated[r] is 1 for the treatment
-// arm and 0 for control, so x * treated and x - x * treated are x or 0 exactly (x is finite).
-TRIALSIM_VECTOR_LOOPS void arm_sums(const double* x, const double* treated, std::size_t m, ArmTotals& s,
-                                    ArmTotals* s2) {
-  Lanes l0{}, l1{}, q0{}, q1{};
+// The sums of Q columns over the rows of each arm at once; treated[r] is 1 for the treatment arm
+// and 0 for control, so x * treated and x - x * treated are x or 0 exactly (x is finite).
+template <std::size_t Q>
+TRIALSIM_VECTOR_LOOPS std::array<ArmTotals, Q> arm_sums_of(const std::array<const double*, Q>& cols,
+                                                           const double* treated, std::size_t m) {
+  std::array<Lanes, Q> l0{}, l1{};
   std::size_t c = 0;
   for (; c + 4 <= m; c += 4) {
-    const Lanes v = load_lanes(x + c), w = load_lanes(treated + c);
-    const Lanes v1 = v * w, vv = v * v, vv1 = vv * w;
-    l0 += v - v1;
-    l1 += v1;
-    q0 += vv - vv1;
-    q1 += vv1;
+    const Lanes w = load_lanes(treated + c);
+    for (std::size_t q = 0; q < Q; ++q) {
+      const Lanes v = load_lanes(cols[q] + c), v1 = v * w;
+      l0[q] += v - v1;
+      l1[q] += v1;
+    }
   }
-  std::array<double, 4> a0 = lanes_of(l0), a1 = lanes_of(l1), b0 = lanes_of(q0), b1 = lanes_of(q1);
-  for (std::size_t j = 0; c + j < m; ++j) {
-    const double v = x[c + j], w = treated[c + j], v1 = v * w, vv = v * v, vv1 = vv * w;
-    a0[j] += v - v1;
-    a1[j] += v1;
-    b0[j] += vv - vv1;
-    b1[j] += vv1;
+  std::array<ArmTotals, Q> out;
+  for (std::size_t q = 0; q < Q; ++q) {
+    std::array<double, 4> a0 = lanes_of(l0[q]), a1 = lanes_of(l1[q]);
+    for (std::size_t j = 0; c + j < m; ++j) {
+      const double v = cols[q][c + j], v1 = v * treated[c + j];
+      a0[j] += v - v1;
+      a1[j] += v1;
+    }
+    out[q].sum = {pairwise(a0), pairwise(a1)};
   }
-  s.sum = {pairwise(a0), pairwise(a1)};
-  if (s2 != nullptr) s2->sum = {pairwise(b0), pairwise(b1)};
-}
-
-// Sum of x y over the rows of each arm.
-TRIALSIM_VECTOR_LOOPS void arm_cross(const double* x, const double* y, const double* treated, std::size_t m,
-                                     ArmTotals& s) {
-  Lanes l0{}, l1{};
-  std::size_t c = 0;
-  for (; c + 4 <= m; c += 4) {
-    const Lanes v = load_lanes(x + c) * load_lanes(y + c), v1 = v * load_lanes(treated + c);
-    l0 += v - v1;
-    l1 += v1;
-  }
-  std::array<double, 4> a0 = lanes_of(l0), a1 = lanes_of(l1);
-  for (std::size_t j = 0; c + j < m; ++j) {
-    const double v = x[c + j] * y[c + j], v1 = v * treated[c + j];
-    a0[j] += v - v1;
-    a1[j] += v1;
-  }
-  s.sum = {pairwise(a0), pairwise(a1)};
+  return out;
 }
 
 // Mean and SD of values shifted by `shift` (the first value, for numerical safety: Chan, Golub &
@@ -182,8 +208,7 @@ TRIALSIM_VECTOR_LOOPS ReplicateResult TrialSimulator::summarize(std::uint64_t se
   ReplicateResult out;
   out.replicate = r;
   out.consented = static_cast<int>(t.consented);
-  std::array<int, 5> status{};
-  for (std::size_t i = 0; i < t.consented; ++i) ++status[static_cast<std::size_t>(t.status[i])];
+  const std::array<int, 5>& status = t.status_count;
   out.prior_mg = status[static_cast<std::size_t>(Status::prior_mg)];
   out.lost_pre_baseline = status[static_cast<std::size_t>(Status::lost_pre_baseline)];
   out.entry_above_max = status[static_cast<std::size_t>(Status::entry_above_max)];
@@ -195,11 +220,10 @@ TRIALSIM_VECTOR_LOOPS ReplicateResult TrialSimulator::summarize(std::uint64_t se
   const double* const y0 = t.at(t.observed, 0);
   const double* const y_last = t.at(t.observed, last);
   const double* const d_last = t.at(t.deviation, last);
-  const std::uint8_t* const seen_last = t.seen_at(last);
+  const double* const seen_last = t.seen_at(last);
   const double* const level = t.path_level.data();
   const double* const slope = t.path_slope.data();
   const double* const effect = t.effect.data();
-  const std::uint32_t* const patient = t.patient.data();
 
   // Withdrawals (few): by reason, and before each visit.
   for (std::size_t k = 0; k < m; ++k) {
@@ -225,7 +249,7 @@ TRIALSIM_VECTOR_LOOPS ReplicateResult TrialSimulator::summarize(std::uint64_t se
       have_base[a] = true;
       shift_base[a] = y0[k];
     }
-    if (!have_c[a] && seen_last[k] != 0) {
+    if (!have_c[a] && seen_last[k] != 0.0) {
       have_c[a] = true;
       shift_y[a] = y_last[k];
       shift_x[a] = y0[k];
@@ -237,72 +261,63 @@ TRIALSIM_VECTOR_LOOPS ReplicateResult TrialSimulator::summarize(std::uint64_t se
   // row). The final reading every randomized patient would give without dropout or a missed
   // visit: the deviation is drawn for every visit whether or not it is observed.
   Scratch& scratch = ws.scratch;
-  double* const treated = scratch.col(12, m);
+  const double* const treated = t.treated.data();
   double* const c_base = scratch.col(0, m);
-  double* const c_true = scratch.col(1, m);
-  double* const c_slope = scratch.col(2, m);
-  double* const c_effect = scratch.col(3, m);
-  double* const c_final = scratch.col(4, m);
-  double* const c_done = scratch.col(5, m);
-  double* const c_strat = scratch.col(6, m);
-  double* const c_dy = scratch.col(7, m);
+  double* const c_base2 = scratch.col(1, m);
+  double* const c_effect = scratch.col(2, m);
+  double* const c_final = scratch.col(3, m);
+  double* const c_done = scratch.col(4, m);
+  double* const c_strat = scratch.col(5, m);
+  double* const c_dy = scratch.col(6, m);
+  double* const c_dy2 = scratch.col(7, m);
   double* const c_dx = scratch.col(8, m);
-  double* const c_dd = scratch.col(9, m);
-  double* const c_sdy = scratch.col(10, m);
-  double* const c_sdx = scratch.col(11, m);
+  double* const c_dx2 = scratch.col(9, m);
+  double* const c_dxy = scratch.col(10, m);
+  double* const c_dd2 = scratch.col(11, m);
+  double* const c_sdy = scratch.col(12, m);
+  double* const c_sdx = scratch.col(13, m);
   const double frac_last = measurement_.effect_fraction(last), month_last = months[last];
-  const double* const true_baseline = t.true_baseline.data();
-  const double* const own_slope = t.slope.data();
-  const std::uint8_t* const diabetes = t.diabetes.data();
+  const double* const stratum = t.row_diabetes.data();
   TRIALSIM_COLUMNS for (std::size_t k = 0; k < m; ++k) {
-    const std::size_t i = patient[k];
-    const bool tr = arm[k] == Arm::treatment;
-    treated[k] = tr ? 1.0 : 0.0;
-    c_true[k] = true_baseline[i];
-    c_slope[k] = own_slope[i];
-    c_strat[k] = seen_last[k] != 0 && diabetes[i] != 0 ? 1.0 : 0.0;
-  }
-  TRIALSIM_COLUMNS for (std::size_t k = 0; k < m; ++k) {
-    const bool tr = treated[k] != 0.0, c = seen_last[k] != 0;
-    c_base[k] = y0[k] - (tr ? shift_base[1] : shift_base[0]);
+    const bool tr = treated[k] != 0.0, c = seen_last[k] != 0.0;
+    const double db = y0[k] - (tr ? shift_base[1] : shift_base[0]);
+    c_base[k] = db;
+    c_base2[k] = db * db;
     c_effect[k] = effect[k] * frac_last;
     c_final[k] = level[k] + slope[k] * month_last + effect[k] * frac_last + d_last[k];
     c_done[k] = c ? 1.0 : 0.0;
+    c_strat[k] = c ? stratum[k] : 0.0;
     const double dy = y_last[k] - (tr ? shift_y[1] : shift_y[0]), dx = y0[k] - (tr ? shift_x[1] : shift_x[0]);
+    const double dd = dy - dx;
     c_dy[k] = c ? dy : 0.0;
+    c_dy2[k] = c ? dy * dy : 0.0;
     c_dx[k] = c ? dx : 0.0;
-    c_dd[k] = c ? dy - dx : 0.0;
+    c_dx2[k] = c ? dx * dx : 0.0;
+    c_dxy[k] = c ? dx * dy : 0.0;
+    c_dd2[k] = c ? dd * dd : 0.0;
     c_sdy[k] = c_strat[k] != 0.0 ? dy : 0.0;
     c_sdx[k] = c_strat[k] != 0.0 ? dx : 0.0;
   }
-  ArmTotals base, base2, true_base, slope_sum, effect_sum, dev_final, final_all, done, strat, sy, syy, sx, sxx, sxy,
-      sdd, ssy, ssx, unused;
-  arm_sums(c_base, treated, m, base, &base2);
-  arm_sums(c_true, treated, m, true_base, nullptr);
-  arm_sums(c_slope, treated, m, slope_sum, nullptr);
-  arm_sums(c_effect, treated, m, effect_sum, nullptr);
-  arm_sums(d_last, treated, m, dev_final, nullptr);
-  arm_sums(c_final, treated, m, final_all, nullptr);
-  arm_sums(c_done, treated, m, done, nullptr);
-  arm_sums(c_strat, treated, m, strat, nullptr);
-  arm_sums(c_dy, treated, m, sy, &syy);
-  arm_sums(c_dx, treated, m, sx, &sxx);
-  arm_cross(c_dx, c_dy, treated, m, sxy);
-  arm_sums(c_dd, treated, m, unused, &sdd);
-  arm_sums(c_sdy, treated, m, ssy, nullptr);
-  arm_sums(c_sdx, treated, m, ssx, nullptr);
+  const std::array<ArmTotals, 17> sums = arm_sums_of<17>(
+      {c_base, c_base2, t.row_true_baseline.data(), t.row_slope.data(), c_effect, d_last, c_final, c_done, c_strat,
+       c_dy, c_dy2, c_dx, c_dx2, c_dxy, c_dd2, c_sdy, c_sdx},
+      treated, m);
+  const ArmTotals &base = sums[0], &base2 = sums[1], &true_base = sums[2], &slope_sum = sums[3],
+                  &effect_sum = sums[4], &dev_final = sums[5], &final_all = sums[6], &done = sums[7],
+                  &strat = sums[8], &sy = sums[9], &syy = sums[10], &sx = sums[11], &sxx = sums[12],
+                  &sxy = sums[13], &sdd = sums[14], &ssy = sums[15], &ssx = sums[16];
 
   // Serum Mg at each visit among those seen: mean, SD (shifted by each arm's first value) and
   // how many are below the target range.
   const double target_low = scenario_.treatment.target_mg_low;
   for (std::size_t v = 1; v < visits; ++v) {
-    const std::uint8_t* const seen = t.seen_at(v);
+    const double* const seen = t.seen_at(v);
     const double* const mg = t.at(t.serum_mg, v);
     std::array<double, 2> shift{};
     std::array<bool, 2> have{};
     for (std::size_t k = 0; k < m && !(have[0] && have[1]); ++k) {
       const std::size_t a = arm_index(arm[k]);
-      if (!have[a] && seen[k] != 0) {
+      if (!have[a] && seen[k] != 0.0) {
         have[a] = true;
         shift[a] = mg[k];
       }
@@ -311,15 +326,16 @@ TRIALSIM_VECTOR_LOOPS ReplicateResult TrialSimulator::summarize(std::uint64_t se
     double* const c_d = scratch.col(1, m);
     double* const c_below = scratch.col(2, m);
     TRIALSIM_COLUMNS for (std::size_t k = 0; k < m; ++k) {
-      const bool on = seen[k] != 0;
-      c_on[k] = on ? 1.0 : 0.0;
-      c_d[k] = on ? mg[k] - (treated[k] != 0.0 ? shift[1] : shift[0]) : 0.0;
-      c_below[k] = on && mg[k] < target_low ? 1.0 : 0.0;
+      const double on = seen[k];
+      const double d = mg[k] - (treated[k] != 0.0 ? shift[1] : shift[0]);
+      c_on[k] = on;
+      c_d[k] = on != 0.0 ? d : 0.0;
+      c_below[k] = on != 0.0 && mg[k] < target_low ? 1.0 : 0.0;
     }
-    ArmTotals n_seen, sd, sdd2, below;
-    arm_sums(c_on, treated, m, n_seen, nullptr);
-    arm_sums(c_d, treated, m, sd, &sdd2);
-    arm_sums(c_below, treated, m, below, nullptr);
+    double* const c_d2 = scratch.col(3, m);
+    TRIALSIM_COLUMNS for (std::size_t k = 0; k < m; ++k) c_d2[k] = c_d[k] * c_d[k];
+    const std::array<ArmTotals, 4> ms = arm_sums_of<4>({c_on, c_d, c_d2, c_below}, treated, m);
+    const ArmTotals &n_seen = ms[0], &sd = ms[1], &sdd2 = ms[2], &below = ms[3];
     for (std::size_t a = 0; a < 2; ++a) {
       ArmResult& res = out.arms[a];
       const double n = n_seen.sum[a];
@@ -332,8 +348,7 @@ TRIALSIM_VECTOR_LOOPS ReplicateResult TrialSimulator::summarize(std::uint64_t se
   CompleterSums& completers = ws.completers;
   completers.clear();
   const double gap = months[last] - measurement_.baseline_time();
-  std::array<double, 2> arm_n{};
-  for (std::size_t k = 0; k < m; ++k) arm_n[treated[k] != 0.0 ? 1 : 0] += 1.0;
+  const std::array<double, 2> arm_n{static_cast<double>(m) - t.treated_rows, static_cast<double>(t.treated_rows)};
   for (std::size_t a = 0; a < 2; ++a) {
     const double n = arm_n[a];
     ArmSums& c = completers.arm[a];

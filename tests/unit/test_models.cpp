@@ -145,6 +145,7 @@ TrialData trial_with(std::size_t n) {
     t.age[i] = 67.0;
     t.status[i] = Status::randomized;
     t.patient[i] = static_cast<std::uint32_t>(i);
+    t.row_diabetes[i] = t.diabetes[i];
   }
   return t;
 }
@@ -170,8 +171,8 @@ TEST_CASE("permuted blocks balance every completed block", "[randomization]") {
   const Randomizer rz(cfg);
   for (std::uint64_t r = 0; r < 200; ++r) {
     TrialData t = trial_with(60);
-    Stream rng(3, r, StreamKind::randomization);
-    rz.assign(t, rng);
+    Scratch scratch;
+    rz.assign(t, TrialKey(3, r).unit(0), scratch);
     // Blocks of 4 and 6 have equal arms, so running imbalance never exceeds 3.
     int diff = 0, worst = 0;
     for (std::size_t row = 0; row < t.rows; ++row) {
@@ -187,8 +188,8 @@ TEST_CASE("stratified blocks balance within each diabetes stratum", "[randomizat
   const Randomizer rz(cfg);
   for (std::uint64_t r = 0; r < 200; ++r) {
     TrialData t = trial_with(50);
-    Stream rng(4, r, StreamKind::randomization);
-    rz.assign(t, rng);
+    Scratch scratch;
+    rz.assign(t, TrialKey(4, r).unit(0), scratch);
     for (int s = 0; s < 2; ++s) REQUIRE(std::abs(2 * treated(t, s) - count(t, s)) <= 2);
   }
 }
@@ -200,8 +201,8 @@ TEST_CASE("block randomization follows an unequal allocation ratio exactly", "[r
   cfg.ratio_control = 1;
   cfg.block_sizes = {3, 6};
   TrialData t = trial_with(60);
-  Stream rng(5, 0, StreamKind::randomization);
-  Randomizer(cfg).assign(t, rng);
+  Scratch scratch;
+  Randomizer(cfg).assign(t, TrialKey(5, 0).unit(0), scratch);
   // 60 = whole blocks of 3 and 6 only if the last block closes at 60; check the closed part.
   CHECK(std::abs(treated(t) - 40) <= 2);
 }
@@ -216,8 +217,8 @@ TEST_CASE("simple randomization allocates by the ratio on average", "[randomizat
   const int reps = 200, n = 100;
   for (std::uint64_t r = 0; r < reps; ++r) {
     TrialData t = trial_with(n);
-    Stream rng(6, r, StreamKind::randomization);
-    rz.assign(t, rng);
+    Scratch scratch;
+    rz.assign(t, TrialKey(6, r).unit(0), scratch);
     tr += treated(t);
   }
   check_within(static_cast<double>(tr) / (reps * n), 0.25, std::sqrt(0.25 * 0.75 / (reps * n)));
@@ -233,8 +234,8 @@ TEST_CASE("minimization keeps marginal imbalance smaller than simple randomizati
   for (std::uint64_t r = 0; r < 300; ++r) {
     for (int which = 0; which < 2; ++which) {
       TrialData t = trial_with(40);
-      Stream rng(7, r, StreamKind::randomization);
-      Randomizer(which == 0 ? mini : simple).assign(t, rng);
+      Scratch scratch;
+      Randomizer(which == 0 ? mini : simple).assign(t, TrialKey(7, r).unit(0), scratch);
       const double imb = std::abs(2 * treated(t, 1) - count(t, 1)) + std::abs(2 * treated(t, 0) - count(t, 0));
       (which == 0 ? imb_mini : imb_simple) += imb;
     }
@@ -245,7 +246,7 @@ TEST_CASE("minimization keeps marginal imbalance smaller than simple randomizati
 
 TEST_CASE("MgO titration stays within the dose range and raises serum Mg", "[treatment]") {
   const TreatmentConfig cfg;
-  const Treatment trt(cfg);
+  const Treatment trt(cfg, 2.5, 0.3);
   const std::vector<double> months{0, 6, 12};
   const std::size_t n = 4000;
   TrialData t = trial_with(n);
@@ -253,6 +254,7 @@ TEST_CASE("MgO titration stays within the dose range and raises serum Mg", "[tre
     t.mg[r] = 2.5;
     t.arm[r] = r % 2 ? Arm::treatment : Arm::control;
   }
+  t.arms_changed();
   Scratch scratch;
   trt.apply(keys(8, 0, n), t, months, scratch);
   double mg_t = 0, mg_c = 0;
@@ -291,6 +293,7 @@ TrialData followed(const Dropout& drop, Arm arm, const TruePath& path, const std
     t.effect[r] = path.effect;
     for (std::size_t k = 0; k < 3; ++k) t.at(t.observed, k)[r] = readings[k];
   }
+  t.arms_changed();
   Scratch scratch;
   drop.follow(keys(seed, 0, n), t, kMonths, scratch);
   return t;
