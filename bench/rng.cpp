@@ -4,6 +4,7 @@
 // stream per patient and model part (the engine before) and Mersenne Twister.
 //
 // Usage: bench_rng
+#include "sim/engine/draws.hpp"
 #include "sim/engine/rng.hpp"
 
 #include <boost/random/mersenne_twister.hpp>
@@ -18,6 +19,8 @@
 #include <cstdio>
 #include <limits>
 #include <random>
+#include <string>
+#include <vector>
 
 namespace trialsim {
 namespace {
@@ -209,6 +212,59 @@ int run() {
   row("Philox4x64 stream per patient and part + first output", philox_key_draw);
   row("mt19937_64: seed(uint64) + first draw", mt_seed_draw);
   row("mt19937_64: seed(seed_seq of 8 words) + first draw", mt_seq_draw);
+
+  // Draws for a column of 128 patients at once (sim/engine/draws.hpp), as the models make them:
+  // per draw, on this machine's path and on the portable one.
+  constexpr std::size_t kColumn = 128;
+  UnitColumns units;
+  units.resize(kColumn);
+  draws::unit_keys(TrialKey(kSeed, 0), 0, kColumn, units.key.data(), units.mask.data());
+  std::vector<double> out(kColumn), x(kColumn);
+  for (std::size_t i = 0; i < kColumn; ++i) x[i] = -20.0 + 40.0 * static_cast<double>(i) / kColumn;
+  using Column = void (*)(const std::uint64_t*, const std::uint64_t*, std::size_t, StreamKind, std::uint32_t, double*);
+  auto column = [&](Column f) {
+    return ns_per_op(20'000'000, [&](std::uint64_t n) {
+      double acc = 0;
+      std::uint32_t slot = 0;
+      for (std::uint64_t i = 0; i < n; i += kColumn) {
+        f(units.key.data(), units.mask.data(), kColumn, StreamKind::measurement, slot++, out.data());
+        acc += out[3];
+      }
+      return acc;
+    });
+  };
+  auto keys = [&](auto f) {
+    return ns_per_op(20'000'000, [&](std::uint64_t n) {
+      const TrialKey key(kSeed, 1);
+      std::uint64_t acc = 0;
+      for (std::uint64_t i = 0; i < n; i += kColumn) {
+        f(key, i, kColumn, units.key.data(), units.mask.data());
+        acc += units.key[5];
+      }
+      return acc;
+    });
+  };
+  auto exps = [&](auto f) {
+    return ns_per_op(20'000'000, [&](std::uint64_t n) {
+      double acc = 0;
+      for (std::uint64_t i = 0; i < n; i += kColumn) {
+        f(x.data(), kColumn, out.data());
+        acc += out[7];
+      }
+      return acc;
+    });
+  };
+  const bool vector = draws::avx512::available();
+  const double nan = std::numeric_limits<double>::quiet_NaN();  // no AVX-512 here: printed as nan
+  auto row2 = [](const char* what, double a, double b) { std::printf("%-46s %10.2f %10.2f\n", what, a, b); };
+  std::printf("\n%-46s %10s %10s   (this machine: %s)\n", "a column of 128 at once, per value", "portable", "AVX-512",
+              std::string(draws::isa()).c_str());
+  row2("unit keys", keys(draws::portable::unit_keys), vector ? keys(draws::avx512::unit_keys) : nan);
+  row2("uniform", column(draws::portable::uniform), vector ? column(draws::avx512::uniform) : nan);
+  row2("standard normal", column(draws::portable::normal), vector ? column(draws::avx512::normal) : nan);
+  row2("standard exponential", column(draws::portable::exponential),
+       vector ? column(draws::avx512::exponential) : nan);
+  row2("exp (draws::exp)", exps(draws::portable::exp), vector ? exps(draws::avx512::exp) : nan);
   return 0;
 }
 

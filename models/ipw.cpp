@@ -49,8 +49,8 @@ T* sized(std::vector<T>& v, std::size_t n) {
   return v.data();
 }
 
-// Four patients as one value of GCC's generic vectors (one 256-bit register in the x86-64-v4
-// clone of the loops below, two SSE2 registers in the portable one): the same operations on each
+// Four patients as one value of GCC's generic vectors (one 256-bit register in the x86-64-v4 and
+// -v3 clones of the loops below, two SSE2 registers in the portable one): the same operations on each
 // lane either way.
 using Lanes = double __attribute__((vector_size(32)));
 [[gnu::always_inline]] inline Lanes load_lanes(const double* p) {

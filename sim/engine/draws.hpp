@@ -17,12 +17,13 @@
 #include <string_view>
 #include <vector>
 
-// Loops over the patients of a trial, compiled twice (for x86-64-v4, which has AVX-512, and for
-// any x86-64) and chosen when the program loads (GCC's target_clones). Each element's arithmetic
+// Loops over the patients of a trial, compiled three times (for x86-64-v4, which has AVX-512,
+// x86-64-v3, which has AVX2, and any x86-64) and chosen when the program loads (GCC's
+// target_clones). Each element's arithmetic
 // is the same IEEE operations either way (no multiply-add fusing: -ffp-contract=off), so the
 // results are the same bits.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define TRIALSIM_VECTOR_LOOPS __attribute__((target_clones("arch=x86-64-v4", "default")))
+#define TRIALSIM_VECTOR_LOOPS __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define TRIALSIM_VECTOR_LOOPS
 #endif

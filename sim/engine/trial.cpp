@@ -147,8 +147,8 @@ namespace {
 struct ArmTotals {
   std::array<double, 2> sum{};  // [control, treatment]
 };
-// Four lanes as one value of GCC's generic vectors: one 256-bit register in the x86-64-v4
-// clone, two SSE2 ones in the portable clone; the same lane-wise operations either way.
+// Four lanes as one value of GCC's generic vectors: one 256-bit register in the x86-64-v4 and -v3
+// clones, two SSE2 ones in the portable clone; the same lane-wise operations either way.
 using Lanes = double __attribute__((vector_size(32)));
 [[gnu::always_inline]] inline Lanes load_lanes(const double* p) {
   Lanes v;
