@@ -21,8 +21,10 @@
 // x86-64-v3, which has AVX2, and any x86-64) and chosen when the program loads (GCC's
 // target_clones). Each element's arithmetic
 // is the same IEEE operations either way (no multiply-add fusing: -ffp-contract=off), so the
-// results are the same bits.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+// results are the same bits. Not under ThreadSanitizer: the clones' resolver runs while the
+// program is being relocated, before the sanitizer's runtime is ready, and the function-entry
+// hook TSan puts in it would crash the program at load.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
 #define TRIALSIM_VECTOR_LOOPS __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define TRIALSIM_VECTOR_LOOPS
