@@ -2,7 +2,7 @@
 // scenario's random draws alone cost with the same engine.
 //
 // Usage (from the repository root):
-//   bench_perf [--cases simple,seed4,seed7] [--json FILE] [--seconds S]
+//   bench_perf [--cases simple,seed4,seed7,mmrm16] [--json FILE] [--seconds S]
 //
 // One source, two programs:
 //   bench_perf        linked with trialsim_core. It times everything. Each case runs in a child,
@@ -133,6 +133,12 @@ const std::vector<Case>& all_cases() {
        "configs/seed_trial.toml",
        {R"(analysis.methods=["completers_ttest","completers_welch","change_ttest","ancova"])"}},
       {"seed7", "configs/seed_trial.toml", {}},
+      // The seed trial followed monthly over 15 months (16 visits): the MMRM's 120 covariance
+      // parameters and 46 fixed effects, and the imputation that shares its fit.
+      {"mmrm16",
+       "configs/seed_trial.toml",
+       {"trial.months=[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15]", "treatment.effect_onset_months=1",
+        R"(analysis.methods=["mmrm","mi_delta"])"}},
   };
   return cases;
 }
@@ -452,12 +458,12 @@ json run_child(const std::vector<std::string>& args) {
 // Parent
 
 struct Options {
-  std::vector<std::string> cases{"simple", "seed4", "seed7"};
+  std::vector<std::string> cases{"simple", "seed4", "seed7", "mmrm16"};
   std::string json_path;
   double seconds = kDefaultSeconds;
 };
 
-constexpr const char* kUsage = "usage: bench_perf [--cases simple,seed4,seed7] [--json FILE] [--seconds S]";
+constexpr const char* kUsage = "usage: bench_perf [--cases simple,seed4,seed7,mmrm16] [--json FILE] [--seconds S]";
 
 [[noreturn]] void usage(const std::string& message) { throw std::invalid_argument(message + "\n" + kUsage); }
 

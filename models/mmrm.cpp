@@ -1,6 +1,7 @@
 #include "models/mmrm.hpp"
 
 #include "models/small_cholesky.hpp"
+#include "sim/engine/draws.hpp"
 
 #include <Eigen/Cholesky>
 #include <Eigen/Dense>
@@ -8,6 +9,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -110,17 +112,115 @@ struct Factors {
   SmallCholesky<kMaxP> a;
 };
 
+// Storage for the information's trace terms (evaluate): L^-1 of X'V^-1X column-major, the
+// product B_k L^-T, and every G_k packed. Grown, never shrunk, so that a fit allocates only when
+// it meets a larger design than any before on its thread.
+struct GramStorage {
+  std::vector<double> inv_factor, h, packed;
+  std::size_t length = 0;  // of a packed column: p(p + 1)/2 rounded up to a multiple of 4
+  std::size_t columns = 0;  // K rounded up to a multiple of 4
+};
+
 // A thread's working storage, kept from one fit to the next (fit_mmrm).
 struct Workspace {
   Factors factors;
   Design d;
   std::array<Evaluation, 2> ev;
-  std::vector<PMat> phi_b;  // Phi B_k
+  GramStorage gram;
   std::vector<PVec> a;      // quadratic_in_p's a_k
-  KMat t1, t2, m, observed, solved, inverse;
+  KMat t1, t2, t3, m, observed, solved, inverse;
   Eigen::LDLT<KMat> fisher;
   Eigen::LLT<KMat> expected, hessian;
 };
+
+// Four lanes as one value of GCC's generic vectors (as the summary's arm sums, sim/engine/trial.cpp):
+// the same lane-wise operations in every clone of the loops below, so the same bits.
+using Lanes = double __attribute__((vector_size(32)));
+[[gnu::always_inline]] inline Lanes load_lanes(const double* p) {
+  Lanes v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+[[gnu::always_inline]] inline double lane_sum(Lanes v) {
+  std::array<double, 4> a;
+  std::memcpy(a.data(), &v, sizeof v);
+  return (a[0] + a[1]) + (a[2] + a[3]);
+}
+
+// g := the lower triangle of M B M', packed column by column (column j's rows j..p-1 in turn),
+// with the entries off the diagonal times sqrt 2, for a lower triangular M (column-major `mc`)
+// and a symmetric B (column-major, p x p); h is p x p scratch. H = B M' first (column j of H is
+// the sum over l <= j of M(j, l) B(:, l)), then G = M H (G(:, j) the sum over l of H(l, j) M(:, l),
+// rows i >= max(j, l) only). Every element is a sum in a fixed order, vectorized across elements.
+TRIALSIM_VECTOR_LOOPS void packed_congruence(const double* mc, const double* b, int p, double* h, double* g) {
+  const auto P = static_cast<std::size_t>(p);
+  for (std::size_t j = 0; j < P; ++j) {
+    double* const hj = h + j * P;
+    std::fill_n(hj, P, 0.0);
+    for (std::size_t l = 0; l <= j; ++l) {
+      const double mjl = mc[l * P + j];
+      const double* const bl = b + l * P;
+      TRIALSIM_COLUMNS for (std::size_t i = 0; i < P; ++i) hj[i] += mjl * bl[i];
+    }
+  }
+  const double root2 = std::numbers::sqrt2;
+  double* out = g;
+  for (std::size_t j = 0; j < P; ++j) {
+    const std::size_t len = P - j;
+    std::fill_n(out, len, 0.0);
+    const double* const hj = h + j * P;
+    for (std::size_t l = 0; l < P; ++l) {
+      const double hlj = hj[l];
+      const std::size_t start = std::max(j, l);
+      const double* const ml = mc + l * P;
+      TRIALSIM_COLUMNS for (std::size_t i = start; i < P; ++i) out[i - j] += hlj * ml[i];
+    }
+    TRIALSIM_COLUMNS for (std::size_t i = 1; i < len; ++i) out[i] *= root2;
+    out += len;
+  }
+}
+
+// out(k, l) = u_k . u_l for the columns u_k of `u` (each n long, n a multiple of 4; the block
+// padded with zero columns to a multiple of 4), l <= k, mirrored into the upper triangle. Each dot
+// product in four lanes (element i in lane i mod 4, the lanes added pairwise at the end), so the
+// order of every sum is fixed by n alone and u_k . u_l has the same bits as u_l . u_k; two columns
+// against four at a time, sharing their loads.
+TRIALSIM_VECTOR_LOOPS void gram_lower(const double* u, std::size_t n, int K, KMat& out) {
+  const auto k_all = static_cast<std::size_t>(K);
+  for (std::size_t k0 = 0; k0 < k_all; k0 += 2) {
+    const double* const a0 = u + k0 * n;
+    const double* const a1 = a0 + n;
+    for (std::size_t l0 = 0; l0 <= k0 + 1; l0 += 4) {
+      const double* const v = u + l0 * n;
+      Lanes s00{}, s01{}, s02{}, s03{}, s10{}, s11{}, s12{}, s13{};
+      for (std::size_t i = 0; i < n; i += 4) {
+        const Lanes x0 = load_lanes(a0 + i), x1 = load_lanes(a1 + i);
+        const Lanes v0 = load_lanes(v + i), v1 = load_lanes(v + n + i), v2 = load_lanes(v + 2 * n + i),
+                    v3 = load_lanes(v + 3 * n + i);
+        s00 += x0 * v0;
+        s01 += x0 * v1;
+        s02 += x0 * v2;
+        s03 += x0 * v3;
+        s10 += x1 * v0;
+        s11 += x1 * v1;
+        s12 += x1 * v2;
+        s13 += x1 * v3;
+      }
+      const std::array<std::array<double, 4>, 2> s{{{lane_sum(s00), lane_sum(s01), lane_sum(s02), lane_sum(s03)},
+                                                    {lane_sum(s10), lane_sum(s11), lane_sum(s12), lane_sum(s13)}}};
+      for (std::size_t a = 0; a < 2; ++a) {
+        const std::size_t k = k0 + a;
+        if (k >= k_all) continue;
+        for (std::size_t b = 0; b < 4; ++b) {
+          const std::size_t l = l0 + b;
+          if (l > k) continue;
+          out(static_cast<Eigen::Index>(k), static_cast<Eigen::Index>(l)) = s[a][b];
+          out(static_cast<Eigen::Index>(l), static_cast<Eigen::Index>(k)) = s[a][b];
+        }
+      }
+    }
+  }
+}
 
 Small sigma_of(const KVec& theta, const Design& d) {
   Small s(d.J, d.J);
@@ -229,8 +329,14 @@ void residual_moments(Design& d, const PVec& beta) {
 // I_kl = 1/2 tr(P V_k P V_l), P = V^-1 - V^-1 X Phi X' V^-1, with V block-diagonal; every
 // patient sum taken by pattern (see Design) and every trace with a unit matrix E_k in closed
 // form (see Unit). Leaves each pattern's W, C, R and Rz at theta.
-void evaluate(Design& d, const KVec& theta, bool derivatives, Evaluation& ev, std::vector<PMat>& phi_b, KMat& t1,
-              KMat& t2, Factors& f) {
+void quadratic_in_p(const Design& d, const PMat& phi, std::vector<PVec>& a, KMat& m);
+
+// What an evaluation computes beyond the REML log-likelihood: nothing, the score with the
+// average information, or the score with the expected information and the B_k.
+enum class Derivatives { none, average, expected };
+
+void evaluate(Design& d, const KVec& theta, Derivatives derivatives, Evaluation& ev, Workspace& ws) {
+  Factors& f = ws.factors;
   ev.ok = false;
   ev.singular_x = false;
   const Small sigma = sigma_of(theta, d);
@@ -267,10 +373,37 @@ void evaluate(Design& d, const KVec& theta, bool derivatives, Evaluation& ev, st
   const double nobs = static_cast<double>(d.y.size());
   ev.loglik = -0.5 * (logdet_v + logdet_a + quad + (nobs - d.p) * std::log(2.0 * std::numbers::pi));
   ev.ok = true;
-  if (!derivatives) return;
+  if (derivatives == Derivatives::none) return;
 
   const auto K = static_cast<std::size_t>(d.K);
   KVec tr_wv = KVec::Zero(d.K), quad_k = KVec::Zero(d.K), tr_hwvw = KVec::Zero(d.K);
+  if (derivatives == Derivatives::average) {
+    // The score, and the average information AI_kl = 1/2 (Py)' V_k P V_l (Py) (Gilmour, Thompson
+    // & Cullis, Biometrics 1995): the mean of the observed and expected information at y, the
+    // same scoring limit (the score is exact) at a cost of O(K p^2) per step, where the expected
+    // information's tr(Phi B_k Phi B_l) costs O(K p^3 + K^2 p^2). It is quadratic_in_p's M at
+    // z = Py = V^-1 r.
+    for (std::size_t t = 0; t < d.patterns.size(); ++t) {
+      Pattern& pt = d.patterns[t];
+      const Small g = pt.W * x_phi_xt(d, pt, ev.phi) * pt.W;
+      pt.Z.noalias() = pt.W * pt.R * pt.W;
+      pt.T.noalias() = pt.W * pt.Rz;
+      for (int k = 0; k < d.K; ++k) {
+        const Unit& ek = d.unit(t, k);
+        if (ek.terms == 0) continue;
+        tr_wv(k) += pt.n * trace_with(pt.W, ek);
+        quad_k(k) += trace_with(pt.Z, ek);
+        tr_hwvw(k) += trace_with(g, ek);
+      }
+    }
+    quadratic_in_p(d, ev.phi, ws.a, ws.m);
+    ev.score.resize(d.K);
+    ev.info.resize(d.K, d.K);
+    for (int k = 0; k < d.K; ++k) ev.score(k) = -0.5 * (tr_wv(k) - tr_hwvw(k)) + 0.5 * quad_k(k);
+    ev.info = 0.5 * ws.m;
+    return;
+  }
+  KMat &t1 = ws.t1, &t2 = ws.t2, &t3 = ws.t3;
   t1.setZero(d.K, d.K);
   t2.setZero(d.K, d.K);
   ev.B.resize(K);
@@ -306,24 +439,36 @@ void evaluate(Design& d, const KVec& theta, bool derivatives, Evaluation& ev, st
       for (Eigen::Index r = 0; r < c; ++r) b(r, c) = b(c, r);
     }
   }
-  // tr(Phi B_k Phi B_l) = sum of (Phi B_k) o (Phi B_l)'.
-  phi_b.resize(K);
-  for (std::size_t k = 0; k < K; ++k) {
-    // Coefficient-based products for the small p of a few visits, where GEMM's blocking costs more
-    // than it saves.
-    if (d.p <= 16) {
-      phi_b[k].noalias() = ev.phi.lazyProduct(ev.B[k]);
-    } else {
-      phi_b[k].noalias() = ev.phi * ev.B[k];
+  // tr(Phi B_k Phi B_l): with Phi = M'M (M = L^-1, X'V^-1X = L L'), it is the Frobenius product
+  // <G_k, G_l> of the symmetric G_k = M B_k M'. With each G_k's lower triangle packed and its
+  // off-diagonal entries times sqrt 2, every trace is the dot product of two packed columns and
+  // all of them one Gram matrix: K congruences of O(p^3) and K^2/2 dot products of p^2/2, where
+  // forming Phi B_k and summing (Phi B_k) o (Phi B_l)' costs the same p^2 per pair in strided
+  // reads.
+  GramStorage& gs = ws.gram;
+  const auto P = static_cast<std::size_t>(d.p);
+  gs.length = (P * (P + 1) / 2 + 3) / 4 * 4;
+  gs.columns = (K + 3) / 4 * 4;
+  if (gs.inv_factor.size() < P * P) gs.inv_factor.resize(P * P);
+  if (gs.h.size() < P * P) gs.h.resize(P * P);
+  if (gs.packed.size() < gs.length * gs.columns) gs.packed.resize(gs.length * gs.columns);
+  for (std::size_t j = 0; j < P; ++j) {
+    for (std::size_t i = 0; i < P; ++i) {
+      gs.inv_factor[j * P + i] = i >= j ? f.a.inverse_factor(static_cast<int>(i), static_cast<int>(j)) : 0.0;
     }
   }
+  std::fill_n(gs.packed.data(), gs.length * gs.columns, 0.0);
+  for (std::size_t k = 0; k < K; ++k) {
+    packed_congruence(gs.inv_factor.data(), ev.B[k].data(), d.p, gs.h.data(), gs.packed.data() + k * gs.length);
+  }
+  t3.resize(d.K, d.K);
+  gram_lower(gs.packed.data(), gs.length, d.K, t3);
   ev.score.resize(d.K);
   ev.info.resize(d.K, d.K);
   for (int k = 0; k < d.K; ++k) {
     ev.score(k) = -0.5 * (tr_wv(k) - tr_hwvw(k)) + 0.5 * quad_k(k);
-    const PMat& ck = phi_b[static_cast<std::size_t>(k)];
     for (int l = 0; l <= k; ++l) {
-      const double v = 0.5 * (t1(k, l) - 2.0 * t2(k, l) + ck.cwiseProduct(phi_b[static_cast<std::size_t>(l)].transpose()).sum());
+      const double v = 0.5 * (t1(k, l) - 2.0 * t2(k, l) + t3(k, l));
       ev.info(k, l) = ev.info(l, k) = v;
     }
   }
@@ -581,23 +726,39 @@ MmrmFit fit_mmrm(const RepeatedMeasures& data, double alpha, MmrmDf df_rule) {
   // Fisher scoring with step halving (REML must not decrease, Sigma must stay positive definite).
   // ws.ev[cur] holds the evaluation at theta, ws.ev[1 - cur] the candidate's.
   int cur = 0;
-  auto eval = [&](const KVec& at, bool derivatives, Evaluation& into) { evaluate(d, at, derivatives, into, ws.phi_b, ws.t1, ws.t2, ws.factors); };
-  eval(theta, true, ws.ev[0]);
+  // Scoring steps on the average information (evaluate), and the expected information once, at
+  // the estimate, for the small-sample rules and the B_k they read. Where the average information
+  // is not safely invertible a step falls back on the expected information.
+  auto eval = [&](const KVec& at, Derivatives derivatives, Evaluation& into) { evaluate(d, at, derivatives, into, ws); };
+  // A step needs a factorization with no pivot below 1e-13 of the largest (O(K^3 / 3)); the
+  // estimate's expected information the exact reciprocal condition number (O(K^3) more).
+  auto factors = [&](const KMat& info) {
+    ws.fisher.compute(info);
+    if (ws.fisher.info() != Eigen::Success) return false;
+    const auto pivots = ws.fisher.vectorD().cwiseAbs();
+    return pivots.minCoeff() >= 1e-13 * pivots.maxCoeff() && std::isfinite(pivots.maxCoeff());
+  };
+  auto invertible = [&](const KMat& info) {
+    return factors(info) && reciprocal_condition(info, ws.fisher, ws.inverse) >= 1e-13;
+  };
+  eval(theta, Derivatives::average, ws.ev[0]);
   if (!ws.ev[0].ok) return fail(ws.ev[0].singular_x ? NotEstimable::rank_deficient : NotEstimable::not_converged);
   bool converged = false;
   KVec delta, candidate;
   for (fit.iterations = 1; fit.iterations <= 200; ++fit.iterations) {
     Evaluation& ev = ws.ev[static_cast<std::size_t>(cur)];
     Evaluation& next = ws.ev[static_cast<std::size_t>(1 - cur)];
-    ws.fisher.compute(ev.info);
-    if (ws.fisher.info() != Eigen::Success || reciprocal_condition(ev.info, ws.fisher, ws.inverse) < 1e-13) return fail(NotEstimable::rank_deficient);
+    if (!factors(ev.info)) {
+      eval(theta, Derivatives::expected, ev);
+      if (!invertible(ev.info)) return fail(NotEstimable::rank_deficient);
+    }
     delta = ws.fisher.solve(ev.score);
     double step = 1.0;
     bool moved = false;
     for (int halving = 0; halving < 40; ++halving, step *= 0.5) {
       candidate = theta + step * delta;
       // The full step is nearly always taken, so evaluate it with derivatives at once.
-      eval(candidate, halving == 0, next);
+      eval(candidate, halving == 0 ? Derivatives::average : Derivatives::none, next);
       if (next.ok && next.loglik >= ev.loglik - 1e-12 * std::abs(ev.loglik)) {
         theta = candidate;
         moved = true;
@@ -607,12 +768,9 @@ MmrmFit fit_mmrm(const RepeatedMeasures& data, double alpha, MmrmDf df_rule) {
     const double change = (step * delta).cwiseAbs().maxCoeff();
     if (!moved) {
       converged = ev.score.cwiseAbs().maxCoeff() < 1e-6 * (1.0 + std::abs(ev.loglik));
-      // The rejected candidates overwrote the patterns' W and residual moments; the inference
-      // below reads theta's.
-      if (converged) eval(theta, false, next);
       break;
     }
-    if (step != 1.0) eval(theta, true, next);
+    if (step != 1.0) eval(theta, Derivatives::average, next);
     cur = 1 - cur;
     if (!next.ok) break;
     if (change <= 1e-10 * (1.0 + theta.cwiseAbs().maxCoeff())) {
@@ -620,8 +778,13 @@ MmrmFit fit_mmrm(const RepeatedMeasures& data, double alpha, MmrmDf df_rule) {
       break;
     }
   }
-  const Evaluation& ev = ws.ev[static_cast<std::size_t>(cur)];
-  if (!converged || !ev.ok) return fail(NotEstimable::not_converged);
+  if (!converged) return fail(NotEstimable::not_converged);
+  // At the estimate (this also restores the patterns' W and residual moments that rejected
+  // candidates overwrote): the expected information and the B_k.
+  Evaluation& ev = ws.ev[static_cast<std::size_t>(cur)];
+  eval(theta, Derivatives::expected, ev);
+  if (!ev.ok) return fail(NotEstimable::not_converged);
+  if (!invertible(ev.info)) return fail(NotEstimable::rank_deficient);
 
   fit.beta = ev.beta;
   fit.sigma = sigma_of(theta, d);

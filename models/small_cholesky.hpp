@@ -79,6 +79,8 @@ class SmallCholesky {
       }
     }
   }
+  // (L^-1)(i, j), i >= j, once inverse() or trace_solve() has formed L^-1.
+  double inverse_factor(int i, int j) const { return m(i, j); }
   // tr(A^-1 B) for a symmetric B (its top-left p x p block; lower triangle read): with
   // M = L^-1, A^-1 = M'M and the trace is the sum over the rows m_k of M of m_k' B m_k.
   template <class M>
