@@ -285,6 +285,29 @@ SweepResult run_sweep(const SweepOptions& o) {
     return std::nullopt;
   };
   if (parts > 1) fs::create_directories(dir / "parts", ec);
+  // A sweep that will be long says so before it starts: the cost of a trial at up to three of
+  // the points still to compute (the first, middle and last; costs vary along an axis such as
+  // the sample size), times the trials of every such point.
+  if (o.log && !distributed()) {
+    std::vector<std::size_t> todo;
+    for (std::uint64_t unit = unit_first; unit < unit_end; ++unit) {
+      const std::size_t i = static_cast<std::size_t>(unit / parts);
+      if (!finished(dir / "points" / (points[i].hash + ".json"), points[i])) todo.push_back(i);
+    }
+    if (!todo.empty()) {
+      std::vector<std::size_t> probe{todo.front(), todo[todo.size() / 2], todo.back()};
+      probe.erase(std::unique(probe.begin(), probe.end()), probe.end());
+      double per_trial = 0;
+      for (const std::size_t i : probe) per_trial += probe_trial_seconds(scenarios[i], points[i].seed, 0.05, 4096);
+      per_trial /= static_cast<double>(probe.size());
+      const std::uint64_t per_unit = o.precision.active() ? o.precision.max_replicates : o.replicates / parts;
+      const std::string line =
+          long_run_notice(per_trial, per_unit * todo.size(), effective_threads(o.threads),
+                          o.precision.active() ? "this sweep, at the --max-reps cap," : "this sweep", 300.0,
+                          "Ctrl-C stops it and keeps every point finished, which the same command resumes from");
+      if (!line.empty()) o.log(line);
+    }
+  }
   for (std::uint64_t unit = unit_first; unit < unit_end; ++unit) {
     const std::size_t i = static_cast<std::size_t>(unit / parts);
     const std::uint64_t part = unit % parts;

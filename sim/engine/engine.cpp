@@ -161,7 +161,7 @@ double probe_trial_seconds(const Scenario& scenario, std::uint64_t seed, double 
 int effective_threads(int threads) { return threads > 0 ? threads : tbb::info::default_concurrency(); }
 
 std::string long_run_notice(double seconds_per_trial, std::uint64_t trials, int threads, const std::string& what,
-                            double notice_seconds) {
+                            double notice_seconds, const std::string& stopping) {
   const double cpu = seconds_per_trial * static_cast<double>(trials);
   const double wall = cpu / std::max(1, threads);
   if (!(wall > notice_seconds)) return {};
@@ -173,7 +173,7 @@ std::string long_run_notice(double seconds_per_trial, std::uint64_t trials, int 
   }
   return "trialsim: " + what + " will take about " + duration_text(wall) + " on " + std::to_string(threads) +
          (threads == 1 ? " thread" : " threads") + " (" + duration_text(cpu) + " of CPU: " + per + " per trial x " +
-         std::to_string(trials) + " trials); Ctrl-C stops it and writes nothing";
+         std::to_string(trials) + " trials); " + stopping;
 }
 
 SummaryAccumulator run_replicates(const Scenario& scenario, const EngineOptions& options) {

@@ -99,8 +99,10 @@ int effective_threads(int threads);
 // One line for a run of `trials` trials at `seconds_per_trial` on `threads` threads when it
 // would take longer than `notice_seconds` of wall time ("" otherwise): the CPU and wall time
 // expected and the cost of one trial, so a user can stop it (Ctrl-C) or make it smaller.
+// `stopping` says what Ctrl-C leaves behind.
 std::string long_run_notice(double seconds_per_trial, std::uint64_t trials, int threads, const std::string& what,
-                            double notice_seconds = 300.0);
+                            double notice_seconds = 300.0,
+                            const std::string& stopping = "Ctrl-C stops it and writes nothing");
 
 // A unit of work for another process: replicates [first, end), one node of the tree at `level`.
 struct WorkUnit {

@@ -200,6 +200,18 @@ if [ "$rc" -eq 130 ] && grep -q "^trialsim: this run will take about .* of CPU: 
    [ ! -e "$work/long.json" ]; then ok; else bad "long-run notice: exit $rc, $(cat "$work/long.err")"; fi
 if "$bin" run "$seed" --reps 64 --json "$work/short.json" >/dev/null 2>"$work/short.err" && ! grep -q "will take about" "$work/short.err"; then ok
 else bad "a short run printed a cost notice: $(cat "$work/short.err")"; fi
+# A long sweep says so too, before its first point, from the points still to compute.
+"$bin" sweep "$seed" --vary 'trial.consented=40,80' --reps 10000000 --out "$work/longsweep" >/dev/null 2>"$work/longsweep.err" &
+pid=$!
+sleep 1
+kill -INT "$pid"
+wait "$pid"
+rc=$?
+if [ "$rc" -eq 130 ] && grep -q "^trialsim: this sweep will take about .* per trial x 20000000 trials); Ctrl-C stops it and keeps every point finished" "$work/longsweep.err"; then ok
+else bad "long-sweep notice: exit $rc, $(cat "$work/longsweep.err")"; fi
+if "$bin" sweep "$seed" --vary 'trial.consented=40,80' --reps 64 --out "$work/shortsweep" >/dev/null 2>"$work/shortsweep.err" &&
+   ! grep -q "will take about" "$work/shortsweep.err"; then ok
+else bad "a short sweep printed a cost notice: $(cat "$work/shortsweep.err")"; fi
 
 # Shards and merge: byte-identical to one process, for K that divides the chunks or not, and K
 # larger than the chunks (empty shards).
