@@ -236,6 +236,17 @@ for k in 2 5; do
   if [ ! -e "$work/sw$k/sweep.csv" ] && "$bin" sweep "$seed" "${swv[@]}" --out "$work/sw$k" &&
      cmp -s "$work/swa/sweep.csv" "$work/sw$k/sweep.csv" && cmp -s "$work/swa/sweep.json" "$work/sw$k/sweep.json"; then ok; else bad "sweep in $k shards differs from one process"; fi
 done
+# Two processes sweeping into one directory at the same time: one file per point, each written
+# whole under its final name, so the tables equal one uninterrupted run's, with no leftovers.
+"$bin" sweep "$seed" "${swv[@]}" --threads 1 --out "$work/swc" &
+pid=$!
+"$bin" sweep "$seed" "${swv[@]}" --threads 1 --out "$work/swc"
+rc=$?
+wait "$pid"
+rc2=$?
+if [ "$rc" -eq 0 ] && [ "$rc2" -eq 0 ] && [ "$(ls "$work/swc/points" | wc -l)" -eq 2 ] && [ -z "$(find "$work/swc" -name '*.tmp-*')" ] &&
+   cmp -s "$work/swa/sweep.csv" "$work/swc/sweep.csv" && cmp -s "$work/swa/sweep.json" "$work/swc/sweep.json"; then ok
+else bad "two concurrent sweeps into one directory: exits $rc $rc2, $(ls "$work/swc/points" | wc -l) point files"; fi
 expect_error "sweep shards of points with precision" "each grid point runs whole in one shard, so use at most 2 shards" -- sweep "$seed" --vary trial.consented=20,30 --mcse-target 0.05 --out "$work/out/sw" --shard 0/3
 expect_error "merge missing shard" "merge: shard 1 of 2 missing" -- merge "$work/sh/s2.0.json" --json "$work/out/m.json"
 "$bin" run "$seed" --set trial.consented=20 --reps 2500 --seed 13 --quiet --shard 1/2 --json "$work/sh/other.json"
