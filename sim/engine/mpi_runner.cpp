@@ -127,6 +127,8 @@ std::pair<int, std::string> describe(const std::exception_ptr& e) {
     return {x.exit_code, ""};
   } catch (const InputError& x) {
     return {2, x.what()};
+  } catch (const OutputError& x) {
+    return {3, std::string("trialsim: ") + x.what()};
   } catch (const Interrupted&) {
     return {130, ""};
   } catch (const std::exception& x) {

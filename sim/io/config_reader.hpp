@@ -25,6 +25,13 @@ class InputError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// An output that could not be written once the work was done (a full disk, a device that
+// refuses the bytes, a rename that fails): exit code 3, and no partial file under the final name.
+class OutputError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 struct Bounds {
   std::optional<double> lo;
   std::optional<double> hi;

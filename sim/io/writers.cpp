@@ -80,7 +80,7 @@ AtomicFile::~AtomicFile() {
 
 void AtomicFile::write(const std::string& s) {
   if (std::fwrite(s.data(), 1, s.size(), file_) != s.size()) {
-    throw std::runtime_error(path_ + ": write failed: " + std::strerror(errno));
+    throw OutputError(path_ + ": write failed: " + std::strerror(errno));
   }
 }
 
@@ -88,13 +88,13 @@ void AtomicFile::commit() {
   const bool ok = std::fflush(file_) == 0 && std::ferror(file_) == 0;
   const int close_rc = std::fclose(file_);
   file_ = nullptr;
-  if (!ok || close_rc != 0) throw std::runtime_error(path_ + ": write failed: " + std::strerror(errno));
+  if (!ok || close_rc != 0) throw OutputError(path_ + ": write failed: " + std::strerror(errno));
   if (tmp_.empty()) {  // discarded (see set_outputs_enabled), or written in place (stdout, a device)
     committed_ = true;
     return;
   }
   if (std::rename(tmp_.c_str(), path_.c_str()) != 0) {
-    throw std::runtime_error(path_ + ": cannot move output into place: " + std::strerror(errno));
+    throw OutputError(path_ + ": cannot move output into place: " + std::strerror(errno));
   }
   committed_ = true;
 }

@@ -1020,6 +1020,9 @@ int cli_main(int argc, char** argv) {
   } catch (const InputError& e) {
     std::cerr << e.what() << "\n";
     return 2;
+  } catch (const OutputError& e) {
+    std::cerr << "trialsim: " << e.what() << "\n";
+    return 3;
   } catch (const PeerFailed& e) {
     // Another rank failed: rank 0 reports its line once; the others say nothing more.
     if (!e.message.empty()) std::cerr << e.message << "\n";

@@ -180,7 +180,7 @@ class TempDir {
 void write_text(const fs::path& p, const std::string& text) {
   std::ofstream out(p, std::ios::binary);
   out << text;
-  if (!out.flush()) throw std::runtime_error("--plots: cannot write " + p.string());
+  if (!out.flush()) throw OutputError("--plots: cannot write " + p.string() + ": " + std::strerror(errno));
 }
 
 std::string read_all(const fs::path& p) {

@@ -200,6 +200,13 @@ if [ "$rc" -eq 130 ] && grep -q "^trialsim: this run will take about .* of CPU: 
    [ ! -e "$work/long.json" ]; then ok; else bad "long-run notice: exit $rc, $(cat "$work/long.err")"; fi
 if "$bin" run "$seed" --reps 64 --json "$work/short.json" >/dev/null 2>"$work/short.err" && ! grep -q "will take about" "$work/short.err"; then ok
 else bad "a short run printed a cost notice: $(cat "$work/short.err")"; fi
+# A full disk after the work: exit 3, one line naming the file and the reason.
+if [ -c /dev/full ]; then
+  "$bin" run "$seed" --reps 64 --quiet --json /dev/full >/dev/null 2>"$work/full.err"
+  rc=$?
+  if [ "$rc" -eq 3 ] && [ "$(wc -l <"$work/full.err")" -eq 1 ] && grep -q "^trialsim: /dev/full: write failed: No space left on device" "$work/full.err"; then ok
+  else bad "full disk: exit $rc, $(cat "$work/full.err")"; fi
+fi
 # A long sweep says so too, before its first point, from the points still to compute.
 "$bin" sweep "$seed" --vary 'trial.consented=40,80' --reps 10000000 --out "$work/longsweep" >/dev/null 2>"$work/longsweep.err" &
 pid=$!
