@@ -121,10 +121,22 @@ struct GramStorage {
   std::size_t columns = 0;  // K rounded up to a multiple of 4
 };
 
+// A pattern's sums over its patients while they are read (fit_mmrm), at fixed strides: z
+// padded to 4 covariates (the stratum's 0 when it does not vary), rows of kMaxJ visits.
+struct RawMoments {
+  double n = 0;
+  double S[16] = {}, Szz[16] = {};
+  double Syz[kMaxJ * 4] = {}, Syz_c[kMaxJ * 4] = {};
+  double ybar[kMaxJ] = {};
+  double zbar[4] = {};
+  double Syy[kMaxJ * kMaxJ] = {};
+};
+
 // A thread's working storage, kept from one fit to the next (fit_mmrm).
 struct Workspace {
   Factors factors;
   Design d;
+  std::vector<RawMoments> raw;  // by pattern
   std::array<Evaluation, 2> ev;
   GramStorage gram;
   std::vector<PVec> a;      // quadratic_in_p's a_k
@@ -631,40 +643,81 @@ MmrmFit fit_mmrm(const RepeatedMeasures& data, double alpha, MmrmDf df_rule) {
       pt.m = m;
       pt.visit = visits;
       pt.mask = mask;
-      pt.S.setZero(d.q, d.q);
-      pt.Syz.setZero(m, d.q);
+      if (ws.raw.size() < d.patterns.size()) ws.raw.resize(d.patterns.size());
+      ws.raw[t] = RawMoments{};
     }
-    Pattern& pt = d.patterns[t];
-    const Eigen::Map<const Vec4> zv(zi.data(), d.q);
-    pt.n += 1;
-    pt.S.noalias() += zv * zv.transpose();
-    pt.Syz.noalias() += Eigen::Map<const SmallVec>(d.y.data() + offset, m) * zv.transpose();
+    RawMoments& raw = ws.raw[t];
+    const double* const yi = d.y.data() + offset;
+    const double* const z4 = zi.data();
+    raw.n += 1;
+    for (int a = 0; a < 4; ++a) {
+      for (int b = 0; b < 4; ++b) raw.S[a * 4 + b] += z4[a] * z4[b];
+    }
+    for (int r = 0; r < m; ++r) {
+      for (int a = 0; a < 4; ++a) raw.Syz[r * 4 + a] += yi[r] * z4[a];
+    }
     d.pattern_of.push_back(static_cast<int>(t));
   }
-  // Moments about each pattern's means (a second pass over its patients).
-  for (Pattern& pt : d.patterns) {
-    pt.ybar.setZero(pt.m);
-    pt.zbar.setZero(d.q);
-    pt.Syy.setZero(pt.m, pt.m);
-    pt.Syz_c.setZero(pt.m, d.q);
-    pt.Szz.setZero(d.q, d.q);
+  // Moments about each pattern's means (a second pass over its patients), in plain arrays of
+  // fixed strides (a pattern's moments are a few numbers each, where dynamic-size products cost
+  // more than the arithmetic).
+  for (std::size_t i = 0; i < d.pattern_of.size(); ++i) {
+    const auto t = static_cast<std::size_t>(d.pattern_of[i]);
+    RawMoments& raw = ws.raw[t];
+    const double* const yi = d.y.data() + d.offset[i];
+    for (int r = 0; r < d.patterns[t].m; ++r) raw.ybar[r] += yi[r];
+    const double* const zi = d.z[i].data();
+    for (int a = 0; a < 4; ++a) raw.zbar[a] += zi[a];
+  }
+  for (std::size_t t = 0; t < d.patterns.size(); ++t) {
+    RawMoments& raw = ws.raw[t];
+    for (int r = 0; r < d.patterns[t].m; ++r) raw.ybar[r] /= raw.n;
+    for (int a = 0; a < 4; ++a) raw.zbar[a] /= raw.n;
   }
   for (std::size_t i = 0; i < d.pattern_of.size(); ++i) {
-    Pattern& pt = d.patterns[static_cast<std::size_t>(d.pattern_of[i])];
-    pt.ybar += Eigen::Map<const SmallVec>(d.y.data() + d.offset[i], pt.m);
-    pt.zbar += Eigen::Map<const Vec4>(d.z[i].data(), d.q);
+    const auto t = static_cast<std::size_t>(d.pattern_of[i]);
+    RawMoments& raw = ws.raw[t];
+    const int m = d.patterns[t].m;
+    const double* const yi = d.y.data() + d.offset[i];
+    const double* const zi = d.z[i].data();
+    double yc[kMaxJ], zc[4];
+    for (int r = 0; r < m; ++r) yc[r] = yi[r] - raw.ybar[r];
+    for (int a = 0; a < 4; ++a) zc[a] = zi[a] - raw.zbar[a];
+    for (int r = 0; r < m; ++r) {
+      for (int c = 0; c < m; ++c) raw.Syy[r * kMaxJ + c] += yc[r] * yc[c];
+      for (int a = 0; a < 4; ++a) raw.Syz_c[r * 4 + a] += yc[r] * zc[a];
+    }
+    for (int a = 0; a < 4; ++a) {
+      for (int b = 0; b < 4; ++b) raw.Szz[a * 4 + b] += zc[a] * zc[b];
+    }
   }
-  for (Pattern& pt : d.patterns) {
-    pt.ybar /= pt.n;
-    pt.zbar /= pt.n;
-  }
-  for (std::size_t i = 0; i < d.pattern_of.size(); ++i) {
-    Pattern& pt = d.patterns[static_cast<std::size_t>(d.pattern_of[i])];
-    const SmallVec yc = Eigen::Map<const SmallVec>(d.y.data() + d.offset[i], pt.m) - pt.ybar;
-    const Vec4 zc = Eigen::Map<const Vec4>(d.z[i].data(), d.q) - pt.zbar;
-    pt.Syy.noalias() += yc * yc.transpose();
-    pt.Syz_c.noalias() += yc * zc.transpose();
-    pt.Szz.noalias() += zc * zc.transpose();
+  for (std::size_t t = 0; t < d.patterns.size(); ++t) {
+    Pattern& pt = d.patterns[t];
+    const RawMoments& raw = ws.raw[t];
+    const int m = pt.m, q = d.q;
+    pt.n = raw.n;
+    pt.S.resize(q, q);
+    pt.Szz.resize(q, q);
+    pt.Syz.resize(m, q);
+    pt.Syz_c.resize(m, q);
+    pt.ybar.resize(m);
+    pt.zbar.resize(q);
+    pt.Syy.resize(m, m);
+    for (int a = 0; a < q; ++a) {
+      pt.zbar(a) = raw.zbar[a];
+      for (int b = 0; b < q; ++b) {
+        pt.S(a, b) = raw.S[a * 4 + b];
+        pt.Szz(a, b) = raw.Szz[a * 4 + b];
+      }
+    }
+    for (int r = 0; r < m; ++r) {
+      pt.ybar(r) = raw.ybar[r];
+      for (int a = 0; a < q; ++a) {
+        pt.Syz(r, a) = raw.Syz[r * 4 + a];
+        pt.Syz_c(r, a) = raw.Syz_c[r * 4 + a];
+      }
+      for (int c = 0; c < m; ++c) pt.Syy(r, c) = raw.Syy[r * kMaxJ + c];
+    }
   }
   // Each theta_k's unit matrix restricted to each pattern, and the pairs of visits ever seen
   // together: a pair never seen together has a covariance the data do not identify.
