@@ -702,6 +702,12 @@ struct SweepArgs {
 };
 
 int sweep_command(const SweepArgs& a) {
+  // The tables the sweep writes into --out, and the report, must not be the scenario.
+  const auto in_out = [&](const char* name) { return a.out.empty() ? std::string() : (std::filesystem::path(a.out) / name).string(); };
+  check_distinct_files({{"the scenario file", a.scenario},
+                        {"--report", a.report_path},
+                        {"--out (its sweep.csv)", in_out("sweep.csv")},
+                        {"--out (its sweep.json)", in_out("sweep.json")}});
   SweepOptions o;
   o.scenario_path = a.scenario;
   o.sets = a.sets;
@@ -755,6 +761,7 @@ struct SampleSizeArgs {
 };
 
 int samplesize_command(SampleSizeArgs& a) {
+  check_distinct_files({{"the scenario file", a.o.scenario_path}, {"--json", a.json_path}, {"--report", a.report_path}});
   std::unique_ptr<AtomicFile> json_file;
   if (!a.json_path.empty()) json_file = std::make_unique<AtomicFile>(a.json_path);
   std::unique_ptr<AtomicFile> report = prepare_pictures(a.plots_dir, a.report_path);

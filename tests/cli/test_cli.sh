@@ -57,6 +57,16 @@ expect_error "replicate outside reps" "--replicate: 10 is not below --reps 10" -
 expect_error "negative seed" "--seed" -- run "$seed" --seed -1
 expect_error "two outputs, one file" "--trials-csv: $work/out/same is the same file as --json" -- run "$seed" --reps 10 --json "$work/out/same" --trials-csv "$work/out/same"
 expect_error "output overwrites scenario" "is the same file as the scenario file" -- run "$work/neg.toml" --json "$work/neg.toml"
+# Every command refuses outputs that name its scenario or each other (the scenario is checked
+# to be intact afterwards).
+cp "$work/neg.toml" "$work/keep.toml"
+expect_error "samplesize json over scenario" "--json: $work/neg.toml is the same file as the scenario file" -- samplesize "$work/neg.toml" --method ancova --json "$work/neg.toml"
+expect_error "samplesize report over scenario" "--report: $work/neg.toml is the same file as the scenario file" -- samplesize "$work/neg.toml" --method ancova --report "$work/neg.toml"
+expect_error "samplesize json and report one file" "--report: $work/out/ss is the same file as --json" -- samplesize "$work/neg.toml" --method ancova --json "$work/out/ss" --report "$work/out/ss"
+expect_error "sweep report over scenario" "--report: $work/neg.toml is the same file as the scenario file" -- sweep "$work/neg.toml" --vary trial.consented=40,50 --report "$work/neg.toml" --out "$work/out/swr"
+mkdir -p "$work/swself" && cp "$work/neg.toml" "$work/swself/sweep.csv"
+expect_error "sweep tables over scenario" "--out (its sweep.csv): $work/swself/sweep.csv is the same file as the scenario file" -- sweep "$work/swself/sweep.csv" --vary trial.consented=40,50 --out "$work/swself"
+if cmp -s "$work/neg.toml" "$work/keep.toml" && cmp -s "$work/swself/sweep.csv" "$work/keep.toml"; then ok; else bad "a refused command changed its scenario"; fi
 expect_error "unwritable output" "cannot create its directory" -- run "$seed" --reps 10 --json "$work/neg.toml/sub/s.json"
 # A missing directory is created (as for --plots); a directory given as a file is refused.
 if "$bin" run "$seed" --reps 10 --quiet --json "$work/made/here/s.json" && [ -s "$work/made/here/s.json" ]; then ok; else bad "output into a new directory"; fi
