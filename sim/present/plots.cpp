@@ -774,7 +774,8 @@ std::optional<Figure> estimates_figure(Plotter& plotter, const json& summary, co
   return plotter.render("estimates", title, caption, body);
 }
 
-Figure rtm_figure(Plotter& plotter, const json& summary) {
+// Left out when neither arm has a part to show (no trial had completers).
+std::optional<Figure> rtm_figure(Plotter& plotter, const json& summary) {
   const json& rtm = member(summary, "rtm");
   if (!rtm.is_object()) throw InputError("--plots: the summary has no change decomposition (rtm)");
   const std::array<std::pair<const char*, const char*>, 6> parts = {{
@@ -786,16 +787,19 @@ Figure rtm_figure(Plotter& plotter, const json& summary) {
       {"attrition", "+ attrition"},
   }};
   std::string rows, tics;
+  bool any = false;
   for (std::size_t i = 0; i < parts.size(); ++i) {
     rows += std::to_string(i);
     for (const char* arm : {"treatment", "control"}) {
       const auto mean = json_number(rtm, {arm, parts[i].first, "mean"});
+      any = any || mean.has_value();
       const auto mcse = json_number(rtm, {arm, parts[i].first, "mcse"});
       rows += " " + datum(mean) + " " + (mean ? datum(1.96 * mcse.value_or(0)) : std::string("?"));
     }
     rows += "\n";
     tics += std::string(i ? ", " : "") + "\"" + parts[i].second + "\" " + std::to_string(i);
   }
+  if (!any) return std::nullopt;
   const std::string file = plotter.data("rtm", rows);
   const std::string title = "Why the observed SPP changed, per arm";
   const std::string body = preamble() + title_cmd(title) +
@@ -1004,7 +1008,7 @@ std::vector<Figure> run_figures(const nlohmann::json& summary, const EstimateSam
   std::vector<Figure> out;
   out.push_back(consort_figure(plotter, summary));
   if (auto f = estimates_figure(plotter, summary, samples)) out.push_back(std::move(*f));
-  out.push_back(rtm_figure(plotter, summary));
+  if (auto f = rtm_figure(plotter, summary)) out.push_back(std::move(*f));
   return out;
 }
 

@@ -37,7 +37,7 @@ struct EstimateSamples {
 
 // "consort" (mean patient flow), "estimates" (distribution of each method's estimate; left out
 // when no method has two finite estimates in `samples`) and "rtm" (why the observed SPP
-// changed, per arm). `summary` is SummaryAccumulator::to_json.
+// changed, per arm; left out when no trial had completers). `summary` is SummaryAccumulator::to_json.
 std::vector<Figure> run_figures(const nlohmann::json& summary, const EstimateSamples& samples);
 
 // "power", "bias", "rtm_control" and "screening_burden" against the first axis of a sweep.json,

@@ -149,6 +149,11 @@ expect_error "plots with replicate" "--plots: summarizes many trials; not with -
 if "$bin" run "$seed" --reps 300 --set 'analysis.methods=["ancova","mmrm"]' --plots "$work/pics" --report "$work/pics/run.html" --quiet &&
    [ -s "$work/pics/consort.svg" ] && [ -s "$work/pics/consort.png" ] && [ -s "$work/pics/estimates.png" ] && [ -s "$work/pics/rtm.svg" ] &&
    grep -q "<svg" "$work/pics/run.html" && ! grep -q 'src="http' "$work/pics/run.html"; then ok; else bad "run --plots/--report"; fi
+# A run where no trial has completers: the figures with nothing to show are left out, the rest
+# and the report are written.
+if "$bin" run "$seed" --reps 50 --set dropout.death_per_year=100 --plots "$work/nocomp" --report "$work/nocomp/run.html" --quiet &&
+   [ -s "$work/nocomp/consort.svg" ] && [ ! -e "$work/nocomp/rtm.svg" ] && [ -s "$work/nocomp/run.html" ] &&
+   ! grep -qiw "nan" "$work/nocomp/run.html"; then ok; else bad "run --plots with no completers"; fi
 if "$bin" sweep "$work/sw.toml" --vary trial.consented=60,100 --reps 100 --out "$work/sw" --quiet --report "$work/sw/report.html" --plots "$work/sw/plots" &&
    [ -s "$work/sw/report.html" ] && [ -s "$work/sw/plots/power.png" ] && [ -s "$work/sw/plots/screening_burden.svg" ]; then ok; else bad "sweep --plots/--report"; fi
 if PATH=/nonexistent "$bin" run "$seed" --reps 10 --plots "$work/nogp" 2>"$work/nogp.err"; then bad "plots without gnuplot succeeded"; 
