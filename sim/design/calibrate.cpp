@@ -42,10 +42,15 @@ std::string toml_value_text(std::string value) {
   const auto e = value.find_last_not_of(" \t");
   value = b == std::string::npos ? std::string() : value.substr(b, e - b + 1);
   toml::table t;
-  try {
-    t = toml::parse("v = " + value);
-  } catch (const toml::parse_error&) {
+  const std::string snippet = "v = " + value;
+  if (non_ascii_outside_toml_strings(snippet)) {
     t = toml::table{{"v", value}};
+  } else {
+    try {
+      t = toml::parse(snippet);
+    } catch (const toml::parse_error&) {
+      t = toml::table{{"v", value}};
+    }
   }
   std::ostringstream out;
   out << toml::toml_formatter{t};

@@ -198,7 +198,103 @@ std::string read_input_text(const std::string& path, const char* what) {
 
 namespace {
 
+// TOML 1.0 allows characters beyond ASCII only inside strings and comments. Debian's toml++
+// 3.3.0 reaches __builtin_unreachable() (undefined behaviour) on some of them where it looks for
+// whitespace (upstream tomlplusplus issues #190 and #295, fixed in 3.4), so such a character
+// elsewhere is reported here, before the parser sees it: a lexer of just comments and the four
+// kinds of string.
+struct NonAscii {
+  std::size_t line = 0, column = 0;
+  std::uint32_t code_point = 0;
+};
+std::optional<NonAscii> find_non_ascii_outside_strings(std::string_view text) {
+  enum class State { normal, comment, basic, literal, multi_basic, multi_literal };
+  State state = State::normal;
+  std::size_t line = 1, column = 1;
+  auto starts = [&](std::size_t i, std::string_view what) { return text.substr(i, what.size()) == what; };
+  // A byte-order mark may open the text.
+  for (std::size_t i = text.substr(0, 3) == "\xEF\xBB\xBF" ? 3 : 0; i < text.size(); ++i, ++column) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c == '\n') {
+      ++line;
+      column = 0;
+      if (state == State::comment || state == State::basic || state == State::literal) state = State::normal;
+      continue;
+    }
+    switch (state) {
+      case State::normal:
+        if (c == '#') {
+          state = State::comment;
+        } else if (starts(i, "\"\"\"")) {
+          state = State::multi_basic;
+          i += 2;
+          column += 2;
+        } else if (starts(i, "'''")) {
+          state = State::multi_literal;
+          i += 2;
+          column += 2;
+        } else if (c == '"') {
+          state = State::basic;
+        } else if (c == '\'') {
+          state = State::literal;
+        } else if (c >= 0x80) {
+          // The code point, for the message (a malformed sequence is shown as its first byte).
+          std::uint32_t cp = c;
+          const int more = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC0 ? 1 : 0;
+          if (more > 0 && i + static_cast<std::size_t>(more) < text.size()) {
+            cp = c & (0x3Fu >> more);
+            for (int k = 1; k <= more; ++k) cp = (cp << 6) | (static_cast<unsigned char>(text[i + static_cast<std::size_t>(k)]) & 0x3Fu);
+          }
+          return NonAscii{line, column, cp};
+        }
+        break;
+      case State::comment:
+        break;
+      case State::basic:
+        if (c == '\\') {
+          ++i;
+          ++column;
+        } else if (c == '"') {
+          state = State::normal;
+        }
+        break;
+      case State::literal:
+        if (c == '\'') state = State::normal;
+        break;
+      case State::multi_basic:
+        if (c == '\\') {
+          ++i;
+          ++column;
+        } else if (starts(i, "\"\"\"")) {
+          state = State::normal;
+          i += 2;
+          column += 2;
+        }
+        break;
+      case State::multi_literal:
+        if (starts(i, "'''")) {
+          state = State::normal;
+          i += 2;
+          column += 2;
+        }
+        break;
+    }
+  }
+  return std::nullopt;
+}
+
+void check_ascii_outside_strings(std::string_view text, const std::string& source_name) {
+  const auto at = find_non_ascii_outside_strings(text);
+  if (!at) return;
+  char code[16];
+  std::snprintf(code, sizeof code, "U+%04X", static_cast<unsigned>(at->code_point));
+  throw InputError(source_name + ":" + std::to_string(at->line) + ":" + std::to_string(at->column) +
+                   ": TOML syntax error: the character " + code +
+                   " outside a string or comment (keys, numbers and the rest of TOML's syntax are ASCII; put text in quotes)");
+}
+
 toml::table parse_located(std::string_view text, const std::string& source_name) {
+  check_ascii_outside_strings(text, source_name);
   try {
     return toml::parse(text, source_name);
   } catch (const toml::parse_error& e) {
@@ -248,6 +344,8 @@ toml::table read_scenario_file(const std::string& path, std::vector<std::filesys
 }
 
 }  // namespace
+
+bool non_ascii_outside_toml_strings(std::string_view text) { return find_non_ascii_outside_strings(text).has_value(); }
 
 std::filesystem::path file_identity(const std::string& path, bool input) {
   if (path == "-") return input ? "<stdin>" : "<stdout>";
@@ -305,11 +403,17 @@ void ConfigReader::apply_override(const std::string& assignment, const std::stri
   }
   removed_.erase(key);
   toml::table parsed;
-  try {
-    const std::string snippet = "v = " + value;
-    parsed = toml::parse(std::string_view(snippet), std::string_view("--set"));
-  } catch (const toml::parse_error&) {
-    parsed = toml::table{{"v", value}};  // a bare word: take it as a string
+  // A bare word is taken as a string: one that is not TOML, or has characters beyond ASCII
+  // outside quotes (not TOML either, and unsafe for the parser: check_ascii_outside_strings).
+  const std::string snippet = "v = " + value;
+  if (non_ascii_outside_toml_strings(snippet)) {
+    parsed = toml::table{{"v", value}};
+  } else {
+    try {
+      parsed = toml::parse(std::string_view(snippet), std::string_view("--set"));
+    } catch (const toml::parse_error&) {
+      parsed = toml::table{{"v", value}};
+    }
   }
   if (parsed.size() != 1 || parsed.get("v") == nullptr) {
     throw InputError(where_text + ": " + key + ": expected a single TOML value after '='");

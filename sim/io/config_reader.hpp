@@ -80,6 +80,10 @@ std::string read_input_text(const std::string& path, const char* what);
 // for an input and standard output for an output.
 std::filesystem::path file_identity(const std::string& path, bool input = false);
 
+// Whether `text` holds a character beyond ASCII outside TOML strings and comments: not TOML 1.0,
+// and text Debian's toml++ 3.3 must not be given (config_reader.cpp, check_ascii_outside_strings).
+bool non_ascii_outside_toml_strings(std::string_view text);
+
 // The candidate nearest to `word` in edit distance (Levenshtein) when it is a near miss (at most
 // max(2, |word| / 5) edits), else empty: the "did you mean" of keys, commands and options.
 std::string nearest(std::string_view word, const std::vector<std::string>& candidates);
