@@ -212,6 +212,17 @@ std::optional<NonAscii> find_non_ascii_outside_strings(std::string_view text) {
   State state = State::normal;
   std::size_t line = 1, column = 1;
   auto starts = [&](std::size_t i, std::string_view what) { return text.substr(i, what.size()) == what; };
+  // The code point whose first byte is text[at] (a malformed sequence: that byte).
+  auto non_ascii_at = [&](std::size_t at, std::size_t col) {
+    const auto c0 = static_cast<unsigned char>(text[at]);
+    std::uint32_t cp = c0;
+    const std::size_t more = c0 >= 0xF0 ? 3 : c0 >= 0xE0 ? 2 : c0 >= 0xC0 ? 1 : 0;
+    if (more > 0 && at + more < text.size()) {
+      cp = c0 & (0x3Fu >> more);
+      for (std::size_t k = 1; k <= more; ++k) cp = (cp << 6) | (static_cast<unsigned char>(text[at + k]) & 0x3Fu);
+    }
+    return std::optional<NonAscii>(NonAscii{line, col, cp});
+  };
   // A byte-order mark may open the text.
   for (std::size_t i = text.substr(0, 3) == "\xEF\xBB\xBF" ? 3 : 0; i < text.size(); ++i, ++column) {
     const auto c = static_cast<unsigned char>(text[i]);
@@ -252,6 +263,8 @@ std::optional<NonAscii> find_non_ascii_outside_strings(std::string_view text) {
         break;
       case State::basic:
         if (c == '\\') {
+          // toml++ reads the escaped character through the same unsafe whitespace test.
+          if (i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) >= 0x80) return non_ascii_at(i + 1, column + 1);
           ++i;
           ++column;
         } else if (c == '"') {
@@ -263,6 +276,21 @@ std::optional<NonAscii> find_non_ascii_outside_strings(std::string_view text) {
         break;
       case State::multi_basic:
         if (c == '\\') {
+          // As above; and after a line-ending backslash toml++ tests every character up to the
+          // next one that is not whitespace, which therefore must be ASCII.
+          std::size_t j = i + 1, line_j = line, column_j = column + 1;
+          while (j < text.size() && (text[j] == ' ' || text[j] == '\t' || text[j] == '\r' || text[j] == '\n')) {
+            if (text[j] == '\n') {
+              ++line_j;
+              column_j = 0;
+            }
+            ++j;
+            ++column_j;
+          }
+          if (j < text.size() && static_cast<unsigned char>(text[j]) >= 0x80) {
+            line = line_j;
+            return non_ascii_at(j, column_j);
+          }
           ++i;
           ++column;
         } else if (starts(i, "\"\"\"")) {
