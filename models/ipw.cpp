@@ -1,4 +1,5 @@
 #include "models/ipw.hpp"
+#include "sim/engine/lanes.hpp"
 
 #include "models/small_cholesky.hpp"
 #include "sim/engine/draws.hpp"
@@ -47,16 +48,6 @@ template <class T>
 T* sized(std::vector<T>& v, std::size_t n) {
   if (v.size() < n) v.resize(n);
   return v.data();
-}
-
-// Four patients as one value of GCC's generic vectors (one 256-bit register in the x86-64-v4 and
-// -v3 clones of the loops below, two SSE2 registers in the portable one): the same operations on each
-// lane either way.
-using Lanes = double __attribute__((vector_size(32)));
-[[gnu::always_inline]] inline Lanes load_lanes(const double* p) {
-  Lanes v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
 }
 
 // One IRLS pass over the patients for a design of P columns: the weights w = mu (1 - mu) (at

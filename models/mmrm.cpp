@@ -1,4 +1,5 @@
 #include "models/mmrm.hpp"
+#include "sim/engine/lanes.hpp"
 
 #include "models/small_cholesky.hpp"
 #include "sim/engine/draws.hpp"
@@ -144,20 +145,6 @@ struct Workspace {
   Eigen::LDLT<KMat> fisher;
   Eigen::LLT<KMat> expected, hessian;
 };
-
-// Four lanes as one value of GCC's generic vectors (as the summary's arm sums, sim/engine/trial.cpp):
-// the same lane-wise operations in every clone of the loops below, so the same bits.
-using Lanes = double __attribute__((vector_size(32)));
-[[gnu::always_inline]] inline Lanes load_lanes(const double* p) {
-  Lanes v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-[[gnu::always_inline]] inline double lane_sum(Lanes v) {
-  std::array<double, 4> a;
-  std::memcpy(a.data(), &v, sizeof v);
-  return (a[0] + a[1]) + (a[2] + a[3]);
-}
 
 // g := the lower triangle of M B M', packed column by column (column j's rows j..p-1 in turn),
 // with the entries off the diagonal times sqrt 2, for a lower triangular M (column-major `mc`)

@@ -1,4 +1,5 @@
 #include "sim/engine/trial.hpp"
+#include "sim/engine/lanes.hpp"
 
 #include "sim/engine/rng.hpp"
 
@@ -147,21 +148,6 @@ namespace {
 struct ArmTotals {
   std::array<double, 2> sum{};  // [control, treatment]
 };
-// Four lanes as one value of GCC's generic vectors: one 256-bit register in the x86-64-v4 and -v3
-// clones, two SSE2 ones in the portable clone; the same lane-wise operations either way.
-using Lanes = double __attribute__((vector_size(32)));
-[[gnu::always_inline]] inline Lanes load_lanes(const double* p) {
-  Lanes v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-[[gnu::always_inline]] inline std::array<double, 4> lanes_of(Lanes v) {
-  std::array<double, 4> a;
-  std::memcpy(a.data(), &v, sizeof v);
-  return a;
-}
-inline double pairwise(const std::array<double, 4>& l) { return (l[0] + l[1]) + (l[2] + l[3]); }
-
 // The sums of Q columns over the rows of each arm at once; treated[r] is 1 for the treatment arm
 // and 0 for control, so x * treated and x - x * treated are x or 0 exactly (x is finite).
 template <std::size_t Q>
