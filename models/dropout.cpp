@@ -1,4 +1,5 @@
 #include "models/dropout.hpp"
+#include "sim/engine/lanes.hpp"
 
 
 #include <algorithm>
@@ -57,23 +58,27 @@ Dropout::Dropout(const DropoutConfig& cfg, double horizon_months, double effect_
 // visit schedule (Little & Rubin 2019, ch. 1 and 6), which the MMRM and imputation require.
 namespace {
 
-// x[i] = e^x[i], computed once for each run of equal values (a column that takes one or two
-// values, as the steps of a trial without individual slopes do, costs two exponentials).
-void exp_of_few(double* x, std::size_t n) {
-  std::size_t distinct = 0;
-  for (std::size_t i = 1; i < n && distinct < 4; ++i) distinct += x[i] != x[i - 1];
-  if (distinct >= 4) {
+// x[i] = e^x[i], with two exponentials where the column takes at most two values (the steps of
+// a trial without individual slopes or effects take one value per arm), else the vector loop.
+// Branch-free selects: the arms alternate at random, so a branch per row would mispredict.
+TRIALSIM_VECTOR_LOOPS void exp_of_few(double* x, std::size_t n) {
+  if (n == 0) return;
+  const double a = x[0];
+  double b = a;
+  for (std::size_t i = 1; i < n; ++i) {
+    if (x[i] != a) {
+      b = x[i];
+      break;
+    }
+  }
+  std::size_t other = 0;
+  TRIALSIM_COLUMNS for (std::size_t i = 0; i < n; ++i) other += (x[i] != a) & (x[i] != b);
+  if (other != 0 || std::isnan(a) || std::isnan(b)) {
     draws::exp(x, n, x);
     return;
   }
-  double last_in = 0, last_out = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    if (i == 0 || x[i] != last_in) {
-      last_in = x[i];
-      last_out = draws::exp(last_in);
-    }
-    x[i] = last_out;
-  }
+  const double ea = draws::exp(a), eb = draws::exp(b);
+  TRIALSIM_COLUMNS for (std::size_t i = 0; i < n; ++i) x[i] = x[i] == a ? ea : eb;
 }
 
 }  // namespace
@@ -249,49 +254,88 @@ TRIALSIM_VECTOR_LOOPS void Dropout::walk_true(const UnitColumns& units, TrialDat
     const double c = width > 0 ? rate * ep[r] * width : 0.0;
     total[r] = ((treated[r] * fixed_treated + a) + b) + c;
   }
+  // The rows to walk (capped, or within the screen's margin of their threshold), listed without
+  // a branch per row (e1 is free once x1 holds its exponentials).
+  double* const walk_rows = e1;
+  std::size_t walks = 0;
   for (std::size_t r = 0; r < m; ++r) {
-    if (capped[r] == 0.0 && total[r] * (1.0 + 1e-6) < threshold[r]) continue;
-    const bool tr = treated[r] != 0.0;
-    Fate f;
-    if (capped[r] != 0.0) {
-      f = walk_capped(units[r], tr, t.path(r), threshold[r]);
-    } else {
-      // The walk on the multipliers: run 1, run 2, the part-month. A piece's all-cause hazard
-      // is (death + transfer) m + the treatment arm's fixed rates.
-      const double fixed = tr ? treated_transfer_rate_ + treated_ae_rate_ : 0.0, thr = threshold[r];
-      double cumulative = 0.0, mult = x1[r], start = -1.0, piece = 0.0;
-      auto walk = [&](int k0, int k1, double factor) {
-        for (int k = k0; k < k1; ++k, mult *= factor) {
-          piece = rate * mult + fixed;
-          if (piece > 0.0 && cumulative + piece >= thr) {
-            start = k;
-            return true;
-          }
-          cumulative += piece;
-        }
-        return false;
-      };
-      const int n_first = static_cast<int>(n1[r]);
-      bool hit = walk(0, n_first, f1[r]);
-      if (!hit) {
-        mult = x2[r];
-        hit = walk(n_first, whole_, f2[r]);
+    walk_rows[walks] = static_cast<double>(r);
+    walks += capped[r] != 0.0 || !(total[r] * (1.0 + 1e-6) < threshold[r]);
+  }
+  // The walk on the multipliers, four rows at a time in lanes, each lane the same IEEE steps as
+  // one row walked alone: pieces k < n1 of run 1 (multiplier x1 f1^k), then run 2 from k = n1
+  // (x2 f2^(k - n1)), then the part-month (ep). A piece's all-cause hazard is (death + transfer)
+  // multiplier + the treatment arm's fixed rates; the walk stops at the first piece where the
+  // cumulative hazard reaches the threshold. Capped rows are walked alone on their own exponents.
+  const double fixed_rate = treated_transfer_rate_ + treated_ae_rate_;
+  using Mask = long long __attribute__((vector_size(32)));
+  const Lanes zero{}, rate_l{rate, rate, rate, rate}, width_l{width, width, width, width};
+  std::size_t lane_row[4];
+  std::size_t next = 0;
+  while (next < walks) {
+    // Up to four uncapped rows into lanes; lanes left over never cross (threshold infinite).
+    std::array<double, 4> thr_a{}, fixed_a{}, x1_a{}, f1_a{}, x2_a{}, f2_a{}, ep_a{}, n1_a{};
+    thr_a.fill(std::numeric_limits<double>::infinity());
+    std::size_t used = 0;
+    while (used < 4 && next < walks) {
+      const auto r = static_cast<std::size_t>(walk_rows[next++]);
+      const bool tr = treated[r] != 0.0;
+      if (capped[r] != 0.0) {
+        const Fate f = walk_capped(units[r], tr, t.path(r), threshold[r]);
+        t.dropout_month[r] = f.month;
+        t.dropout_reason[r] = f.reason;
+        continue;
       }
-      if (!hit && width_ > 0) {
-        mult = ep[r];
-        piece = rate * mult + fixed;
-        if (piece > 0.0 && cumulative + piece * width >= thr) {
-          start = whole_;
-          hit = true;
-        }
-      }
-      if (hit) {
-        f.month = start + (thr - cumulative) / piece;
-        f.reason = cause(units[r], tr, mult);
-      }
+      lane_row[used] = r;
+      thr_a[used] = threshold[r];
+      fixed_a[used] = tr ? fixed_rate : 0.0;
+      x1_a[used] = x1[r];
+      f1_a[used] = f1[r];
+      x2_a[used] = two_runs ? x2[r] : 0.0;
+      f2_a[used] = two_runs ? f2[r] : 0.0;
+      ep_a[used] = width > 0 ? ep[r] : 0.0;
+      n1_a[used] = n1[r];
+      ++used;
     }
-    t.dropout_month[r] = f.month;
-    t.dropout_reason[r] = f.reason;
+    if (used == 0) continue;
+    const Lanes thr = load_lanes(thr_a.data()), fixed = load_lanes(fixed_a.data()), f1l = load_lanes(f1_a.data()),
+                x2l = load_lanes(x2_a.data()), f2l = load_lanes(f2_a.data()), n1l = load_lanes(n1_a.data());
+    Lanes mult = load_lanes(x1_a.data()), cumulative = zero, start = zero, piece_at = zero, cum_at = zero,
+          mult_at = zero;
+    Mask hit = Mask{} != Mask{};
+    for (int k = 0; k < whole_; ++k) {
+      const double kd = k;
+      const Lanes kl{kd, kd, kd, kd};
+      mult = kl == n1l ? x2l : mult;
+      const Lanes piece = rate_l * mult + fixed, reached = cumulative + piece;
+      const Mask now = ~hit & (piece > zero) & (reached >= thr);
+      start = now ? kl : start;
+      piece_at = now ? piece : piece_at;
+      cum_at = now ? cumulative : cum_at;
+      mult_at = now ? mult : mult_at;
+      hit |= now;
+      cumulative += piece;
+      mult *= kl < n1l ? f1l : f2l;
+      bool all = true;
+      for (std::size_t j = 0; j < used; ++j) all = all && hit[j] != 0;
+      if (all) break;
+    }
+    if (width_ > 0) {
+      const Lanes ep_l = load_lanes(ep_a.data()), piece = rate_l * ep_l + fixed;
+      const Mask now = ~hit & (piece > zero) & (cumulative + piece * width_l >= thr);
+      const double wd = whole_;
+      start = now ? Lanes{wd, wd, wd, wd} : start;
+      piece_at = now ? piece : piece_at;
+      cum_at = now ? cumulative : cum_at;
+      mult_at = now ? ep_l : mult_at;
+      hit |= now;
+    }
+    for (std::size_t j = 0; j < used; ++j) {
+      if (hit[j] == 0) continue;
+      const std::size_t r = lane_row[j];
+      t.dropout_month[r] = start[j] + (thr[j] - cum_at[j]) / piece_at[j];
+      t.dropout_reason[r] = cause(units[r], treated[r] != 0.0, mult_at[j]);
+    }
   }
 }
 

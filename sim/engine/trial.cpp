@@ -148,33 +148,49 @@ namespace {
 struct ArmTotals {
   std::array<double, 2> sum{};  // [control, treatment]
 };
-// The sums of Q columns over the rows of each arm at once; treated[r] is 1 for the treatment arm
-// and 0 for control, so x * treated and x - x * treated are x or 0 exactly (x is finite).
-template <std::size_t Q>
-TRIALSIM_VECTOR_LOOPS std::array<ArmTotals, Q> arm_sums_of(const std::array<const double*, Q>& cols,
-                                                           const double* treated, std::size_t m) {
+using LaneMask = long long __attribute__((vector_size(32)));
+
+// The sums of Q per-row values over the rows of each arm, the values computed four rows at a
+// time by `values` from P input columns (in[0] is t.treated: 1 for the treatment arm, 0 for
+// control) and added without being stored: x * treated and x - x * treated are x or 0 exactly
+// (x is finite). The last partial block reads its inputs from a copy padded with zeros and adds
+// +0 in the lanes past the last row, which leaves those lanes' sums as they are.
+template <std::size_t Q, std::size_t P, class Values>
+[[gnu::always_inline]] inline std::array<ArmTotals, Q> arm_sums_fused(const std::array<const double*, P>& in,
+                                                                      std::size_t m, Values values) {
   std::array<Lanes, Q> l0{}, l1{};
-  std::size_t c = 0;
-  for (; c + 4 <= m; c += 4) {
-    const Lanes w = load_lanes(treated + c);
+  auto add = [&](const std::array<Lanes, Q>& v, Lanes w) __attribute__((always_inline)) {
     for (std::size_t q = 0; q < Q; ++q) {
-      const Lanes v = load_lanes(cols[q] + c), v1 = v * w;
-      l0[q] += v - v1;
+      const Lanes v1 = v[q] * w;
+      l0[q] += v[q] - v1;
       l1[q] += v1;
     }
+  };
+  std::array<Lanes, P> x;
+  std::size_t c = 0;
+  for (; c + 4 <= m; c += 4) {
+    for (std::size_t p = 0; p < P; ++p) x[p] = load_lanes(in[p] + c);
+    add(values(x), x[0]);
+  }
+  if (c < m) {
+    for (std::size_t p = 0; p < P; ++p) {
+      std::array<double, 4> padded{};
+      for (std::size_t j = 0; c + j < m; ++j) padded[j] = in[p][c + j];
+      x[p] = load_lanes(padded.data());
+    }
+    const LaneMask valid = LaneMask{0, 1, 2, 3} < static_cast<long long>(m - c);
+    std::array<Lanes, Q> v = values(x);
+    const Lanes zero{};
+    for (std::size_t q = 0; q < Q; ++q) v[q] = valid ? v[q] : zero;
+    add(v, x[0]);
   }
   std::array<ArmTotals, Q> out;
-  for (std::size_t q = 0; q < Q; ++q) {
-    std::array<double, 4> a0 = lanes_of(l0[q]), a1 = lanes_of(l1[q]);
-    for (std::size_t j = 0; c + j < m; ++j) {
-      const double v = cols[q][c + j], v1 = v * treated[c + j];
-      a0[j] += v - v1;
-      a1[j] += v1;
-    }
-    out[q].sum = {pairwise(a0), pairwise(a1)};
-  }
+  for (std::size_t q = 0; q < Q; ++q) out[q].sum = {lane_sum(l0[q]), lane_sum(l1[q])};
   return out;
 }
+
+// Lanes of one value.
+[[gnu::always_inline]] inline Lanes splat(double v) { return Lanes{v, v, v, v}; }
 
 // Mean and SD of values shifted by `shift` (the first value, for numerical safety: Chan, Golub &
 // LeVeque, Am Stat 1983) from n, the sum s and the sum of squares ss of the shifted values.
@@ -246,48 +262,40 @@ TRIALSIM_VECTOR_LOOPS ReplicateResult TrialSimulator::summarize(std::uint64_t se
   // and ANCOVA work from, from columns of per-row values (0 where a completers' sum skips the
   // row). The final reading every randomized patient would give without dropout or a missed
   // visit: the deviation is drawn for every visit whether or not it is observed.
-  Scratch& scratch = ws.scratch;
   const double* const treated = t.treated.data();
-  double* const c_base = scratch.col(0, m);
-  double* const c_base2 = scratch.col(1, m);
-  double* const c_effect = scratch.col(2, m);
-  double* const c_final = scratch.col(3, m);
-  double* const c_done = scratch.col(4, m);
-  double* const c_strat = scratch.col(5, m);
-  double* const c_dy = scratch.col(6, m);
-  double* const c_dy2 = scratch.col(7, m);
-  double* const c_dx = scratch.col(8, m);
-  double* const c_dx2 = scratch.col(9, m);
-  double* const c_dxy = scratch.col(10, m);
-  double* const c_dd2 = scratch.col(11, m);
-  double* const c_sdy = scratch.col(12, m);
-  double* const c_sdx = scratch.col(13, m);
   const double frac_last = measurement_.effect_fraction(last), month_last = months[last];
-  const double* const stratum = t.row_diabetes.data();
-  TRIALSIM_COLUMNS for (std::size_t k = 0; k < m; ++k) {
-    const bool tr = treated[k] != 0.0, c = seen_last[k] != 0.0;
-    const double db = y0[k] - (tr ? shift_base[1] : shift_base[0]);
-    c_base[k] = db;
-    c_base2[k] = db * db;
-    c_effect[k] = effect[k] * frac_last;
-    c_final[k] = level[k] + slope[k] * month_last + effect[k] * frac_last + d_last[k];
-    c_done[k] = c ? 1.0 : 0.0;
-    c_strat[k] = c ? stratum[k] : 0.0;
-    const double dy = y_last[k] - (tr ? shift_y[1] : shift_y[0]), dx = y0[k] - (tr ? shift_x[1] : shift_x[0]);
-    const double dd = dy - dx;
-    c_dy[k] = c ? dy : 0.0;
-    c_dy2[k] = c ? dy * dy : 0.0;
-    c_dx[k] = c ? dx : 0.0;
-    c_dx2[k] = c ? dx * dx : 0.0;
-    c_dxy[k] = c ? dx * dy : 0.0;
-    c_dd2[k] = c ? dd * dd : 0.0;
-    c_sdy[k] = c_strat[k] != 0.0 ? dy : 0.0;
-    c_sdx[k] = c_strat[k] != 0.0 ? dx : 0.0;
-  }
-  const std::array<ArmTotals, 17> sums = arm_sums_of<17>(
-      {c_base, c_base2, t.row_true_baseline.data(), t.row_slope.data(), c_effect, d_last, c_final, c_done, c_strat,
-       c_dy, c_dy2, c_dx, c_dx2, c_dxy, c_dd2, c_sdy, c_sdx},
-      treated, m);
+  const Lanes zero{}, one = splat(1.0), frac = splat(frac_last), month = splat(month_last);
+  const Lanes base_c = splat(shift_base[0]), base_t = splat(shift_base[1]);
+  const Lanes y_c = splat(shift_y[0]), y_t = splat(shift_y[1]), x_c = splat(shift_x[0]), x_t = splat(shift_x[1]);
+  const std::array<ArmTotals, 17> sums = arm_sums_fused<17, 11>(
+      {treated, y0, y_last, d_last, seen_last, level, slope, effect, t.row_diabetes.data(), t.row_true_baseline.data(),
+       t.row_slope.data()},
+      m, [&](const std::array<Lanes, 11>& in) __attribute__((always_inline)) {
+        const Lanes tw = in[0], y0k = in[1], yl = in[2], dl = in[3], seen = in[4], lv = in[5], sl = in[6],
+                    ef = in[7], stratum = in[8], true_base = in[9], own_slope = in[10];
+        const LaneMask tr = tw != zero, c = seen != zero;
+        const Lanes db = y0k - (tr ? base_t : base_c);
+        const Lanes strat = c ? stratum : zero;
+        const LaneMask s = strat != zero;
+        const Lanes dy = yl - (tr ? y_t : y_c), dx = y0k - (tr ? x_t : x_c), dd = dy - dx;
+        return std::array<Lanes, 17>{db,
+                                     db * db,
+                                     true_base,
+                                     own_slope,
+                                     ef * frac,
+                                     dl,
+                                     ((lv + sl * month) + ef * frac) + dl,
+                                     c ? one : zero,
+                                     strat,
+                                     c ? dy : zero,
+                                     c ? dy * dy : zero,
+                                     c ? dx : zero,
+                                     c ? dx * dx : zero,
+                                     c ? dx * dy : zero,
+                                     c ? dd * dd : zero,
+                                     s ? dy : zero,
+                                     s ? dx : zero};
+      });
   const ArmTotals &base = sums[0], &base2 = sums[1], &true_base = sums[2], &slope_sum = sums[3],
                   &effect_sum = sums[4], &dev_final = sums[5], &final_all = sums[6], &done = sums[7],
                   &strat = sums[8], &sy = sums[9], &syy = sums[10], &sx = sums[11], &sxx = sums[12],
@@ -308,19 +316,13 @@ TRIALSIM_VECTOR_LOOPS ReplicateResult TrialSimulator::summarize(std::uint64_t se
         shift[a] = mg[k];
       }
     }
-    double* const c_on = scratch.col(0, m);
-    double* const c_d = scratch.col(1, m);
-    double* const c_below = scratch.col(2, m);
-    TRIALSIM_COLUMNS for (std::size_t k = 0; k < m; ++k) {
-      const double on = seen[k];
-      const double d = mg[k] - (treated[k] != 0.0 ? shift[1] : shift[0]);
-      c_on[k] = on;
-      c_d[k] = on != 0.0 ? d : 0.0;
-      c_below[k] = on != 0.0 && mg[k] < target_low ? 1.0 : 0.0;
-    }
-    double* const c_d2 = scratch.col(3, m);
-    TRIALSIM_COLUMNS for (std::size_t k = 0; k < m; ++k) c_d2[k] = c_d[k] * c_d[k];
-    const std::array<ArmTotals, 4> ms = arm_sums_of<4>({c_on, c_d, c_d2, c_below}, treated, m);
+    const Lanes shift_c = splat(shift[0]), shift_t = splat(shift[1]), low = splat(target_low);
+    const std::array<ArmTotals, 4> ms = arm_sums_fused<4, 3>(
+        {treated, seen, mg}, m, [&](const std::array<Lanes, 3>& in) __attribute__((always_inline)) {
+          const LaneMask on = in[1] != zero;
+          const Lanes d = on ? in[2] - (in[0] != zero ? shift_t : shift_c) : zero;
+          return std::array<Lanes, 4>{in[1], d, d * d, (on & (in[2] < low)) ? one : zero};
+        });
     const ArmTotals &n_seen = ms[0], &sd = ms[1], &sdd2 = ms[2], &below = ms[3];
     for (std::size_t a = 0; a < 2; ++a) {
       ArmResult& res = out.arms[a];

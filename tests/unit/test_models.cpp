@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <limits>
 
 using namespace trialsim;
 
@@ -379,6 +380,76 @@ TEST_CASE("informative dropout follows a sloping true SPP month by month", "[dro
   for (int k = 0; k < 12; ++k) h += 0.2 / 12 * std::pow(1.5, 2.0 * (k + 0.5) / 10.0);
   const double p = 1 - std::exp(-h);
   check_within(dropout_share(false, TruePath{60, -2, 0, 0}, {}, 14), p, std::sqrt(p * (1 - p) / 20000));
+}
+
+TEST_CASE("dropout on true SPP matches a month-by-month walk of every row", "[dropout]") {
+  // The screen, the geometric multipliers and the four-lane walk against the definition: each
+  // piece's hazard from e^(L (reference - true SPP at its middle)), capped at e^700, the
+  // threshold and the cause from the patient's own slots. Rows differ in arm, level, slope and
+  // effect; the effect ramps to month 4; the horizon 12.5 leaves a part-month; a few rows are so
+  // low that their multiplier would pass e^700.
+  DropoutConfig cfg;
+  cfg.death_per_year = 0.5;
+  cfg.transfer_per_year = 0.2;
+  cfg.ae_per_year = 0.3;
+  cfg.treatment_transfer_per_year = 0.1;
+  cfg.spp_hazard_ratio_per_10 = 3.0;
+  cfg.reference_spp = 60.0;
+  const double horizon = 12.5, onset = 4.0;
+  const Dropout drop(cfg, horizon, onset);
+  const std::size_t n = 6001;
+  TrialData t = trial_with(n);
+  t.onset_months = onset;
+  for (std::size_t r = 0; r < n; ++r) {
+    const bool tr = r % 2 == 1;
+    t.arm[r] = tr ? Arm::treatment : Arm::control;
+    t.path_level[r] = r % 97 == 5 ? -8000.0 : 60.0 + 30.0 * std::sin(0.37 * static_cast<double>(r));
+    t.path_slope[r] = 0.5 * (static_cast<double>(r % 7) - 3.0);
+    t.effect[r] = tr ? 4.0 * static_cast<double>(r % 3) : 0.0;
+  }
+  t.arms_changed();
+  const UnitColumns units = keys(77, 0, n);
+  Scratch scratch;
+  drop.follow(units, t, {0.0, 6.0, horizon}, scratch);
+  const double L = std::log(cfg.spp_hazard_ratio_per_10) / 10.0;
+  int dropped = 0, capped = 0;
+  for (std::size_t r = 0; r < n; ++r) {
+    const bool tr = t.arm[r] == Arm::treatment;
+    Stream thr_rng(units[r], StreamKind::dropout, dropout_slot::threshold);
+    const double threshold = standard_exponential(thr_rng);
+    const TruePath path = t.path(r);
+    double cumulative = 0.0, month = std::numeric_limits<double>::infinity();
+    DropoutReason reason = DropoutReason::none;
+    for (int k = 0; k < 13 && reason == DropoutReason::none; ++k) {
+      const double start = k, width = std::min(1.0, horizon - start), mid = start + width / 2;
+      const double e = L * (cfg.reference_spp - path.at(mid));
+      capped += k == 0 && e > 700.0;
+      const double m = std::exp(std::min(700.0, e));
+      const double death = cfg.death_per_year / 12 * m;
+      const double transfer = cfg.transfer_per_year / 12 * m + (tr ? cfg.treatment_transfer_per_year / 12 : 0.0);
+      const double total = death + transfer + (tr ? cfg.ae_per_year / 12 : 0.0);
+      if (cumulative + total * width >= threshold) {
+        month = start + (threshold - cumulative) / total;
+        Stream cause_rng(units[r], StreamKind::dropout, dropout_slot::cause);
+        const double c = uniform01(cause_rng) * total;
+        reason = c < death ? DropoutReason::death : c < death + transfer ? DropoutReason::transfer
+                                                                           : DropoutReason::adverse_event;
+      }
+      cumulative += total * width;
+    }
+    INFO("row " << r << ": level " << path.level << ", slope " << path.slope << ", effect " << path.effect);
+    REQUIRE(t.dropout_reason[r] == reason);
+    if (reason == DropoutReason::none) {
+      REQUIRE(std::isinf(t.dropout_month[r]));
+    } else {
+      REQUIRE(std::abs(t.dropout_month[r] - month) <= 1e-9 * (1.0 + month));
+      ++dropped;
+    }
+  }
+  // Both outcomes and the capped walk were exercised.
+  REQUIRE(capped >= 50);
+  REQUIRE(dropped > 1000);
+  REQUIRE(dropped < 5000);
 }
 
 TEST_CASE("dropout on observed SPP uses the last reading taken before each month", "[dropout]") {
