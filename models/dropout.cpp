@@ -229,7 +229,9 @@ TRIALSIM_VECTOR_LOOPS void Dropout::walk_true(const UnitColumns& units, TrialDat
     g1[r] = s1[r] * n1[r];
     g2[r] = s2[r] * n2[r];
   }
-  for (std::size_t r = 0; r < m; ++r) two_runs = two_runs || n2[r] > 0;
+  std::size_t second = 0;
+  TRIALSIM_COLUMNS for (std::size_t r = 0; r < m; ++r) second += n2[r] > 0;
+  two_runs = second > 0;
   draws::exp(e1, m, x1);
   std::copy_n(s1, m, f1);
   exp_of_few(f1, m);
@@ -260,7 +262,7 @@ TRIALSIM_VECTOR_LOOPS void Dropout::walk_true(const UnitColumns& units, TrialDat
   std::size_t walks = 0;
   for (std::size_t r = 0; r < m; ++r) {
     walk_rows[walks] = static_cast<double>(r);
-    walks += capped[r] != 0.0 || !(total[r] * (1.0 + 1e-6) < threshold[r]);
+    walks += static_cast<std::size_t>(capped[r] != 0.0) | static_cast<std::size_t>(!(total[r] * (1.0 + 1e-6) < threshold[r]));
   }
   // The walk on the multipliers, four rows at a time in lanes, each lane the same IEEE steps as
   // one row walked alone: pieces k < n1 of run 1 (multiplier x1 f1^k), then run 2 from k = n1
