@@ -201,48 +201,6 @@ TRIALSIM_VECTOR_LOOPS void Dropout::walk_true(const UnitColumns& units, TrialDat
   const double L = log_hr_per_mmHg_, ref = cfg_.reference_spp, onset = onset_;
   const double ramp_months = ramp_, whole = whole_, width = width_, mid_part = whole_ + 0.5 * width_;
   const double fr = frac_ramp_, fa = frac_after_, fp = frac_part_;
-  bool two_runs = false;
-  TRIALSIM_COLUMNS for (std::size_t r = 0; r < m; ++r) {
-    const double lv = level[r], sl = slope[r], ef = effect[r];
-    const bool ramps = ef != 0.0 && onset > 0.0 && ramp_months > 0.0;
-    const double ramp = ramps ? ramp_months : 0.0, after = whole - ramp;
-    const double e_ramp = L * (ref - (lv + sl * 0.5 + ef * fr));
-    const double e_after = L * (ref - (lv + sl * (ramp + 0.5) + ef * fa));
-    const double s_ramp = -L * (sl + ef / onset), s_after = -L * sl;
-    e1[r] = ramps ? e_ramp : e_after;
-    s1[r] = ramps ? s_ramp : s_after;
-    n1[r] = ramps ? ramp : after;
-    e2[r] = e_after;
-    s2[r] = s_after;
-    n2[r] = ramps ? after : 0.0;
-    ep[r] = L * (ref - (lv + sl * mid_part + ef * fp));
-    // Whether a multiplier would pass e^700: such rows are walked on their own exponents.
-    const bool over = (n1[r] > 0 && !(std::max(e1[r], e1[r] + (n1[r] - 1) * s1[r]) < 700.0)) ||
-                      (n2[r] > 0 && !(std::max(e2[r], e2[r] + (n2[r] - 1) * s2[r]) < 700.0)) ||
-                      (width > 0 && !(ep[r] < 700.0));
-    capped[r] = over ? 1.0 : 0.0;
-    e1[r] = over ? 0.0 : e1[r];
-    e2[r] = over ? 0.0 : e2[r];
-    ep[r] = over ? 0.0 : ep[r];
-    s1[r] = over ? 0.0 : s1[r];
-    s2[r] = over ? 0.0 : s2[r];
-    g1[r] = s1[r] * n1[r];
-    g2[r] = s2[r] * n2[r];
-  }
-  std::size_t second = 0;
-  TRIALSIM_COLUMNS for (std::size_t r = 0; r < m; ++r) second += n2[r] > 0;
-  two_runs = second > 0;
-  draws::exp(e1, m, x1);
-  std::copy_n(s1, m, f1);
-  exp_of_few(f1, m);
-  exp_of_few(g1, m);
-  if (two_runs) {
-    draws::exp(e2, m, x2);
-    std::copy_n(s2, m, f2);
-    exp_of_few(f2, m);
-    exp_of_few(g2, m);
-  }
-  if (width_ > 0) draws::exp(ep, m, ep);
   // Sum of f^k, k < n: (f^n - 1)/(f - 1), or its series where the step s = ln f is so small that
   // the quotient would lose digits (within 1e-9 relative for |s| < 1e-5 and n <= 240).
   auto geometric = [](double step, double n, double fn, double f) {
@@ -250,11 +208,131 @@ TRIALSIM_VECTOR_LOOPS void Dropout::walk_true(const UnitColumns& units, TrialDat
     return std::abs(step) < 1e-5 ? n * (1.0 + sn / 2.0 + step * sn * (2.0 * n - 1.0) / 6.0) : (fn - 1.0) / (f - 1.0);
   };
   const double rate = spp_rate_, fixed_treated = (treated_transfer_rate_ + treated_ae_rate_) * horizon_;
+  // Whether every row of an arm has the same slope and effect (no individual slopes, effects or
+  // non-adherence): then each arm's steps, run lengths and geometric sums are computed once, and
+  // the rows differ only in their level. The same IEEE steps either way, so the same bits.
+  std::array<std::size_t, 2> first_row{m, m};
+  for (std::size_t r = 0; r < m && (first_row[0] == m || first_row[1] == m); ++r) {
+    std::size_t& f = first_row[treated[r] != 0.0 ? 1 : 0];
+    if (f == m) f = r;
+  }
+  std::array<double, 2> arm_slope{}, arm_effect{};
+  for (std::size_t a = 0; a < 2; ++a) {
+    if (first_row[a] < m) {
+      arm_slope[a] = slope[first_row[a]];
+      arm_effect[a] = effect[first_row[a]];
+    }
+  }
+  std::size_t differ = 0;
   TRIALSIM_COLUMNS for (std::size_t r = 0; r < m; ++r) {
-    const double a = n1[r] > 0 ? rate * x1[r] * geometric(s1[r], n1[r], g1[r], f1[r]) : 0.0;
-    const double b = n2[r] > 0 ? rate * x2[r] * geometric(s2[r], n2[r], g2[r], f2[r]) : 0.0;
-    const double c = width > 0 ? rate * ep[r] * width : 0.0;
-    total[r] = ((treated[r] * fixed_treated + a) + b) + c;
+    const bool tr = treated[r] != 0.0;
+    differ += static_cast<std::size_t>(slope[r] != (tr ? arm_slope[1] : arm_slope[0])) |
+              static_cast<std::size_t>(effect[r] != (tr ? arm_effect[1] : arm_effect[0]));
+  }
+  const bool uniform = differ == 0;
+  // An arm's runs: steps s1, s2 (ln of the multipliers' ratio), pieces n1, n2, e^s and the
+  // geometric sums G = sum of f^k, k < n.
+  struct ArmRuns {
+    double s1 = 0, n1 = 0, f1 = 1, G1 = 0, s2 = 0, n2 = 0, f2 = 1, G2 = 0;
+  };
+  std::array<ArmRuns, 2> K{};
+  bool two_runs = false;
+  if (uniform) {
+    for (std::size_t a = 0; a < 2; ++a) {
+      if (first_row[a] == m) continue;
+      const double sl = arm_slope[a], ef = arm_effect[a];
+      const bool ramps = ef != 0.0 && onset > 0.0 && ramp_months > 0.0;
+      const double ramp = ramps ? ramp_months : 0.0, after = whole - ramp;
+      ArmRuns& k = K[a];
+      k.s1 = ramps ? -L * (sl + ef / onset) : -L * sl;
+      k.n1 = ramps ? ramp : after;
+      k.s2 = -L * sl;
+      k.n2 = ramps ? after : 0.0;
+      k.f1 = draws::exp(k.s1);
+      k.f2 = draws::exp(k.s2);
+      k.G1 = k.n1 > 0 ? geometric(k.s1, k.n1, draws::exp(k.s1 * k.n1), k.f1) : 0.0;
+      k.G2 = k.n2 > 0 ? geometric(k.s2, k.n2, draws::exp(k.s2 * k.n2), k.f2) : 0.0;
+      two_runs = two_runs || k.n2 > 0;
+    }
+    const ArmRuns k0 = K[0], k1 = K[1];
+    TRIALSIM_COLUMNS for (std::size_t r = 0; r < m; ++r) {
+      const double lv = level[r], sl = slope[r], ef = effect[r];
+      const bool tr = treated[r] != 0.0;
+      const bool ramps = ef != 0.0 && onset > 0.0 && ramp_months > 0.0;
+      const double ramp = ramps ? ramp_months : 0.0;
+      const double rn1 = tr ? k1.n1 : k0.n1, rs1 = tr ? k1.s1 : k0.s1, rn2 = tr ? k1.n2 : k0.n2,
+                   rs2 = tr ? k1.s2 : k0.s2;
+      const double e_ramp = L * (ref - (lv + sl * 0.5 + ef * fr));
+      const double e_after = L * (ref - (lv + sl * (ramp + 0.5) + ef * fa));
+      const double a1 = ramps ? e_ramp : e_after, a2 = e_after, ap = L * (ref - (lv + sl * mid_part + ef * fp));
+      const bool over = (rn1 > 0 && !(std::max(a1, a1 + (rn1 - 1) * rs1) < 700.0)) ||
+                        (rn2 > 0 && !(std::max(a2, a2 + (rn2 - 1) * rs2) < 700.0)) ||
+                        (width > 0 && !(ap < 700.0));
+      capped[r] = over ? 1.0 : 0.0;
+      e1[r] = over ? 0.0 : a1;
+      e2[r] = over ? 0.0 : a2;
+      ep[r] = over ? 0.0 : ap;
+    }
+    draws::exp(e1, m, x1);
+    if (two_runs) draws::exp(e2, m, x2);
+    if (width_ > 0) draws::exp(ep, m, ep);
+    TRIALSIM_COLUMNS for (std::size_t r = 0; r < m; ++r) {
+      const bool tr = treated[r] != 0.0;
+      const double rn1 = tr ? k1.n1 : k0.n1, rn2 = tr ? k1.n2 : k0.n2, G1 = tr ? k1.G1 : k0.G1,
+                   G2 = tr ? k1.G2 : k0.G2;
+      const double a = rn1 > 0 ? rate * x1[r] * G1 : 0.0;
+      const double b = rn2 > 0 ? rate * x2[r] * G2 : 0.0;
+      const double c = width > 0 ? rate * ep[r] * width : 0.0;
+      total[r] = ((treated[r] * fixed_treated + a) + b) + c;
+    }
+  } else {
+    TRIALSIM_COLUMNS for (std::size_t r = 0; r < m; ++r) {
+      const double lv = level[r], sl = slope[r], ef = effect[r];
+      const bool ramps = ef != 0.0 && onset > 0.0 && ramp_months > 0.0;
+      const double ramp = ramps ? ramp_months : 0.0, after = whole - ramp;
+      const double e_ramp = L * (ref - (lv + sl * 0.5 + ef * fr));
+      const double e_after = L * (ref - (lv + sl * (ramp + 0.5) + ef * fa));
+      const double s_ramp = -L * (sl + ef / onset), s_after = -L * sl;
+      e1[r] = ramps ? e_ramp : e_after;
+      s1[r] = ramps ? s_ramp : s_after;
+      n1[r] = ramps ? ramp : after;
+      e2[r] = e_after;
+      s2[r] = s_after;
+      n2[r] = ramps ? after : 0.0;
+      ep[r] = L * (ref - (lv + sl * mid_part + ef * fp));
+      // Whether a multiplier would pass e^700: such rows are walked on their own exponents.
+      const bool over = (n1[r] > 0 && !(std::max(e1[r], e1[r] + (n1[r] - 1) * s1[r]) < 700.0)) ||
+                        (n2[r] > 0 && !(std::max(e2[r], e2[r] + (n2[r] - 1) * s2[r]) < 700.0)) ||
+                        (width > 0 && !(ep[r] < 700.0));
+      capped[r] = over ? 1.0 : 0.0;
+      e1[r] = over ? 0.0 : e1[r];
+      e2[r] = over ? 0.0 : e2[r];
+      ep[r] = over ? 0.0 : ep[r];
+      s1[r] = over ? 0.0 : s1[r];
+      s2[r] = over ? 0.0 : s2[r];
+      g1[r] = s1[r] * n1[r];
+      g2[r] = s2[r] * n2[r];
+    }
+    std::size_t second = 0;
+    TRIALSIM_COLUMNS for (std::size_t r = 0; r < m; ++r) second += n2[r] > 0;
+    two_runs = second > 0;
+    draws::exp(e1, m, x1);
+    std::copy_n(s1, m, f1);
+    exp_of_few(f1, m);
+    exp_of_few(g1, m);
+    if (two_runs) {
+      draws::exp(e2, m, x2);
+      std::copy_n(s2, m, f2);
+      exp_of_few(f2, m);
+      exp_of_few(g2, m);
+    }
+    if (width_ > 0) draws::exp(ep, m, ep);
+    TRIALSIM_COLUMNS for (std::size_t r = 0; r < m; ++r) {
+      const double a = n1[r] > 0 ? rate * x1[r] * geometric(s1[r], n1[r], g1[r], f1[r]) : 0.0;
+      const double b = n2[r] > 0 ? rate * x2[r] * geometric(s2[r], n2[r], g2[r], f2[r]) : 0.0;
+      const double c = width > 0 ? rate * ep[r] * width : 0.0;
+      total[r] = ((treated[r] * fixed_treated + a) + b) + c;
+    }
   }
   // The rows to walk (capped, or within the screen's margin of their threshold), listed without
   // a branch per row (e1 is free once x1 holds its exponentials).
@@ -292,11 +370,12 @@ TRIALSIM_VECTOR_LOOPS void Dropout::walk_true(const UnitColumns& units, TrialDat
       thr_a[used] = threshold[r];
       fixed_a[used] = tr ? fixed_rate : 0.0;
       x1_a[used] = x1[r];
-      f1_a[used] = f1[r];
+      const ArmRuns& k = K[tr ? 1 : 0];
+      f1_a[used] = uniform ? k.f1 : f1[r];
       x2_a[used] = two_runs ? x2[r] : 0.0;
-      f2_a[used] = two_runs ? f2[r] : 0.0;
+      f2_a[used] = !two_runs ? 0.0 : uniform ? k.f2 : f2[r];
       ep_a[used] = width > 0 ? ep[r] : 0.0;
-      n1_a[used] = n1[r];
+      n1_a[used] = uniform ? k.n1 : n1[r];
       ++used;
     }
     if (used == 0) continue;

@@ -386,8 +386,10 @@ TEST_CASE("dropout on true SPP matches a month-by-month walk of every row", "[dr
   // The screen, the geometric multipliers and the four-lane walk against the definition: each
   // piece's hazard from e^(L (reference - true SPP at its middle)), capped at e^700, the
   // threshold and the cause from the patient's own slots. Rows differ in arm, level, slope and
-  // effect; the effect ramps to month 4; the horizon 12.5 leaves a part-month; a few rows are so
-  // low that their multiplier would pass e^700.
+  // effect (or, in the second section, only in level: one slope and effect per arm); the effect
+  // ramps to month 4; the horizon 12.5 leaves a part-month; a few rows are so low that their
+  // multiplier would pass e^700.
+  const bool per_arm = GENERATE(false, true);
   DropoutConfig cfg;
   cfg.death_per_year = 0.5;
   cfg.transfer_per_year = 0.2;
@@ -404,8 +406,8 @@ TEST_CASE("dropout on true SPP matches a month-by-month walk of every row", "[dr
     const bool tr = r % 2 == 1;
     t.arm[r] = tr ? Arm::treatment : Arm::control;
     t.path_level[r] = r % 97 == 5 ? -8000.0 : 60.0 + 30.0 * std::sin(0.37 * static_cast<double>(r));
-    t.path_slope[r] = 0.5 * (static_cast<double>(r % 7) - 3.0);
-    t.effect[r] = tr ? 4.0 * static_cast<double>(r % 3) : 0.0;
+    t.path_slope[r] = per_arm ? (tr ? -0.7 : 0.4) : 0.5 * (static_cast<double>(r % 7) - 3.0);
+    t.effect[r] = !tr ? 0.0 : per_arm ? 6.0 : 4.0 * static_cast<double>(r % 3);
   }
   t.arms_changed();
   const UnitColumns units = keys(77, 0, n);
@@ -437,7 +439,7 @@ TEST_CASE("dropout on true SPP matches a month-by-month walk of every row", "[dr
       }
       cumulative += total * width;
     }
-    INFO("row " << r << ": level " << path.level << ", slope " << path.slope << ", effect " << path.effect);
+    INFO((per_arm ? "per-arm paths, " : "") << "row " << r << ": level " << path.level << ", slope " << path.slope << ", effect " << path.effect);
     REQUIRE(t.dropout_reason[r] == reason);
     if (reason == DropoutReason::none) {
       REQUIRE(std::isinf(t.dropout_month[r]));
