@@ -224,10 +224,11 @@ TRIALSIM_VECTOR_LOOPS void Dropout::walk_true(const UnitColumns& units, TrialDat
     }
   }
   std::size_t differ = 0;
+  const double sl0 = arm_slope[0], sl1 = arm_slope[1], ef0 = arm_effect[0], ef1 = arm_effect[1];
   TRIALSIM_COLUMNS for (std::size_t r = 0; r < m; ++r) {
     const bool tr = treated[r] != 0.0;
-    differ += static_cast<std::size_t>(slope[r] != (tr ? arm_slope[1] : arm_slope[0])) |
-              static_cast<std::size_t>(effect[r] != (tr ? arm_effect[1] : arm_effect[0]));
+    const double sl = tr ? sl1 : sl0, ef = tr ? ef1 : ef0;
+    differ += (slope[r] != sl) | (effect[r] != ef) ? 1 : 0;
   }
   const bool uniform = differ == 0;
   // An arm's runs: steps s1, s2 (ln of the multipliers' ratio), pieces n1, n2, e^s and the
