@@ -110,11 +110,17 @@ void Randomizer::assign_blocks(TrialData& trial, const UnitKey& unit, bool strat
     }
   }
   // Each row takes the next arm of its stratum's sequence.
-  std::array<std::size_t, 2> next{};
+  // Both sequences' next arms are read and one is kept (each sequence has room past its need),
+  // with the counters in registers: no branch and no store-to-load chain per row.
+  std::size_t next0 = 0, next1 = 0;
+  const Arm* const seq0 = seq[0];
+  const Arm* const seq1 = seq[1];
   Arm* const arm = trial.arm.data();
   for (std::size_t r = 0; r < m; ++r) {
-    const std::size_t s = stratified && diabetes[r] != 0.0 ? 1 : 0;
-    arm[r] = seq[s][next[s]++];
+    const bool s = stratified && diabetes[r] != 0.0;
+    arm[r] = s ? seq1[next1] : seq0[next0];
+    next1 += s;
+    next0 += !s;
   }
 }
 
