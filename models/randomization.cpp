@@ -89,12 +89,13 @@ void Randomizer::assign_blocks(TrialData& trial, const UnitKey& unit, bool strat
     need = {m - with, with};
   }
   const int unit_size = cfg_.ratio_treatment + cfg_.ratio_control;
-  std::array<Arm*, 2> seq{};
+  // Both sequences in one buffer, stratum 1's from `offset`. Block sizes are at most 100
+  // (RandomizationConfig::read): room for the last block's overshoot.
+  const std::size_t offset = need[0] + 100;
+  Arm* const buffer = room(scratch.arms, offset + need[1] + 100);
+  const std::array<Arm*, 2> seq{buffer, buffer + offset};
   for (std::size_t s = 0; s < 2; ++s) {
-    // Block sizes are at most 100 (RandomizationConfig::read): room for the last block's overshoot.
-    std::vector<Arm>& out = scratch.arms[s];
-    room(out, need[s] + 100);
-    seq[s] = out.data();
+    Arm* const out = seq[s];
     Stream rng(unit, StreamKind::randomization, static_cast<std::uint32_t>(s));
     for (std::size_t filled = 0; filled < need[s];) {
       // No draw when there is only one size to choose.
@@ -102,25 +103,23 @@ void Randomizer::assign_blocks(TrialData& trial, const UnitKey& unit, bool strat
       const int reps = cfg_.block_sizes[which] / unit_size;
       const auto n_treatment = static_cast<std::size_t>(reps * cfg_.ratio_treatment);
       const auto size = static_cast<std::size_t>(reps * unit_size);
-      Arm* const block = out.data() + filled;
+      Arm* const block = out + filled;
       for (std::size_t k = 0; k < size; ++k) block[k] = k < n_treatment ? Arm::treatment : Arm::control;
       // Fisher-Yates shuffle.
       for (std::size_t k = size - 1; k > 0; --k) std::swap(block[k], block[uniform_below(rng, k + 1)]);
       filled += size;
     }
   }
-  // Each row takes the next arm of its stratum's sequence.
-  // Both sequences' next arms are read and one is kept (each sequence has room past its need),
-  // with the counters in registers: no branch and no store-to-load chain per row.
-  std::size_t next0 = 0, next1 = 0;
-  const Arm* const seq0 = seq[0];
-  const Arm* const seq1 = seq[1];
+  // Each row takes the next arm of its stratum's sequence: the index in the buffer is
+  // next0 + s (offset + next1 - next0) for stratum s, arithmetic rather than a select (which the
+  // compiler makes a branch, and the strata alternate at random), the counters in registers.
   Arm* const arm = trial.arm.data();
+  std::size_t next0 = 0, next1 = 0;
   for (std::size_t r = 0; r < m; ++r) {
-    const bool s = stratified && diabetes[r] != 0.0;
-    arm[r] = s ? seq1[next1] : seq0[next0];
+    const std::size_t s = stratified && diabetes[r] != 0.0;
+    arm[r] = buffer[next0 + s * (offset + next1 - next0)];
     next1 += s;
-    next0 += !s;
+    next0 += 1 - s;
   }
 }
 

@@ -72,7 +72,7 @@ class Scratch {
     if (c.size() < n) c.resize(n);
     return c.data();
   }
-  std::array<std::vector<Arm>, 2> arms;  // randomization's block sequences, one per stratum
+  std::vector<Arm> arms;  // randomization's block sequences (both strata, one buffer)
 
  private:
   std::array<std::vector<double>, kColumns> cols_;
