@@ -69,7 +69,7 @@ TRIALSIM_VECTOR_LOOPS void gather_rows(TrialData& t, const UnitColumns& units, U
   }
   TRIALSIM_COLUMNS for (std::size_t k = 0; k < rows; ++k) {
     const std::size_t i = patient[k];
-    row_diabetes[k] = diabetes[i] != 0 ? 1.0 : 0.0;
+    row_diabetes[k] = static_cast<double>(diabetes[i]);  // 0 or 1; a select here would become a branch
     row_true_baseline[k] = true_baseline[i];
     row_entry[k] = entry_spp[i];
   }
