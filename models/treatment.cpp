@@ -96,11 +96,20 @@ TRIALSIM_VECTOR_LOOPS void Treatment::apply(const UnitColumns& units, TrialData&
     std::fill_n(base, m, mg_mean_);
   }
   // Serum Mg under a dose, with noise from `slot` (none without assay noise).
+  // Without a response (mean and SD 0) every response is +0, so the dose term is +0 for any
+  // dose: the same sums without the per-row division.
+  const bool no_response = !response_varies_ && cfg_.mg_response_per_100mg == 0.0;
   auto serum = [&](const double* dose_now, std::uint32_t slot, double* out) {
     if (mg_noise_) {
       draws::normal(units, m, StreamKind::treatment, slot, noise);
       const double sd = cfg_.mg_measurement_sd;
-      for (std::size_t r = 0; r < m; ++r) out[r] = base[r] + response[r] * dose_now[r] / 100.0 + sd * noise[r];
+      if (no_response) {
+        for (std::size_t r = 0; r < m; ++r) out[r] = base[r] + 0.0 + sd * noise[r];
+      } else {
+        for (std::size_t r = 0; r < m; ++r) out[r] = base[r] + response[r] * dose_now[r] / 100.0 + sd * noise[r];
+      }
+    } else if (no_response) {
+      for (std::size_t r = 0; r < m; ++r) out[r] = base[r] + 0.0 + 0.0;
     } else {
       for (std::size_t r = 0; r < m; ++r) out[r] = base[r] + response[r] * dose_now[r] / 100.0 + 0.0;
     }

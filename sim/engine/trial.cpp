@@ -249,10 +249,9 @@ TRIALSIM_VECTOR_LOOPS ReplicateResult TrialSimulator::summarize(std::uint64_t se
     ++a.withdrawn[0];
     ++a.withdrawn[reason];
     for (std::size_t v = 1; v < visits; ++v) {
-      if (t.dropout_month[k] < months[v]) {
-        ++a.withdrawn_before_visit[v][0];
-        ++a.withdrawn_before_visit[v][reason];
-      }
+      const int before = t.dropout_month[k] < months[v];
+      a.withdrawn_before_visit[v][0] += before;
+      a.withdrawn_before_visit[v][reason] += before;
     }
   }
 
