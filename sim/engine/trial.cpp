@@ -160,7 +160,7 @@ using LaneMask = long long __attribute__((vector_size(32)));
 // The sums of Q per-row values over the rows of each arm, the values computed four rows at a
 // time by `values` from P input columns (in[0] is t.treated: 1 for the treatment arm, 0 for
 // control) and added without being stored: x * treated and x - x * treated are x or 0 exactly
-// (x is finite). The last partial block reads its inputs from a copy padded with zeros and adds
+// (x is finite). The last partial block reads its inputs into lanes padded with zeros and adds
 // +0 in the lanes past the last row, which leaves those lanes' sums as they are.
 template <std::size_t Q, std::size_t P, class Values>
 [[gnu::always_inline]] inline std::array<ArmTotals, Q> arm_sums_fused(const std::array<const double*, P>& in,
@@ -180,10 +180,12 @@ template <std::size_t Q, std::size_t P, class Values>
     add(values(x), x[0]);
   }
   if (c < m) {
+    // Built in registers: scalar stores read back as one vector would stall (and a loop here
+    // becomes a call to memcpy).
+    const std::size_t left = m - c;
     for (std::size_t p = 0; p < P; ++p) {
-      std::array<double, 4> padded{};
-      for (std::size_t j = 0; c + j < m; ++j) padded[j] = in[p][c + j];
-      x[p] = load_lanes(padded.data());
+      const double* const q = in[p] + c;
+      x[p] = left == 1 ? Lanes{q[0], 0.0, 0.0, 0.0} : left == 2 ? Lanes{q[0], q[1], 0.0, 0.0} : Lanes{q[0], q[1], q[2], 0.0};
     }
     const LaneMask valid = LaneMask{0, 1, 2, 3} < static_cast<long long>(m - c);
     std::array<Lanes, Q> v = values(x);
