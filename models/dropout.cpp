@@ -335,31 +335,41 @@ TRIALSIM_VECTOR_LOOPS void Dropout::walk_true(const UnitColumns& units, TrialDat
       total[r] = ((treated[r] * fixed_treated + a) + b) + c;
     }
   }
-  // The rows to walk (capped, or within the screen's margin of their threshold), listed without
-  // a branch per row (e1 is free once x1 holds its exponentials).
-  double* const walk_rows = e1;
+  // The rows to walk (capped, or within the screen's margin of their threshold): flagged in a
+  // vector loop (g1 is free by now), then listed without a branch per row.
+  double* const flag = g1;
+  TRIALSIM_COLUMNS for (std::size_t r = 0; r < m; ++r) {
+    flag[r] = capped[r] != 0.0 || !(total[r] * (1.0 + 1e-6) < threshold[r]) ? 1.0 : 0.0;
+  }
+  std::uint32_t* const walk_rows = room(scratch.rows, m);
   std::size_t walks = 0;
   for (std::size_t r = 0; r < m; ++r) {
-    walk_rows[walks] = static_cast<double>(r);
-    walks += static_cast<std::size_t>(capped[r] != 0.0) | static_cast<std::size_t>(!(total[r] * (1.0 + 1e-6) < threshold[r]));
+    walk_rows[walks] = static_cast<std::uint32_t>(r);
+    walks += static_cast<std::size_t>(flag[r]);
   }
   // The walk on the multipliers, four rows at a time in lanes, each lane the same IEEE steps as
   // one row walked alone: pieces k < n1 of run 1 (multiplier x1 f1^k), then run 2 from k = n1
   // (x2 f2^(k - n1)), then the part-month (ep). A piece's all-cause hazard is (death + transfer)
   // multiplier + the treatment arm's fixed rates; the walk stops at the first piece where the
   // cumulative hazard reaches the threshold. Capped rows are walked alone on their own exponents.
+  constexpr std::size_t W = 4;
+  using Wide = Lanes;
+  using WideMask = long long __attribute__((vector_size(32)));
+  const auto splat = [](double v) __attribute__((always_inline)) { return Lanes{v, v, v, v}; };
+  const auto load = [](const std::array<double, W>& a) __attribute__((always_inline)) { return load_lanes(a.data()); };
+  const auto all_set = [](WideMask v) __attribute__((always_inline)) { return (v[0] & v[1] & v[2] & v[3]) != 0; };
   const double fixed_rate = treated_transfer_rate_ + treated_ae_rate_;
-  using Mask = long long __attribute__((vector_size(32)));
-  const Lanes zero{}, rate_l{rate, rate, rate, rate}, width_l{width, width, width, width};
-  std::size_t lane_row[4];
+  const Wide zero{}, rate_l = splat(rate), width_l = splat(width);
+  std::array<std::size_t, W> lane_row{};
   std::size_t next = 0;
   while (next < walks) {
-    // Up to four uncapped rows into lanes; lanes left over never cross (threshold infinite).
-    std::array<double, 4> thr_a{}, fixed_a{}, x1_a{}, f1_a{}, x2_a{}, f2_a{}, ep_a{}, n1_a{};
+    // Up to four uncapped rows into lanes; lanes left over never cross (threshold infinite)
+    // and count as done for the early stop.
+    std::array<double, W> thr_a{}, fixed_a{}, x1_a{}, f1_a{}, x2_a{}, f2_a{}, ep_a{}, n1_a{};
     thr_a.fill(std::numeric_limits<double>::infinity());
     std::size_t used = 0;
-    while (used < 4 && next < walks) {
-      const auto r = static_cast<std::size_t>(walk_rows[next++]);
+    while (used < W && next < walks) {
+      const std::size_t r = walk_rows[next++];
       const bool tr = treated[r] != 0.0;
       if (capped[r] != 0.0) {
         const Fate f = walk_capped(units[r], tr, t.path(r), threshold[r]);
@@ -380,17 +390,16 @@ TRIALSIM_VECTOR_LOOPS void Dropout::walk_true(const UnitColumns& units, TrialDat
       ++used;
     }
     if (used == 0) continue;
-    const Lanes thr = load_lanes(thr_a.data()), fixed = load_lanes(fixed_a.data()), f1l = load_lanes(f1_a.data()),
-                x2l = load_lanes(x2_a.data()), f2l = load_lanes(f2_a.data()), n1l = load_lanes(n1_a.data());
-    Lanes mult = load_lanes(x1_a.data()), cumulative = zero, start = zero, piece_at = zero, cum_at = zero,
-          mult_at = zero;
-    Mask hit = Mask{} != Mask{};
+    const Wide thr = load(thr_a), fixed = load(fixed_a), f1l = load(f1_a), x2l = load(x2_a), f2l = load(f2_a),
+               n1l = load(n1_a);
+    Wide mult = load(x1_a), cumulative = zero, start = zero, piece_at = zero, cum_at = zero, mult_at = zero;
+    WideMask hit = WideMask{} != WideMask{};
+    const WideMask done = WideMask{0, 1, 2, 3} >= static_cast<long long>(used);
     for (int k = 0; k < whole_; ++k) {
-      const double kd = k;
-      const Lanes kl{kd, kd, kd, kd};
+      const Wide kl = splat(k);
       mult = kl == n1l ? x2l : mult;
-      const Lanes piece = rate_l * mult + fixed, reached = cumulative + piece;
-      const Mask now = ~hit & (piece > zero) & (reached >= thr);
+      const Wide piece = rate_l * mult + fixed, reached = cumulative + piece;
+      const WideMask now = ~hit & (piece > zero) & (reached >= thr);
       start = now ? kl : start;
       piece_at = now ? piece : piece_at;
       cum_at = now ? cumulative : cum_at;
@@ -398,15 +407,12 @@ TRIALSIM_VECTOR_LOOPS void Dropout::walk_true(const UnitColumns& units, TrialDat
       hit |= now;
       cumulative += piece;
       mult *= kl < n1l ? f1l : f2l;
-      bool all = true;
-      for (std::size_t j = 0; j < used; ++j) all = all && hit[j] != 0;
-      if (all) break;
+      if (all_set(hit | done)) break;
     }
     if (width_ > 0) {
-      const Lanes ep_l = load_lanes(ep_a.data()), piece = rate_l * ep_l + fixed;
-      const Mask now = ~hit & (piece > zero) & (cumulative + piece * width_l >= thr);
-      const double wd = whole_;
-      start = now ? Lanes{wd, wd, wd, wd} : start;
+      const Wide ep_l = load(ep_a), piece = rate_l * ep_l + fixed;
+      const WideMask now = ~hit & (piece > zero) & (cumulative + piece * width_l >= thr);
+      start = now ? splat(whole_) : start;
       piece_at = now ? piece : piece_at;
       cum_at = now ? cumulative : cum_at;
       mult_at = now ? ep_l : mult_at;

@@ -73,6 +73,7 @@ class Scratch {
     return c.data();
   }
   std::vector<Arm> arms;  // randomization's block sequences (both strata, one buffer)
+  std::vector<std::uint32_t> rows;  // a list of rows (e.g. those dropout walks piece by piece)
 
  private:
   std::array<std::vector<double>, kColumns> cols_;
