@@ -346,7 +346,8 @@ void merge_into(toml::table& base, toml::table&& over) {
 
 // A scenario file, with the file named by its top-level `extends` key (relative to it) read
 // first and overlaid; `chain` holds the files being read, to reject a cycle.
-toml::table read_scenario_file(const std::string& path, std::vector<std::filesystem::path>& chain) {
+toml::table read_scenario_file(const std::string& path, std::vector<std::filesystem::path>& chain,
+                               std::vector<std::string>* bases = nullptr) {
   const std::string text = read_input_text(path, "scenario file");
   toml::table t = parse_located(text, path == "-" ? "<stdin>" : path);
   const toml::node* ext = t.get("extends");
@@ -364,7 +365,8 @@ toml::table read_scenario_file(const std::string& path, std::vector<std::filesys
     throw InputError(path + ":" + line + ": extends: " + base.string() + " is a directory; expected a scenario file");
   }
   chain.push_back(canon);
-  toml::table merged = read_scenario_file(base.string(), chain);
+  if (bases != nullptr) bases->push_back(base.string());
+  toml::table merged = read_scenario_file(base.string(), chain, bases);
   chain.pop_back();
   t.erase("extends");
   merge_into(merged, std::move(t));
@@ -381,6 +383,13 @@ std::filesystem::path file_identity(const std::string& path, bool input) {
   std::filesystem::path p = std::filesystem::weakly_canonical(path, ec);
   if (ec) p = std::filesystem::absolute(path, ec).lexically_normal();
   return p;
+}
+
+std::vector<std::string> extended_files(const std::string& path) {
+  std::vector<std::filesystem::path> chain{file_identity(path, true)};
+  std::vector<std::string> bases;
+  read_scenario_file(path, chain, &bases);
+  return bases;
 }
 
 ConfigReader ConfigReader::from_file(const std::string& path) {

@@ -80,6 +80,11 @@ std::string read_input_text(const std::string& path, const char* what);
 // for an input and standard output for an output.
 std::filesystem::path file_identity(const std::string& path, bool input = false);
 
+// The files a scenario file extends: the one its `extends` names, then that file's, and so on
+// (each path as written, relative to the current directory). Reading them fails as from_file
+// does.
+std::vector<std::string> extended_files(const std::string& path);
+
 // Whether `text` holds a character beyond ASCII outside TOML strings and comments: not TOML 1.0,
 // and text Debian's toml++ 3.3 must not be given (config_reader.cpp, check_ascii_outside_strings).
 bool non_ascii_outside_toml_strings(std::string_view text);

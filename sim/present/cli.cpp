@@ -231,10 +231,25 @@ std::string replicate_table(const Scenario& s, const ReplicateResult& r, std::ui
   return o;
 }
 
-// Two outputs (or an output and the scenario) naming one file would overwrite each other.
+// The scenario file and every file it extends, as inputs (label, path) of check_distinct_files:
+// an output naming one of them would overwrite a scenario.
+std::vector<std::pair<std::string, std::string>> scenario_inputs(const std::string& scenario) {
+  std::vector<std::pair<std::string, std::string>> in{{"the scenario file", scenario}};
+  if (scenario.empty()) return in;
+  std::string from = scenario;
+  for (const std::string& base : extended_files(scenario)) {
+    in.emplace_back("the file " + from + " extends", base);
+    from = base;
+  }
+  return in;
+}
+
+// Two outputs (or an output and the scenario or a file it extends) naming one file would
+// overwrite each other.
 void check_distinct_paths(const RunArgs& a) {
   namespace fs = std::filesystem;
-  std::vector<std::pair<std::string, fs::path>> seen{{"the scenario file", file_identity(a.scenario, true)}};
+  std::vector<std::pair<std::string, fs::path>> seen;
+  for (const auto& [label, path] : scenario_inputs(a.scenario)) seen.emplace_back(label, file_identity(path, true));
   for (const auto& [flag, path] : {std::pair<std::string, std::string>{"--json", a.json_path},
                                    {"--trials-csv", a.trials_csv},
                                    {"--patients-csv", a.patients_csv},
@@ -271,11 +286,12 @@ struct CalibrateArgs {
 };
 
 int calibrate_command(CalibrateArgs& a) {
-  check_distinct_files({{"the scenario file", a.o.scenario_path},
-                        {"the observed file", a.o.observed_path},
-                        {"--write", a.write_path},
-                        {"--json", a.json_path},
-                        {"--report", a.report_path}});
+  std::vector<std::pair<std::string, std::string>> files = scenario_inputs(a.o.scenario_path);
+  files.insert(files.end(), {{"the observed file", a.o.observed_path},
+                             {"--write", a.write_path},
+                             {"--json", a.json_path},
+                             {"--report", a.report_path}});
+  check_distinct_files(files);
   for (const std::string& spec : a.free_specs) a.o.free.push_back(parse_free(spec));
   if (!a.write_path.empty()) {
     for (const std::string& set : a.o.sets) {
@@ -704,10 +720,11 @@ struct SweepArgs {
 int sweep_command(const SweepArgs& a) {
   // The tables the sweep writes into --out, and the report, must not be the scenario.
   const auto in_out = [&](const char* name) { return a.out.empty() ? std::string() : (std::filesystem::path(a.out) / name).string(); };
-  check_distinct_files({{"the scenario file", a.scenario},
-                        {"--report", a.report_path},
-                        {"--out (its sweep.csv)", in_out("sweep.csv")},
-                        {"--out (its sweep.json)", in_out("sweep.json")}});
+  std::vector<std::pair<std::string, std::string>> files = scenario_inputs(a.scenario);
+  files.insert(files.end(), {{"--report", a.report_path},
+                             {"--out (its sweep.csv)", in_out("sweep.csv")},
+                             {"--out (its sweep.json)", in_out("sweep.json")}});
+  check_distinct_files(files);
   SweepOptions o;
   o.scenario_path = a.scenario;
   o.sets = a.sets;
@@ -761,7 +778,9 @@ struct SampleSizeArgs {
 };
 
 int samplesize_command(SampleSizeArgs& a) {
-  check_distinct_files({{"the scenario file", a.o.scenario_path}, {"--json", a.json_path}, {"--report", a.report_path}});
+  std::vector<std::pair<std::string, std::string>> files = scenario_inputs(a.o.scenario_path);
+  files.insert(files.end(), {{"--json", a.json_path}, {"--report", a.report_path}});
+  check_distinct_files(files);
   std::unique_ptr<AtomicFile> json_file;
   if (!a.json_path.empty()) json_file = std::make_unique<AtomicFile>(a.json_path);
   std::unique_ptr<AtomicFile> report = prepare_pictures(a.plots_dir, a.report_path);

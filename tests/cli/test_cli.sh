@@ -66,7 +66,16 @@ expect_error "samplesize json and report one file" "--report: $work/out/ss is th
 expect_error "sweep report over scenario" "--report: $work/neg.toml is the same file as the scenario file" -- sweep "$work/neg.toml" --vary trial.consented=40,50 --report "$work/neg.toml" --out "$work/out/swr"
 mkdir -p "$work/swself" && cp "$work/neg.toml" "$work/swself/sweep.csv"
 expect_error "sweep tables over scenario" "--out (its sweep.csv): $work/swself/sweep.csv is the same file as the scenario file" -- sweep "$work/swself/sweep.csv" --vary trial.consented=40,50 --out "$work/swself"
-if cmp -s "$work/neg.toml" "$work/keep.toml" && cmp -s "$work/swself/sweep.csv" "$work/keep.toml"; then ok; else bad "a refused command changed its scenario"; fi
+# ... and the files it extends, however deep.
+printf 'extends = "keep.toml"\n[trial]\nconsented = 40\n' >"$work/child.toml"
+printf 'extends = "child.toml"\n' >"$work/grandchild.toml"
+cp "$work/child.toml" "$work/child.keep"
+expect_error "run json over an extended file" "--json: $work/keep.toml is the same file as the file $work/child.toml extends" -- run "$work/grandchild.toml" --reps 10 --json "$work/keep.toml"
+expect_error "run report over an extended file" "--report: $work/child.toml is the same file as the file $work/grandchild.toml extends" -- run "$work/grandchild.toml" --reps 10 --report "$work/child.toml"
+expect_error "sweep report over an extended file" "--report: $work/keep.toml is the same file as the file $work/child.toml extends" -- sweep "$work/child.toml" --vary trial.consented=40,50 --reps 10 --out "$work/out/swx" --report "$work/keep.toml"
+expect_error "samplesize json over an extended file" "--json: $work/keep.toml is the same file as the file $work/child.toml extends" -- samplesize "$work/child.toml" --method ancova --json "$work/keep.toml"
+expect_error "calibrate write over an extended file" "--write: $work/keep.toml is the same file as the file $work/child.toml extends" -- calibrate "$work/child.toml" --observed "$root/configs/seed_observed.toml" --free spp.drift_per_year=0:20 --write "$work/keep.toml"
+if cmp -s "$work/neg.toml" "$work/keep.toml" && cmp -s "$work/swself/sweep.csv" "$work/keep.toml" && cmp -s "$work/child.toml" "$work/child.keep"; then ok; else bad "a refused command changed its scenario"; fi
 expect_error "unwritable output" "cannot create its directory" -- run "$seed" --reps 10 --json "$work/neg.toml/sub/s.json"
 # A missing directory is created (as for --plots); a directory given as a file is refused.
 if "$bin" run "$seed" --reps 10 --quiet --json "$work/made/here/s.json" && [ -s "$work/made/here/s.json" ]; then ok; else bad "output into a new directory"; fi
