@@ -38,6 +38,10 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:strict_string_checks=1:detect
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export ASAN_SYMBOLIZER_PATH=${ASAN_SYMBOLIZER_PATH:-$(command -v llvm-symbolizer-14 || command -v llvm-symbolizer || true)}
 flags=(-timeout=5 -rss_limit_mb=2048 -max_len=16384 -dict=tests/fuzz/scenario.dict -print_final_stats=1)
+# TRIALSIM_FUZZ_SEED: libFuzzer's random seed (CI fixes it, so that a run explores the same
+# inputs in the same order and a finding there comes from the change under test); unset, a new
+# seed each run.
+[ -n "${TRIALSIM_FUZZ_SEED:-}" ] && flags+=(-seed="$TRIALSIM_FUZZ_SEED")
 
 log=build-fuzz/fuzz.log
 echo "fuzzing for ${seconds}s; log: $log"
