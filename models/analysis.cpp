@@ -98,10 +98,12 @@ Estimate t_estimate(double est, double se, double df, double alpha) {
   return e;
 }
 
-double Estimate::p() const {
+double Estimate::p(const Hypothesis& h) const {
   if (!estimable()) return 0.0;
   const StudentT dist(std::min(df, 1e12));
-  return std::min(1.0, 2.0 * boost::math::cdf(boost::math::complement(dist, std::abs(estimate / se))));
+  const double t = (estimate - h.margin) / se;
+  if (h.sides == 1) return boost::math::cdf(boost::math::complement(dist, t));
+  return std::min(1.0, 2.0 * boost::math::cdf(boost::math::complement(dist, std::abs(t))));
 }
 
 namespace {

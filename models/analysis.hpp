@@ -80,7 +80,7 @@ Estimate ancova(std::span<const double> y, std::span<const double> baseline, std
 struct AnalysisConfig {
   std::vector<Method> methods{Method::completers_ttest, Method::completers_welch, Method::change_ttest, Method::ancova,
                               Method::mmrm, Method::ipw_ancova, Method::mi_delta};
-  double alpha = 0.05;
+  double alpha = 0.05;  // of the two-sided intervals (Hypothesis::interval_alpha of trial.alpha)
   // Kenward-Roger by default: at small n the plug-in SE with Satterthwaite df rejects too often.
   MmrmDf mmrm_df = MmrmDf::kenward_roger;
   MiSettings mi;

@@ -15,6 +15,20 @@ enum class NotEstimable : std::uint8_t {
 };
 inline constexpr std::size_t kNotEstimableReasons = 5;
 
+// The hypothesis every analysis of a scenario tests (trial.sides, trial.margin). Two-sided:
+// H0 effect = margin against effect != margin, rejected when the (1 - alpha) CI excludes the
+// margin. One-sided: H0 effect <= margin against effect > margin (superiority at margin 0,
+// non-inferiority at a negative margin), rejected at level alpha when the one-sided (1 - alpha)
+// lower confidence bound lies above the margin. A one-sided analysis reports the two-sided
+// (1 - 2 alpha) interval, whose lower end is that bound (ICH E9; Piaggio et al., CONSORT for
+// non-inferiority trials, JAMA 2012).
+struct Hypothesis {
+  int sides = 2;
+  double margin = 0.0;
+  // The level at which the analyses compute their two-sided intervals.
+  double interval_alpha(double alpha) const { return sides == 1 ? 2.0 * alpha : alpha; }
+};
+
 struct Estimate {
   NotEstimable status = NotEstimable::too_few_patients;
   double estimate = 0;
@@ -23,12 +37,21 @@ struct Estimate {
   double ci_high = 0;
   double df = 0;
   bool estimable() const { return status == NotEstimable::none; }
-  // Two-sided p from Student's t(df) at estimate / se (0 when not estimable). Computed on
-  // request: the summaries need only whether the test rejects, which the CI already says.
-  double p() const;
-  // The two-sided level-alpha test of a zero effect rejects: the (1 - alpha) CI excludes 0,
-  // which is p < alpha.
-  bool rejects() const { return estimable() && (ci_low > 0.0 || ci_high < 0.0); }
+  // p of the test of `h` from Student's t(df) at (estimate - margin) / se: two-sided, or the
+  // upper tail for a one-sided test (0 when not estimable). Computed on request: the summaries
+  // need only whether the test rejects, which the CI already says.
+  double p(const Hypothesis& h) const;
+  // The level-alpha test of `h` rejects (the interval computed at h.interval_alpha(alpha)):
+  // two-sided, the CI excludes the margin; one-sided, its lower end is above the margin. Either
+  // is p < alpha.
+  bool rejects(const Hypothesis& h) const {
+    return estimable() && (ci_low > h.margin || (h.sides == 2 && ci_high < h.margin));
+  }
+  // The confidence set covers `theta`: the two-sided interval, or for a one-sided hypothesis the
+  // one-sided (1 - alpha) set [ci_low, infinity).
+  bool covers(double theta, const Hypothesis& h) const {
+    return ci_low <= theta && (h.sides == 1 || theta <= ci_high);
+  }
 };
 
 // An estimable Estimate from estimate, SE and t degrees of freedom: (1 - alpha) CI from

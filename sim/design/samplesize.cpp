@@ -37,7 +37,8 @@ std::uint64_t seed_for(std::uint64_t seed, int n) {
 // Binomial probit regression of rejections on sqrt(n) by iteratively reweighted least squares
 // (Finney, Probit Analysis, 3rd ed. 1971; McCullagh & Nelder, Generalized Linear Models, 1989,
 // sec. 4.4). Under the normal approximation to a two-sample test, power = Phi(delta sqrt(n) /
-// (2 sigma) - z_{1-alpha/2}), so probit(power) is close to linear in sqrt(n).
+// (2 sigma) - z_{1-alpha/2}) (z_{1-alpha} one-sided, delta less the margin), so probit(power) is
+// close to linear in sqrt(n).
 ProbitFit fit_probit(const std::vector<const SampleSizePoint*>& pts) {
   const std::size_t k = pts.size();
   Eigen::MatrixXd x(k, 2);
@@ -138,11 +139,16 @@ SampleSizeResult find_sample_size(const SampleSizeOptions& o) {
                      format("%g", o.target_power));
   }
 
-  // With no true effect, power stays at alpha whatever the size: say so now rather than after
-  // doubling the size up to --hi.
-  if (base.true_effect() == 0.0) {
-    throw InputError(o.scenario_path + ": the true effect at the endpoint is 0 mmHg (treatment.effect_mmHg), so " +
-                     o.method + "'s power stays at alpha (" + format("%g", alpha) +
+  // With a true effect the null hypothesis includes (no effect for the usual two-sided test),
+  // power stays at or below alpha whatever the size: say so now rather than after doubling the
+  // size up to --hi.
+  const Hypothesis h = base.trial.hypothesis();
+  if (h.sides == 2 ? base.true_effect() == h.margin : base.true_effect() <= h.margin) {
+    const std::string null = h.sides == 2 ? "= " + format("%g", h.margin) : "<= " + format("%g", h.margin);
+    throw InputError(o.scenario_path + ": the true effect at the endpoint is " + format("%g", base.true_effect()) +
+                     " mmHg (treatment.effect_mmHg), inside the null hypothesis (effect " + null +
+                     ", trial.sides and trial.margin), so " + o.method + "'s power stays " +
+                     (h.sides == 2 ? "at" : "at or below") + " alpha (" + format("%g", alpha) +
                      ") at any size; set the effect to look for, e.g. --set treatment.effect_mmHg=5");
   }
 

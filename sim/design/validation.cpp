@@ -23,6 +23,16 @@ double t_test_power(int per_arm, double delta, double sigma, double alpha) {
   return boost::math::cdf(boost::math::complement(nct, q)) + boost::math::cdf(nct, -q);
 }
 
+// One-sided: H0 effect <= margin rejected when t = (diff - margin) / SE > t_{1-alpha}(df); the
+// statistic is noncentral t with ncp (delta - margin) / (sigma sqrt(2/n)) (Chow, Shao & Wang,
+// Sample Size Calculations in Clinical Research, 2nd ed. 2008, sec. 3.2).
+double one_sided_t_power(int per_arm, double delta, double margin, double sigma, double alpha) {
+  const double df = 2.0 * per_arm - 2;
+  const double ncp = (delta - margin) / (sigma * std::sqrt(2.0 / per_arm));
+  const double q = boost::math::quantile(boost::math::complement(boost::math::students_t(df), alpha));
+  return boost::math::cdf(boost::math::complement(boost::math::non_central_t(df, ncp), q));
+}
+
 double welch_power(int n1, int n2, double var1, double var2, double delta, double alpha) {
   // Mean difference D ~ N(delta, a + b), independent of the sample variances
   // S_i^2 = var_i U_i / k_i, U_i ~ chi2(k_i). Given them, Welch rejects when
@@ -65,9 +75,9 @@ Scenario scenario(const std::string& toml, const std::string& name) {
 // Final SPP exactly normal, variance 100 + 36 + 25 = 161 (+ effect_sd^2 on MgO), n per arm,
 // no cutoff, no dropout, no covariate shifts.
 std::string plain(int per_arm, double effect, double effect_sd = 0.0, double diabetes_prob = 0.616,
-                  double nonadherence = 0.0) {
+                  double nonadherence = 0.0, const std::string& trial_keys = "") {
   std::ostringstream t;
-  t << "[trial]\nconsented = " << 2 * per_arm << "\nmonths = [0, 12]\n"
+  t << "[trial]\nconsented = " << 2 * per_arm << "\nmonths = [0, 12]\n" << trial_keys
     << "[population]\nprior_mg_prob = 0.0\ndiabetes_prob = " << diabetes_prob << "\n"
     << "[spp]\nsd_between = 10.0\nsd_biological = 6.0\nsd_measurement = 5.0\ndiabetes_shift = 0.0\n"
     << "age_shift_per_10y = 0.0\nsd_slope_per_year = 0.0\n"
@@ -170,6 +180,25 @@ std::vector<ValidationCase> run_validation(const ValidationOptions& options) {
     const double exact = t_test_power(per_arm, effect, std::sqrt(sigma2), alpha);
     suite.add("Student t power, " + std::to_string(per_arm) + "/arm, effect " + num(effect), "noncentral t", exact, p.power,
               std::sqrt(exact * (1 - exact) / suite.n()));
+  }
+  // One-sided tests (trial.sides = 1): superiority and non-inferiority power against the
+  // noncentral t, a true effect on the non-inferiority margin (rejected at rate alpha exactly),
+  // and the one-sided confidence bound's coverage.
+  for (const auto& [per_arm, effect, margin] :
+       std::vector<std::tuple<int, double, double>>{{30, 6.0, 0.0}, {40, 0.0, -6.0}, {40, -6.0, -6.0}}) {
+    const std::string keys = "sides = 1\nmargin = " + num(margin) + "\n";
+    const auto sum = suite.simulate(scenario(plain(per_arm, effect, 0.0, 0.616, 0.0, keys), "one-sided"));
+    const Performance p = performance(sum.method(Method::completers_ttest), sum.replicates(), effect);
+    const double exact = one_sided_t_power(per_arm, effect, margin, std::sqrt(sigma2), alpha);
+    const std::string name = effect == margin ? "one-sided t, effect at the margin " + num(margin) + ", " +
+                                                    std::to_string(per_arm) + "/arm"
+                                              : "one-sided t power, " + std::to_string(per_arm) + "/arm, effect " +
+                                                    num(effect) + ", margin " + num(margin);
+    suite.add(name, effect == margin ? "alpha" : "noncentral t", exact, p.power, std::sqrt(exact * (1 - exact) / suite.n()));
+    if (effect == margin) {
+      suite.add("one-sided CI coverage, " + std::to_string(per_arm) + "/arm", "1 - alpha", 1 - alpha, p.coverage,
+                std::sqrt(alpha * (1 - alpha) / static_cast<double>(p.estimable)));
+    }
   }
   // Welch power with unequal variances (heterogeneous effect on MgO).
   for (const auto& [per_arm, effect, tau] : std::vector<std::tuple<int, double, double>>{{30, 8.0, 12.0}, {20, -10.0, 15.0}}) {

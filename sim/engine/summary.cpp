@@ -84,6 +84,7 @@ void SummaryAccumulator::add(const ReplicateResult& r) {
     add_value(acc.regression_to_mean_carried, x.rtm.regression_to_mean_carried);
   }
   const double theta = scenario_->true_effect();
+  const Hypothesis hypothesis = scenario_->trial.hypothesis();
   for (const Method m : scenario_->analysis.methods) {
     const Estimate& e = r.estimates[static_cast<std::size_t>(m)];
     MethodAccumulator& acc = methods_[static_cast<std::size_t>(m)];
@@ -95,8 +96,8 @@ void SummaryAccumulator::add(const ReplicateResult& r) {
     acc.estimate.add(e.estimate);
     acc.se2.add(e.se * e.se);
     acc.err2.add((e.estimate - theta) * (e.estimate - theta));
-    acc.cover.add(e.ci_low <= theta && theta <= e.ci_high ? 1.0 : 0.0);
-    acc.reject.add(e.rejects() ? 1.0 : 0.0);
+    acc.cover.add(e.covers(theta, hypothesis) ? 1.0 : 0.0);
+    acc.reject.add(e.rejects(hypothesis) ? 1.0 : 0.0);
   }
 }
 
@@ -249,6 +250,7 @@ json SummaryAccumulator::to_json(std::uint64_t seed) const {
   out["true_effect"] = s.true_effect();
   out["true_effect_per_protocol"] = s.true_effect_per_protocol();
   out["alpha"] = s.trial.alpha;
+  out["hypothesis"] = {{"sides", s.trial.sides}, {"margin", s.trial.margin}, {"text", s.hypothesis_text()}};
   out["scenario"] = s.to_json();
 
   json analyses = json::object();
@@ -336,7 +338,7 @@ std::string SummaryAccumulator::to_table(std::uint64_t seed) const {
   char line[512];
   o << "trialsim " << TRIALSIM_VERSION << "  scenario " << s.source << "  replicates " << replicates_ << "  seed "
     << seed << "\nTrue effect " << fmt("%g", s.true_effect()) << " mmHg at month " << fmt("%g", months.back())
-    << "; alpha " << fmt("%g", s.trial.alpha) << ". Figures are means over trials, (MC standard error).\n\n";
+    << "; tests " << s.hypothesis_text() << ". Figures are means over trials, (MC standard error).\n\n";
 
   o << "Patient flow per trial\n";
   auto row = [&](const char* label, const Moments& m) {

@@ -13,6 +13,13 @@ TrialConfig TrialConfig::read(ConfigReader& in) {
   TrialConfig c;
   c.consented = static_cast<int>(in.integer("trial.consented", c.consented, 2, 100000));
   c.alpha = in.number("trial.alpha", c.alpha, Bounds{1e-10, 1.0, false, true, {}, {}}.because("below 1e-10 the critical values leave double precision"));
+  c.sides = static_cast<int>(in.integer("trial.sides", c.sides, 1, 2));
+  c.margin = in.number("trial.margin", c.margin, Bounds::scale());
+  if (c.sides == 1 && !(c.alpha < 0.5)) {
+    in.fail("trial.alpha", "with trial.sides = 1 it is the one-sided level and must be below 0.5 (a two-sided " +
+                               std::string("interval at 1 - 2 alpha reports its bound), got ") +
+                               describe(toml::value<double>(c.alpha)) + "; lower trial.alpha or set trial.sides = 2");
+  }
   c.months = in.numbers("trial.months", c.months, Bounds::closed(0.0, 240.0), 2, kMaxVisits);
   if (c.months.front() != 0.0) in.fail("trial.months", "the first visit must be month 0 (baseline), got " + describe(*in.table().at_path("trial.months").node()));
   for (std::size_t k = 1; k < c.months.size(); ++k) {
@@ -23,6 +30,17 @@ TrialConfig TrialConfig::read(ConfigReader& in) {
     }
   }
   return c;
+}
+
+std::string Scenario::hypothesis_text() const {
+  const auto g = [](double v) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%g", v);
+    return std::string(b);
+  };
+  if (trial.sides == 2) return "two-sided, H0: effect = " + g(trial.margin) + " mmHg, alpha " + g(trial.alpha);
+  const std::string kind = trial.margin < 0 ? " (non-inferiority)" : trial.margin == 0 ? " (superiority)" : "";
+  return "one-sided, H0: effect <= " + g(trial.margin) + " mmHg" + kind + ", alpha " + g(trial.alpha);
 }
 
 Scenario Scenario::load(const std::string& path, const std::vector<std::string>& overrides,
@@ -44,7 +62,7 @@ Scenario Scenario::read(ConfigReader& in) {
   s.randomization = RandomizationConfig::read(in, s.population.age_mean);
   s.treatment = TreatmentConfig::read(in, s.trial.last_month());
   s.dropout = DropoutConfig::read(in, s.spp.mean);
-  s.analysis = AnalysisConfig::read(in, s.trial.alpha);
+  s.analysis = AnalysisConfig::read(in, s.trial.hypothesis().interval_alpha(s.trial.alpha));
   s.sweep_vary = in.strings("sweep.vary", {});
   s.sweep_crn = in.boolean("sweep.common_random_numbers", true);
   in.check_no_unknown_keys();
@@ -116,7 +134,12 @@ nlohmann::json Scenario::to_json() const {
   }
   return json{
       {"source", source},
-      {"trial", {{"consented", trial.consented}, {"alpha", trial.alpha}, {"months", trial.months}}},
+      {"trial",
+       {{"consented", trial.consented},
+        {"alpha", trial.alpha},
+        {"sides", trial.sides},
+        {"margin", trial.margin},
+        {"months", trial.months}}},
       {"population",
        {{"prior_mg_prob", population.prior_mg_prob},
         {"age_mean", population.age_mean},

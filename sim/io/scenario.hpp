@@ -17,8 +17,13 @@ namespace trialsim {
 
 struct TrialConfig {
   int consented = 106;
-  double alpha = 0.05;
+  double alpha = 0.05;  // the level of every test: two-sided, or one-sided with sides = 1
   std::vector<double> months{0.0, 6.0, 12.0};
+  // The hypothesis tested (models/estimate.hpp): sides 2, H0 effect = margin; sides 1, H0
+  // effect <= margin (non-inferiority with a negative margin).
+  int sides = 2;
+  double margin = 0.0;
+  Hypothesis hypothesis() const { return {sides, margin}; }
 
   static TrialConfig read(ConfigReader& in);
   double last_month() const { return months.back(); }
@@ -47,6 +52,9 @@ struct Scenario {
   // The true treatment effect the analyses estimate: mean SPP gain from MgO at the last visit.
   // Intention to treat, over all patients randomized to MgO, whether or not they take it.
   double true_effect() const { return treatment.effect_mmHg; }
+  // The test every analysis makes, in words: "two-sided, H0: effect = 0 mmHg, alpha 0.05" or
+  // "one-sided, H0: effect <= -4 mmHg (non-inferiority), alpha 0.025".
+  std::string hypothesis_text() const;
   // Among MgO patients who take the tablets.
   double true_effect_per_protocol() const { return treatment.per_protocol_effect(); }
   // Every parameter as resolved (defaults filled in), for the JSON summary.

@@ -198,7 +198,7 @@ std::string TrialsCsv::row(const Scenario& s, const ReplicateResult& r) {
     const Estimate& e = r.estimates[static_cast<std::size_t>(m)];
     row += std::string(",") + status_name(e.status);
     if (e.estimable()) {
-      for (double v : {e.estimate, e.se, e.ci_low, e.ci_high, e.p(), e.df}) row += "," + cell(v);
+      for (double v : {e.estimate, e.se, e.ci_low, e.ci_high, e.p(s.trial.hypothesis()), e.df}) row += "," + cell(v);
     } else {
       row += ",,,,,,";
     }

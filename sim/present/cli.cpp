@@ -205,7 +205,8 @@ class Progress {
 
 std::string replicate_table(const Scenario& s, const ReplicateResult& r, std::uint64_t seed) {
   std::string o = "trialsim " + std::string(TRIALSIM_VERSION) + "  scenario " + s.source + "  replicate " +
-                  std::to_string(r.replicate) + "  seed " + std::to_string(seed) + "\n";
+                  std::to_string(r.replicate) + "  seed " + std::to_string(seed) + "\ntests " + s.hypothesis_text() +
+                  (s.trial.sides == 1 ? "; CI: two-sided at 1 - 2 alpha, its lower end the one-sided bound" : "") + "\n";
   char line[256];
   std::snprintf(line, sizeof line,
                 "consented %d, excluded prior Mg %d, lost before baseline %d, excluded by entry cutoff %d, "
@@ -222,7 +223,7 @@ std::string replicate_table(const Scenario& s, const ReplicateResult& r, std::ui
     const Estimate& e = r.estimates[static_cast<std::size_t>(m)];
     if (e.estimable()) {
       std::snprintf(line, sizeof line, "%-17s estimate %8.3f  SE %7.3f  CI [%8.3f, %8.3f]  p %.4f  df %.1f\n",
-                    std::string(method_name(m)).c_str(), e.estimate, e.se, e.ci_low, e.ci_high, e.p(), e.df);
+                    std::string(method_name(m)).c_str(), e.estimate, e.se, e.ci_low, e.ci_high, e.p(s.trial.hypothesis()), e.df);
     } else {
       std::snprintf(line, sizeof line, "%-17s not estimable\n", std::string(method_name(m)).c_str());
     }

@@ -223,7 +223,7 @@ std::string breakable(const std::string& name) {
 }
 
 std::string meta_item(const std::string& label, const std::string& value) {
-  return "<span>" + esc(label) + " <strong>" + esc(value) + "</strong></span>";
+  return "<span>" + esc(label) + " <strong>" + esc(value) + "</strong></span>\n";  // a break opportunity between items
 }
 
 std::string arm_name(const std::string& arm) { return arm == "treatment" ? "MgO" : arm; }
@@ -320,7 +320,8 @@ std::string run_report_html(const nlohmann::json& summary, const std::vector<Fig
   const std::string meta = meta_item("trialsim", version) + meta_item("seed", text(summary, {"seed"}, "NA")) +
                            meta_item("simulated trials", text(summary, {"replicates"}, "NA")) +
                            meta_item("true effect (mmHg)", fixed(json_number(summary, {"true_effect"}), 2)) +
-                           meta_item("alpha", text(summary, {"alpha"}, "NA"));
+                           meta_item("alpha", text(summary, {"alpha"}, "NA")) +
+                           meta_item("test", text(summary, {"hypothesis", "text"}, "two-sided, H0: effect = 0"));
   std::string content = "<section>\n<h2>Scenario</h2>\n" + scenario_tables(summary.contains("scenario") ? summary["scenario"] : json()) + "</section>\n";
   content += "<section>\n<h2>Analyses</h2>\n<p class=\"note\">Estimate = MgO minus control at the last visit. Power counts "
              "trials where a method could not estimate as not rejecting; the other measures are over the trials where it could.</p>\n" +

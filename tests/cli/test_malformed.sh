@@ -98,6 +98,9 @@ t "ratio of one number"     '[randomization]\nratio = [1]\n' 'randomization.rati
 t "ratio zero"              '[randomization]\nratio = [0, 1]\n' 'randomization.ratio' -- "${R[@]}"
 
 # --- Contradictory values
+t "one-sided alpha 0.5"     '[trial]\nsides = 1\nalpha = 0.5\n' 'trial.alpha: with trial.sides = 1 it is the one-sided level and must be below 0.5' -- "${R[@]}"
+t "three sides"             '[trial]\nsides = 3\n'          'm.toml:2: trial.sides: must be an integer in [1, 2], got 3' -- "${R[@]}"
+t "samplesize effect in H0" '' 'inside the null hypothesis (effect <= 2, trial.sides and trial.margin), so ancova'"'"'s power stays at or below alpha (0.05)' -- samplesize @S --method ancova --set trial.sides=1 --set trial.margin=2 --set treatment.effect_mmHg=1
 t "entry min above max"     '[screening]\nentry_min = 90\nentry_max = 80\n' 'screening.entry_max: must be above screening.entry_min' -- "${R[@]}"
 t "nobody passes the cutoff" '[screening]\nentry_max = -1000\n' 'screening.entry_max: nobody can pass this cutoff' -- "${R[@]}"
 t "max dose below min"      '[treatment]\nmin_dose_mg = 500\nmax_dose_mg = 100\n' 'treatment.max_dose_mg: must be >= treatment.min_dose_mg' -- "${R[@]}"

@@ -49,7 +49,7 @@ TEST_CASE("any replicate can be replayed alone", "[engine]") {
     for (const Method m : s.analysis.methods) {
       const auto k = static_cast<std::size_t>(m);
       CHECK(alone.estimates[k].estimate == rows[r].estimates[k].estimate);
-      CHECK(alone.estimates[k].p() == rows[r].estimates[k].p());
+      CHECK(alone.estimates[k].p(Hypothesis{}) == rows[r].estimates[k].p(Hypothesis{}));
     }
   }
 }

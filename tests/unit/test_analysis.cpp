@@ -32,7 +32,7 @@ void check_against(const Analyse& analyse, const ref::Expected& want) {
     CHECK(got.estimate == close_to(want.estimate));
     CHECK(got.se == close_to(want.se));
     CHECK(got.df == close_to(want.df));
-    CHECK(got.p() == close_to(want.p));
+    CHECK(got.p(Hypothesis{}) == close_to(want.p));
     CHECK(got.ci_low == close_to(level.low));
     CHECK(got.ci_high == close_to(level.high));
   }
@@ -74,7 +74,7 @@ TEST_CASE("swapping the arms negates the estimate and keeps se, df and p", "[ana
     CHECK(backward.estimate == close_to(-forward.estimate));
     CHECK(backward.se == close_to(forward.se));
     CHECK(backward.df == close_to(forward.df));
-    CHECK(backward.p() == close_to(forward.p()));
+    CHECK(backward.p(Hypothesis{}) == close_to(forward.p(Hypothesis{})));
     CHECK(backward.ci_low == close_to(-forward.ci_high));
     CHECK(backward.ci_high == close_to(-forward.ci_low));
   };
@@ -211,4 +211,35 @@ TEST_CASE("t_estimate gives a finite interval at tiny df and reports none at all
     CHECK_FALSE(e.estimable());
     CHECK(e.status == NotEstimable::too_few_patients);
   }
+}
+
+TEST_CASE("one-sided and non-inferiority tests reject, cover and give p as their hypothesis says", "[analysis]") {
+  // Estimate 2, SE 1, 30 df (scipy.stats.t). Two-sided at 0.05: t_0.975(30) = 2.04227, CI
+  // [-0.04227, 4.04227], so no rejection of 0 (p = 0.054625). One-sided at 0.05: the interval is
+  // computed at 0.10, t_0.95(30) = 1.69726, lower bound 0.30274 > 0: rejected, p = P(T > 2) =
+  // 0.0273125. Non-inferiority at margin -1: t = 3, p = 0.00269498; at margin 0.5 the bound is
+  // below it: not rejected.
+  const Hypothesis two{2, 0.0}, one{1, 0.0}, ni{1, -1.0}, above{1, 0.5};
+  const Estimate e2 = t_estimate(2.0, 1.0, 30.0, two.interval_alpha(0.05));
+  const Estimate e1 = t_estimate(2.0, 1.0, 30.0, one.interval_alpha(0.05));
+  CHECK(e2.ci_low == Approx(-0.04227245630123733).margin(1e-9));
+  CHECK(e1.ci_low == Approx(0.30273910563826223).margin(1e-9));
+  CHECK(e1.ci_high == Approx(3.69726089436173777).margin(1e-9));
+  CHECK_FALSE(e2.rejects(two));
+  CHECK(e1.rejects(one));
+  CHECK(e1.rejects(ni));
+  CHECK_FALSE(e1.rejects(above));
+  CHECK(e2.p(two) == Approx(0.0546250449629831).epsilon(1e-9));
+  CHECK(e1.p(one) == Approx(0.02731252248149155).epsilon(1e-9));
+  CHECK(e1.p(ni) == Approx(0.002694982032825972).epsilon(1e-9));
+  // A one-sided set [lower bound, infinity) covers any effect above its bound, even beyond the
+  // two-sided interval's upper end; the two-sided interval does not.
+  CHECK(e1.covers(10.0, one));
+  CHECK_FALSE(e1.covers(10.0, two));
+  CHECK_FALSE(e1.covers(0.0, one));
+  // A negative estimate: the one-sided test of superiority never rejects in the wrong direction.
+  const Estimate neg = t_estimate(-5.0, 1.0, 30.0, one.interval_alpha(0.05));
+  CHECK_FALSE(neg.rejects(one));
+  CHECK(neg.rejects(two));
+  CHECK(neg.p(one) > 0.99);
 }

@@ -76,12 +76,12 @@ TEST_CASE("MMRM's Kenward-Roger and Satterthwaite inference match R on small tri
       }
       check_close(kr.effect.se, f.se_kr, f.se_kr, "Kenward-Roger SE");
       check_close(kr.effect.df, f.df_kr, 1.0, "Kenward-Roger df");
-      check_close(kr.effect.p(), f.p_kr, 1e-3, "Kenward-Roger p");
+      check_close(kr.effect.p(Hypothesis{}), f.p_kr, 1e-3, "Kenward-Roger p");
       check_close(kr.effect.ci_low, f.ci_low_kr, f.se_kr, "Kenward-Roger ci_low");
       check_close(kr.effect.ci_high, f.ci_high_kr, f.se_kr, "Kenward-Roger ci_high");
       check_close(obs.effect.se, f.se, f.se, "plug-in SE");
       check_close(obs.effect.df, f.df_observed, 1.0, "observed-information df");
-      check_close(obs.effect.p(), f.p_observed, 1e-3, "observed-information p");
+      check_close(obs.effect.p(Hypothesis{}), f.p_observed, 1e-3, "observed-information p");
       check_close(obs.effect.ci_low, f.ci_low_observed, f.se, "observed-information ci_low");
       check_close(obs.effect.ci_high, f.ci_high_observed, f.se, "observed-information ci_high");
       check_close(exp.effect.se, f.se, f.se, "plug-in SE");
@@ -103,7 +103,7 @@ TEST_CASE("MMRM matches R's REML fit, SE, Satterthwaite df and p on reference tr
       check_close(fit.effect.estimate, f.effect, f.se, "effect");
       check_close(fit.effect.se, f.se, f.se, "se");
       check_close(fit.effect.df, f.df, 1.0, "df");
-      check_close(fit.effect.p(), f.p, 1e-3, "p");
+      check_close(fit.effect.p(Hypothesis{}), f.p, 1e-3, "p");
       check_close(fit.effect.ci_low, f.ci_low, f.se, "ci_low");
       check_close(fit.effect.ci_high, f.ci_high, f.se, "ci_high");
       for (std::size_t k = 0; k < 7; ++k) check_close(fit.beta(static_cast<Eigen::Index>(k)), f.beta[k], f.se, "beta");
@@ -188,7 +188,7 @@ TEST_CASE("IPW ANCOVA matches R's sequential glm, weighted lm and HC2 sandwich o
       check_close(fit.effect.estimate, f.ipw_effect, f.ipw_se, "effect");
       check_close(fit.effect.se, f.ipw_se, f.ipw_se, "se");
       CHECK(fit.effect.df == f.ipw_df);
-      check_close(fit.effect.p(), f.ipw_p, 1e-3, "p");
+      check_close(fit.effect.p(Hypothesis{}), f.ipw_p, 1e-3, "p");
       check_close(fit.effect.ci_low, f.ipw_ci_low, f.ipw_se, "ci_low");
       check_close(fit.effect.ci_high, f.ipw_ci_high, f.ipw_se, "ci_high");
       REQUIRE(fit.stage_coef.size() == 2);
@@ -261,7 +261,7 @@ TEST_CASE("Rubin's rules with Barnard-Rubin df match a hand computation", "[mi]"
   CHECK(e.estimate == Approx(1.8625).epsilon(1e-12));
   CHECK(e.se == Approx(1.0281202507489093).epsilon(1e-12));
   CHECK(e.df == Approx(7.286725913040937).epsilon(1e-10));
-  CHECK(e.p() == Approx(0.11128353617426215).epsilon(1e-8));
+  CHECK(e.p(Hypothesis{}) == Approx(0.11128353617426215).epsilon(1e-8));
   CHECK(e.ci_low == Approx(-0.5493593795254641).epsilon(1e-8));
   CHECK(e.ci_high == Approx(4.274359379525464).epsilon(1e-8));
   // No between-imputation variance: the complete-data df.
