@@ -321,9 +321,14 @@ struct XAxis {
 };
 
 struct ChartOptions {
+  ChartOptions(std::string y, bool zero = false, bool prob = false)
+      : ylabel(std::move(y)), zero_line(zero), probability(prob) {}
   std::string ylabel;
   bool zero_line = false;
   bool probability = false;  // clamp the band and the axis to [0, 1]
+  bool unit_axis = false;    // a probability axis drawn over all of [0, 1]
+  std::optional<double> reference;  // a dashed horizontal line (alpha, a target power) ...
+  std::string reference_label;      // ... and its legend entry
 };
 
 // The band of one point: y ± 1.96 MC SE, clamped to [0, 1] for probabilities.
@@ -380,7 +385,11 @@ std::pair<double, double> y_range(const std::vector<Panel>& panels, const ChartO
       }
     }
   }
-  if (lo > hi) return {0, 1};
+  if (o.unit_axis || lo > hi) return {0, 1};
+  if (o.reference) {
+    lo = std::min(lo, *o.reference);
+    hi = std::max(hi, *o.reference);
+  }
   if (o.zero_line) {
     lo = std::min(lo, 0.0);
     hi = std::max(hi, 0.0);
@@ -427,6 +436,7 @@ std::string panel_plot(Plotter& plotter, const std::string& stem, const Panel& p
                     std::to_string(drawn[k] % kMaxSeries + 1) + " notitle");
   }
   if (o.zero_line) items.push_back("0 with lines lc rgb '#555555' lw 1 dt 3 notitle");
+  if (o.reference) items.push_back(datum(*o.reference) + " with lines lc rgb '#222222' lw 1.5 dt 2 notitle");
   for (std::size_t k = 0; k < drawn.size(); ++k) {
     items.push_back(file + " index " + std::to_string(k) + " using 1:2 with linespoints lt " +
                     std::to_string(drawn[k] % kMaxSeries + 1) + " notitle");
@@ -471,7 +481,8 @@ Figure chart_figure(Plotter& plotter, const std::string& name, const std::string
   // character at these font sizes, plus the line sample); reserve rows for that many.
   const auto fit = static_cast<std::size_t>(864.0 / ((static_cast<double>(longest) + 7.5) * 11.5));
   const std::size_t key_cols = std::clamp<std::size_t>(fit, 1, 4);
-  const std::size_t key_rows = entries.empty() ? 0 : (entries.size() + 1 + key_cols - 1) / key_cols;  // +1: the band
+  const std::size_t extra = 1 + (o.reference ? 1 : 0);  // the band, the reference line
+  const std::size_t key_rows = entries.empty() ? 0 : (entries.size() + extra + key_cols - 1) / key_cols;
   const double key_h = entries.empty() ? 8 : 12 + 24 * static_cast<double>(key_rows);
   const double xlabel_h = 34, title_h = 44, left = 84, right = 22;
   const double grid_bottom = key_h + xlabel_h, grid_top = H - title_h;
@@ -516,7 +527,9 @@ Figure chart_figure(Plotter& plotter, const std::string& name, const std::string
     for (const auto& [i, label] : entries) {
       body += ", keyentry with linespoints lt " + std::to_string(i % kMaxSeries + 1) + " title " + gp(label);
     }
-    body += ", keyentry with filledcurves lc rgb '#888888' title '±1.96 MC SE'\n";
+    body += ", keyentry with filledcurves lc rgb '#888888' title '±1.96 MC SE'";
+    if (o.reference) body += ", keyentry with lines lc rgb '#222222' dt 2 lw 1.5 title " + gp(o.reference_label);
+    body += "\n";
   }
   body += "unset multiplot\n";
   return plotter.render(name, title, caption, body, static_cast<int>(H));
@@ -1016,9 +1029,39 @@ std::vector<Figure> sweep_figures(const nlohmann::json& sweep) {
   const SweepGrid g = read_sweep(sweep);
   Plotter plotter;
   std::vector<Figure> out;
-  ChartOptions power{"power (share of trials rejecting H0)", false, true};
-  out.push_back(method_figure(plotter, g, "power", "power", "Power against " + short_key(g.x_key),
-                              "Power of each analysis (share of simulated trials rejecting no effect at the scenario's alpha)", power));
+  // Where every point's true effect lies in its null hypothesis the rejection rate is the type
+  // I error, drawn against alpha; else power, on a 0-1 axis against the usual 0.8 target.
+  bool all_null = true, same_alpha = true;
+  std::optional<double> alpha;
+  for (const SweepGrid::Point& p : g.points) {
+    const json& s = *p.summary;
+    const double effect = json_number(s, {"true_effect"}).value_or(std::nan(""));
+    const double sides = json_number(s, {"hypothesis", "sides"}).value_or(2.0);
+    const double margin = json_number(s, {"hypothesis", "margin"}).value_or(0.0);
+    all_null = all_null && (sides == 1.0 ? effect <= margin : effect == margin);
+    const auto a = json_number(s, {"alpha"});
+    if (!a || (alpha && *alpha != *a)) same_alpha = false;
+    if (a && !alpha) alpha = a;
+  }
+  if (all_null) {
+    ChartOptions t1{"type I error (share of trials rejecting H0)", false, true};
+    std::string note = "every point's true effect lies in its null hypothesis";
+    if (same_alpha && alpha) {
+      t1.reference = *alpha;
+      t1.reference_label = "alpha " + fixed(*alpha, 3);
+      note += "; dashed: alpha";
+    }
+    out.push_back(method_figure(plotter, g, "power", "power", "Type I error against " + short_key(g.x_key),
+                                "Type I error of each analysis (share of simulated trials rejecting H0; " + note + ")", t1));
+  } else {
+    ChartOptions power{"power (share of trials rejecting H0)", false, true};
+    power.unit_axis = true;
+    power.reference = 0.8;
+    power.reference_label = "power 0.8";
+    out.push_back(method_figure(plotter, g, "power", "power", "Power against " + short_key(g.x_key),
+                                "Power of each analysis (share of simulated trials rejecting H0 at the scenario's alpha; "
+                                "dashed: 0.8, the usual target)", power));
+  }
   ChartOptions bias{"bias of the estimate (mmHg)", true, false};
   out.push_back(method_figure(plotter, g, "bias", "bias", "Bias against " + short_key(g.x_key),
                               "Bias of each analysis's estimate (mean estimate minus the true effect, mmHg; dotted line at zero)", bias));
