@@ -6,6 +6,7 @@
 #pragma GCC diagnostic ignored "-Wnull-dereference"
 
 #include "sim/present/cli.hpp"
+#include "sim/present/build_info.hpp"
 
 #include "sim/design/calibrate.hpp"
 #include "sim/io/config_reader.hpp"
@@ -806,7 +807,8 @@ int samplesize_command(SampleSizeArgs& a) {
 
 int cli_main(int argc, char** argv) {
   CLI::App app{"trialsim: Monte Carlo simulation of randomized trial designs (MgO and skin perfusion pressure)"};
-  app.set_version_flag("--version", std::string("trialsim ") + TRIALSIM_VERSION);
+  app.set_version_flag("--version", std::string("trialsim ") + TRIALSIM_VERSION + " (commit " + build_commit() + ", " +
+                                        build_type() + " build)");
   app.require_subcommand(1);
   RunArgs a;
   CLI::App* run = app.add_subcommand("run", "Simulate a scenario many times and summarize its operating characteristics");

@@ -34,7 +34,9 @@ expect_error() {
 # --help and --version
 if "$bin" --help | grep -q "run"; then ok; else bad "--help lacks the run command"; fi
 if "$bin" run --help | grep -q -- "--patients-csv"; then ok; else bad "run --help lacks --patients-csv"; fi
-if [ "$("$bin" --version)" = "trialsim 0.1.0" ]; then ok; else bad "--version: $("$bin" --version)"; fi
+# The version, the commit built (12 hex digits, -dirty with uncommitted changes, or unknown
+# outside a git checkout) and the build type.
+if "$bin" --version | grep -Eq '^trialsim 0\.1\.0 \(commit ([0-9a-f]{12}(-dirty)?|unknown), [A-Za-z]+ build\)$'; then ok; else bad "--version: $("$bin" --version)"; fi
 
 # Bad input
 printf '[trial]\nconsented = 50\n\n[dropout]\ndeath_per_year = -0.1\n' >"$work/neg.toml"
