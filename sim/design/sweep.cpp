@@ -99,6 +99,11 @@ std::string csv_cell(const std::string& s) {
   return q + "\"";
 }
 
+// An axis value as a CSV cell that R's read.csv and pandas.read_csv type without help: `none`
+// (the key removed) as NA, which both read as missing, so that a cutoff column of none and
+// numbers is numeric; true and false are read as logical by both as they are.
+std::string axis_cell(const std::string& v) { return v == "none" ? "NA" : csv_cell(v); }
+
 std::string num_cell(const json& v) {
   if (!v.is_number()) return "";
   char buf[40];
@@ -390,7 +395,7 @@ SweepResult run_sweep(const SweepOptions& o) {
     std::vector<std::tuple<std::string, std::string, json, json>> rows;
     tidy_rows(done["summary"], rows);
     std::string lead;
-    for (const auto& v : p.values) lead += csv_cell(v) + ",";
+    for (const auto& v : p.values) lead += axis_cell(v) + ",";
     for (const auto& [method, metric, est, mcse] : rows) {
       csv.write(lead + method + "," + metric + "," + num_cell(est) + "," + num_cell(mcse) + "\n");
     }

@@ -145,9 +145,9 @@ if "$bin" run "$seed" --mcse-target 0.02 --set 'analysis.methods=["ancova"]' --j
    grep -q '"met": true' "$work/prec.json" && grep -q '"replicates": 1024' "$work/prec.json" && [ ! -s "$work/prec.err" ]; then ok; else bad "precision run: $(cat "$work/prec.err")"; fi
 if "$bin" run "$seed" --mcse-bias 0.01 --max-reps 128 --set 'analysis.methods=["ancova"]' --quiet 2>"$work/prec.err" &&
    grep -q "WARNING: precision NOT reached" "$work/prec.err"; then ok; else bad "precision cap not reported: $(cat "$work/prec.err")"; fi
-# 'none' removes the optional cutoff, in --set and in sweep values.
+# 'none' removes the optional cutoff, in --set and in sweep values (sweep.csv writes it NA).
 if "$bin" sweep "$seed" --vary screening.entry_max=none,80 --set 'analysis.methods=["ancova"]' --reps 64 --out "$work/swn" --quiet &&
-   [ "$(grep -c '^none,' "$work/swn/sweep.csv")" -gt 10 ]; then ok; else bad "sweep over entry_max=none"; fi
+   [ "$(grep -c '^NA,' "$work/swn/sweep.csv")" -gt 10 ]; then ok; else bad "sweep over entry_max=none"; fi
 
 # samplesize: bad method, unreachable target, and a successful search with JSON.
 expect_error "samplesize bad method" "--method: unknown analysis 'ancva'" -- samplesize "$seed" --method ancva --json "$work/out/ss.json"
