@@ -863,6 +863,7 @@ struct SweepGrid {
   std::vector<std::string> methods;  // in order of first appearance
   std::uint64_t replicates = 0;
   bool crn = true;
+  std::string x_note;  // how a categorical x axis is ordered, for the captions
 };
 
 std::string axis_value(const json& v) {
@@ -891,6 +892,30 @@ SweepGrid read_sweep(const json& sweep) {
   g.x.categorical = std::any_of(xv.begin(), xv.end(), [](const std::string& s) { return !parse_number(s); });
   for (std::size_t i = 0; i < xv.size(); ++i) g.x_pos.push_back(g.x.categorical ? static_cast<double>(i) : *parse_number(xv[i]));
   if (g.x.categorical) g.x.categories = xv;
+  // Numbers and `none` (the key removed: no cutoff) on one axis: the numbers in increasing order
+  // and none where it belongs, as the loosest cutoff, after the highest value of an upper
+  // cutoff (a key ending in _max) and before the lowest of a lower one (_min); elsewhere last.
+  const auto none = std::find(xv.begin(), xv.end(), "none");
+  const bool numbers_and_none =
+      g.x.categorical && none != xv.end() &&
+      std::all_of(xv.begin(), xv.end(), [](const std::string& s) { return s == "none" || parse_number(s); });
+  if (numbers_and_none) {
+    const bool lower = g.x_key.size() > 4 && g.x_key.compare(g.x_key.size() - 4, 4, "_min") == 0;
+    const double none_at = lower ? -HUGE_VAL : HUGE_VAL;
+    std::vector<std::size_t> order(xv.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    auto value = [&](std::size_t i) { return xv[i] == "none" ? none_at : *parse_number(xv[i]); };
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return value(a) < value(b); });
+    g.x.categories.clear();
+    for (std::size_t rank = 0; rank < order.size(); ++rank) {
+      g.x_pos[order[rank]] = static_cast<double>(rank);
+      g.x.categories.push_back(xv[order[rank]]);
+    }
+    g.x_note = std::string(" On the x axis the values are in increasing order and none (no ") +
+               (lower ? "lower" : "upper") + " limit) is placed as the loosest, " + (lower ? "first." : "last.");
+  } else if (g.x.categorical) {
+    g.x_note = " The x axis keeps the order the values were given in.";
+  }
 
   // Combinations of the other axes, the last axis varying fastest.
   g.combos_total = 1;
@@ -1001,7 +1026,7 @@ Figure method_figure(Plotter& plotter, const SweepGrid& g, const char* metric, c
     if (g.methods.size() > kMaxPanels) lines += " Only the first " + std::to_string(kMaxPanels) + " of " + std::to_string(g.methods.size()) + " methods are drawn.";
   }
   if (panels.empty()) panels.push_back({});
-  const std::string caption = what + " against " + g.x_key + "." + lines + band_note(g);
+  const std::string caption = what + " against " + g.x_key + "." + g.x_note + lines + band_note(g);
   return chart_figure(plotter, name, title, caption, g.x, panels, o);
 }
 
@@ -1009,7 +1034,8 @@ Figure design_figure(Plotter& plotter, const SweepGrid& g, const Metric& metric,
                      const std::string& title, const std::string& what, const ChartOptions& o) {
   Panel p{"", combo_series(g, metric)};
   if (g.other_keys.empty()) p.series[0].label.clear();
-  return chart_figure(plotter, name, title, what + " against " + g.x_key + "." + series_note(g) + band_note(g), g.x, {p}, o);
+  return chart_figure(plotter, name, title, what + " against " + g.x_key + "." + g.x_note + series_note(g) + band_note(g),
+                      g.x, {p}, o);
 }
 
 }  // namespace

@@ -261,6 +261,56 @@ TEST_CASE("a non-numeric first axis is drawn as categories, other axes as lines"
   CHECK(figures[2].svg.find("separate_baseline=false") != std::string::npos);
 }
 
+TEST_CASE("a cutoff axis of numbers and none is in increasing order with none as the loosest", "[plots]") {
+  REQUIRE_GNUPLOT();
+  // Given out of order: drawn 60, 80, none for an upper cutoff; none, 40, 50 for a lower one.
+  const json upper = synthetic_sweep({{"screening.entry_max", {"none", "80", "60"}}}, {"ancova"});
+  const Figure up = sweep_figures(upper)[2];
+  check_figure(up);
+  const auto at = [&](const Figure& f, const std::string& label) { return f.svg.find(">" + label + "</text>"); };
+  REQUIRE(at(up, "60") != std::string::npos);
+  CHECK(at(up, "60") < at(up, "80"));
+  CHECK(at(up, "80") < at(up, "none"));
+  CHECK(up.caption.find("none (no upper limit) is placed as the loosest, last") != std::string::npos);
+  const json lower = synthetic_sweep({{"screening.entry_min", {"50", "none", "40"}}}, {"ancova"});
+  const Figure low = sweep_figures(lower)[2];
+  check_figure(low);
+  CHECK(at(low, "none") < at(low, "40"));
+  CHECK(at(low, "40") < at(low, "50"));
+  CHECK(low.caption.find("none (no lower limit) is placed as the loosest, first") != std::string::npos);
+  // Words keep the order given, and the caption says so.
+  const json words = synthetic_sweep({{"randomization.method", {"simple", "block"}}}, {"ancova"});
+  const Figure w = sweep_figures(words)[2];
+  CHECK(at(w, "simple") < at(w, "block"));
+  CHECK(w.caption.find("keeps the order the values were given in") != std::string::npos);
+}
+
+TEST_CASE("power figures: a 0-1 axis and the 0.8 line, or type I error and alpha under the null", "[plots]") {
+  REQUIRE_GNUPLOT();
+  json sweep = synthetic_sweep({{"trial.consented", {"60", "80"}}}, {"ancova"});
+  const Figure power = sweep_figures(sweep)[0];
+  CHECK(power.title.rfind("Power against", 0) == 0);
+  CHECK(power.svg.find("power 0.8") != std::string::npos);
+  CHECK(power.caption.find("dashed: 0.8") != std::string::npos);
+  for (json& p : sweep["points"]) {
+    p["summary"]["true_effect"] = 0.0;
+    p["summary"]["alpha"] = 0.05;
+  }
+  const Figure t1 = sweep_figures(sweep)[0];
+  check_figure(t1);
+  CHECK(t1.title.rfind("Type I error against", 0) == 0);
+  CHECK(t1.svg.find("alpha 0.050") != std::string::npos);
+  CHECK(t1.caption.find("every point's true effect lies in its null hypothesis") != std::string::npos);
+  // One-sided: an effect below the margin is in the null too.
+  for (json& p : sweep["points"]) {
+    p["summary"]["true_effect"] = -5.0;
+    p["summary"]["hypothesis"] = {{"sides", 1}, {"margin", -4.0}};
+  }
+  CHECK(sweep_figures(sweep)[0].title.rfind("Type I error", 0) == 0);
+  for (json& p : sweep["points"]) p["summary"]["true_effect"] = -3.0;
+  CHECK(sweep_figures(sweep)[0].title.rfind("Power", 0) == 0);
+}
+
 TEST_CASE("many methods and combinations are capped and the caption says so", "[plots]") {
   REQUIRE_GNUPLOT();
   std::vector<std::string> methods;
