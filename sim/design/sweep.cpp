@@ -113,6 +113,14 @@ std::string num_cell(const json& v) {
 
 }  // namespace
 
+std::string summary_csv(const nlohmann::json& summary) {
+  std::vector<std::tuple<std::string, std::string, json, json>> rows;
+  tidy_rows(summary, rows);
+  std::string out = "method,metric,estimate,mcse\n";
+  for (const auto& [method, metric, est, mcse] : rows) out += method + "," + metric + "," + num_cell(est) + "," + num_cell(mcse) + "\n";
+  return out;
+}
+
 SweepAxis parse_axis(const std::string& spec, const std::string& where) {
   const auto eq = spec.find('=');
   const std::string usage = " (expected KEY=V1,V2,... or KEY=LO:HI:STEP)";

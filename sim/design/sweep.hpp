@@ -42,6 +42,11 @@ struct SweepResult {
   std::size_t points = 0, computed = 0, reused = 0;
 };
 
+// One run's summary (SummaryAccumulator::to_json) as the tidy table sweep.csv holds for each
+// point: `method,metric,estimate,mcse`, one row per design figure (method `design`) and per
+// analysis x measure; an empty mcse where the figure has none (a count).
+std::string summary_csv(const nlohmann::json& summary);
+
 // Validates every grid point (a bad value stops everything before any simulation), then
 // simulates each point not already in out_dir/points/, writing each atomically, and finally
 // writes out_dir/sweep.csv (tidy: one row per point x method x metric) and sweep.json.

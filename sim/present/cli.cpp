@@ -76,7 +76,7 @@ struct RunArgs {
   std::uint64_t seed = 20190401;
   int threads = 0;
   std::vector<std::string> sets;
-  std::string json_path, trials_csv, patients_csv;
+  std::string json_path, trials_csv, patients_csv, summary_csv;
   std::optional<std::uint64_t> replicate;
   bool reps_given = false;
   bool quiet = false;
@@ -255,6 +255,7 @@ void check_distinct_paths(const RunArgs& a) {
   for (const auto& [flag, path] : {std::pair<std::string, std::string>{"--json", a.json_path},
                                    {"--trials-csv", a.trials_csv},
                                    {"--patients-csv", a.patients_csv},
+                                   {"--summary-csv", a.summary_csv},
                                    {"--report", a.report_path}}) {
     if (path.empty()) continue;
     const fs::path canon = file_identity(path);
@@ -370,9 +371,14 @@ int calibrate_command(CalibrateArgs& a) {
 // What run writes once the summary is complete (shared with merge, which must write the same).
 void write_run_outputs(const RunArgs& a, const SummaryAccumulator& summary, EstimateSamples& samples,
                        const PrecisionReport* precision, std::unique_ptr<AtomicFile>& json_file,
-                       std::unique_ptr<AtomicFile>& report, const std::function<void()>& commit_trials) {
+                       std::unique_ptr<AtomicFile>& summary_file, std::unique_ptr<AtomicFile>& report,
+                       const std::function<void()>& commit_trials) {
   nlohmann::json j = summary.to_json(a.seed);
   if (precision) j["precision"] = precision->to_json(a.precision);
+  if (summary_file) {
+    summary_file->write(summary_csv(j));
+    summary_file->commit();
+  }
   if (outputs_enabled() && (!a.plots_dir.empty() || report)) {
     samples.total_trials = summary.replicates();
     const std::vector<Figure> figures = run_figures(j, samples);
@@ -405,6 +411,9 @@ int run_command(const RunArgs& a) {
       throw InputError(std::string(a.plots_dir.empty() ? "--report" : "--plots") +
                        ": not with --shard; merge writes them from the shards (trialsim merge SHARD... --report FILE)");
     }
+    if (!a.summary_csv.empty()) {
+      throw InputError("--summary-csv: not with --shard; merge writes it from the shards (trialsim merge SHARD... --summary-csv FILE)");
+    }
     if (a.precision.active()) {
       throw InputError("--shard: not with --mcse-target or --mcse-bias: the stopping rule needs the whole run (use MPI, "
                        "or give --reps)");
@@ -424,6 +433,8 @@ int run_command(const RunArgs& a) {
   // Create every output before simulating, so an unwritable path fails fast.
   std::unique_ptr<AtomicFile> json_file;
   if (!a.json_path.empty()) json_file = std::make_unique<AtomicFile>(a.json_path);
+  std::unique_ptr<AtomicFile> summary_file;
+  if (!a.summary_csv.empty()) summary_file = std::make_unique<AtomicFile>(a.summary_csv);
   std::unique_ptr<TrialsCsv> trials;
   if (!a.trials_csv.empty()) trials = std::make_unique<TrialsCsv>(scenario, a.trials_csv);
 
@@ -437,18 +448,20 @@ int run_command(const RunArgs& a) {
     const ReplicateResult r = sim.run(a.seed, *a.replicate, ws);
     if (patients) write_patients_csv(scenario, ws.trial, *patients);
     if (trials) trials->add(r);
-    if (json_file) {
+    if (json_file || summary_file) {
       SummaryAccumulator one(scenario);
       one.add(r);
       nlohmann::json j = one.to_json(a.seed);
       j["replicate"] = *a.replicate;
-      json_file->write(j.dump(2) + "\n");
+      if (json_file) json_file->write(j.dump(2) + "\n");
+      if (summary_file) summary_file->write(summary_csv(j));
     }
     if (g_interrupted.load()) throw Interrupted{};
     // Everything is written; only now do the files appear.
     if (patients) patients->commit();
     if (trials) trials->commit();
     if (json_file) json_file->commit();
+    if (summary_file) summary_file->commit();
     if (!a.quiet && !stdout_is_output()) std::cout << replicate_table(scenario, r, a.seed);
     return 0;
   }
@@ -528,14 +541,14 @@ int run_command(const RunArgs& a) {
       a.precision.active() ? run_to_precision(scenario, opt, a.precision, precision) : run_replicates(scenario, opt);
   progress.finish();
   if (g_interrupted.load()) throw Interrupted{};
-  write_run_outputs(a, summary, samples, a.precision.active() ? &precision : nullptr, json_file, report,
+  write_run_outputs(a, summary, samples, a.precision.active() ? &precision : nullptr, json_file, summary_file, report,
                     [&] { if (trials) trials->commit(); });
   return 0;
 }
 
 struct MergeArgs {
   std::vector<std::string> shards;
-  std::string json_path, trials_csv, plots_dir, report_path;
+  std::string json_path, trials_csv, summary_csv, plots_dir, report_path;
   bool quiet = false;
 };
 
@@ -545,6 +558,7 @@ int merge_command(const MergeArgs& a) {
   for (const std::string& f : a.shards) files.emplace_back("shard " + f, f);
   for (const auto& [flag, path] : {std::pair<std::string, std::string>{"--json", a.json_path},
                                    {"--trials-csv", a.trials_csv},
+                                   {"--summary-csv", a.summary_csv},
                                    {"--report", a.report_path}}) {
     files.emplace_back(flag, path);
   }
@@ -558,7 +572,7 @@ int merge_command(const MergeArgs& a) {
     inputs_and_outputs.emplace_back("shard " + sh.file, sh.file);
     if (sh.trials_csv) inputs_and_outputs.emplace_back("the trial rows of " + sh.file, *sh.trials_csv);
   }
-  inputs_and_outputs.insert(inputs_and_outputs.end(), files.end() - 3, files.end());
+  inputs_and_outputs.insert(inputs_and_outputs.end(), files.end() - 4, files.end());
   check_distinct_files(inputs_and_outputs);
   const RunShard& ref = shards.front();
   if (ref.version != TRIALSIM_VERSION) {
@@ -585,6 +599,8 @@ int merge_command(const MergeArgs& a) {
     }
     trials = std::make_unique<AtomicFile>(a.trials_csv);
   }
+  std::unique_ptr<AtomicFile> summary_file;
+  if (!a.summary_csv.empty()) summary_file = std::make_unique<AtomicFile>(a.summary_csv);
   std::unique_ptr<AtomicFile> report = prepare_pictures(a.plots_dir, a.report_path);
   install_signal_handlers();
 
@@ -656,7 +672,7 @@ int merge_command(const MergeArgs& a) {
   as_run.seed = ref.seed;
   as_run.quiet = a.quiet;
   as_run.plots_dir = a.plots_dir;
-  write_run_outputs(as_run, summary, samples, nullptr, json_file, report, [&] { if (trials) trials->commit(); });
+  write_run_outputs(as_run, summary, samples, nullptr, json_file, summary_file, report, [&] { if (trials) trials->commit(); });
   return 0;
 }
 
@@ -823,6 +839,7 @@ int cli_main(int argc, char** argv) {
   run->add_option("--set", a.sets, "Override a scenario key, e.g. --set treatment.effect_mmHg=5 (repeatable)")->take_all()->allow_extra_args(false);
   run->add_option("--json", a.json_path, "Write the summary (or, with --replicate, that trial) as JSON");
   run->add_option("--trials-csv", a.trials_csv, "Write one row per simulated trial");
+  run->add_option("--summary-csv", a.summary_csv, "Write the summary as a tidy table (method,metric,estimate,mcse; as sweep.csv)");
   run->add_option("--replicate", a.replicate, "Replay this one trial (0-based) instead of the whole run")
       ->check(CLI::NonNegativeNumber);
   run->add_option("--patients-csv", a.patients_csv, "With --replicate: write that trial's patient-level table");
@@ -839,6 +856,7 @@ int cli_main(int argc, char** argv) {
   merge->add_option("shards", mg.shards, "Shard files (any order), all K of one run")->required();
   merge->add_option("--json", mg.json_path, "Write the summary as JSON (as run --json)");
   merge->add_option("--trials-csv", mg.trials_csv, "Write one row per trial (the shards must have been run with --trials-csv)");
+  merge->add_option("--summary-csv", mg.summary_csv, "Write the summary as a tidy table (as run --summary-csv)");
   merge->add_flag("--quiet", mg.quiet, "No summary table on stdout");
   add_picture_options(merge, mg.plots_dir, mg.report_path);
 
@@ -962,7 +980,7 @@ int cli_main(int argc, char** argv) {
       static const std::set<std::string> wholes{"--reps", "--seed", "--replicate", "--max-reps", "--max-evals",
                                                 "--lo",   "--hi",   "--step",      "--threads"};
       static const std::set<std::string> finites{"--mcse-target", "--mcse-bias", "--target-power"};
-      static const std::set<std::string> paths{"--json",  "--trials-csv", "--patients-csv", "--plots", "--report",
+      static const std::set<std::string> paths{"--json",  "--trials-csv", "--patients-csv", "--summary-csv", "--plots", "--report",
                                                "--out",   "--write",      "--observed",     "scenario", "shards"};
       if (wholes.count(name)) opt->transform(whole);
       if (finites.count(name)) opt->transform(finite);

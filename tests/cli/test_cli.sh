@@ -250,15 +250,24 @@ else bad "a short sweep printed a cost notice: $(cat "$work/shortsweep.err")"; f
 # larger than the chunks (empty shards).
 mkdir -p "$work/sh"
 small=(--set trial.consented=20 --reps 2500 --seed 12)
-"$bin" run "$seed" "${small[@]}" --quiet --json "$work/sh/one.json" --trials-csv "$work/sh/one.csv"
+"$bin" run "$seed" "${small[@]}" --quiet --json "$work/sh/one.json" --trials-csv "$work/sh/one.csv" --summary-csv "$work/sh/one.sum.csv"
+# The summary as a tidy table: sweep.csv's columns, a row per design figure and per analysis x
+# measure (tests/unit/test_sweep.cpp checks the numbers against the JSON).
+if [ "$(head -1 "$work/sh/one.sum.csv")" = "method,metric,estimate,mcse" ] &&
+   grep -q '^design,replicates,2500,$' "$work/sh/one.sum.csv" &&
+   [ "$(grep -c '^ancova,' "$work/sh/one.sum.csv")" -eq 9 ] &&
+   grep -Eq '^mmrm,power,0\.[0-9]+,0\.[0-9]+$' "$work/sh/one.sum.csv"; then ok; else bad "run --summary-csv: $(head -3 "$work/sh/one.sum.csv")"; fi
+expect_error "summary csv with a shard" "--summary-csv: not with --shard; merge writes it" -- run "$seed" "${small[@]}" --shard 0/2 --json "$work/sh/x.json" --summary-csv "$work/sh/x.csv"
+expect_error "summary csv and json one file" "--summary-csv: $work/sh/same is the same file as --json" -- run "$seed" --reps 10 --json "$work/sh/same" --summary-csv "$work/sh/same"
 for k in 2 5; do
   ok_k=1
   for ((i = 0; i < k; i++)); do
     "$bin" run "$seed" "${small[@]}" --quiet --shard "$i/$k" --json "$work/sh/s$k.$i.json" --trials-csv "$work/sh/s$k.$i.csv" || ok_k=0
   done
   # Shards in any order.
-  if [ "$ok_k" -eq 1 ] && "$bin" merge $(ls "$work"/sh/s$k.*.json | sort -r) --quiet --json "$work/sh/m$k.json" --trials-csv "$work/sh/m$k.csv" &&
-     cmp -s "$work/sh/one.json" "$work/sh/m$k.json" && cmp -s "$work/sh/one.csv" "$work/sh/m$k.csv"; then ok; else bad "merge of $k shards differs from one process"; fi
+  if [ "$ok_k" -eq 1 ] && "$bin" merge $(ls "$work"/sh/s$k.*.json | sort -r) --quiet --json "$work/sh/m$k.json" --trials-csv "$work/sh/m$k.csv" --summary-csv "$work/sh/m$k.sum.csv" &&
+     cmp -s "$work/sh/one.json" "$work/sh/m$k.json" && cmp -s "$work/sh/one.csv" "$work/sh/m$k.csv" &&
+     cmp -s "$work/sh/one.sum.csv" "$work/sh/m$k.sum.csv"; then ok; else bad "merge of $k shards differs from one process"; fi
 done
 # Sweep shards: whole points (K=2) or parts of points (K=5 over 2 points), then the same sweep
 # without --shard writes the tables, byte-identical to one process.

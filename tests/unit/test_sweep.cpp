@@ -4,6 +4,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <sstream>
 
 using namespace trialsim;
 
@@ -93,4 +95,42 @@ TEST_CASE("a bad grid value stops the sweep before anything is written", "[sweep
     CHECK(std::string(e.what()) == "--vary trial.alpha=1.5: trial.alpha: must be in [1e-10, 1) (below 1e-10 the critical values leave double precision), got 1.5");
   }
   CHECK_FALSE(std::filesystem::exists(dir));
+}
+
+TEST_CASE("run --summary-csv's table holds the summary JSON's figures, as sweep.csv does", "[sweep]") {
+  const Scenario s = Scenario::load(std::string(TRIALSIM_SOURCE_DIR) + "/configs/seed_trial.toml",
+                                    {"trial.consented=40", R"(analysis.methods=["ancova","mmrm"])"});
+  EngineOptions o;
+  o.replicates = 200;
+  o.seed = 3;
+  o.threads = 1;
+  const nlohmann::json j = run_replicates(s, o).to_json(o.seed);
+  const std::string csv = summary_csv(j);
+  std::istringstream in(csv);
+  std::string line;
+  std::getline(in, line);
+  CHECK(line == "method,metric,estimate,mcse");
+  std::map<std::pair<std::string, std::string>, std::pair<std::string, std::string>> rows;
+  while (std::getline(in, line)) {
+    std::vector<std::string> f;
+    std::stringstream cells(line);
+    for (std::string c; std::getline(cells, c, ',');) f.push_back(c);
+    if (line.back() == ',') f.emplace_back();
+    REQUIRE(f.size() == 4);
+    rows[{f[0], f[1]}] = {f[2], f[3]};
+  }
+  // Two analyses x 9 measures, and the design rows.
+  CHECK(rows.count({"design", "replicates"}) == 1);
+  CHECK(rows.at({"design", "replicates"}).first == "200");
+  CHECK(rows.at({"design", "replicates"}).second.empty());
+  for (const char* m : {"ancova", "mmrm"}) {
+    for (const char* measure : {"power", "mean_estimate", "bias", "emp_se", "model_se", "rmse", "coverage"}) {
+      INFO(m << " " << measure);
+      const auto& r = rows.at({m, measure});
+      const nlohmann::json& want = j["analyses"][m][measure];
+      CHECK(std::stod(r.first) == Approx(want["estimate"].get<double>()).epsilon(1e-9));
+      CHECK(std::stod(r.second) == Approx(want["mcse"].get<double>()).epsilon(1e-9));
+    }
+  }
+  CHECK(std::stod(rows.at({"design", "randomized"}).first) == Approx(j["funnel"]["randomized"]["mean"].get<double>()).epsilon(1e-9));
 }
