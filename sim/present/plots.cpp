@@ -456,8 +456,37 @@ std::string at_screen(double px, double total) {
 // A chart, or a grid of panels (one per method) on common axes. Layout is in pixels, so text
 // keeps its size whatever the number of panels: the title on top, then the panels, a shared
 // x label, and a legend band across the bottom instead of legends inside the data.
-Figure chart_figure(Plotter& plotter, const std::string& name, const std::string& title, const std::string& caption,
+// Whether no line of any panel moves by more than its points' Monte Carlo error: the largest
+// difference between two points of a series is within the 95% range of the difference of two
+// independent estimates with their MC SEs (1.96 sqrt(2) times the larger SE), so a shape the
+// axis shows is noise. Series of fewer than two points with an MC SE do not count.
+bool within_noise(const std::vector<Panel>& panels) {
+  bool any = false;
+  for (const Panel& panel : panels) {
+    for (const Series& s : panel.series) {
+      double lo = HUGE_VAL, hi = -HUGE_VAL, se = 0;
+      std::size_t n = 0;
+      for (const SeriesPoint& p : s.points) {
+        if (!p.y || !p.mcse) continue;
+        lo = std::min(lo, *p.y);
+        hi = std::max(hi, *p.y);
+        se = std::max(se, *p.mcse);
+        ++n;
+      }
+      if (n < 2) continue;
+      any = true;
+      if (hi - lo > 1.96 * std::sqrt(2.0) * se) return false;
+    }
+  }
+  return any;
+}
+
+Figure chart_figure(Plotter& plotter, const std::string& name, const std::string& title, const std::string& given_caption,
                     const XAxis& x, const std::vector<Panel>& panels, const ChartOptions& o) {
+  const std::string caption =
+      given_caption + (within_noise(panels) ? " No line moves by more than its Monte Carlo error: the differences between "
+                                              "points, however the axis draws them, are noise."
+                                            : "");
   const std::size_t n = panels.size();
   const std::size_t cols = n <= 3 ? n : (n == 4 ? 2 : 3);
   const std::size_t rows = (n + cols - 1) / cols;

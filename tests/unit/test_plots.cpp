@@ -311,6 +311,23 @@ TEST_CASE("power figures: a 0-1 axis and the 0.8 line, or type I error and alpha
   CHECK(sweep_figures(sweep)[0].title.rfind("Power", 0) == 0);
 }
 
+TEST_CASE("a figure whose lines move less than their Monte Carlo error says so", "[plots]") {
+  REQUIRE_GNUPLOT();
+  // The synthetic sweep's power rises with n far beyond its MC SE: no note.
+  json sweep = synthetic_sweep({{"trial.consented", {"60", "80", "100"}}}, {"ancova"});
+  const std::string note = "No line moves by more than its Monte Carlo error";
+  CHECK(sweep_figures(sweep)[0].caption.find(note) == std::string::npos);
+  // The same power at every point, within 0.01 (MC SE 0.02): the note.
+  double shift = 0;
+  for (json& p : sweep["points"]) {
+    p["summary"]["analyses"]["ancova"]["power"] = {{"estimate", 0.05 + shift}, {"mcse", 0.02}};
+    shift += 0.005;
+  }
+  const Figure flat = sweep_figures(sweep)[0];
+  check_figure(flat);
+  CHECK(flat.caption.find(note) != std::string::npos);
+}
+
 TEST_CASE("many methods and combinations are capped and the caption says so", "[plots]") {
   REQUIRE_GNUPLOT();
   std::vector<std::string> methods;
