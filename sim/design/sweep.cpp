@@ -321,6 +321,18 @@ SweepResult run_sweep(const SweepOptions& o) {
       if (!line.empty()) o.log(line);
     }
   }
+  // For the whole job's ETA in each point's line: the units this process still has to compute,
+  // and the seconds the computed ones took.
+  std::size_t to_compute = 0;
+  if (o.log) {
+    for (std::uint64_t unit = unit_first; unit < unit_end; ++unit) {
+      const Point& p = points[static_cast<std::size_t>(unit / parts)];
+      const bool done = finished(dir / "points" / (p.hash + ".json"), p) ||
+                        (parts > 1 && finished(part_file(p, unit % parts, parts), p));
+      to_compute += done ? 0 : 1;
+    }
+  }
+  double computed_seconds = 0;
   for (std::uint64_t unit = unit_first; unit < unit_end; ++unit) {
     const std::size_t i = static_cast<std::size_t>(unit / parts);
     const std::uint64_t part = unit % parts;
@@ -384,6 +396,18 @@ SweepResult run_sweep(const SweepOptions& o) {
     std::string note = std::string("computed in ") + t;
     if (o.precision.active()) {
       note += ", " + std::to_string(precision.replicates) + " trials" + (precision.met ? "" : " (WARNING: precision target NOT met)");
+    }
+    // The whole job: how many are left to compute, and their time at the mean so far.
+    computed_seconds += secs;
+    if (to_compute > result.computed) {
+      const std::size_t left = to_compute - result.computed;
+      const double eta = computed_seconds / static_cast<double>(result.computed) * static_cast<double>(left);
+      const std::string more = eta < 1    ? "under 1 s"
+                               : eta < 90 ? "about " + std::to_string(static_cast<long>(std::ceil(eta))) + " s"
+                                          : "about " + std::to_string(static_cast<long>(std::ceil(eta / 60))) + " min";
+      note += "; " + std::to_string(left) + " of " + std::to_string(to_compute) + " to compute left, " + more + " more";
+    } else if (to_compute > 0) {
+      note += "; that was the last to compute";
     }
     if (o.log) o.log(prefix + note);
   }

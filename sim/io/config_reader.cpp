@@ -142,8 +142,10 @@ std::string read_all(int fd, const std::string& name, const char* what, std::siz
 }  // namespace
 
 std::string read_input_text(const std::string& path, const char* what) {
-  // A pipe can be read only once: what it gave is kept for the rest of the process, so
-  // commands that load the scenario many times (sweep, calibrate) see the same text.
+  // A pipe, and standard input whatever it is (a pipe, or a file given with `< file`, whose
+  // offset the first read leaves at its end), can be read only once: what it gave is kept for
+  // the rest of the process, so commands that load the scenario many times (sweep, calibrate,
+  // the check of the files it extends) see the same text.
   static std::mutex mu;
   static std::map<std::string, std::string> pipes;
   {
@@ -189,7 +191,7 @@ std::string read_input_text(const std::string& path, const char* what) {
     if (flags >= 0) (void)::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
   }
   std::string text = read_all(fd, name, what, kLimit);
-  if (!regular) {
+  if (!regular || path == "-") {
     std::lock_guard<std::mutex> lock(mu);
     pipes.emplace(path, text);
   }

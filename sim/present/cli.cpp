@@ -235,11 +235,19 @@ std::string replicate_table(const Scenario& s, const ReplicateResult& r, std::ui
 
 // The scenario file and every file it extends, as inputs (label, path) of check_distinct_files:
 // an output naming one of them would overwrite a scenario.
+// A scenario that cannot be read is left to the command's own loading, after its argument
+// checks, so that its errors come in the order they did before this check.
 std::vector<std::pair<std::string, std::string>> scenario_inputs(const std::string& scenario) {
   std::vector<std::pair<std::string, std::string>> in{{"the scenario file", scenario}};
   if (scenario.empty()) return in;
+  std::vector<std::string> bases;
+  try {
+    bases = extended_files(scenario);
+  } catch (const InputError&) {
+    return in;
+  }
   std::string from = scenario;
-  for (const std::string& base : extended_files(scenario)) {
+  for (const std::string& base : bases) {
     in.emplace_back("the file " + from + " extends", base);
     from = base;
   }

@@ -84,6 +84,8 @@ if "$bin" run "$seed" --reps 10 --quiet --json "$work/made/here/s.json" && [ -s 
 expect_error "output names a directory" "is a directory; give a file name" -- run "$seed" --reps 10 --json "$work"
 # Standard input and output, pipes and devices.
 if cat "$seed" | "$bin" run - --reps 50 --json - | grep -q '"replicates": 50'; then ok; else bad "scenario from stdin, JSON to stdout"; fi
+# Standard input redirected from a file is read once too: the scenario, not the defaults.
+if "$bin" run - --reps 20 --json - <"$seed" | grep -q '"treatment_transfer_per_year": 0.11'; then ok; else bad "scenario from stdin (< file) was not the file"; fi
 if "$bin" run <(cat "$seed") --reps 50 --quiet --json /dev/stdout | grep -q '"replicates": 50'; then ok; else bad "scenario from a pipe, JSON to /dev/stdout"; fi
 expect_error "scenario is a directory" "is a directory; expected a scenario file" -- run "$work" --reps 10
 expect_error "scenario is a device" "is a device, not a scenario file" -- run /dev/zero --reps 10
