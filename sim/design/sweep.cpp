@@ -80,7 +80,8 @@ void tidy_rows(const json& summary, std::vector<std::tuple<std::string, std::str
     for (const char* c : {"observed_change", "drift", "slope_selection", "regression_to_mean", "attrition",
                           "regression_to_mean_total", "regression_to_mean_carried"}) {
       const json& v = summary["rtm"][arm][c];
-      add("design", std::string("rtm_") + arm + "_" + c, v["mean"], v["mcse"]);
+      // rtm_<component>_<arm>: the trials CSV's order (measure, then arm).
+      add("design", std::string("rtm_") + c + "_" + arm, v["mean"], v["mcse"]);
     }
   }
   for (auto it = summary["analyses"].begin(); it != summary["analyses"].end(); ++it) {
