@@ -352,14 +352,9 @@ TRIALSIM_VECTOR_LOOPS void Dropout::walk_true(const UnitColumns& units, TrialDat
   // (x2 f2^(k - n1)), then the part-month (ep). A piece's all-cause hazard is (death + transfer)
   // multiplier + the treatment arm's fixed rates; the walk stops at the first piece where the
   // cumulative hazard reaches the threshold. Capped rows are walked alone on their own exponents.
-  constexpr std::size_t W = 4;
-  using Wide = Lanes;
-  using WideMask = long long __attribute__((vector_size(32)));
-  const auto splat = [](double v) __attribute__((always_inline)) { return Lanes{v, v, v, v}; };
-  const auto load = [](const std::array<double, W>& a) __attribute__((always_inline)) { return load_lanes(a.data()); };
-  const auto all_set = [](WideMask v) __attribute__((always_inline)) { return (v[0] & v[1] & v[2] & v[3]) != 0; };
+  constexpr std::size_t W = 4;  // rows per walk: the lanes of Lanes
   const double fixed_rate = treated_transfer_rate_ + treated_ae_rate_;
-  const Wide zero{}, rate_l = splat(rate), width_l = splat(width);
+  const Lanes zero{}, rate_l = splat(rate), width_l = splat(width);
   std::array<std::size_t, W> lane_row{};
   std::size_t next = 0;
   while (next < walks) {
@@ -390,16 +385,17 @@ TRIALSIM_VECTOR_LOOPS void Dropout::walk_true(const UnitColumns& units, TrialDat
       ++used;
     }
     if (used == 0) continue;
-    const Wide thr = load(thr_a), fixed = load(fixed_a), f1l = load(f1_a), x2l = load(x2_a), f2l = load(f2_a),
-               n1l = load(n1_a);
-    Wide mult = load(x1_a), cumulative = zero, start = zero, piece_at = zero, cum_at = zero, mult_at = zero;
-    WideMask hit = WideMask{} != WideMask{};
-    const WideMask done = WideMask{0, 1, 2, 3} >= static_cast<long long>(used);
+    const Lanes thr = load_lanes(thr_a.data()), fixed = load_lanes(fixed_a.data()), f1l = load_lanes(f1_a.data()),
+                x2l = load_lanes(x2_a.data()), f2l = load_lanes(f2_a.data()), n1l = load_lanes(n1_a.data());
+    Lanes mult = load_lanes(x1_a.data()), cumulative = zero, start = zero, piece_at = zero, cum_at = zero,
+          mult_at = zero;
+    LaneMask hit = LaneMask{} != LaneMask{};
+    const LaneMask done = LaneMask{0, 1, 2, 3} >= static_cast<long long>(used);
     for (int k = 0; k < whole_; ++k) {
-      const Wide kl = splat(k);
+      const Lanes kl = splat(k);
       mult = kl == n1l ? x2l : mult;
-      const Wide piece = rate_l * mult + fixed, reached = cumulative + piece;
-      const WideMask now = ~hit & (piece > zero) & (reached >= thr);
+      const Lanes piece = rate_l * mult + fixed, reached = cumulative + piece;
+      const LaneMask now = ~hit & (piece > zero) & (reached >= thr);
       start = now ? kl : start;
       piece_at = now ? piece : piece_at;
       cum_at = now ? cumulative : cum_at;
@@ -407,11 +403,11 @@ TRIALSIM_VECTOR_LOOPS void Dropout::walk_true(const UnitColumns& units, TrialDat
       hit |= now;
       cumulative += piece;
       mult *= kl < n1l ? f1l : f2l;
-      if (all_set(hit | done)) break;
+      if (all_lanes(hit | done)) break;
     }
     if (width_ > 0) {
-      const Wide ep_l = load(ep_a), piece = rate_l * ep_l + fixed;
-      const WideMask now = ~hit & (piece > zero) & (cumulative + piece * width_l >= thr);
+      const Lanes ep_l = load_lanes(ep_a.data()), piece = rate_l * ep_l + fixed;
+      const LaneMask now = ~hit & (piece > zero) & (cumulative + piece * width_l >= thr);
       start = now ? splat(whole_) : start;
       piece_at = now ? piece : piece_at;
       cum_at = now ? cumulative : cum_at;

@@ -10,6 +10,15 @@
 namespace trialsim {
 
 using Lanes = double __attribute__((vector_size(32)));
+// The result of comparing Lanes: each lane all ones (true) or zero; `mask ? a : b` selects lane
+// by lane.
+using LaneMask = long long __attribute__((vector_size(32)));
+
+// Lanes of one value.
+[[gnu::always_inline]] inline Lanes splat(double v) { return Lanes{v, v, v, v}; }
+
+// Whether every lane of a mask is true.
+[[gnu::always_inline]] inline bool all_lanes(LaneMask m) { return (m[0] & m[1] & m[2] & m[3]) != 0; }
 
 [[gnu::always_inline]] inline Lanes load_lanes(const double* p) {
   Lanes v;

@@ -155,7 +155,6 @@ namespace {
 struct ArmTotals {
   std::array<double, 2> sum{};  // [control, treatment]
 };
-using LaneMask = long long __attribute__((vector_size(32)));
 
 // The sums of Q per-row values over the rows of each arm, the values computed four rows at a
 // time by `values` from P input columns (in[0] is t.treated: 1 for the treatment arm, 0 for
@@ -197,9 +196,6 @@ template <std::size_t Q, std::size_t P, class Values>
   for (std::size_t q = 0; q < Q; ++q) out[q].sum = {lane_sum(l0[q]), lane_sum(l1[q])};
   return out;
 }
-
-// Lanes of one value.
-[[gnu::always_inline]] inline Lanes splat(double v) { return Lanes{v, v, v, v}; }
 
 // Mean and SD of values shifted by `shift` (the first value, for numerical safety: Chan, Golub &
 // LeVeque, Am Stat 1983) from n, the sum s and the sum of squares ss of the shifted values.
