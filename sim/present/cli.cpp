@@ -254,28 +254,8 @@ std::vector<std::pair<std::string, std::string>> scenario_inputs(const std::stri
   return in;
 }
 
-// Two outputs (or an output and the scenario or a file it extends) naming one file would
-// overwrite each other.
-void check_distinct_paths(const RunArgs& a) {
-  namespace fs = std::filesystem;
-  std::vector<std::pair<std::string, fs::path>> seen;
-  for (const auto& [label, path] : scenario_inputs(a.scenario)) seen.emplace_back(label, file_identity(path, true));
-  for (const auto& [flag, path] : {std::pair<std::string, std::string>{"--json", a.json_path},
-                                   {"--trials-csv", a.trials_csv},
-                                   {"--patients-csv", a.patients_csv},
-                                   {"--summary-csv", a.summary_csv},
-                                   {"--report", a.report_path}}) {
-    if (path.empty()) continue;
-    const fs::path canon = file_identity(path);
-    for (const auto& [other, other_path] : seen) {
-      if (canon == other_path) throw InputError(flag + ": " + path + " is the same file as " + other);
-    }
-    seen.emplace_back(flag, canon);
-  }
-}
-
-// The same check for any command: inputs first (label, path), then outputs (flag, path); empty
-// paths are skipped.
+// Two outputs (or an output and an input) naming one file would overwrite each other. Inputs
+// first (label, path), then outputs (flag, path); empty paths are skipped.
 void check_distinct_files(const std::vector<std::pair<std::string, std::string>>& files) {
   namespace fs = std::filesystem;
   std::vector<std::pair<std::string, fs::path>> seen;
@@ -289,6 +269,21 @@ void check_distinct_files(const std::vector<std::pair<std::string, std::string>>
   }
 }
 
+// The same, with the scenario and every file it extends as the first inputs.
+void check_distinct_files(const std::string& scenario, const std::vector<std::pair<std::string, std::string>>& others) {
+  std::vector<std::pair<std::string, std::string>> files = scenario_inputs(scenario);
+  files.insert(files.end(), others.begin(), others.end());
+  check_distinct_files(files);
+}
+
+void check_distinct_paths(const RunArgs& a) {
+  check_distinct_files(a.scenario, {{"--json", a.json_path},
+                                    {"--trials-csv", a.trials_csv},
+                                    {"--patients-csv", a.patients_csv},
+                                    {"--summary-csv", a.summary_csv},
+                                    {"--report", a.report_path}});
+}
+
 struct CalibrateArgs {
   CalibrateOptions o;
   std::vector<std::string> free_specs;
@@ -297,12 +292,10 @@ struct CalibrateArgs {
 };
 
 int calibrate_command(CalibrateArgs& a) {
-  std::vector<std::pair<std::string, std::string>> files = scenario_inputs(a.o.scenario_path);
-  files.insert(files.end(), {{"the observed file", a.o.observed_path},
-                             {"--write", a.write_path},
-                             {"--json", a.json_path},
-                             {"--report", a.report_path}});
-  check_distinct_files(files);
+  check_distinct_files(a.o.scenario_path, {{"the observed file", a.o.observed_path},
+                                           {"--write", a.write_path},
+                                           {"--json", a.json_path},
+                                           {"--report", a.report_path}});
   for (const std::string& spec : a.free_specs) a.o.free.push_back(parse_free(spec));
   if (!a.write_path.empty()) {
     for (const std::string& set : a.o.sets) {
@@ -383,16 +376,14 @@ void write_run_outputs(const RunArgs& a, const SummaryAccumulator& summary, Esti
                        const std::function<void()>& commit_trials) {
   nlohmann::json j = summary.to_json(a.seed);
   if (precision) j["precision"] = precision->to_json(a.precision);
-  if (summary_file) {
-    summary_file->write(summary_csv(j));
-    summary_file->commit();
-  }
+  if (summary_file) summary_file->write(summary_csv(j));
   if (outputs_enabled() && (!a.plots_dir.empty() || report)) {
     samples.total_trials = summary.replicates();
     const std::vector<Figure> figures = run_figures(j, samples);
     write_pictures(figures, a.plots_dir, report ? run_report_html(j, figures) : std::string(), report);
   }
   commit_trials();
+  if (summary_file) summary_file->commit();
   if (json_file) {
     json_file->write(j.dump(2) + "\n");
     json_file->commit();
@@ -746,11 +737,9 @@ struct SweepArgs {
 int sweep_command(const SweepArgs& a) {
   // The tables the sweep writes into --out, and the report, must not be the scenario.
   const auto in_out = [&](const char* name) { return a.out.empty() ? std::string() : (std::filesystem::path(a.out) / name).string(); };
-  std::vector<std::pair<std::string, std::string>> files = scenario_inputs(a.scenario);
-  files.insert(files.end(), {{"--report", a.report_path},
-                             {"--out (its sweep.csv)", in_out("sweep.csv")},
-                             {"--out (its sweep.json)", in_out("sweep.json")}});
-  check_distinct_files(files);
+  check_distinct_files(a.scenario, {{"--report", a.report_path},
+                                    {"--out (its sweep.csv)", in_out("sweep.csv")},
+                                    {"--out (its sweep.json)", in_out("sweep.json")}});
   SweepOptions o;
   o.scenario_path = a.scenario;
   o.sets = a.sets;
@@ -804,9 +793,7 @@ struct SampleSizeArgs {
 };
 
 int samplesize_command(SampleSizeArgs& a) {
-  std::vector<std::pair<std::string, std::string>> files = scenario_inputs(a.o.scenario_path);
-  files.insert(files.end(), {{"--json", a.json_path}, {"--report", a.report_path}});
-  check_distinct_files(files);
+  check_distinct_files(a.o.scenario_path, {{"--json", a.json_path}, {"--report", a.report_path}});
   std::unique_ptr<AtomicFile> json_file;
   if (!a.json_path.empty()) json_file = std::make_unique<AtomicFile>(a.json_path);
   std::unique_ptr<AtomicFile> report = prepare_pictures(a.plots_dir, a.report_path);
