@@ -112,15 +112,18 @@ std::string num_cell(const json& v) {
   return buf;
 }
 
-}  // namespace
-
-std::string summary_csv(const nlohmann::json& summary) {
+// A summary's tidy rows as CSV lines, each after `lead` (a sweep point's axis cells).
+std::string tidy_lines(const json& summary, const std::string& lead) {
   std::vector<std::tuple<std::string, std::string, json, json>> rows;
   tidy_rows(summary, rows);
-  std::string out = "method,metric,estimate,mcse\n";
-  for (const auto& [method, metric, est, mcse] : rows) out += method + "," + metric + "," + num_cell(est) + "," + num_cell(mcse) + "\n";
+  std::string out;
+  for (const auto& [method, metric, est, mcse] : rows) out += lead + method + "," + metric + "," + num_cell(est) + "," + num_cell(mcse) + "\n";
   return out;
 }
+
+}  // namespace
+
+std::string summary_csv(const nlohmann::json& summary) { return "method,metric,estimate,mcse\n" + tidy_lines(summary, ""); }
 
 SweepAxis parse_axis(const std::string& spec, const std::string& where) {
   const auto eq = spec.find('=');
@@ -299,40 +302,34 @@ SweepResult run_sweep(const SweepOptions& o) {
     return std::nullopt;
   };
   if (parts > 1) fs::create_directories(dir / "parts", ec);
+  // The units still to compute (neither the point nor, with parts, this part is finished), by
+  // their points: for the notice of a long sweep and each point line's estimate of what is left.
+  std::vector<std::size_t> todo;
+  if (o.log) {
+    for (std::uint64_t unit = unit_first; unit < unit_end; ++unit) {
+      const std::size_t i = static_cast<std::size_t>(unit / parts);
+      const bool done = finished(dir / "points" / (points[i].hash + ".json"), points[i]) ||
+                        (parts > 1 && finished(part_file(points[i], unit % parts, parts), points[i]));
+      if (!done) todo.push_back(i);
+    }
+  }
   // A sweep that will be long says so before it starts: the cost of a trial at up to three of
   // the points still to compute (the first, middle and last; costs vary along an axis such as
   // the sample size), times the trials of every such point.
-  if (o.log && !distributed()) {
-    std::vector<std::size_t> todo;
-    for (std::uint64_t unit = unit_first; unit < unit_end; ++unit) {
-      const std::size_t i = static_cast<std::size_t>(unit / parts);
-      if (!finished(dir / "points" / (points[i].hash + ".json"), points[i])) todo.push_back(i);
-    }
-    if (!todo.empty()) {
-      std::vector<std::size_t> probe{todo.front(), todo[todo.size() / 2], todo.back()};
-      probe.erase(std::unique(probe.begin(), probe.end()), probe.end());
-      double per_trial = 0;
-      for (const std::size_t i : probe) per_trial += probe_trial_seconds(scenarios[i], points[i].seed, 0.05, 4096);
-      per_trial /= static_cast<double>(probe.size());
-      const std::uint64_t per_unit = o.precision.active() ? o.precision.max_replicates : o.replicates / parts;
-      const std::string line =
-          long_run_notice(per_trial, per_unit * todo.size(), effective_threads(o.threads),
-                          o.precision.active() ? "this sweep, at the --max-reps cap," : "this sweep", 300.0,
-                          "Ctrl-C stops it and keeps every point finished, which the same command resumes from");
-      if (!line.empty()) o.log(line);
-    }
+  if (!todo.empty() && !distributed()) {
+    std::vector<std::size_t> probe{todo.front(), todo[todo.size() / 2], todo.back()};
+    probe.erase(std::unique(probe.begin(), probe.end()), probe.end());
+    double per_trial = 0;
+    for (const std::size_t i : probe) per_trial += probe_trial_seconds(scenarios[i], points[i].seed, 0.05, 4096);
+    per_trial /= static_cast<double>(probe.size());
+    const std::uint64_t per_unit = o.precision.active() ? o.precision.max_replicates : o.replicates / parts;
+    const std::string line =
+        long_run_notice(per_trial, per_unit * todo.size(), effective_threads(o.threads),
+                        o.precision.active() ? "this sweep, at the --max-reps cap," : "this sweep", 300.0,
+                        "Ctrl-C stops it and keeps every point finished, which the same command resumes from");
+    if (!line.empty()) o.log(line);
   }
-  // For the whole job's ETA in each point's line: the units this process still has to compute,
-  // and the seconds the computed ones took.
-  std::size_t to_compute = 0;
-  if (o.log) {
-    for (std::uint64_t unit = unit_first; unit < unit_end; ++unit) {
-      const Point& p = points[static_cast<std::size_t>(unit / parts)];
-      const bool done = finished(dir / "points" / (p.hash + ".json"), p) ||
-                        (parts > 1 && finished(part_file(p, unit % parts, parts), p));
-      to_compute += done ? 0 : 1;
-    }
-  }
+  const std::size_t to_compute = todo.size();
   double computed_seconds = 0;
   for (std::uint64_t unit = unit_first; unit < unit_end; ++unit) {
     const std::size_t i = static_cast<std::size_t>(unit / parts);
@@ -425,13 +422,9 @@ SweepResult run_sweep(const SweepOptions& o) {
   for (const Point& p : points) {
     std::ifstream in(dir / "points" / (p.hash + ".json"));
     const json done = json::parse(in);
-    std::vector<std::tuple<std::string, std::string, json, json>> rows;
-    tidy_rows(done["summary"], rows);
     std::string lead;
     for (const auto& v : p.values) lead += axis_cell(v) + ",";
-    for (const auto& [method, metric, est, mcse] : rows) {
-      csv.write(lead + method + "," + metric + "," + num_cell(est) + "," + num_cell(mcse) + "\n");
-    }
+    csv.write(tidy_lines(done["summary"], lead));
     all.push_back(done);
   }
   json axis_list = json::array();

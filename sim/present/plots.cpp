@@ -453,9 +453,6 @@ std::string at_screen(double px, double total) {
   return buf;
 }
 
-// A chart, or a grid of panels (one per method) on common axes. Layout is in pixels, so text
-// keeps its size whatever the number of panels: the title on top, then the panels, a shared
-// x label, and a legend band across the bottom instead of legends inside the data.
 // Whether no line of any panel moves by more than its points' Monte Carlo error: the largest
 // difference between two points of a series is within the 95% range of the difference of two
 // independent estimates with their MC SEs (1.96 sqrt(2) times the larger SE), so a shape the
@@ -481,6 +478,9 @@ bool within_noise(const std::vector<Panel>& panels) {
   return any;
 }
 
+// A chart, or a grid of panels (one per method) on common axes. Layout is in pixels, so text
+// keeps its size whatever the number of panels: the title on top, then the panels, a shared
+// x label, and a legend band across the bottom instead of legends inside the data.
 Figure chart_figure(Plotter& plotter, const std::string& name, const std::string& title, const std::string& given_caption,
                     const XAxis& x, const std::vector<Panel>& panels, const ChartOptions& o) {
   const std::string caption =
