@@ -27,6 +27,9 @@ struct Hypothesis {
   double margin = 0.0;
   // The level at which the analyses compute their two-sided intervals.
   double interval_alpha(double alpha) const { return sides == 1 ? 2.0 * alpha : alpha; }
+  // Whether a true effect lies in the null hypothesis: then the rejection rate is the type I
+  // error (at most alpha), whatever the size.
+  bool null_holds(double effect) const { return sides == 1 ? effect <= margin : effect == margin; }
 };
 
 struct Estimate {

@@ -143,7 +143,7 @@ SampleSizeResult find_sample_size(const SampleSizeOptions& o) {
   // power stays at or below alpha whatever the size: say so now rather than after doubling the
   // size up to --hi.
   const Hypothesis h = base.trial.hypothesis();
-  if (h.sides == 2 ? base.true_effect() == h.margin : base.true_effect() <= h.margin) {
+  if (h.null_holds(base.true_effect())) {
     const std::string null = h.sides == 2 ? "= " + format("%g", h.margin) : "<= " + format("%g", h.margin);
     throw InputError(o.scenario_path + ": the true effect at the endpoint is " + format("%g", base.true_effect()) +
                      " mmHg (treatment.effect_mmHg), inside the null hypothesis (effect " + null +

@@ -1,5 +1,7 @@
 #include "sim/present/plots.hpp"
 
+#include "models/estimate.hpp"
+
 #include "sim/io/config_reader.hpp"
 #include "sim/io/writers.hpp"
 
@@ -1091,9 +1093,9 @@ std::vector<Figure> sweep_figures(const nlohmann::json& sweep) {
   for (const SweepGrid::Point& p : g.points) {
     const json& s = *p.summary;
     const double effect = json_number(s, {"true_effect"}).value_or(std::nan(""));
-    const double sides = json_number(s, {"hypothesis", "sides"}).value_or(2.0);
-    const double margin = json_number(s, {"hypothesis", "margin"}).value_or(0.0);
-    all_null = all_null && (sides == 1.0 ? effect <= margin : effect == margin);
+    const Hypothesis h{json_number(s, {"hypothesis", "sides"}).value_or(2.0) == 1.0 ? 1 : 2,
+                       json_number(s, {"hypothesis", "margin"}).value_or(0.0)};
+    all_null = all_null && h.null_holds(effect);
     const auto a = json_number(s, {"alpha"});
     if (!a || (alpha && *alpha != *a)) same_alpha = false;
     if (a && !alpha) alpha = a;
