@@ -96,6 +96,7 @@ PopulationConfig PopulationConfig::read(ConfigReader& in) {
   c.vintage_sd = in.number("population.vintage_sd_years", c.vintage_sd, Bounds::closed(0.0, 100.0).because(Bounds::kScaleNote));
   c.mg_mean = in.number("population.mg_mean", c.mg_mean, Bounds{0.0, 100.0, true, false, {}, {}}.because(Bounds::kScaleNote));
   c.mg_sd = in.number("population.mg_sd", c.mg_sd, Bounds::closed(0.0, 100.0).because(Bounds::kScaleNote));
+  c.labs = in.boolean("population.labs", c.labs);
   return c;
 }
 

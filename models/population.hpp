@@ -21,6 +21,9 @@ struct PopulationConfig {
   double vintage_sd = 6.2;
   double mg_mean = 2.5;
   double mg_sd = 0.30;
+  // Whether the patients CSV shows the seed cohort's dialysis vintage and the labs of Table 1
+  // (false: a trial without them; they feed no model either way).
+  bool labs = true;
 
   static PopulationConfig read(ConfigReader& in);
 };

@@ -2,6 +2,7 @@
 
 
 #include <algorithm>
+#include <limits>
 
 namespace trialsim {
 
@@ -41,6 +42,7 @@ TreatmentConfig TreatmentConfig::read(ConfigReader& in, double last_visit_month)
   c.mg_response_sd = in.number("treatment.mg_response_sd", c.mg_response_sd, Bounds::closed(0.0, 100.0).because(Bounds::kScaleNote));
   c.mg_measurement_sd = in.number("treatment.mg_measurement_sd", c.mg_measurement_sd, Bounds::closed(0.0, 100.0).because(Bounds::kScaleNote));
   c.nonadherence_prob = in.number("treatment.nonadherence_prob", c.nonadherence_prob, Bounds{0.0, 1.0, false, true, {}, {}});
+  c.serum_mg = in.boolean("treatment.serum_mg", c.serum_mg);
   return c;
 }
 
@@ -89,6 +91,15 @@ TRIALSIM_VECTOR_LOOPS void Treatment::apply(const UnitColumns& units, TrialData&
     for (std::size_t r = 0; r < m; ++r) adherent_out[r] = treated[r] != 0.0 && !(u[r] < p_non);
   } else {
     for (std::size_t r = 0; r < m; ++r) adherent_out[r] = treated[r] != 0.0;
+  }
+  if (!cfg_.serum_mg) {
+    // No titration and no serum Mg: the columns are left as NaN (never shown).
+    const std::size_t visits = months.size();
+    for (std::size_t k = 0; k < visits; ++k) {
+      std::fill_n(t.at(t.dose, k), m, std::numeric_limits<double>::quiet_NaN());
+      std::fill_n(t.at(t.serum_mg, k), m, std::numeric_limits<double>::quiet_NaN());
+    }
+    return;
   }
   if (mg_varies_) {
     for (std::size_t r = 0; r < m; ++r) base[r] = mg0[patient[r]];

@@ -26,6 +26,12 @@ struct TreatmentConfig {
   double mg_response_sd = 0.10;         // between-patient SD of that response
   double mg_measurement_sd = 0.15;      // serum Mg assay and day-to-day noise
   double nonadherence_prob = 0.03;      // never takes the tablets: no serum Mg response, no SPP effect
+  // Whether the trial has the seed trial's dose titration and serum Mg readings. Without them
+  // (false) the effect is the plain one above (constant, or rising to full size by
+  // effect_onset_months), no dose or serum Mg is drawn, and no output shows them; the dose and
+  // serum Mg keys are still checked, so a scenario that extends the seed trial can switch
+  // them off with this key alone.
+  bool serum_mg = true;
 
   // True effect among the patients who take MgO (per protocol).
   double per_protocol_effect() const { return effect_mmHg / (1.0 - nonadherence_prob); }

@@ -88,7 +88,9 @@ std::vector<StatisticDef> statistic_catalog(const Scenario& s) {
   const auto& months = s.trial.months;
   for (const std::size_t arm : {std::size_t{1}, std::size_t{0}}) {
     const std::string p = arm == 1 ? "treatment." : "control.";
-    const std::string label = arm == 1 ? "MgO" : "control";
+    const std::string label = arm == 1 ? s.labels.treatment : s.labels.control;
+    const std::string& outcome = s.labels.outcome;
+    const std::string unit = " (" + s.labels.unit + ")";
     add(p + "randomized", K::count, label + ": randomized",
         [arm](const ReplicateResult& r) { return double(r.arms[arm].randomized); });
     add(p + "completed", K::count, label + ": completed (seen at the last visit)",
@@ -107,15 +109,15 @@ std::vector<StatisticDef> statistic_catalog(const Scenario& s) {
             });
       }
     }
-    add(p + "baseline_mean", K::mean, label + ": baseline SPP mean, randomized (mmHg)",
+    add(p + "baseline_mean", K::mean, label + ": baseline " + outcome + " mean, randomized" + unit,
         [arm](const ReplicateResult& r) { return value_or_nan(r.arms[arm].baseline_mean); }, p + "baseline_sd");
-    add(p + "baseline_sd", K::sd, label + ": baseline SPP SD, randomized (mmHg)",
+    add(p + "baseline_sd", K::sd, label + ": baseline " + outcome + " SD, randomized" + unit,
         [arm](const ReplicateResult& r) { return value_or_nan(r.arms[arm].baseline_sd); });
-    add(p + "final_mean", K::mean, label + ": final SPP mean, completers (mmHg)",
+    add(p + "final_mean", K::mean, label + ": final " + outcome + " mean, completers" + unit,
         [arm](const ReplicateResult& r) { return value_or_nan(r.arms[arm].final_mean); }, p + "final_sd");
-    add(p + "final_sd", K::sd, label + ": final SPP SD, completers (mmHg)",
+    add(p + "final_sd", K::sd, label + ": final " + outcome + " SD, completers" + unit,
         [arm](const ReplicateResult& r) { return value_or_nan(r.arms[arm].final_sd); });
-    for (std::size_t v = 1; v < months.size(); ++v) {
+    for (std::size_t v = 1; v < months.size() && s.treatment.serum_mg; ++v) {
       const std::string m = month_label(months[v]);
       add(p + "mg_mean_month_" + m, K::mean, label + ": serum Mg mean at month " + m + " (mg/dL)",
           [arm, v](const ReplicateResult& r) { return value_or_nan(r.arms[arm].mg_mean[v]); }, p + "mg_sd_month_" + m);
@@ -568,6 +570,7 @@ CalibrationResult calibrate(const CalibrateOptions& o) {
 
   Calibrator cal(o, catalog, observed);
   CalibrationResult res;
+  res.labels = base.labels;
   res.replicates = o.replicates;
   res.seed = o.seed;
   auto point_text = [&](const std::vector<double>& x) {
@@ -854,6 +857,7 @@ nlohmann::json CalibrationResult::to_json(const CalibrateOptions& o) const {
                              {"chance_z", json_finite(a.z)}});
   }
   return {{"trialsim_version", TRIALSIM_VERSION},
+          {"labels", labels.to_json()},
           {"method", "simulated method of moments, two-step diagonal weights, Nelder-Mead; sandwich standard errors"},
           {"scenario", o.scenario_path},
           {"observed", o.observed_path},
@@ -904,9 +908,9 @@ std::string CalibrationResult::to_table(const CalibrateOptions& o) const {
   }
   out << "(SE: one trial's simulated SD at the start of the last step, or g = given in the observed file)\n";
   if (!parts.empty()) {
-    out << "\nWhere each arm's change from baseline to the last visit comes from, at the estimate (mmHg;\n"
-           "mean over simulated trials, SE from the parameters' uncertainty)\n";
-    std::snprintf(line, sizeof line, "%-20s %18s %18s\n", "part", "treatment", "control");
+    out << "\nWhere each arm's change from baseline to the last visit comes from, at the estimate (" << labels.unit
+        << ";\nmean over simulated trials, SE from the parameters' uncertainty)\n";
+    std::snprintf(line, sizeof line, "%-20s %18s %18s\n", "part", labels.treatment.c_str(), labels.control.c_str());
     out << line;
     for (std::size_t q = 0; q + 1 < kParts; ++q) {
       const ChangePart& t = parts[q];

@@ -128,6 +128,7 @@ struct ChangeAccount {
 };
 
 struct CalibrationResult {
+  Labels labels;                       // the scenario's names for the outcome, unit and arms
   std::vector<ParameterEstimate> parameters;
   std::vector<std::vector<double>> correlation;  // of the estimates (NaN when not identified)
   std::vector<FitRow> fit;

@@ -146,7 +146,7 @@ SampleSizeResult find_sample_size(const SampleSizeOptions& o) {
   if (h.null_holds(base.true_effect())) {
     const std::string null = h.sides == 2 ? "= " + format("%g", h.margin) : "<= " + format("%g", h.margin);
     throw InputError(o.scenario_path + ": the true effect at the endpoint is " + format("%g", base.true_effect()) +
-                     " mmHg (treatment.effect_mmHg), inside the null hypothesis (effect " + null +
+                     " " + base.labels.unit + " (treatment.effect_mmHg), inside the null hypothesis (effect " + null +
                      ", trial.sides and trial.margin), so " + o.method + "'s power stays " +
                      (h.sides == 2 ? "at" : "at or below") + " alpha (" + format("%g", alpha) +
                      ") at any size; set the effect to look for, e.g. --set treatment.effect_mmHg=5");
@@ -237,6 +237,7 @@ SampleSizeResult find_sample_size(const SampleSizeOptions& o) {
   }
 
   SampleSizeResult r;
+  r.labels = base.labels;
   r.key = o.key;
   r.method = o.method;
   r.target_power = o.target_power;
@@ -389,14 +390,17 @@ std::string SampleSizeResult::to_table(const SampleSizeOptions& o) const {
   s << "trialsim " << TRIALSIM_VERSION << "  sample size for " << method << " power >= " << format("%g", target_power)
     << "  scenario " << o.scenario_path << "  seed " << o.seed << "\n\n";
   const int w = static_cast<int>(std::max<std::size_t>(10, key.size()));
-  std::snprintf(line, sizeof line, "  %*s %8s %16s %11s %11s %11s  %s\n", w, key.c_str(), "trials", "power (MC SE)",
-                "randomized", "MgO compl.", "ctrl compl.", "in fit");
+  // The arms' completer columns are headed "<label> compl." (at least 11 wide).
+  const std::string tc = labels.treatment + " compl.", cc = labels.control + " compl.";
+  const int wt = static_cast<int>(std::max<std::size_t>(11, tc.size())), wc = static_cast<int>(std::max<std::size_t>(11, cc.size()));
+  std::snprintf(line, sizeof line, "  %*s %8s %16s %11s %*s %*s  %s\n", w, key.c_str(), "trials", "power (MC SE)",
+                "randomized", wt, tc.c_str(), wc, cc.c_str(), "in fit");
   s << line;
   for (const auto& p : points) {
-    std::snprintf(line, sizeof line, "  %*d %8llu %16s %11.1f %11.1f %11.1f  %s\n", w, p.n,
+    std::snprintf(line, sizeof line, "  %*d %8llu %16s %11.1f %*.1f %*.1f  %s\n", w, p.n,
                   static_cast<unsigned long long>(p.replicates),
-                  (format("%.4f", p.power) + " (" + format("%.4f", p.power_mcse) + ")").c_str(), p.randomized,
-                  p.completed_treatment, p.completed_control, p.used_in_fit ? "yes" : "");
+                  (format("%.4f", p.power) + " (" + format("%.4f", p.power_mcse) + ")").c_str(), p.randomized, wt,
+                  p.completed_treatment, wc, p.completed_control, p.used_in_fit ? "yes" : "");
     s << line;
   }
   s << "\n";
@@ -412,8 +416,8 @@ std::string SampleSizeResult::to_table(const SampleSizeOptions& o) const {
       << ", " << at_n.replicates << " trials); fitted " << format("%.4f", fit.power(n)) << ".\n";
   }
   s << "Expected per trial at " << n << ": " << format("%.1f", at_n.randomized) << " randomized, "
-    << format("%.1f", at_n.completed_treatment) << " MgO and " << format("%.1f", at_n.completed_control)
-    << " control completers.\n";
+    << format("%.1f", at_n.completed_treatment) << " " << labels.treatment << " and "
+    << format("%.1f", at_n.completed_control) << " " << labels.control << " completers.\n";
   return s.str();
 }
 

@@ -52,6 +52,7 @@ struct ProbitFit {
 };
 
 struct SampleSizeResult {
+  Labels labels;  // the scenario's names for the outcome, unit and arms
   std::string key, method;
   double target_power = 0;
   std::vector<SampleSizePoint> points;  // sorted by n

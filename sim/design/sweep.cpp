@@ -196,6 +196,7 @@ SweepResult run_sweep(const SweepOptions& o) {
     scenarios.push_back(Scenario::load(o.scenario_path, o.sets, p.varies));
     json key = scenarios.back().to_json();
     key.erase("source");
+    key.erase("labels");  // names shown to people do not change the results
     const std::string reps = o.precision.active() ? o.precision.to_identity() : std::to_string(o.replicates);
     const std::string identity = key.dump() + "|seed=" + std::to_string(o.seed) + "|reps=" + reps +
                                  "|crn=" + (crn ? "1" : "0") + "|version=" + TRIALSIM_VERSION;
@@ -432,6 +433,7 @@ SweepResult run_sweep(const SweepOptions& o) {
   AtomicFile js((dir / "sweep.json").string());
   js.write(json{{"trialsim_version", TRIALSIM_VERSION},
                 {"scenario", o.scenario_path},
+                {"labels", scenarios.front().labels.to_json()},
                 {"axes", axis_list},
                 {"seed", o.seed},
                 {"replicates", o.precision.active() ? json(nullptr) : json(o.replicates)},

@@ -276,12 +276,11 @@ json SummaryAccumulator::to_json(std::uint64_t seed) const {
   }
   out["analyses"] = analyses;
 
-  json funnel{{"consented", stat(consented_)},
-              {"excluded_prior_mg", stat(prior_mg_)},
-              {"lost_pre_baseline", stat(lost_pre_baseline_)},
-              {"excluded_entry_above_max", stat(entry_above_max_)},
-              {"excluded_entry_below_min", stat(entry_below_min_)},
-              {"randomized", stat(randomized_)}};
+  // Steps the scenario does not have (Scenario::has_*) are left out, not shown as zeros.
+  json funnel{{"consented", stat(consented_)}, {"lost_pre_baseline", stat(lost_pre_baseline_)}, {"randomized", stat(randomized_)}};
+  if (s.has_prior_exclusion()) funnel["excluded_prior_mg"] = stat(prior_mg_);
+  if (s.has_entry_max()) funnel["excluded_entry_above_max"] = stat(entry_above_max_);
+  if (s.has_entry_min()) funnel["excluded_entry_below_min"] = stat(entry_below_min_);
   json spp{{"baseline", json::object()}, {"final", json::object()}, {"true_baseline", json::object()}};
   json mg = json::object(), mg_sd = json::object(), below = json::object(), rtm = json::object();
   for (std::size_t a = 0; a < 2; ++a) {
@@ -289,7 +288,9 @@ json SummaryAccumulator::to_json(std::uint64_t seed) const {
     const char* arm = kArmNames[a];
     funnel["allocated"][arm] = stat(acc.randomized);
     funnel["completed"][arm] = stat(acc.completed);
-    for (std::size_t k = 0; k < kDropoutReasons; ++k) funnel["withdrawn"][arm][kReasonNames[k]] = stat(acc.withdrawn[k]);
+    for (std::size_t k = 0; k < kDropoutReasons; ++k) {
+      if (s.withdrawal_possible(k)) funnel["withdrawn"][arm][kReasonNames[k]] = stat(acc.withdrawn[k]);
+    }
     for (std::size_t k = 1; k < months.size(); ++k) {
       funnel["withdrawn_before"][month_key(months[k])][arm] = stat(acc.withdrawn_before_visit[k]);
       mg[month_key(months[k])][arm] = stat(acc.mg_mean[k]);
@@ -314,9 +315,11 @@ json SummaryAccumulator::to_json(std::uint64_t seed) const {
   }
   out["funnel"] = funnel;
   out["spp"] = spp;
-  out["serum_mg"] = mg;
-  out["serum_mg_sd"] = mg_sd;
-  out["serum_mg_below_target"] = below;
+  if (s.treatment.serum_mg) {
+    out["serum_mg"] = mg;
+    out["serum_mg_sd"] = mg_sd;
+    out["serum_mg_below_target"] = below;
+  }
   out["rtm"] = rtm;
   return out;
 }
@@ -334,26 +337,27 @@ std::string pm(const char* f, double v, double se) { return fmt(f, v) + " (" + f
 std::string SummaryAccumulator::to_table(std::uint64_t seed) const {
   const Scenario& s = *scenario_;
   const auto& months = s.trial.months;
+  const Labels& L = s.labels;
   std::ostringstream o;
   char line[512];
   o << "trialsim " << TRIALSIM_VERSION << "  scenario " << s.source << "  replicates " << replicates_ << "  seed "
-    << seed << "\nTrue effect " << fmt("%g", s.true_effect()) << " mmHg at month " << fmt("%g", months.back())
+    << seed << "\nTrue effect " << fmt("%g", s.true_effect()) << " " << L.unit << " at month " << fmt("%g", months.back())
     << "; tests " << s.hypothesis_text() << ". Figures are means over trials, (MC standard error).\n\n";
 
   o << "Patient flow per trial\n";
-  auto row = [&](const char* label, const Moments& m) {
-    std::snprintf(line, sizeof line, "  %-36s %8s  sd %5s  range %s-%s\n", label, fmt("%.2f", m.mean()).c_str(),
+  auto row = [&](const std::string& label, const Moments& m) {
+    std::snprintf(line, sizeof line, "  %-36s %8s  sd %5s  range %s-%s\n", label.c_str(), fmt("%.2f", m.mean()).c_str(),
                   fmt("%.2f", m.sd()).c_str(), fmt("%.0f", m.min()).c_str(), fmt("%.0f", m.max()).c_str());
     o << line;
   };
   row("consented", consented_);
-  row("excluded: prior Mg preparation", prior_mg_);
+  if (s.population.prior_mg_prob > 0) row("excluded: prior Mg preparation", prior_mg_);
   row("lost before baseline", lost_pre_baseline_);
-  if (s.screening.entry_max) row("excluded: entry SPP >= entry_max", entry_above_max_);
-  if (s.screening.entry_min) row("excluded: entry SPP < entry_min", entry_below_min_);
+  if (s.screening.entry_max) row("excluded: entry " + L.outcome + " >= entry_max", entry_above_max_);
+  if (s.screening.entry_min) row("excluded: entry " + L.outcome + " < entry_min", entry_below_min_);
   row("randomized", randomized_);
 
-  std::snprintf(line, sizeof line, "\n  %-36s %16s %16s\n", "", "MgO", "control");
+  std::snprintf(line, sizeof line, "\n  %-36s %16s %16s\n", "", L.treatment.c_str(), L.control.c_str());
   o << line;
   auto arm_row = [&](const std::string& label, const Moments& t, const Moments& c, const char* f) {
     std::snprintf(line, sizeof line, "  %-36s %16s %16s\n", label.c_str(),
@@ -364,21 +368,23 @@ std::string SummaryAccumulator::to_table(std::uint64_t seed) const {
   const ArmAccumulator& C = arms_[0];
   arm_row("allocated", T.randomized, C.randomized, "%.2f");
   for (std::size_t k = 1; k < kDropoutReasons; ++k) {
-    arm_row(std::string("withdrawn: ") + kReasonNames[k], T.withdrawn[k], C.withdrawn[k], "%.2f");
+    if (s.withdrawal_possible(k)) arm_row(std::string("withdrawn: ") + kReasonNames[k], T.withdrawn[k], C.withdrawn[k], "%.2f");
   }
   for (std::size_t k = 1; k + 1 < months.size(); ++k) {
     arm_row("withdrawn before month " + fmt("%g", months[k]), T.withdrawn_before_visit[k], C.withdrawn_before_visit[k], "%.2f");
   }
   arm_row("completed (seen at month " + fmt("%g", months.back()) + ")", T.completed, C.completed, "%.2f");
-  arm_row("baseline SPP mean, mmHg", T.baseline_mean, C.baseline_mean, "%.2f");
-  arm_row("baseline SPP SD", T.baseline_sd, C.baseline_sd, "%.2f");
-  arm_row("final SPP mean (completers)", T.final_mean, C.final_mean, "%.2f");
-  arm_row("final SPP SD (completers)", T.final_sd, C.final_sd, "%.2f");
-  for (std::size_t k = 1; k < months.size(); ++k) {
-    arm_row("serum Mg month " + fmt("%g", months[k]) + ", mg/dL", T.mg_mean[k], C.mg_mean[k], "%.3f");
+  arm_row("baseline " + L.outcome + " mean, " + L.unit, T.baseline_mean, C.baseline_mean, "%.2f");
+  arm_row("baseline " + L.outcome + " SD", T.baseline_sd, C.baseline_sd, "%.2f");
+  arm_row("final " + L.outcome + " mean (completers)", T.final_mean, C.final_mean, "%.2f");
+  arm_row("final " + L.outcome + " SD (completers)", T.final_sd, C.final_sd, "%.2f");
+  if (s.treatment.serum_mg) {
+    for (std::size_t k = 1; k < months.size(); ++k) {
+      arm_row("serum Mg month " + fmt("%g", months[k]) + ", mg/dL", T.mg_mean[k], C.mg_mean[k], "%.3f");
+    }
   }
 
-  o << "\nWhy the observed SPP changed (mean over completers at the end minus all randomized at baseline)\n";
+  o << "\nWhy the observed " << L.outcome << " changed (mean over completers at the end minus all randomized at baseline)\n";
   arm_row("observed change", T.observed_change, C.observed_change, "%.2f");
   arm_row("  = secular drift", T.drift, C.drift, "%.2f");
   arm_row("  + selection on own slopes", T.slope_selection, C.slope_selection, "%.2f");
@@ -388,7 +394,7 @@ std::string SummaryAccumulator::to_table(std::uint64_t seed) const {
   arm_row("  (baseline selection error, in all", T.regression_to_mean_total, C.regression_to_mean_total, "%.2f");
   arm_row("   still carried at the last visit)", T.regression_to_mean_carried, C.regression_to_mean_carried, "%.2f");
 
-  o << "\nAnalyses (estimate = MgO minus control at month " << fmt("%g", months.back()) << ")\n";
+  o << "\nAnalyses (estimate = " << L.treatment << " minus " << L.control << " at month " << fmt("%g", months.back()) << ")\n";
   std::snprintf(line, sizeof line, "  %-17s %15s %15s %15s %15s %15s %15s %8s\n", "method", "power", "bias", "emp SE",
                 "model SE", "RMSE", "coverage", "not est.");
   o << line;

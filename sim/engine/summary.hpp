@@ -81,6 +81,7 @@ class SummaryAccumulator {
   nlohmann::json to_json(std::uint64_t seed) const;
   // A readable table for the terminal.
   std::string to_table(std::uint64_t seed) const;
+  const Scenario& scenario() const { return *scenario_; }
 
  private:
   // Every accumulated quantity, in one fixed order (the state's layout).

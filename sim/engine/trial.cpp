@@ -315,7 +315,7 @@ TRIALSIM_VECTOR_LOOPS ReplicateResult TrialSimulator::summarize(std::uint64_t se
   // Serum Mg at each visit among those seen: mean, SD (shifted by each arm's first value) and
   // how many are below the target range.
   const double target_low = scenario_.treatment.target_mg_low;
-  for (std::size_t v = 1; v < visits; ++v) {
+  for (std::size_t v = 1; v < visits && scenario_.treatment.serum_mg; ++v) {
     const double* const seen = t.seen_at(v);
     const double* const mg = t.at(t.serum_mg, v);
     std::array<double, 2> shift{};

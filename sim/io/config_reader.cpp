@@ -661,6 +661,27 @@ std::vector<std::string> ConfigReader::strings(std::string_view path, std::vecto
   return out;
 }
 
+std::string ConfigReader::label(std::string_view path, std::string fallback) {
+  touch(path);
+  const toml::node* n = find(path);
+  if (n == nullptr) return fallback;
+  const auto* s = n->as_string();
+  if (s == nullptr) fail(path, "expected a string (a name shown in tables and figures), got " + describe(*n));
+  const std::string& v = s->get();
+  constexpr std::size_t kMaxLabel = 40;
+  std::size_t chars = 0;  // UTF-8 code points
+  for (const char c : v) chars += (static_cast<unsigned char>(c) & 0xc0) != 0x80 ? 1 : 0;
+  if (v.empty() || chars > kMaxLabel) {
+    fail(path, "expected 1 to " + std::to_string(kMaxLabel) + " characters, got " + std::to_string(chars) + " in " + describe(*n));
+  }
+  for (const char c : v) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) fail(path, "a label is one line of printable text; got a control character in " + describe(*n));
+  }
+  if (v.front() == ' ' || v.back() == ' ') fail(path, "a label has no leading or trailing spaces, got " + describe(*n));
+  return v;
+}
+
 std::vector<std::string> ConfigReader::choices(std::string_view path, std::vector<std::string> fallback,
                                                const std::vector<std::string>& allowed, std::size_t min_len) {
   touch(path);

@@ -116,6 +116,9 @@ class ConfigReader {
                                      std::int64_t lo, std::int64_t hi, std::size_t min_len,
                                      std::size_t max_len);
   std::vector<std::string> strings(std::string_view path, std::vector<std::string> fallback);
+  // A name shown to people (tables, figures, reports): 1 to 40 characters of printable text,
+  // without leading or trailing spaces.
+  std::string label(std::string_view path, std::string fallback);
   std::vector<std::string> choices(std::string_view path, std::vector<std::string> fallback,
                                    const std::vector<std::string>& allowed, std::size_t min_len);
 

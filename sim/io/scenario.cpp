@@ -32,15 +32,63 @@ TrialConfig TrialConfig::read(ConfigReader& in) {
   return c;
 }
 
+Labels Labels::read(ConfigReader& in) {
+  Labels l;
+  l.outcome = in.label("labels.outcome", l.outcome);
+  l.unit = in.label("labels.unit", l.unit);
+  l.treatment = in.label("labels.treatment", l.treatment);
+  l.control = in.label("labels.control", l.control);
+  if (l.treatment == l.control) in.fail("labels.control", "the two arms need different labels, both are \"" + l.control + "\"");
+  return l;
+}
+
+Labels Labels::from_json(const nlohmann::json& scenario) {
+  Labels l;
+  if (!scenario.is_object() || !scenario.contains("labels") || !scenario["labels"].is_object()) return l;
+  const nlohmann::json& j = scenario["labels"];
+  const auto take = [&j](const char* key, std::string& v) {
+    if (j.contains(key) && j[key].is_string()) v = j[key].get<std::string>();
+  };
+  take("outcome", l.outcome);
+  take("unit", l.unit);
+  take("treatment", l.treatment);
+  take("control", l.control);
+  return l;
+}
+
+nlohmann::json Labels::to_json() const {
+  return {{"outcome", outcome}, {"unit", unit}, {"treatment", treatment}, {"control", control}};
+}
+
+const std::string& Labels::arm(const std::string& key) const {
+  if (key == "treatment") return treatment;
+  if (key == "control") return control;
+  return key;
+}
+
+std::string Labels::capital(std::string s) {
+  if (!s.empty() && s[0] >= 'a' && s[0] <= 'z') s[0] = static_cast<char>(s[0] - 'a' + 'A');
+  return s;
+}
+
+bool Scenario::withdrawal_possible(std::size_t reason) const {
+  switch (reason) {
+    case 1: return dropout.death_per_year > 0;
+    case 2: return dropout.transfer_per_year > 0 || dropout.treatment_transfer_per_year > 0;
+    case 3: return dropout.ae_per_year > 0;
+    default: return true;
+  }
+}
+
 std::string Scenario::hypothesis_text() const {
   const auto g = [](double v) {
     char b[32];
     std::snprintf(b, sizeof b, "%g", v);
     return std::string(b);
   };
-  if (trial.sides == 2) return "two-sided, H0: effect = " + g(trial.margin) + " mmHg, alpha " + g(trial.alpha);
+  if (trial.sides == 2) return "two-sided, H0: effect = " + g(trial.margin) + " " + labels.unit + ", alpha " + g(trial.alpha);
   const std::string kind = trial.margin < 0 ? " (non-inferiority)" : trial.margin == 0 ? " (superiority)" : "";
-  return "one-sided, H0: effect <= " + g(trial.margin) + " mmHg" + kind + ", alpha " + g(trial.alpha);
+  return "one-sided, H0: effect <= " + g(trial.margin) + " " + labels.unit + kind + ", alpha " + g(trial.alpha);
 }
 
 Scenario Scenario::load(const std::string& path, const std::vector<std::string>& overrides,
@@ -54,6 +102,7 @@ Scenario Scenario::load(const std::string& path, const std::vector<std::string>&
 Scenario Scenario::read(ConfigReader& in) {
   Scenario s;
   s.source = in.source_name();
+  s.labels = Labels::read(in);
   s.trial = TrialConfig::read(in);
   s.population = PopulationConfig::read(in);
   s.spp = SppConfig::read(in);
@@ -134,6 +183,7 @@ nlohmann::json Scenario::to_json() const {
   }
   return json{
       {"source", source},
+      {"labels", labels.to_json()},
       {"trial",
        {{"consented", trial.consented},
         {"alpha", trial.alpha},
@@ -149,7 +199,8 @@ nlohmann::json Scenario::to_json() const {
         {"vintage_mean_years", population.vintage_mean},
         {"vintage_sd_years", population.vintage_sd},
         {"mg_mean", population.mg_mean},
-        {"mg_sd", population.mg_sd}}},
+        {"mg_sd", population.mg_sd},
+        {"labs", population.labs}}},
       {"spp",
        {{"mean", spp.mean},
         {"sd_between", spp.sd_between},
@@ -190,7 +241,8 @@ nlohmann::json Scenario::to_json() const {
         {"mg_response_per_100mg", treatment.mg_response_per_100mg},
         {"mg_response_sd", treatment.mg_response_sd},
         {"mg_measurement_sd", treatment.mg_measurement_sd},
-        {"nonadherence_prob", treatment.nonadherence_prob}}},
+        {"nonadherence_prob", treatment.nonadherence_prob},
+        {"serum_mg", treatment.serum_mg}}},
       {"dropout",
        {{"death_per_year", dropout.death_per_year},
         {"transfer_per_year", dropout.transfer_per_year},

@@ -29,8 +29,28 @@ struct TrialConfig {
   double last_month() const { return months.back(); }
 };
 
+// Names shown to people: tables, figures, reports and the terminal say these, while data keys
+// and column names (`spp`, `treatment`, `effect_mmHg`) stay as they are.
+struct Labels {
+  std::string outcome = "SPP";       // the measured outcome
+  std::string unit = "mmHg";         // its unit
+  std::string treatment = "MgO";     // the arm data keys call `treatment`
+  std::string control = "control";   // the arm data keys call `control`
+
+  static Labels read(ConfigReader& in);
+  // From a scenario's JSON (its "labels" object); the seed trial's for JSON written before
+  // labels existed.
+  static Labels from_json(const nlohmann::json& scenario);
+  nlohmann::json to_json() const;
+  // The arm's label for a data key ("treatment" or "control"); other keys as they are.
+  const std::string& arm(const std::string& key) const;
+  // The label with its first letter upper-case (ASCII), for the start of a sentence or a legend.
+  static std::string capital(std::string s);
+};
+
 struct Scenario {
   std::string source;
+  Labels labels;
   TrialConfig trial;
   PopulationConfig population;
   SppConfig spp;
@@ -52,6 +72,13 @@ struct Scenario {
   // The true treatment effect the analyses estimate: mean SPP gain from MgO at the last visit.
   // Intention to treat, over all patients randomized to MgO, whether or not they take it.
   double true_effect() const { return treatment.effect_mmHg; }
+  // Model parts the scenario has: outputs leave out the rows and columns of the others rather
+  // than showing zeros. The prior-medication exclusion (population.prior_mg_prob > 0), each
+  // entry cutoff, and withdrawal for a reason (DropoutReason index 1-3) at a rate above 0.
+  bool has_prior_exclusion() const { return population.prior_mg_prob > 0; }
+  bool has_entry_max() const { return screening.entry_max.has_value(); }
+  bool has_entry_min() const { return screening.entry_min.has_value(); }
+  bool withdrawal_possible(std::size_t reason) const;
   // The test every analysis makes, in words: "two-sided, H0: effect = 0 mmHg, alpha 0.05" or
   // "one-sided, H0: effect <= -4 mmHg (non-inferiority), alpha 0.025".
   std::string hypothesis_text() const;

@@ -147,10 +147,12 @@ std::string month_suffix(double m) { return "_m" + month_label(m); }
 
 TrialsCsv::TrialsCsv(const Scenario& s, const std::string& path) : scenario_(s), file_(path) { file_.write(header(s)); }
 
+// Columns of model parts the scenario does not have (Scenario::has_*, withdrawal_possible,
+// treatment.serum_mg) are left out.
 std::string TrialsCsv::header(const Scenario& s) {
-  std::string h =
-      "replicate,consented,excluded_prior_mg,lost_pre_baseline,excluded_entry_above_max,excluded_entry_below_min,"
-      "randomized";
+  std::string h = std::string("replicate,consented") + (s.has_prior_exclusion() ? ",excluded_prior_mg" : "") +
+                  ",lost_pre_baseline" + (s.has_entry_max() ? ",excluded_entry_above_max" : "") +
+                  (s.has_entry_min() ? ",excluded_entry_below_min" : "") + ",randomized";
   for (const char* arm : {"treatment", "control"}) {
     for (const char* col : {"allocated", "withdrawn", "completed", "baseline_mean", "baseline_sd", "final_mean",
                             "final_sd", "rtm_observed_change", "rtm_drift", "rtm_slope_selection",
@@ -161,9 +163,9 @@ std::string TrialsCsv::header(const Scenario& s) {
     for (std::size_t k = 1; k < s.trial.months.size(); ++k) {
       const std::string sfx = month_suffix(s.trial.months[k]) + "_" + arm;
       for (std::size_t reason = 1; reason < kDropoutReasons; ++reason) {
-        h += std::string(",withdrawn_") + reason_name(static_cast<DropoutReason>(reason)) + "_before" + sfx;
+        if (s.withdrawal_possible(reason)) h += std::string(",withdrawn_") + reason_name(static_cast<DropoutReason>(reason)) + "_before" + sfx;
       }
-      h += ",serum_mg_mean" + sfx + ",serum_mg_sd" + sfx + ",serum_mg_below_target" + sfx;
+      if (s.treatment.serum_mg) h += ",serum_mg_mean" + sfx + ",serum_mg_sd" + sfx + ",serum_mg_below_target" + sfx;
     }
   }
   for (const Method m : s.analysis.methods) {
@@ -176,9 +178,10 @@ std::string TrialsCsv::header(const Scenario& s) {
 void TrialsCsv::add(const ReplicateResult& r) { file_.write(row(scenario_, r)); }
 
 std::string TrialsCsv::row(const Scenario& s, const ReplicateResult& r) {
-  std::string row = std::to_string(r.replicate) + "," + std::to_string(r.consented) + "," + std::to_string(r.prior_mg) +
-                    "," + std::to_string(r.lost_pre_baseline) + "," + std::to_string(r.entry_above_max) + "," +
-                    std::to_string(r.entry_below_min) + "," + std::to_string(r.randomized);
+  std::string row = std::to_string(r.replicate) + "," + std::to_string(r.consented) +
+                    (s.has_prior_exclusion() ? "," + std::to_string(r.prior_mg) : "") + "," + std::to_string(r.lost_pre_baseline) +
+                    (s.has_entry_max() ? "," + std::to_string(r.entry_above_max) : "") +
+                    (s.has_entry_min() ? "," + std::to_string(r.entry_below_min) : "") + "," + std::to_string(r.randomized);
   for (const Arm arm : {Arm::treatment, Arm::control}) {
     const ArmResult& a = r.arms[arm_index(arm)];
     row += "," + std::to_string(a.randomized) + "," + std::to_string(a.withdrawn[0]) + "," + std::to_string(a.completed);
@@ -189,9 +192,9 @@ std::string TrialsCsv::row(const Scenario& s, const ReplicateResult& r) {
     }
     for (std::size_t k = 1; k < s.trial.months.size(); ++k) {
       for (std::size_t reason = 1; reason < kDropoutReasons; ++reason) {
-        row += "," + std::to_string(a.withdrawn_before_visit[k][reason]);
+        if (s.withdrawal_possible(reason)) row += "," + std::to_string(a.withdrawn_before_visit[k][reason]);
       }
-      row += "," + cell(a.mg_mean[k]) + "," + cell(a.mg_sd[k]) + "," + cell(a.mg_below_target[k]);
+      if (s.treatment.serum_mg) row += "," + cell(a.mg_mean[k]) + "," + cell(a.mg_sd[k]) + "," + cell(a.mg_below_target[k]);
     }
   }
   for (const Method m : s.analysis.methods) {
@@ -208,12 +211,18 @@ std::string TrialsCsv::row(const Scenario& s, const ReplicateResult& r) {
 
 void write_patients_csv(const Scenario& s, const TrialData& trial, AtomicFile& f) {
   const auto& months = s.trial.months;
-  std::string h = "id,status,arm,stratum,age,male,vintage_years,diabetes,prior_mg";
-  for (std::size_t l = 0; l < kLabs; ++l) h += "," + std::string(Population::lab_name(l));
+  // Parts the scenario does not have (population.labs, treatment.serum_mg, a prior-medication
+  // exclusion) have no columns.
+  const bool labs = s.population.labs, mg = s.treatment.serum_mg, prior = s.population.prior_mg_prob > 0;
+  std::string h = std::string("id,status,arm,stratum,age,male") + (labs ? ",vintage_years" : "") + ",diabetes" +
+                  (prior ? ",prior_mg" : "");
+  if (labs) {
+    for (std::size_t l = 0; l < kLabs; ++l) h += "," + std::string(Population::lab_name(l));
+  }
   h += ",entry_spp";
   for (const double m : months) {
     const std::string sfx = month_suffix(m);
-    h += ",true_spp" + sfx + ",observed_spp" + sfx + ",serum_mg" + sfx + ",dose_mg" + sfx;
+    h += ",true_spp" + sfx + ",observed_spp" + sfx + (mg ? ",serum_mg" + sfx + ",dose_mg" + sfx : std::string());
   }
   h += ",adherent,dropout_month,dropout_reason\n";
   f.write(h);
@@ -229,9 +238,9 @@ void write_patients_csv(const Scenario& s, const TrialData& trial, AtomicFile& f
     std::string row = std::to_string(i + 1) + "," + patient_status(status) + "," +
                       (rand ? (arm == Arm::treatment ? "treatment" : "control") : "") + "," +
                       (diabetes ? "diabetes" : "no_diabetes") + "," + cell(trial.age[i]) + "," +
-                      (trial.male[i] != 0 ? "1" : "0") + "," + (x ? cell(x->vintage) : std::string()) + "," +
-                      (diabetes ? "1" : "0") + "," + (trial.prior_mg[i] != 0 ? "1" : "0");
-    for (std::size_t l = 0; l < kLabs; ++l) {
+                      (trial.male[i] != 0 ? "1" : "0") + (labs ? "," + (x ? cell(x->vintage) : std::string()) : "") +
+                      "," + (diabetes ? "1" : "0") + (prior ? std::string(",") + (trial.prior_mg[i] != 0 ? "1" : "0") : "");
+    for (std::size_t l = 0; l < kLabs && labs; ++l) {
       const double v = l == static_cast<std::size_t>(Lab::magnesium) ? trial.mg[i] : x ? x->labs[l] : std::numeric_limits<double>::quiet_NaN();
       row += "," + cell(v);
     }
@@ -240,13 +249,13 @@ void write_patients_csv(const Scenario& s, const TrialData& trial, AtomicFile& f
     row += "," + (entered ? cell(trial.entry_spp[i]) : std::string());
     for (std::size_t k = 0; k < months.size(); ++k) {
       if (!rand) {
-        row += ",,,,";
+        row += mg ? ",,,," : ",,";
         continue;
       }
       const bool seen = trial.seen_at(r, k);
       const std::size_t c = k * trial.rows + r;
-      row += "," + cell(trial.path(r).at(months[k])) + "," + (seen ? cell(trial.observed[c]) : "") + "," +
-             (seen ? cell(trial.serum_mg[c]) : "") + "," + (seen ? cell(trial.dose[c]) : "");
+      row += "," + cell(trial.path(r).at(months[k])) + "," + (seen ? cell(trial.observed[c]) : "");
+      if (mg) row += "," + (seen ? cell(trial.serum_mg[c]) : "") + "," + (seen ? cell(trial.dose[c]) : "");
     }
     row += std::string(",") + (rand && arm == Arm::treatment ? (trial.adherent[r] != 0 ? "1" : "0") : "");
     const bool left = rand && std::isfinite(trial.dropout_month[r]);

@@ -158,7 +158,7 @@ void check_cap(const CLI::Option* cap, const PrecisionTarget& t) {
   if (cap->count() > 0 && !t.active()) throw InputError("--max-reps: needs --mcse-target or --mcse-bias");
 }
 
-std::string precision_line(const PrecisionReport& r, const PrecisionTarget& t) {
+std::string precision_line(const PrecisionReport& r, const PrecisionTarget& t, const std::string& unit) {
   char line[320];
   std::string want;
   if (t.power_mcse > 0) {
@@ -166,8 +166,8 @@ std::string precision_line(const PrecisionReport& r, const PrecisionTarget& t) {
     want += line;
   }
   if (t.bias_mcse > 0) {
-    std::snprintf(line, sizeof line, "%sMC SE of bias <= %g mmHg (reached %.4g)", want.empty() ? "" : " and ", t.bias_mcse,
-                  r.worst_bias_mcse);
+    std::snprintf(line, sizeof line, "%sMC SE of bias <= %g %s (reached %.4g)", want.empty() ? "" : " and ", t.bias_mcse,
+                  unit.c_str(), r.worst_bias_mcse);
     want += line;
   }
   std::snprintf(line, sizeof line, "%s %s after %llu trials in %llu batches%s", r.met ? "Precision reached:" : "WARNING: precision NOT reached:",
@@ -209,15 +209,16 @@ std::string replicate_table(const Scenario& s, const ReplicateResult& r, std::ui
                   std::to_string(r.replicate) + "  seed " + std::to_string(seed) + "\ntests " + s.hypothesis_text() +
                   (s.trial.sides == 1 ? "; CI: two-sided at 1 - 2 alpha, its lower end the one-sided bound" : "") + "\n";
   char line[256];
+  const std::string prior = s.population.prior_mg_prob > 0 ? ", excluded prior Mg " + std::to_string(r.prior_mg) : "";
   std::snprintf(line, sizeof line,
-                "consented %d, excluded prior Mg %d, lost before baseline %d, excluded by entry cutoff %d, "
-                "randomized %d\n",
-                r.consented, r.prior_mg, r.lost_pre_baseline, r.entry_above_max + r.entry_below_min, r.randomized);
+                "consented %d%s, lost before baseline %d, excluded by entry cutoff %d, randomized %d\n",
+                r.consented, prior.c_str(), r.lost_pre_baseline, r.entry_above_max + r.entry_below_min, r.randomized);
   o += line;
   for (const Arm arm : {Arm::treatment, Arm::control}) {
     const ArmResult& a = r.arms[arm_index(arm)];
     std::snprintf(line, sizeof line, "%-9s allocated %d, withdrawn %d, completed %d\n",
-                  arm == Arm::treatment ? "MgO" : "control", a.randomized, a.withdrawn[0], a.completed);
+                  s.labels.arm(arm == Arm::treatment ? "treatment" : "control").c_str(), a.randomized, a.withdrawn[0],
+                  a.completed);
     o += line;
   }
   for (const Method m : s.analysis.methods) {
@@ -389,7 +390,7 @@ void write_run_outputs(const RunArgs& a, const SummaryAccumulator& summary, Esti
     json_file->commit();
   }
   if (!a.quiet && !stdout_is_output()) std::cout << summary.to_table(a.seed);
-  if (precision && (!a.quiet || !precision->met)) std::cerr << precision_line(*precision, a.precision) << "\n";
+  if (precision && (!a.quiet || !precision->met)) std::cerr << precision_line(*precision, a.precision, summary.scenario().labels.unit) << "\n";
 }
 
 int run_command(const RunArgs& a) {

@@ -3,6 +3,7 @@
 #include "models/estimate.hpp"
 
 #include "sim/io/config_reader.hpp"
+#include "sim/io/scenario.hpp"
 #include "sim/io/writers.hpp"
 
 #include <fcntl.h>
@@ -87,26 +88,27 @@ std::string short_key(const std::string& key) {
   return dot == std::string::npos ? key : key.substr(dot + 1);
 }
 
-// Axis label for a scenario key, with its unit where the key's name implies one.
-std::string key_label(const std::string& key) {
-  static const std::array<std::pair<std::string_view, std::string_view>, 6> named = {{
+// Axis label for a scenario key, with its unit where the key's name implies one; the outcome,
+// its unit and the arms as the scenario labels them (the key itself as written).
+std::string key_label(const std::string& key, const Labels& l) {
+  const std::array<std::pair<std::string_view, std::string>, 6> named = {{
       {"trial.consented", "patients consented per trial"},
-      {"screening.entry_max", "entry cutoff: SPP below (mmHg)"},
-      {"screening.entry_min", "entry cutoff: SPP at least (mmHg)"},
-      {"screening.entry_measurements", "SPP readings averaged for entry"},
-      {"measurement.readings_per_visit", "SPP readings averaged per visit"},
-      {"treatment.effect_mmHg", "true treatment effect (mmHg)"},
+      {"screening.entry_max", "entry cutoff: " + l.outcome + " below (" + l.unit + ")"},
+      {"screening.entry_min", "entry cutoff: " + l.outcome + " at least (" + l.unit + ")"},
+      {"screening.entry_measurements", l.outcome + " readings averaged for entry"},
+      {"measurement.readings_per_visit", l.outcome + " readings averaged per visit"},
+      {"treatment.effect_mmHg", "true treatment effect (" + l.unit + ")"},
   }};
   for (const auto& [k, label] : named) {
-    if (k == key) return std::string(label) + "   [" + key + "]";
+    if (k == key) return label + "   [" + key + "]";
   }
   std::string unit;
   auto ends_with = [&](std::string_view suffix) {
     return key.size() >= suffix.size() && key.compare(key.size() - suffix.size(), suffix.size(), suffix) == 0;
   };
-  if (ends_with("_mmHg") || key.rfind("spp.", 0) == 0) unit = "mmHg";
+  if (ends_with("_mmHg") || key.rfind("spp.", 0) == 0) unit = l.unit;
   if (key == "spp.biological_corr_months" || ends_with("_months")) unit = "months";
-  if (ends_with("_per_year")) unit = key.rfind("spp.", 0) == 0 ? "mmHg per year" : "per year";
+  if (ends_with("_per_year")) unit = key.rfind("spp.", 0) == 0 ? l.unit + " per year" : "per year";
   if (ends_with("_prob")) unit = "probability";
   if (ends_with("_mg") && key.rfind("treatment.", 0) == 0) unit = "mg/day";
   return unit.empty() ? key : key + " (" + unit + ")";
@@ -577,7 +579,14 @@ Spread spread_of(const json& v) {
   return {json_number(v, {"mean"}), json_number(v, {"sd"}), json_number(v, {"min"}), json_number(v, {"max"})};
 }
 
-std::string arm_name(const std::string& arm) { return arm == "treatment" ? "MgO" : arm == "control" ? "Control" : arm; }
+// The scenario's labels (sim/io/scenario.hpp) from a run summary.
+Labels summary_labels(const json& summary) { return Labels::from_json(member(summary, "scenario")); }
+
+// A number at a scenario path is above 0 (true for JSON written before the key existed).
+bool scenario_positive(const json& scenario, std::initializer_list<std::string_view> path) {
+  const std::optional<double> v = json_number(scenario, path);
+  return !v || *v > 0;
+}
 
 // A box of the flow diagram: centre, size (canvas units, 0-100 both ways) and lines of text.
 struct Box {
@@ -630,14 +639,22 @@ Figure consort_figure(Plotter& plotter, const json& summary) {
   const std::string last_month = months.is_array() && !months.empty() && months.back().is_number()
                                      ? fixed(months.back().get<double>(), 0)
                                      : "the last visit";
-  const std::string max_text = entry_max ? fixed(*entry_max, 0) + " mmHg" : "entry_max";
-  const std::string min_text = entry_min ? fixed(*entry_min, 0) + " mmHg" : "entry_min";
-  const std::array<std::pair<const char*, std::string>, 4> exclusions = {{
-      {"excluded_prior_mg", "Prior Mg preparation"},
-      {"lost_pre_baseline", "Lost before baseline"},
-      {"excluded_entry_above_max", "Entry SPP ≥ " + max_text},
-      {"excluded_entry_below_min", "Entry SPP < " + min_text},
-  }};
+  const Labels labels = summary_labels(summary);
+  const std::string max_text = entry_max ? fixed(*entry_max, 0) + " " + labels.unit : "entry_max";
+  const std::string min_text = entry_min ? fixed(*entry_min, 0) + " " + labels.unit : "entry_min";
+  // Steps the scenario does not have (no prior-medication exclusion, no cutoff on a side) are
+  // neither drawn nor listed as empty.
+  const bool has_entry_max = !scenario.is_object() || entry_max.has_value();
+  const bool has_entry_min = !scenario.is_object() || entry_min.has_value();
+  std::vector<std::pair<const char*, std::string>> exclusions;
+  if (scenario_positive(scenario, {"population", "prior_mg_prob"})) exclusions.emplace_back("excluded_prior_mg", "Prior Mg preparation");
+  exclusions.emplace_back("lost_pre_baseline", "Lost before baseline");
+  if (has_entry_max) exclusions.emplace_back("excluded_entry_above_max", "Entry " + labels.outcome + " ≥ " + max_text);
+  if (has_entry_min) exclusions.emplace_back("excluded_entry_below_min", "Entry " + labels.outcome + " < " + min_text);
+  const bool death = scenario_positive(scenario, {"dropout", "death_per_year"});
+  const bool transfer = scenario_positive(scenario, {"dropout", "transfer_per_year"}) ||
+                        scenario_positive(scenario, {"dropout", "treatment_transfer_per_year"});
+  const bool ae = scenario_positive(scenario, {"dropout", "ae_per_year"});
 
   constexpr const char* kTrunk = "#E4EEF6";
   constexpr const char* kExcluded = "#F2F2F2";
@@ -674,13 +691,17 @@ Figure consort_figure(Plotter& plotter, const json& summary) {
     const json& w = member(member(f, "withdrawn"), arm);
     const Spread wd = spread_of(member(w, "total"));
     const Spread done = spread_of(member(member(f, "completed"), arm));
-    const Box a{x, 32, 44, 7.6, {count_line("Allocated to " + arm_name(arm), alloc), spread_line(alloc)}, fill};
-    const Box wbox{x, 19.5, 44, 10.6,
-                   {count_line("Withdrawn", wd), spread_line(wd),
-                    "death " + fixed_or_na(json_number(w, {"death", "mean"}), 1) + " · transfer " +
-                        fixed_or_na(json_number(w, {"transfer", "mean"}), 1) + " · adverse event " +
-                        fixed_or_na(json_number(w, {"adverse_event", "mean"}), 1)},
-                   fill};
+    const Box a{x, 32, 44, 7.6, {count_line("Allocated to " + labels.arm(arm), alloc), spread_line(alloc)}, fill};
+    std::string reasons;
+    const auto reason = [&](bool on, const char* key, const char* name) {
+      if (on) reasons += (reasons.empty() ? "" : " · ") + std::string(name) + " " + fixed_or_na(json_number(w, {key, "mean"}), 1);
+    };
+    reason(death, "death", "death");
+    reason(transfer, "transfer", "transfer");
+    reason(ae, "adverse_event", "adverse event");
+    std::vector<std::string> wlines{count_line("Withdrawn", wd), spread_line(wd)};
+    if (!reasons.empty()) wlines.push_back(reasons);
+    const Box wbox{x, 19.5, 44, 10.6, wlines, fill};
     const Box c{x, 6.6, 44, 7.6, {count_line("Completed (seen at month " + last_month + ")", done), spread_line(done)}, fill};
     links += arrow(x, split_y, x, a.y + a.h / 2, true);
     links += arrow(x, a.y - a.h / 2, x, wbox.y + wbox.h / 2, true);
@@ -796,9 +817,10 @@ std::optional<Figure> estimates_figure(Plotter& plotter, const json& summary, co
   }
   const std::string te = datum(samples.true_effect);
   const std::string title = "Distribution of the estimated treatment effect";
-  std::string body = preamble() + title_cmd(title) +
-                     "set xlabel 'estimated effect, MgO minus control (mmHg)'\n"
-                     "set ylabel 'density (per mmHg)'\n"
+  const Labels labels = summary_labels(summary);
+  std::string body = preamble() + title_cmd(title) + "set xlabel " +
+                     gp("estimated effect, " + labels.treatment + " minus " + labels.control + " (" + labels.unit + ")") +
+                     "\nset ylabel " + gp("density (per " + labels.unit + ")") + "\n"
                      "set yrange [0:*]\nset offsets 0, 0, graph 0.08, 0\n"
                      "set key below center horizontal maxcols 2 Left reverse width 1\n"
                      "set bmargin " + std::to_string(4 + static_cast<double>((methods.size() + 1) / 2) * 1.3) + "\n"
@@ -845,23 +867,25 @@ std::optional<Figure> rtm_figure(Plotter& plotter, const json& summary) {
   }
   if (!any) return std::nullopt;
   const std::string file = plotter.data("rtm", rows);
-  const std::string title = "Why the observed SPP changed, per arm";
+  const Labels labels = summary_labels(summary);
+  const std::string title = "Why the observed " + labels.outcome + " changed, per arm";
   const std::string body = preamble() + title_cmd(title) +
                            "set style data histograms\nset style histogram errorbars gap 1.2 lw 1.5\n"
                            "set style fill solid 0.85 border lc rgb '#333333'\nset boxwidth 0.95\n"
                            "set xtics (" + tics + ") scale 0\nset xrange [-0.6:5.6]\n"
-                           "set ylabel 'mean change from baseline (mmHg)'\n"
+                           "set ylabel " + gp("mean change from baseline (" + labels.unit + ")") + "\n"
                            "set xzeroaxis lt 1 lc rgb '#444444' lw 1\nset grid noxtics ytics\n"
                            "set autoscale yfix\nset offsets 0, 0, graph 0.06, graph 0.04\nset bmargin 4.5\n"
                            "set key outside right top vertical Left reverse\n"
-                           "plot " + file + " using 2:3 title 'MgO' lc rgb '" + kTreatmentColour + "' dt 1, " + file +
-                           " using 4:5 title 'Control' lc rgb '" + kControlColour + "' dt 1\n";
+                           "plot " + file + " using 2:3 title " + gp(Labels::capital(labels.treatment)) + " lc rgb '" +
+                           kTreatmentColour + "' dt 1, " + file + " using 4:5 title " + gp(Labels::capital(labels.control)) +
+                           " lc rgb '" + kControlColour + "' dt 1\n";
   const json& months = member(member(member(summary, "scenario"), "trial"), "months");
   const std::string last = months.is_array() && !months.empty() && months.back().is_number()
                                ? "month " + fixed(months.back().get<double>(), 0)
                                : "the last visit";
   const std::string caption =
-      "Mean SPP change per arm (completers at " + last + " minus all randomized at baseline), split into its parts: observed change = "
+      "Mean " + labels.outcome + " change per arm (completers at " + last + " minus all randomized at baseline), split into its parts: observed change = "
       "secular drift + selection on patients' own slopes + treatment effect + regression to the mean realized by " + last +
       " + attrition (completers vs all, on true level and fluctuations). Means over simulated trials; error bars are ±1.96 Monte Carlo SE.";
   return plotter.render("rtm", title, caption, body);
@@ -919,7 +943,7 @@ SweepGrid read_sweep(const json& sweep) {
   SweepGrid g;
   g.x_key = ax[0].first;
   const auto& xv = ax[0].second;
-  g.x.label = key_label(g.x_key);
+  g.x.label = key_label(g.x_key, Labels::from_json(sweep));
   g.x.categorical = std::any_of(xv.begin(), xv.end(), [](const std::string& s) { return !parse_number(s); });
   for (std::size_t i = 0; i < xv.size(); ++i) g.x_pos.push_back(g.x.categorical ? static_cast<double>(i) : *parse_number(xv[i]));
   if (g.x.categorical) g.x.categories = xv;
@@ -1084,6 +1108,8 @@ std::vector<Figure> run_figures(const nlohmann::json& summary, const EstimateSam
 
 std::vector<Figure> sweep_figures(const nlohmann::json& sweep) {
   const SweepGrid g = read_sweep(sweep);
+  const Labels labels = Labels::from_json(sweep);
+  const std::string unit = labels.unit, control = labels.control;
   Plotter plotter;
   std::vector<Figure> out;
   // Where every point's true effect lies in its null hypothesis the rejection rate is the type
@@ -1119,16 +1145,17 @@ std::vector<Figure> sweep_figures(const nlohmann::json& sweep) {
                                 "Power of each analysis (share of simulated trials rejecting H0 at the scenario's alpha; "
                                 "dashed: 0.8, the usual target)", power));
   }
-  ChartOptions bias{"bias of the estimate (mmHg)", true, false};
+  ChartOptions bias{"bias of the estimate (" + unit + ")", true, false};
   out.push_back(method_figure(plotter, g, "bias", "bias", "Bias against " + short_key(g.x_key),
-                              "Bias of each analysis's estimate (mean estimate minus the true effect, mmHg; dotted line at zero)", bias));
+                              "Bias of each analysis's estimate (mean estimate minus the true effect, " + unit + "; dotted line at zero)", bias));
   const Metric rtm = [](const json& s) {
     return std::make_pair(json_number(s, {"rtm", "control", "regression_to_mean", "mean"}),
                           json_number(s, {"rtm", "control", "regression_to_mean", "mcse"}));
   };
-  out.push_back(design_figure(plotter, g, rtm, "rtm_control", "Regression to the mean in the control arm",
-                              "Mean SPP change in the control arm that is regression to the mean (mmHg; the entry selection's share of the observed rise)",
-                              {"regression to the mean, control (mmHg)", true, false}));
+  out.push_back(design_figure(plotter, g, rtm, "rtm_control", "Regression to the mean in the " + control + " arm",
+                              "Mean " + labels.outcome + " change in the " + control + " arm that is regression to the mean (" + unit +
+                                  "; the entry selection's share of the observed rise)",
+                              {"regression to the mean, " + control + " (" + unit + ")", true, false}));
   out.push_back(design_figure(plotter, g, consented_per_randomized, "screening_burden", "Patients consented per patient randomized",
                               "Screening burden: mean patients consented divided by mean patients randomized per trial",
                               {"consented per randomized patient", false, false}));
@@ -1136,6 +1163,7 @@ std::vector<Figure> sweep_figures(const nlohmann::json& sweep) {
 }
 
 std::vector<Figure> calibrate_figures(const nlohmann::json& calibration) {
+  const Labels labels = Labels::from_json(calibration);
   const json& accounts = member(calibration, "change_accounts");
   const json& parts = member(calibration, "change_parts");
   if (!accounts.is_array() || accounts.empty() || !parts.is_array()) {
@@ -1198,7 +1226,7 @@ std::vector<Figure> calibrate_figures(const nlohmann::json& calibration) {
       lo = std::min(lo, *expected - 1.96 * *se);
       hi = std::max(hi, *expected + 1.96 * *se);
     }
-    tics += std::string(i ? ", " : "") + "\"" + (arm == "treatment" ? "MgO" : arm) + "\" " + std::to_string(i);
+    tics += std::string(i ? ", " : "") + gp(labels.arm(arm)) + " " + std::to_string(i);
   }
   std::string plot = "plot ";
   for (std::size_t k = 0; k < segments.size(); ++k) {
@@ -1216,7 +1244,7 @@ std::vector<Figure> calibrate_figures(const nlohmann::json& calibration) {
   const std::string body = preamble() + title_cmd(title) + "set xtics (" + tics + ") scale 0\n" +
                            "set xrange [-0.7:" + datum(static_cast<double>(accounts.size()) - 0.3) + "]\n" +
                            "set yrange [" + datum(std::min(0.0, lo) - 1.0) + ":" + datum(hi + 1.0) + "]\n"
-                           "set ylabel 'change from baseline to the last visit (mmHg)'\n"
+                           "set ylabel " + gp("change from baseline to the last visit (" + labels.unit + ")") + "\n"
                            "set xzeroaxis lt 1 lc rgb '#444444' lw 1\nset grid noxtics ytics\n"
                            "set key outside below center horizontal maxrows 4 Left reverse width 2\n" + plot;
   const std::string caption =
@@ -1271,7 +1299,7 @@ std::vector<Figure> samplesize_figures(const nlohmann::json& samplesize) {
   }
 
   const std::string title = "Sample size: power of " + method + " against " + short_key(key);
-  std::string body = preamble() + title_cmd(title) + "set xlabel " + gp(key_label(key)) + "\n" +
+  std::string body = preamble() + title_cmd(title) + "set xlabel " + gp(key_label(key, summary_labels(samplesize))) + "\n" +
                      "set ylabel 'power (share of trials rejecting H0)'\n"
                      "set yrange [" + datum(ylo < yhi ? std::max(0.0, ylo - 0.04 * (yhi - ylo)) : 0.0) + ":" +
                      datum(ylo < yhi ? std::min(1.0, yhi + 0.04 * (yhi - ylo)) : 1.0) + "]\n"

@@ -1,5 +1,6 @@
 #include "sim/present/report.hpp"
 
+#include "sim/io/scenario.hpp"
 #include "sim/io/writers.hpp"
 
 #include <algorithm>
@@ -115,10 +116,29 @@ void flatten(const json& j, const std::string& prefix, std::vector<std::pair<std
   rows.emplace_back(prefix, scalar(j));
 }
 
+// Keys of model parts the scenario switches off (treatment.serum_mg = false: the dose and serum
+// Mg keys and the consent Mg they start from; population.labs = false: dialysis vintage), which
+// the tables leave out: they have no effect on that trial.
+bool switched_off(const json& scenario, const std::string& key) {
+  const auto flag = [&](const char* section, const char* name) {
+    return scenario.contains(section) && scenario[section].is_object() && scenario[section].contains(name) &&
+           scenario[section][name].is_boolean() && !scenario[section][name].get<bool>();
+  };
+  const auto starts = [&](std::string_view p) { return key.rfind(p, 0) == 0; };
+  if (flag("treatment", "serum_mg")) {
+    for (const char* k : {"treatment.start_dose_mg", "treatment.dose_step_mg", "treatment.min_dose_mg", "treatment.max_dose_mg",
+                          "treatment.titration_months", "treatment.target_mg_", "treatment.mg_", "population.mg_"}) {
+      if (starts(k)) return true;
+    }
+  }
+  return flag("population", "labs") && starts("population.vintage_");
+}
+
 // `varied`: keys whose value differs across a sweep's grid, shown with their values instead.
 std::string scenario_tables(const json& scenario, const std::vector<std::pair<std::string, std::string>>& varied = {}) {
   std::vector<std::pair<std::string, std::string>> rows;
   if (scenario.is_object()) flatten(scenario, "", rows);
+  rows.erase(std::remove_if(rows.begin(), rows.end(), [&](const auto& r) { return switched_off(scenario, r.first); }), rows.end());
   for (auto& [key, value] : rows) {
     for (const auto& [k, values] : varied) {
       if (k == key) value = "varied: " + values;
@@ -226,7 +246,24 @@ std::string meta_item(const std::string& label, const std::string& value) {
   return "<span>" + esc(label) + " <strong>" + esc(value) + "</strong></span>\n";  // a break opportunity between items
 }
 
-std::string arm_name(const std::string& arm) { return arm == "treatment" ? "MgO" : arm; }
+// The scenario's labels (sim/io/scenario.hpp) from a run summary.
+Labels run_labels(const json& summary) {
+  return Labels::from_json(summary.is_object() && summary.contains("scenario") ? summary["scenario"] : json());
+}
+
+// Whether the scenario (as JSON) gives a number above 0 at a path: a model part it has.
+bool positive(const json& scenario, std::initializer_list<std::string_view> path) {
+  const std::optional<double> v = json_number(scenario, path);
+  return !v || *v > 0;  // JSON written before the key existed: show the row
+}
+bool present(const json& scenario, std::initializer_list<std::string_view> path) {
+  const json* p = &scenario;
+  for (const std::string_view k : path) {
+    if (!p->is_object() || !p->contains(std::string(k))) return true;
+    p = &(*p)[std::string(k)];
+  }
+  return !p->is_null();
+}
 
 constexpr std::array<const char*, 2> kArms = {"treatment", "control"};
 
@@ -255,8 +292,12 @@ std::string funnel_row(const std::string& label, const json& v, bool sub = false
          fixed(json_number(v, {"max"}), 0) + "</td></tr>\n";
 }
 
+// Rows of model parts the scenario does not have (no prior-medication exclusion, no entry
+// cutoff on a side, a withdrawal reason at rate 0) are left out rather than shown as zeros.
 std::string funnel_table(const json& summary) {
+  const Labels labels = run_labels(summary);
   const json empty = json::object();
+  const json& sc = summary.contains("scenario") ? summary["scenario"] : empty;
   const json& f = summary.contains("funnel") ? summary["funnel"] : empty;
   auto at = [&](std::initializer_list<const char*> path) -> const json& {
     const json* p = &f;
@@ -270,18 +311,24 @@ std::string funnel_table(const json& summary) {
       "<div class=\"scroll\"><table>\n<thead><tr><th>patients per trial</th><th class=\"n\">mean (MC SE)</th>"
       "<th class=\"n\">SD</th><th class=\"n\">range</th></tr></thead>\n<tbody>\n";
   out += funnel_row("consented", at({"consented"}));
-  out += funnel_row("excluded: prior Mg preparation", at({"excluded_prior_mg"}));
+  if (positive(sc, {"population", "prior_mg_prob"})) out += funnel_row("excluded: prior Mg preparation", at({"excluded_prior_mg"}));
   out += funnel_row("lost before baseline", at({"lost_pre_baseline"}));
-  out += funnel_row("excluded: entry SPP ≥ entry_max", at({"excluded_entry_above_max"}));
-  out += funnel_row("excluded: entry SPP < entry_min", at({"excluded_entry_below_min"}));
+  if (present(sc, {"screening", "entry_max"})) {
+    out += funnel_row("excluded: entry " + labels.outcome + " ≥ entry_max", at({"excluded_entry_above_max"}));
+  }
+  if (present(sc, {"screening", "entry_min"})) {
+    out += funnel_row("excluded: entry " + labels.outcome + " < entry_min", at({"excluded_entry_below_min"}));
+  }
   out += funnel_row("randomized", at({"randomized"}));
+  const bool death = positive(sc, {"dropout", "death_per_year"}), ae = positive(sc, {"dropout", "ae_per_year"});
+  const bool transfer = positive(sc, {"dropout", "transfer_per_year"}) || positive(sc, {"dropout", "treatment_transfer_per_year"});
   for (const char* arm : kArms) {
-    const std::string a = arm_name(arm);
+    const std::string& a = labels.arm(arm);
     out += funnel_row("allocated to " + a, at({"allocated", arm}));
     out += funnel_row("withdrawn, " + a, at({"withdrawn", arm, "total"}));
-    out += funnel_row("death", at({"withdrawn", arm, "death"}), true);
-    out += funnel_row("transfer", at({"withdrawn", arm, "transfer"}), true);
-    out += funnel_row("adverse event", at({"withdrawn", arm, "adverse_event"}), true);
+    if (death) out += funnel_row("death", at({"withdrawn", arm, "death"}), true);
+    if (transfer) out += funnel_row("transfer", at({"withdrawn", arm, "transfer"}), true);
+    if (ae) out += funnel_row("adverse event", at({"withdrawn", arm, "adverse_event"}), true);
     out += funnel_row("completed, " + a, at({"completed", arm}));
   }
   return out + "</tbody></table></div>\n";
@@ -298,8 +345,9 @@ std::string rtm_table(const json& summary) {
       {"regression_to_mean_total", "(baseline selection error, all of it"},
       {"regression_to_mean_carried", "of which still carried at the last visit)"},
   }};
-  std::string out = "<div class=\"scroll\"><table>\n<thead><tr><th>mean change, mmHg</th>";
-  for (const char* arm : kArms) out += "<th class=\"n\">" + esc(arm_name(arm)) + "</th>";
+  const Labels labels = run_labels(summary);
+  std::string out = "<div class=\"scroll\"><table>\n<thead><tr><th>mean change, " + esc(labels.unit) + "</th>";
+  for (const char* arm : kArms) out += "<th class=\"n\">" + esc(labels.arm(arm)) + "</th>";
   out += "</tr></thead>\n<tbody>\n";
   for (const auto& [key, label] : parts) {
     out += "<tr><td>" + esc(label) + "</td>";
@@ -317,17 +365,19 @@ std::string run_report_html(const nlohmann::json& summary, const std::vector<Fig
   const std::string version = text(summary, {"trialsim_version"}, "(unknown version)");
   const std::string source = text(summary, {"scenario", "source"}, "");
   const std::string title = "trialsim run" + (source.empty() ? std::string() : ": " + source);
+  const Labels labels = run_labels(summary);
   const std::string meta = meta_item("trialsim", version) + meta_item("seed", text(summary, {"seed"}, "NA")) +
                            meta_item("simulated trials", text(summary, {"replicates"}, "NA")) +
-                           meta_item("true effect (mmHg)", fixed(json_number(summary, {"true_effect"}), 2)) +
+                           meta_item("true effect (" + labels.unit + ")", fixed(json_number(summary, {"true_effect"}), 2)) +
                            meta_item("alpha", text(summary, {"alpha"}, "NA")) +
                            meta_item("test", text(summary, {"hypothesis", "text"}, "two-sided, H0: effect = 0"));
   std::string content = "<section>\n<h2>Scenario</h2>\n" + scenario_tables(summary.contains("scenario") ? summary["scenario"] : json()) + "</section>\n";
-  content += "<section>\n<h2>Analyses</h2>\n<p class=\"note\">Estimate = MgO minus control at the last visit. Power counts "
+  content += "<section>\n<h2>Analyses</h2>\n<p class=\"note\">Estimate = " + esc(labels.treatment) + " minus " +
+             esc(labels.control) + " at the last visit. Power counts "
              "trials where a method could not estimate as not rejecting; the other measures are over the trials where it could.</p>\n" +
              analyses_table(summary) + "</section>\n";
   content += "<section>\n<h2>Patient flow</h2>\n" + funnel_table(summary) + "</section>\n";
-  content += "<section>\n<h2>Why the observed SPP changed</h2>\n<p class=\"note\">Completers at the last visit minus all "
+  content += "<section>\n<h2>Why the observed " + esc(labels.outcome) + " changed</h2>\n<p class=\"note\">Completers at the last visit minus all "
              "randomized at baseline, per arm.</p>\n" + rtm_table(summary) + "</section>\n";
   content += figures_section(figures);
   return page(title, meta, content, version);
@@ -336,6 +386,7 @@ std::string run_report_html(const nlohmann::json& summary, const std::vector<Fig
 std::string sweep_report_html(const nlohmann::json& sweep, const std::vector<Figure>& figures) {
   const std::string version = text(sweep, {"trialsim_version"}, "(unknown version)");
   const std::string source = text(sweep, {"scenario"}, "");
+  const Labels sweep_labels = Labels::from_json(sweep);
   const json empty = json::array();
   const json& axes = sweep.contains("axes") && sweep["axes"].is_array() ? sweep["axes"] : empty;
   const json& points = sweep.contains("points") && sweep["points"].is_array() ? sweep["points"] : empty;
@@ -414,15 +465,17 @@ std::string sweep_report_html(const nlohmann::json& sweep, const std::vector<Fig
   };
   content += "<section>\n<h2>Grid points</h2>\n<p class=\"note\">Means per trial; Monte Carlo SE in parentheses.</p>\n"
              "<div class=\"scroll\"><table>\n<thead><tr>" + axis_head +
-             "<th class=\"n\">randomized</th><th class=\"n\">consented per randomized</th><th class=\"n\">regression to the mean, "
-             "control (mmHg)</th></tr></thead>\n<tbody>\n" + design + "</tbody></table></div>\n" +
-             "<h3>Power</h3>\n" + method_table("power", 3) + "<h3>Bias (mmHg)</h3>\n" + method_table("bias", 2) + "</section>\n";
+             "<th class=\"n\">randomized</th><th class=\"n\">consented per randomized</th><th class=\"n\">regression to the mean, " +
+             esc(sweep_labels.control) + " (" + esc(sweep_labels.unit) + ")</th></tr></thead>\n<tbody>\n" + design + "</tbody></table></div>\n" +
+             "<h3>Power</h3>\n" + method_table("power", 3) + "<h3>Bias (" + esc(sweep_labels.unit) + ")</h3>\n" + method_table("bias", 2) +
+             "</section>\n";
   content += figures_section(figures);
   return page(title, meta, content, version);
 }
 
 std::string calibrate_report_html(const nlohmann::json& calibration, const std::vector<Figure>& figures) {
   const json& c = calibration;
+  const Labels labels = Labels::from_json(c);
   const std::string version = text(c, {"trialsim_version"}, "(unknown version)");
   const std::string title = "trialsim calibration: " + text(c, {"scenario"}, "scenario") + " to " + text(c, {"observed"}, "observed");
   const std::string meta = meta_item("trialsim", version) + meta_item("seed", text(c, {"seed"}, "NA")) +
@@ -478,7 +531,7 @@ std::string calibrate_report_html(const nlohmann::json& calibration, const std::
     std::string accounts;
     if (c.contains("change_accounts") && c["change_accounts"].is_array()) {
       for (const json& a : c["change_accounts"]) {
-        accounts += "<li>" + esc(arm_name(text(a, {"arm"}, ""))) + ": observed change " + fixed(json_number(a, {"observed_change"}), 2) +
+        accounts += "<li>" + esc(labels.arm(text(a, {"arm"}, ""))) + ": observed change " + fixed(json_number(a, {"observed_change"}), 2) +
                     " = expected " + with_mcse(json_number(a, {"expected_change"}), json_number(a, {"expected_change_se_from_parameters"}), 2) +
                     " + chance " + fixed(json_number(a, {"chance"}), 2) + " (one trial's SD " + fixed(json_number(a, {"one_trial_sd"}), 2) +
                     "; z = " + fixed(json_number(a, {"chance_z"}), 2) +
@@ -486,8 +539,9 @@ std::string calibrate_report_html(const nlohmann::json& calibration, const std::
       }
     }
     content += "<section>\n<h2>Where each arm's change came from</h2>\n<p class=\"note\">Means over simulated trials at the "
-               "estimate, mmHg; in parentheses the SE from the parameters' uncertainty (delta method).</p>\n"
-               "<div class=\"scroll\"><table>\n<thead><tr><th>part</th><th class=\"n\">MgO</th><th class=\"n\">control</th></tr>"
+               "estimate, " + esc(labels.unit) + "; in parentheses the SE from the parameters' uncertainty (delta method).</p>\n"
+               "<div class=\"scroll\"><table>\n<thead><tr><th>part</th><th class=\"n\">" + esc(labels.treatment) +
+               "</th><th class=\"n\">" + esc(labels.control) + "</th></tr>"
                "</thead>\n<tbody>\n" + rows + "</tbody></table></div>\n<ul>\n" + accounts + "</ul>\n</section>\n";
   }
   std::string fit;
@@ -515,6 +569,7 @@ std::string calibrate_report_html(const nlohmann::json& calibration, const std::
 
 std::string samplesize_report_html(const nlohmann::json& samplesize, const std::vector<Figure>& figures) {
   const json& ss = samplesize;
+  const Labels labels = run_labels(ss);
   const std::string version = text(ss, {"trialsim_version"}, "(unknown version)");
   const std::string method = text(ss, {"method"}, "NA");
   const std::string key = text(ss, {"key"}, "n");
@@ -545,8 +600,8 @@ std::string samplesize_report_html(const nlohmann::json& samplesize, const std::
     result = "With <code>" + esc(method) + "</code>, <code>" + esc(key) + "</code> = <strong>" + fixed(n, 0) + "</strong>" + esc(interval) +
              " gives power " + with_mcse(json_number(ss, {"result", "power"}), json_number(ss, {"result", "power_mcse"}), 3) + " against the target " +
              fixed(json_number(ss, {"target_power"}), 2) + ": on average " + fixed(json_number(ss, {"result", "randomized"}), 1) + " patients randomized, " +
-             fixed(json_number(ss, {"result", "completed", "treatment"}), 1) + " MgO and " + fixed(json_number(ss, {"result", "completed", "control"}), 1) +
-             " control completers per trial.";
+             fixed(json_number(ss, {"result", "completed", "treatment"}), 1) + " " + esc(labels.treatment) + " and " +
+             fixed(json_number(ss, {"result", "completed", "control"}), 1) + " " + esc(labels.control) + " completers per trial.";
   } else {
     result = "No value of <code>" + esc(key) + "</code> reached the target power " + fixed(json_number(ss, {"target_power"}), 2) + ".";
   }
@@ -569,7 +624,8 @@ std::string samplesize_report_html(const nlohmann::json& samplesize, const std::
   }
   content += "<section>\n<h2>Simulated points</h2>\n<div class=\"scroll\"><table>\n<thead><tr><th class=\"n\">" + esc(key) +
              "</th><th class=\"n\">trials</th><th class=\"n\">power (MC SE)</th><th class=\"n\">randomized</th>"
-             "<th class=\"n\">completed, MgO</th><th class=\"n\">completed, control</th></tr></thead>\n<tbody>\n" + rows +
+             "<th class=\"n\">completed, " + esc(labels.treatment) + "</th><th class=\"n\">completed, " + esc(labels.control) +
+             "</th></tr></thead>\n<tbody>\n" + rows +
              "</tbody></table></div>\n</section>\n";
   content += figures_section(figures);
   return page(title, meta, content, version);

@@ -172,6 +172,38 @@ if "$bin" sweep "$work/sw.toml" --vary trial.consented=60,100 --reps 100 --out "
 if PATH=/nonexistent "$bin" run "$seed" --reps 10 --plots "$work/nogp" 2>"$work/nogp.err"; then bad "plots without gnuplot succeeded"; 
 elif grep -q "gnuplot not found" "$work/nogp.err" && [ ! -e "$work/nogp" ]; then ok; else bad "plots without gnuplot: $(cat "$work/nogp.err")"; fi
 
+# Your own trial (configs/blood_pressure.toml, with a unit that is not the seed's): every
+# table, CSV header, figure and report says its labels, and shows no row, column or box of the
+# seed trial's parts it switches off (serum Mg and titration, the prior-medication exclusion,
+# the labs). Scenario keys and their values (`spp.mean`, `effect_mmHg`, `true_spp`) are data
+# names and stay; they are removed before looking.
+bp="$root/configs/blood_pressure.toml"
+printf '[labels]\noutcome = ""\n' >"$work/lab_empty.toml"
+expect_error "empty label" "lab_empty.toml:2: labels.outcome: expected 1 to 40 characters, got 0" -- run "$work/lab_empty.toml" --json "$work/out/s.json"
+printf '[labels]\ntreatment = "arm A"\ncontrol = "arm A"\n' >"$work/lab_same.toml"
+expect_error "same arm labels" "labels.control: the two arms need different labels" -- run "$work/lab_same.toml" --json "$work/out/s.json"
+expect_error "label not a string" "labels.unit: expected a string" -- run "$seed" --set labels.unit=3 --json "$work/out/s.json"
+seed_words() {  # prints what is left of the seed trial's names in files $@ after data names go
+  sed -E 's/<code>[^<]*<\/code>//g; s/[A-Za-z_]+\.[A-Za-z_0-9]+//g; s/"[A-Za-z_]+"//g; s/true_spp|observed_spp|entry_spp//g' "$@" |
+    grep -oiE 'SPP|MgO|mmHg|serum Mg|mg/dL|prior Mg|dialysis|vintage' | sort | uniq -c
+}
+own=(--set labels.unit=kPa)
+if "$bin" run "$bp" "${own[@]}" --reps 300 --seed 3 --json "$work/bp/s.json" --summary-csv "$work/bp/s.csv" \
+     --trials-csv "$work/bp/t.csv" --plots "$work/bp/plots" --report "$work/bp/run.html" >"$work/bp.txt" 2>&1 &&
+   "$bin" run "$bp" "${own[@]}" --reps 300 --seed 3 --replicate 4 --patients-csv "$work/bp/p.csv" >"$work/bp_rep.txt" 2>&1 &&
+   "$bin" sweep "$bp" "${own[@]}" --vary screening.entry_min=130,140 --reps 100 --out "$work/bp/sw" --quiet \
+     --report "$work/bp/sw/report.html" --plots "$work/bp/sw/plots" &&
+   "$bin" samplesize "$bp" "${own[@]}" --method ancova --reps 200 --lo 100 --hi 400 --step 10 --json "$work/bp/ss.json" \
+     --report "$work/bp/ss.html" --plots "$work/bp/ssp" >"$work/bp_ss.txt" 2>&1; then
+  left=$(seed_words "$work/bp.txt" "$work/bp_rep.txt" "$work/bp_ss.txt" "$work/bp/run.html" "$work/bp/plots/"*.svg \
+           "$work/bp/sw/report.html" "$work/bp/sw/plots/"*.svg "$work/bp/ss.html" "$work/bp/ssp/"*.svg)
+  headers=$(head -qn1 "$work/bp/t.csv" "$work/bp/p.csv" | tr ',' '\n' | grep -E 'mg|vintage|albumin' | tr '\n' ' ')
+  if [ -z "$left" ] && [ -z "$headers" ] && grep -q "drug minus placebo" "$work/bp.txt" && grep -q "baseline SBP mean, kPa" "$work/bp.txt" &&
+     grep -q "Allocated to drug" "$work/bp/plots/consort.svg" && grep -q "<th class=\"n\">placebo</th>" "$work/bp/run.html" &&
+     ! grep -q "excluded_prior_mg\|serum_mg" "$work/bp/s.csv"; then ok
+  else bad "own trial's outputs: seed names left: $left; columns: $headers"; fi
+else bad "own trial's run, replicate, sweep or samplesize failed: $(tail -3 "$work/bp.txt" "$work/bp_ss.txt")"; fi
+
 # calibrate: bad observed files and --free specifications, then a small run with every output.
 obs="$root/configs/seed_observed.toml"
 printf '[control]\ncompleted = 39\ncompletd = 39\n' >"$work/obs_typo.toml"

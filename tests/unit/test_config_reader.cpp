@@ -229,3 +229,41 @@ TEST_CASE("every shipped scenario loads, and its sweep axes resolve", "[config]"
   CHECK(entry.population.prior_mg_prob == 0.0283);  // from seed_trial.toml
   CHECK(entry.sweep_vary.size() == 3);
 }
+
+TEST_CASE("labels name the outcome, unit and arms; data keys keep their names", "[config]") {
+  ConfigReader empty = ConfigReader::from_string("", "x.toml");
+  const Scenario seed = Scenario::read(empty);
+  CHECK(seed.labels.outcome == "SPP");
+  CHECK(seed.labels.unit == "mmHg");
+  CHECK(seed.labels.arm("treatment") == "MgO");
+  CHECK(seed.labels.arm("control") == "control");
+  ConfigReader in = ConfigReader::from_string(
+      "[labels]\noutcome = \"HbA1c\"\nunit = \"%\"\ntreatment = \"Pioglitazone 30 mg\"\ncontrol = \"Placebo\"\n", "x.toml");
+  const Scenario own = Scenario::read(in);
+  CHECK(own.labels.arm("treatment") == "Pioglitazone 30 mg");
+  CHECK(own.labels.arm("control") == "Placebo");
+  CHECK(own.hypothesis_text() == "two-sided, H0: effect = 0 %, alpha 0.05");
+  // Through the JSON every output carries, and the seed trial's for JSON without labels.
+  const Labels back = Labels::from_json(own.to_json());
+  CHECK(back.outcome == "HbA1c");
+  CHECK(back.unit == "%");
+  CHECK(back.treatment == "Pioglitazone 30 mg");
+  CHECK(back.control == "Placebo");
+  CHECK(Labels::from_json(nlohmann::json::object()).treatment == "MgO");
+  CHECK(Labels::capital("placebo") == "Placebo");
+  CHECK(Labels::capital("β-blocker") == "β-blocker");
+
+  CHECK(error_of("[labels]\nunit = \"\"\n") == "x.toml:2: labels.unit: expected 1 to 40 characters, got 0 in \"\"");
+  CHECK(error_of("[labels]\noutcome = \"" + std::string(41, 'a') + "\"\n").find("expected 1 to 40 characters, got 41") !=
+        std::string::npos);
+  CHECK(error_of("[labels]\noutcome = \"a\\tb\"\n").find("labels.outcome: a label is one line of printable text") !=
+        std::string::npos);
+  CHECK(error_of("[labels]\ncontrol = \" placebo\"\n").find("no leading or trailing spaces") != std::string::npos);
+  CHECK(error_of("[labels]\ntreatment = \"A\"\ncontrol = \"A\"\n") ==
+        "x.toml:3: labels.control: the two arms need different labels, both are \"A\"");
+  CHECK(error_of("[labels]\nunit = 3\n").find("labels.unit: expected a string") != std::string::npos);
+  // Forty characters of UTF-8 are forty characters, not their bytes.
+  std::string greek;
+  for (int i = 0; i < 40; ++i) greek += "μ";
+  CHECK(error_of("[labels]\nunit = \"" + greek + "\"\n") == "no error");
+}

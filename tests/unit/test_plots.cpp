@@ -128,7 +128,7 @@ json synthetic_summary(double n, const std::vector<std::string>& methods, bool h
           {"scenario",
            {{"source", "configs/<script>alert(1)</script>.toml"},
             {"trial", {{"consented", n}, {"months", {0, 6, 12}}}},
-            {"screening", {{"entry_max", 80.0}, {"entry_min", nullptr}}}}},
+            {"screening", {{"entry_max", 80.0}, {"entry_min", 20.0}}}}},
           {"analyses", analyses},
           {"funnel", funnel},
           {"rtm", rtm}};
@@ -378,9 +378,38 @@ TEST_CASE("run figures: patient flow, estimate distributions and the change deco
   for (const Figure& f : figures) check_figure(f);
   CHECK(figures[0].svg.find("Randomized: 84.8") != std::string::npos);
   CHECK(figures[0].svg.find("SD 2.9, range 1–23") != std::string::npos);
-  // No one was excluded below entry_min: the box is left out, and the caption says so.
-  CHECK(figures[0].svg.find("entry_min") == std::string::npos);
-  CHECK(figures[0].caption.find("entry_min") != std::string::npos);
+  // No one was excluded below the lower cutoff: the box is left out, and the caption says so.
+  CHECK(figures[0].svg.find("Entry SPP < 20 mmHg") == std::string::npos);
+  CHECK(figures[0].caption.find("entry SPP < 20 mmHg") != std::string::npos);
+  CHECK(figures[0].svg.find("Prior Mg preparation") != std::string::npos);
+  CHECK(figures[0].svg.find("adverse event 4.5") != std::string::npos);
+  CHECK(figures[0].svg.find("Allocated to MgO") != std::string::npos);
+  {
+    // A trial without a lower cutoff, a prior-medication exclusion or adverse-event withdrawal,
+    // with its own labels: those boxes and lines are neither drawn nor listed, and no seed-trial
+    // name is left in any figure.
+    json other = summary;
+    other["scenario"]["screening"]["entry_min"] = nullptr;
+    other["scenario"]["population"]["prior_mg_prob"] = 0.0;
+    other["scenario"]["dropout"] = {{"death_per_year", 0.01}, {"transfer_per_year", 0.05}, {"ae_per_year", 0.0},
+                                    {"treatment_transfer_per_year", 0.0}};
+    other["scenario"]["labels"] = {{"outcome", "SBP"}, {"unit", "kPa"}, {"treatment", "drug"}, {"control", "placebo"}};
+    const auto own = run_figures(other, samples);
+    REQUIRE(own.size() == 3);
+    for (const Figure& f : own) {
+      check_figure(f);
+      for (const char* word : {"SPP", "MgO", "mmHg", "Prior Mg", "adverse event", "entry_min"}) {
+        INFO(f.name << ": " << word);
+        CHECK(f.svg.find(word) == std::string::npos);
+        CHECK(f.caption.find(word) == std::string::npos);
+      }
+    }
+    CHECK(own[0].svg.find("Entry SBP ≥ 80 kPa") != std::string::npos);
+    CHECK(own[0].svg.find("Allocated to drug") != std::string::npos);
+    CHECK(own[1].svg.find("drug minus placebo (kPa)") != std::string::npos);
+    CHECK(own[2].svg.find("Why the observed SBP changed") != std::string::npos);
+    CHECK(own[2].svg.find("Placebo") != std::string::npos);
+  }
   CHECK(figures[1].caption.find("first 50 of 1000") != std::string::npos);
   CHECK(figures[1].svg.find("bias -0.05 ± 0.04") != std::string::npos);
   CHECK(figures[2].svg.find("regression") != std::string::npos);
@@ -465,7 +494,8 @@ TEST_CASE("input without what a figure needs is bad input", "[plots]") {
 
 TEST_CASE("reports are self-contained pages with every figure and escaped text", "[plots][report]") {
   REQUIRE_GNUPLOT();
-  const json summary = synthetic_summary(106, {"ancova", "completers_ttest"});
+  json summary = synthetic_summary(106, {"ancova", "completers_ttest"});
+  summary["scenario"]["screening"]["entry_min"] = nullptr;  // shown as none
   EstimateSamples samples;
   samples.by_method = {{"ancova", {7.0, 8.0, 9.5, 8.2}}};
   samples.total_trials = 1000;
