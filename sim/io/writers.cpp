@@ -209,6 +209,42 @@ std::string TrialsCsv::row(const Scenario& s, const ReplicateResult& r) {
   return row + "\n";
 }
 
+std::string PatientsLong::header(const Scenario& s) {
+  return std::string("replicate,id,arm,stratum,age,male,diabetes,visit,month,true,observed") +
+         (s.treatment.serum_mg ? ",serum_mg,dose_mg" : "") + ",adherent,dropout_month,dropout_reason\n";
+}
+
+std::string PatientsLong::rows(const Scenario& s, std::uint64_t replicate, const TrialData& trial) {
+  const auto na = [](double v) { return std::isfinite(v) ? cell(v) : std::string("NA"); };
+  const auto& months = s.trial.months;
+  const bool mg = s.treatment.serum_mg;
+  std::string out;
+  std::size_t r = 0;  // rows are in consent order
+  for (std::size_t i = 0; i < trial.consented; ++i) {
+    if (trial.status[i] != Status::randomized) continue;
+    const Arm arm = trial.arm[r];
+    const bool treated = arm == Arm::treatment;
+    const bool diabetes = trial.diabetes[i] != 0;
+    const std::string lead = std::to_string(replicate) + "," + std::to_string(i + 1) + "," + (treated ? "treatment" : "control") +
+                             "," + (diabetes ? "diabetes" : "no_diabetes") + "," + na(trial.age[i]) + "," +
+                             (trial.male[i] != 0 ? "1" : "0") + "," + (diabetes ? "1" : "0") + ",";
+    const bool left = std::isfinite(trial.dropout_month[r]);
+    const std::string tail = std::string(",") + (treated ? (trial.adherent[r] != 0 ? "1" : "0") : "NA") + "," +
+                             (left ? cell(trial.dropout_month[r]) : "NA") + "," +
+                             (left ? std::string(reason_name(trial.dropout_reason[r])) : "NA") + "\n";
+    for (std::size_t k = 0; k < months.size(); ++k) {
+      const bool seen = trial.seen_at(r, k);
+      const std::size_t c = k * trial.rows + r;
+      out += lead + std::to_string(k) + "," + cell(months[k]) + "," + na(trial.path(r).at(months[k])) + "," +
+             (seen ? na(trial.observed[c]) : "NA");
+      if (mg) out += "," + (seen ? na(trial.serum_mg[c]) : "NA") + "," + (seen ? na(trial.dose[c]) : "NA");
+      out += tail;
+    }
+    ++r;
+  }
+  return out;
+}
+
 void write_patients_csv(const Scenario& s, const TrialData& trial, AtomicFile& f) {
   const auto& months = s.trial.months;
   // Parts the scenario does not have (population.labs, treatment.serum_mg, a prior-medication

@@ -57,4 +57,13 @@ class TrialsCsv {
 // commits the file.
 void write_patients_csv(const Scenario& s, const TrialData& trial, AtomicFile& f);
 
+// The randomized patients of one or more trials in long format, one row per patient and visit
+// (`replicate,id,arm,stratum,age,male,diabetes,visit,month,true,observed,...`), ready for a
+// repeated-measures fit (nlme::gls, mmrm) without reshaping; NA where R would otherwise read "".
+// header() first, then rows() per trial.
+struct PatientsLong {
+  static std::string header(const Scenario& s);
+  static std::string rows(const Scenario& s, std::uint64_t replicate, const TrialData& trial);
+};
+
 }  // namespace trialsim

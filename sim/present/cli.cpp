@@ -76,7 +76,7 @@ struct RunArgs {
   std::uint64_t seed = 20190401;
   int threads = 0;
   std::vector<std::string> sets;
-  std::string json_path, trials_csv, patients_csv, summary_csv;
+  std::string json_path, trials_csv, patients_csv, patients_long, summary_csv;
   std::optional<std::uint64_t> replicate;
   bool reps_given = false;
   bool quiet = false;
@@ -281,6 +281,7 @@ void check_distinct_paths(const RunArgs& a) {
   check_distinct_files(a.scenario, {{"--json", a.json_path},
                                     {"--trials-csv", a.trials_csv},
                                     {"--patients-csv", a.patients_csv},
+                                    {"--patients-long", a.patients_long},
                                     {"--summary-csv", a.summary_csv},
                                     {"--report", a.report_path}});
 }
@@ -393,9 +394,20 @@ void write_run_outputs(const RunArgs& a, const SummaryAccumulator& summary, Esti
   if (precision && (!a.quiet || !precision->met)) std::cerr << precision_line(*precision, a.precision, summary.scenario().labels.unit) << "\n";
 }
 
+// The most trials --patients-long writes in one run (about 10^7 rows at the seed trial's size).
+constexpr std::uint64_t kMaxLongTrials = 100000;
+
 int run_command(const RunArgs& a) {
   if (!a.patients_csv.empty() && !a.replicate) {
     throw InputError("--patients-csv: needs --replicate R (the trial whose patients to write)");
+  }
+  if (!a.patients_long.empty()) {
+    if (!a.shard.empty()) throw InputError("--patients-long: not with --shard; write it from one process");
+    if (a.precision.active()) throw InputError("--patients-long: needs a fixed --reps (the trials whose patients to write)");
+    if (!a.replicate && a.reps > kMaxLongTrials) {
+      throw InputError("--patients-long: writes every trial's patients; at most " + std::to_string(kMaxLongTrials) +
+                       " trials, got --reps " + std::to_string(a.reps) + " (lower --reps, or pick one with --replicate)");
+    }
   }
   check_distinct_paths(a);
   if (a.replicate && (!a.plots_dir.empty() || !a.report_path.empty())) {
@@ -440,13 +452,19 @@ int run_command(const RunArgs& a) {
 
   std::unique_ptr<AtomicFile> patients;
   if (!a.patients_csv.empty()) patients = std::make_unique<AtomicFile>(a.patients_csv);
+  std::unique_ptr<AtomicFile> patients_long;
+  if (!a.patients_long.empty()) {
+    patients_long = std::make_unique<AtomicFile>(a.patients_long);
+    patients_long->write(PatientsLong::header(scenario));
+  }
   std::unique_ptr<AtomicFile> report = prepare_pictures(a.plots_dir, a.report_path);
 
   if (a.replicate) {
-    const TrialSimulator sim(scenario, patients != nullptr);
+    const TrialSimulator sim(scenario, patients != nullptr || patients_long != nullptr);
     Workspace ws;
     const ReplicateResult r = sim.run(a.seed, *a.replicate, ws);
     if (patients) write_patients_csv(scenario, ws.trial, *patients);
+    if (patients_long) patients_long->write(PatientsLong::rows(scenario, *a.replicate, ws.trial));
     if (trials) trials->add(r);
     if (json_file || summary_file) {
       SummaryAccumulator one(scenario);
@@ -459,6 +477,7 @@ int run_command(const RunArgs& a) {
     if (g_interrupted.load()) throw Interrupted{};
     // Everything is written; only now do the files appear.
     if (patients) patients->commit();
+    if (patients_long) patients_long->commit();
     if (trials) trials->commit();
     if (json_file) json_file->commit();
     if (summary_file) summary_file->commit();
@@ -541,8 +560,21 @@ int run_command(const RunArgs& a) {
       a.precision.active() ? run_to_precision(scenario, opt, a.precision, precision) : run_replicates(scenario, opt);
   progress.finish();
   if (g_interrupted.load()) throw Interrupted{};
-  write_run_outputs(a, summary, samples, a.precision.active() ? &precision : nullptr, json_file, summary_file, report,
-                    [&] { if (trials) trials->commit(); });
+  if (patients_long) {
+    // Every trial replayed in order (the same trials the run summarized: each is a function of
+    // the seed and its replicate number alone), one at a time so the file is in replicate order.
+    const TrialSimulator sim(scenario, true);  // with the covariates no model reads (sex), as --patients-csv
+    Workspace ws;
+    for (std::uint64_t r = 0; r < a.reps && !g_interrupted.load(); ++r) {
+      (void)sim.run(a.seed, r, ws);
+      patients_long->write(PatientsLong::rows(scenario, r, ws.trial));
+    }
+    if (g_interrupted.load()) throw Interrupted{};
+  }
+  write_run_outputs(a, summary, samples, a.precision.active() ? &precision : nullptr, json_file, summary_file, report, [&] {
+    if (trials) trials->commit();
+    if (patients_long) patients_long->commit();
+  });
   return 0;
 }
 
@@ -839,6 +871,8 @@ int cli_main(int argc, char** argv) {
   run->add_option("--replicate", a.replicate, "Replay this one trial (0-based) instead of the whole run")
       ->check(CLI::NonNegativeNumber);
   run->add_option("--patients-csv", a.patients_csv, "With --replicate: write that trial's patient-level table");
+  run->add_option("--patients-long", a.patients_long,
+                  "Write the randomized patients of every trial (or of --replicate R) in long format, a row per patient and visit");
   run->add_flag("--quiet", a.quiet, "No summary table on stdout and no progress bar");
   CLI::Option* run_cap = add_precision_options(run, a.precision, reps);
   add_picture_options(run, a.plots_dir, a.report_path);

@@ -172,6 +172,22 @@ if "$bin" sweep "$work/sw.toml" --vary trial.consented=60,100 --reps 100 --out "
 if PATH=/nonexistent "$bin" run "$seed" --reps 10 --plots "$work/nogp" 2>"$work/nogp.err"; then bad "plots without gnuplot succeeded"; 
 elif grep -q "gnuplot not found" "$work/nogp.err" && [ ! -e "$work/nogp" ]; then ok; else bad "plots without gnuplot: $(cat "$work/nogp.err")"; fi
 
+# --patients-long: every trial's randomized patients, a row per visit, NA for what is missing;
+# the same rows as replaying one trial, and the completers' difference computed from the rows
+# is the completers t test's estimate in the trials CSV.
+if "$bin" run "$seed" --reps 6 --seed 11 --quiet --patients-long "$work/long.csv" --trials-csv "$work/long_t.csv" &&
+   "$bin" run "$seed" --seed 11 --replicate 4 --quiet --patients-long "$work/long4.csv"; then
+  head -1 "$work/long.csv" | grep -q '^replicate,id,arm,stratum,age,male,diabetes,visit,month,true,observed,' && ok || bad "--patients-long header"
+  if [ "$(grep '^4,' "$work/long.csv" | md5sum)" = "$(tail -n +2 "$work/long4.csv" | md5sum)" ]; then ok; else bad "--patients-long: trial 4 differs from its replay"; fi
+  if awk -F, 'NR > 1 && ($11 == "" || $16 == "") { bad = 1 } END { exit bad }' "$work/long.csv" && grep -q ',NA,' "$work/long.csv"; then ok; else bad "--patients-long: empty cells instead of NA"; fi
+  from_rows=$(awk -F, 'NR > 1 && $1 == 2 && $9 == 12 && $11 != "NA" { s[$3] += $11; n[$3]++ } END { printf "%.6f", s["treatment"] / n["treatment"] - s["control"] / n["control"] }' "$work/long.csv")
+  col=$(head -1 "$work/long_t.csv" | tr ',' '\n' | grep -nx 'completers_ttest_estimate' | cut -d: -f1)
+  from_csv=$(awk -F, -v c="$col" '$1 == 2 { printf "%.6f", $c }' "$work/long_t.csv")
+  if [ -n "$col" ] && [ "$from_rows" = "$from_csv" ]; then ok; else bad "--patients-long: completers difference $from_rows, trials CSV $from_csv"; fi
+else bad "--patients-long run"; fi
+expect_error "patients-long too many trials" "--patients-long: writes every trial's patients; at most 100000 trials, got --reps 200000" -- run "$seed" --reps 200000 --patients-long "$work/out/l.csv"
+expect_error "patients-long with a shard" "--patients-long: not with --shard" -- run "$seed" --reps 10 --shard 0/2 --json "$work/out/s.json" --patients-long "$work/out/l.csv"
+
 # Your own trial (configs/blood_pressure.toml, with a unit that is not the seed's): every
 # table, CSV header, figure and report says its labels, and shows no row, column or box of the
 # seed trial's parts it switches off (serum Mg and titration, the prior-medication exclusion,
