@@ -582,11 +582,6 @@ Spread spread_of(const json& v) {
 // The scenario's labels (sim/io/scenario.hpp) from a run summary.
 Labels summary_labels(const json& summary) { return Labels::from_json(member(summary, "scenario")); }
 
-// A number at a scenario path is above 0 (true for JSON written before the key existed).
-bool scenario_positive(const json& scenario, std::initializer_list<std::string_view> path) {
-  const std::optional<double> v = json_number(scenario, path);
-  return !v || *v > 0;
-}
 
 // A box of the flow diagram: centre, size (canvas units, 0-100 both ways) and lines of text.
 struct Box {
@@ -1391,6 +1386,11 @@ void write_figures(const std::vector<Figure>& figures, const std::string& dir) {
       out.commit();
     }
   }
+}
+
+bool scenario_positive(const nlohmann::json& scenario, std::initializer_list<std::string_view> path) {
+  const std::optional<double> v = json_number(scenario, path);
+  return !v || *v > 0;
 }
 
 std::string xml_escape(std::string_view s) {

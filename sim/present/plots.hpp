@@ -58,6 +58,10 @@ std::vector<std::string> method_names(const nlohmann::json& summary);
 // Text for XML or HTML: & < > " ' escaped.
 std::string xml_escape(std::string_view s);
 
+// Whether the number at a path of a scenario's JSON is above 0: a model part the scenario has
+// (a rate, a probability). True where the key is absent (JSON written before it existed).
+bool scenario_positive(const nlohmann::json& scenario, std::initializer_list<std::string_view> path);
+
 // Writes DIR/<name>.svg and DIR/<name>.png for each figure, each atomically; creates DIR.
 void write_figures(const std::vector<Figure>& figures, const std::string& dir);
 

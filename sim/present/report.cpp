@@ -251,11 +251,8 @@ Labels run_labels(const json& summary) {
   return Labels::from_json(summary.is_object() && summary.contains("scenario") ? summary["scenario"] : json());
 }
 
-// Whether the scenario (as JSON) gives a number above 0 at a path: a model part it has.
-bool positive(const json& scenario, std::initializer_list<std::string_view> path) {
-  const std::optional<double> v = json_number(scenario, path);
-  return !v || *v > 0;  // JSON written before the key existed: show the row
-}
+// Whether an optional key at a path is set (not null): absent paths count as set, for JSON
+// written before the key existed.
 bool present(const json& scenario, std::initializer_list<std::string_view> path) {
   const json* p = &scenario;
   for (const std::string_view k : path) {
@@ -311,7 +308,7 @@ std::string funnel_table(const json& summary) {
       "<div class=\"scroll\"><table>\n<thead><tr><th>patients per trial</th><th class=\"n\">mean (MC SE)</th>"
       "<th class=\"n\">SD</th><th class=\"n\">range</th></tr></thead>\n<tbody>\n";
   out += funnel_row("consented", at({"consented"}));
-  if (positive(sc, {"population", "prior_mg_prob"})) out += funnel_row("excluded: prior Mg preparation", at({"excluded_prior_mg"}));
+  if (scenario_positive(sc, {"population", "prior_mg_prob"})) out += funnel_row("excluded: prior Mg preparation", at({"excluded_prior_mg"}));
   out += funnel_row("lost before baseline", at({"lost_pre_baseline"}));
   if (present(sc, {"screening", "entry_max"})) {
     out += funnel_row("excluded: entry " + labels.outcome + " ≥ entry_max", at({"excluded_entry_above_max"}));
@@ -320,8 +317,8 @@ std::string funnel_table(const json& summary) {
     out += funnel_row("excluded: entry " + labels.outcome + " < entry_min", at({"excluded_entry_below_min"}));
   }
   out += funnel_row("randomized", at({"randomized"}));
-  const bool death = positive(sc, {"dropout", "death_per_year"}), ae = positive(sc, {"dropout", "ae_per_year"});
-  const bool transfer = positive(sc, {"dropout", "transfer_per_year"}) || positive(sc, {"dropout", "treatment_transfer_per_year"});
+  const bool death = scenario_positive(sc, {"dropout", "death_per_year"}), ae = scenario_positive(sc, {"dropout", "ae_per_year"});
+  const bool transfer = scenario_positive(sc, {"dropout", "transfer_per_year"}) || scenario_positive(sc, {"dropout", "treatment_transfer_per_year"});
   for (const char* arm : kArms) {
     const std::string& a = labels.arm(arm);
     out += funnel_row("allocated to " + a, at({"allocated", arm}));
