@@ -60,7 +60,7 @@ nlohmann::json Labels::to_json() const {
   return {{"outcome", outcome}, {"unit", unit}, {"treatment", treatment}, {"control", control}};
 }
 
-const std::string& Labels::arm(const std::string& key) const {
+std::string Labels::arm(const std::string& key) const {
   if (key == "treatment") return treatment;
   if (key == "control") return control;
   return key;

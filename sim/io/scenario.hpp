@@ -43,7 +43,7 @@ struct Labels {
   static Labels from_json(const nlohmann::json& scenario);
   nlohmann::json to_json() const;
   // The arm's label for a data key ("treatment" or "control"); other keys as they are.
-  const std::string& arm(const std::string& key) const;
+  std::string arm(const std::string& key) const;
   // The label with its first letter upper-case (ASCII), for the start of a sentence or a legend.
   static std::string capital(std::string s);
 };

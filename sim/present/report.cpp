@@ -320,7 +320,7 @@ std::string funnel_table(const json& summary) {
   const bool death = scenario_positive(sc, {"dropout", "death_per_year"}), ae = scenario_positive(sc, {"dropout", "ae_per_year"});
   const bool transfer = scenario_positive(sc, {"dropout", "transfer_per_year"}) || scenario_positive(sc, {"dropout", "treatment_transfer_per_year"});
   for (const char* arm : kArms) {
-    const std::string& a = labels.arm(arm);
+    const std::string a = labels.arm(arm);
     out += funnel_row("allocated to " + a, at({"allocated", arm}));
     out += funnel_row("withdrawn, " + a, at({"withdrawn", arm, "total"}));
     if (death) out += funnel_row("death", at({"withdrawn", arm, "death"}), true);
