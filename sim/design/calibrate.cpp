@@ -844,7 +844,7 @@ nlohmann::json CalibrationResult::to_json(const CalibrateOptions& o) const {
   }
   nlohmann::json parts_json = nlohmann::json::array();
   for (const ChangePart& c : parts) {
-    parts_json.push_back({{"arm", c.arm}, {"part", c.part}, {"mean", json_finite(c.value)}, {"se_from_parameters", json_finite(c.se)}});
+    parts_json.push_back({{"arm", c.arm}, {"part", c.part}, {"estimate", json_finite(c.value)}, {"se_from_parameters", json_finite(c.se)}});
   }
   nlohmann::json accounts_json = nlohmann::json::array();
   for (const ChangeAccount& a : accounts) {

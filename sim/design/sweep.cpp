@@ -69,9 +69,9 @@ void tidy_rows(const json& summary, std::vector<std::tuple<std::string, std::str
   };
   const json& f = summary["funnel"];
   add("design", "replicates", summary["replicates"], nullptr);
-  add("design", "randomized", f["randomized"]["mean"], f["randomized"]["mcse"]);
+  add("design", "randomized", f["randomized"]["estimate"], f["randomized"]["mcse"]);
   for (const char* arm : {"treatment", "control"}) {
-    add("design", std::string("completed_") + arm, f["completed"][arm]["mean"], f["completed"][arm]["mcse"]);
+    add("design", std::string("completed_") + arm, f["completed"][arm]["estimate"], f["completed"][arm]["mcse"]);
   }
   if (const auto [burden, mcse] = consented_per_randomized(summary); burden) {
     add("design", "consented_per_randomized", *burden, mcse ? json(*mcse) : json(nullptr));
@@ -81,7 +81,7 @@ void tidy_rows(const json& summary, std::vector<std::tuple<std::string, std::str
                           "regression_to_mean_total", "regression_to_mean_carried"}) {
       const json& v = summary["rtm"][arm][c];
       // rtm_<component>_<arm>: the trials CSV's order (measure, then arm).
-      add("design", std::string("rtm_") + c + "_" + arm, v["mean"], v["mcse"]);
+      add("design", std::string("rtm_") + c + "_" + arm, v["estimate"], v["mcse"]);
     }
   }
   for (auto it = summary["analyses"].begin(); it != summary["analyses"].end(); ++it) {

@@ -208,27 +208,24 @@ json num(double v) { return json_finite(v); }
 
 json est(double v, double mcse) { return json{{"estimate", num(v)}, {"mcse", num(mcse)}}; }
 
-// Distribution over trials of a per-trial quantity.
+// Every Monte Carlo estimate in the summary is {estimate, mcse}: the mean over trials of a
+// per-trial quantity and its MC SE (analyses' performance measures likewise, est()).
+json mean_over_trials(const Moments& m) { return m.n() ? est(m.mean(), m.mcse()) : est(kNaN, kNaN); }
+
+// Distribution over trials of a per-trial quantity: its mean as {estimate, mcse}, with the
+// spread across trials.
 json stat(const Moments& m) {
   if (m.n() == 0) {
-    return json{{"mean", nullptr}, {"mcse", nullptr}, {"sd", nullptr}, {"min", nullptr}, {"max", nullptr}, {"trials", 0}};
+    return json{{"estimate", nullptr}, {"mcse", nullptr}, {"sd", nullptr}, {"min", nullptr}, {"max", nullptr}, {"trials", 0}};
   }
-  return json{{"mean", num(m.mean())}, {"mcse", num(m.mcse())}, {"sd", num(m.n() > 1 ? m.sd() : kNaN)},
+  return json{{"estimate", num(m.mean())}, {"mcse", num(m.mcse())}, {"sd", num(m.n() > 1 ? m.sd() : kNaN)},
               {"min", num(m.min())},   {"max", num(m.max())},   {"trials", m.n()}};
 }
 
-// An arm's mean and SD of a measurement, each averaged over trials with its MC SE.
+// An arm's mean and SD of a measurement, each averaged over trials: {mean: {estimate, mcse},
+// sd: {estimate, mcse}, trials}.
 json arm_stat(const Moments& mean, const Moments& sd) {
-  json j{{"mean", nullptr}, {"mean_mcse", nullptr}, {"sd", nullptr}, {"sd_mcse", nullptr}, {"trials", mean.n()}};
-  if (mean.n() > 0) {
-    j["mean"] = num(mean.mean());
-    j["mean_mcse"] = num(mean.mcse());
-  }
-  if (sd.n() > 0) {
-    j["sd"] = num(sd.mean());
-    j["sd_mcse"] = num(sd.mcse());
-  }
-  return j;
+  return json{{"mean", mean_over_trials(mean)}, {"sd", mean_over_trials(sd)}, {"trials", mean.n()}};
 }
 
 const char* kArmNames[2] = {"control", "treatment"};
@@ -300,7 +297,7 @@ json SummaryAccumulator::to_json(std::uint64_t seed) const {
     spp["baseline"][arm] = arm_stat(acc.baseline_mean, acc.baseline_sd);
     spp["final"][arm] = arm_stat(acc.final_mean, acc.final_sd);
     spp["true_baseline"][arm] = stat(acc.true_baseline_mean);
-    auto comp = [](const Moments& m) { return m.n() ? json{{"mean", num(m.mean())}, {"mcse", num(m.mcse())}} : json{{"mean", nullptr}, {"mcse", nullptr}}; };
+    const auto comp = mean_over_trials;
     rtm[arm] = json{{"observed_change", comp(acc.observed_change)},
                     {"drift", comp(acc.drift)},
                     {"slope_selection", comp(acc.slope_selection)},
@@ -431,8 +428,8 @@ std::optional<double> json_number(const nlohmann::json& j, std::initializer_list
 }
 
 std::pair<std::optional<double>, std::optional<double>> consented_per_randomized(const nlohmann::json& summary) {
-  const auto c = json_number(summary, {"funnel", "consented", "mean"});
-  const auto r = json_number(summary, {"funnel", "randomized", "mean"});
+  const auto c = json_number(summary, {"funnel", "consented", "estimate"});
+  const auto r = json_number(summary, {"funnel", "randomized", "estimate"});
   const auto r_se = json_number(summary, {"funnel", "randomized", "mcse"});
   if (!c || !r || *r <= 0) return {std::nullopt, std::nullopt};
   return {*c / *r, r_se ? std::optional<double>(*c / (*r * *r) * *r_se) : std::nullopt};

@@ -576,7 +576,7 @@ struct Spread {
 };
 
 Spread spread_of(const json& v) {
-  return {json_number(v, {"mean"}), json_number(v, {"sd"}), json_number(v, {"min"}), json_number(v, {"max"})};
+  return {json_number(v, {"estimate"}), json_number(v, {"sd"}), json_number(v, {"min"}), json_number(v, {"max"})};
 }
 
 // The scenario's labels (sim/io/scenario.hpp) from a run summary.
@@ -689,7 +689,7 @@ Figure consort_figure(Plotter& plotter, const json& summary) {
     const Box a{x, 32, 44, 7.6, {count_line("Allocated to " + labels.arm(arm), alloc), spread_line(alloc)}, fill};
     std::string reasons;
     const auto reason = [&](bool on, const char* key, const char* name) {
-      if (on) reasons += (reasons.empty() ? "" : " · ") + std::string(name) + " " + fixed_or_na(json_number(w, {key, "mean"}), 1);
+      if (on) reasons += (reasons.empty() ? "" : " · ") + std::string(name) + " " + fixed_or_na(json_number(w, {key, "estimate"}), 1);
     };
     reason(death, "death", "death");
     reason(transfer, "transfer", "transfer");
@@ -852,7 +852,7 @@ std::optional<Figure> rtm_figure(Plotter& plotter, const json& summary) {
   for (std::size_t i = 0; i < parts.size(); ++i) {
     rows += std::to_string(i);
     for (const char* arm : {"treatment", "control"}) {
-      const auto mean = json_number(rtm, {arm, parts[i].first, "mean"});
+      const auto mean = json_number(rtm, {arm, parts[i].first, "estimate"});
       any = any || mean.has_value();
       const auto mcse = json_number(rtm, {arm, parts[i].first, "mcse"});
       rows += " " + datum(mean) + " " + (mean ? datum(1.96 * mcse.value_or(0)) : std::string("?"));
@@ -1144,7 +1144,7 @@ std::vector<Figure> sweep_figures(const nlohmann::json& sweep) {
   out.push_back(method_figure(plotter, g, "bias", "bias", "Bias against " + short_key(g.x_key),
                               "Bias of each analysis's estimate (mean estimate minus the true effect, " + unit + "; dotted line at zero)", bias));
   const Metric rtm = [](const json& s) {
-    return std::make_pair(json_number(s, {"rtm", "control", "regression_to_mean", "mean"}),
+    return std::make_pair(json_number(s, {"rtm", "control", "regression_to_mean", "estimate"}),
                           json_number(s, {"rtm", "control", "regression_to_mean", "mcse"}));
   };
   out.push_back(design_figure(plotter, g, rtm, "rtm_control", "Regression to the mean in the " + control + " arm",
@@ -1193,7 +1193,7 @@ std::vector<Figure> calibrate_figures(const nlohmann::json& calibration) {
         if (str(p, "arm") != arm) continue;
         const std::string n = str(p, "part");
         const bool other = std::string(name) == "other" && (n == "slope_selection" || n == "treatment_effect");
-        if (n == name || other) sum += json_number(p, {"mean"}).value_or(0.0);
+        if (n == name || other) sum += json_number(p, {"estimate"}).value_or(0.0);
       }
       return sum;
     };

@@ -284,7 +284,7 @@ std::string analyses_table(const json& summary) {
 }
 
 std::string funnel_row(const std::string& label, const json& v, bool sub = false) {
-  return std::string(sub ? "<tr><td class=\"sub\">" : "<tr><td>") + esc(label) + "</td><td class=\"n\">" + with_mcse(json_number(v, {"mean"}), json_number(v, {"mcse"}), 2) +
+  return std::string(sub ? "<tr><td class=\"sub\">" : "<tr><td>") + esc(label) + "</td><td class=\"n\">" + with_mcse(json_number(v, {"estimate"}), json_number(v, {"mcse"}), 2) +
          "</td><td class=\"n\">" + fixed(json_number(v, {"sd"}), 2) + "</td><td class=\"n\">" + fixed(json_number(v, {"min"}), 0) + "–" +
          fixed(json_number(v, {"max"}), 0) + "</td></tr>\n";
 }
@@ -349,7 +349,7 @@ std::string rtm_table(const json& summary) {
   for (const auto& [key, label] : parts) {
     out += "<tr><td>" + esc(label) + "</td>";
     for (const char* arm : kArms) {
-      out += "<td class=\"n\">" + with_mcse(json_number(summary, {"rtm", arm, key, "mean"}), json_number(summary, {"rtm", arm, key, "mcse"}), 2) + "</td>";
+      out += "<td class=\"n\">" + with_mcse(json_number(summary, {"rtm", arm, key, "estimate"}), json_number(summary, {"rtm", arm, key, "mcse"}), 2) + "</td>";
     }
     out += "</tr>\n";
   }
@@ -436,12 +436,12 @@ std::string sweep_report_html(const nlohmann::json& sweep, const std::vector<Fig
   std::string design;
   for (const json& p : points) {
     const json s = p.contains("summary") ? p["summary"] : json::object();
-    const auto r = json_number(s, {"funnel", "randomized", "mean"});
+    const auto r = json_number(s, {"funnel", "randomized", "estimate"});
     const auto r_se = json_number(s, {"funnel", "randomized", "mcse"});
     const auto [burden, burden_se] = consented_per_randomized(s);
     design += "<tr>" + axis_cells(p) + "<td class=\"n\">" + with_mcse(r, r_se, 1) + "</td><td class=\"n\">" +
               with_mcse(burden, burden_se, 3) + "</td><td class=\"n\">" +
-              with_mcse(json_number(s, {"rtm", "control", "regression_to_mean", "mean"}), json_number(s, {"rtm", "control", "regression_to_mean", "mcse"}), 2) +
+              with_mcse(json_number(s, {"rtm", "control", "regression_to_mean", "estimate"}), json_number(s, {"rtm", "control", "regression_to_mean", "mcse"}), 2) +
               "</td></tr>\n";
   }
   auto method_table = [&](const char* metric, int decimals) {
@@ -516,7 +516,7 @@ std::string calibrate_report_html(const nlohmann::json& calibration, const std::
     auto cell = [&](const std::string& arm, const std::string& part) {
       for (const json& p : c["change_parts"]) {
         if (text(p, {"arm"}, "") == arm && text(p, {"part"}, "") == part) {
-          return with_mcse(json_number(p, {"mean"}), json_number(p, {"se_from_parameters"}), 2);
+          return with_mcse(json_number(p, {"estimate"}), json_number(p, {"se_from_parameters"}), 2);
         }
       }
       return std::string("NA");

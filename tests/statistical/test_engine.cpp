@@ -139,10 +139,13 @@ TEST_CASE("every key at the limit of its range gives a finite summary", "[engine
       } else if (parts[0] == "rtm") {
         CHECK(j["rtm"][parts[1]]["trials"].get<std::uint64_t>() < (parts[3] == "mcse" ? 2u : 1u));
       } else {
-        // Per-arm figures of the completers or of those seen at a visit carry their "trials".
+        // Per-arm figures of the completers or of those seen at a visit carry their "trials",
+        // in the object itself or (an arm's {mean, sd}, each {estimate, mcse}) one level up.
         REQUIRE(parts.size() >= 3);
-        nlohmann::json node = j;
-        for (std::size_t k = 0; k + 1 < parts.size(); ++k) node = node[parts[k]];
+        std::vector<nlohmann::json> chain{j};
+        for (std::size_t k = 0; k + 1 < parts.size(); ++k) chain.push_back(chain.back()[parts[k]]);
+        while (chain.size() > 1 && !chain.back().contains("trials")) chain.pop_back();
+        const nlohmann::json& node = chain.back();
         REQUIRE(node.contains("trials"));
         CHECK(node["trials"].get<std::uint64_t>() < 2);
       }
@@ -162,17 +165,19 @@ TEST_CASE("the summary JSON carries the documented keys", "[engine]") {
       CHECK(j["analyses"][m][k]["mcse"].is_number());
     }
   }
-  CHECK(j["funnel"]["randomized"]["mean"].is_number());
-  CHECK(j["funnel"]["completed"]["treatment"]["mean"].is_number());
-  CHECK(j["funnel"]["completed"]["control"]["mean"].is_number());
+  CHECK(j["funnel"]["randomized"]["estimate"].is_number());
+  CHECK(j["funnel"]["completed"]["treatment"]["estimate"].is_number());
+  CHECK(j["funnel"]["completed"]["control"]["estimate"].is_number());
   for (const char* arm : {"treatment", "control"}) {
-    CHECK(j["spp"]["baseline"][arm]["mean"].is_number());
-    CHECK(j["spp"]["final"][arm]["mean"].is_number());
-    CHECK(j["spp"]["final"][arm]["sd"].is_number());
-    CHECK(j["serum_mg"]["month6"][arm]["mean"].is_number());
+    CHECK(j["spp"]["baseline"][arm]["mean"]["estimate"].is_number());
+    CHECK(j["spp"]["baseline"][arm]["mean"]["mcse"].is_number());
+    CHECK(j["spp"]["final"][arm]["mean"]["estimate"].is_number());
+    CHECK(j["spp"]["final"][arm]["sd"]["estimate"].is_number());
+    CHECK(j["spp"]["final"][arm]["sd"]["mcse"].is_number());
+    CHECK(j["serum_mg"]["month6"][arm]["estimate"].is_number());
   }
   for (const char* k : {"observed_change", "regression_to_mean", "attrition", "drift"}) {
-    CHECK(j["rtm"]["control"][k]["mean"].is_number());
+    CHECK(j["rtm"]["control"][k]["estimate"].is_number());
   }
 }
 
@@ -181,12 +186,12 @@ TEST_CASE("the observed change splits exactly into its components", "[engine]") 
     for (const char* arm : {"treatment", "control"}) {
       INFO(arm);
       const auto& r = j["rtm"][arm];
-      const double sum = r["drift"]["mean"].get<double>() + r["slope_selection"]["mean"].get<double>() +
-                         r["treatment_effect"]["mean"].get<double>() + r["regression_to_mean"]["mean"].get<double>() +
-                         r["attrition"]["mean"].get<double>();
-      CHECK(sum == Approx(r["observed_change"]["mean"].get<double>()).epsilon(1e-9));
-      CHECK(r["regression_to_mean"]["mean"].get<double>() + r["regression_to_mean_carried"]["mean"].get<double>() ==
-            Approx(r["regression_to_mean_total"]["mean"].get<double>()).epsilon(1e-9));
+      const double sum = r["drift"]["estimate"].get<double>() + r["slope_selection"]["estimate"].get<double>() +
+                         r["treatment_effect"]["estimate"].get<double>() + r["regression_to_mean"]["estimate"].get<double>() +
+                         r["attrition"]["estimate"].get<double>();
+      CHECK(sum == Approx(r["observed_change"]["estimate"].get<double>()).epsilon(1e-9));
+      CHECK(r["regression_to_mean"]["estimate"].get<double>() + r["regression_to_mean_carried"]["estimate"].get<double>() ==
+            Approx(r["regression_to_mean_total"]["estimate"].get<double>()).epsilon(1e-9));
     }
   };
   const Scenario s = Scenario::load(kSeed, {"treatment.effect_mmHg=4"});
@@ -194,13 +199,13 @@ TEST_CASE("the observed change splits exactly into its components", "[engine]") 
   check_identity(j);
   // Non-adherent MgO patients gain nothing, adherent ones 4 / (1 - 0.05): 4 on average.
   const auto& te = j["rtm"]["treatment"]["treatment_effect"];
-  CHECK(std::abs(te["mean"].get<double>() - 4.0) < 4 * te["mcse"].get<double>());
+  CHECK(std::abs(te["estimate"].get<double>() - 4.0) < 4 * te["mcse"].get<double>());
   CHECK(te["mcse"].get<double>() > 0);
-  CHECK(j["rtm"]["control"]["treatment_effect"]["mean"].get<double>() == 0.0);
+  CHECK(j["rtm"]["control"]["treatment_effect"]["estimate"].get<double>() == 0.0);
   // Tiny trials where an arm often has no completers: components cover the same trials.
   const Scenario tiny = Scenario::load(kSeed, {"trial.consented=10", "dropout.death_per_year=1.5"});
   const auto jt = simulate(tiny, 600, 2).to_json(42);
-  CHECK(jt["rtm"]["treatment"]["observed_change"]["mean"].is_number());
+  CHECK(jt["rtm"]["treatment"]["observed_change"]["estimate"].is_number());
   check_identity(jt);
 }
 

@@ -69,7 +69,7 @@ json est(std::optional<double> v, std::optional<double> se) {
 }
 
 json count(double mean, double sd, double lo, double hi) {
-  return {{"mean", mean}, {"mcse", sd / 30}, {"sd", sd}, {"min", lo}, {"max", hi}, {"trials", 1000}};
+  return {{"estimate", mean}, {"mcse", sd / 30}, {"sd", sd}, {"min", lo}, {"max", hi}, {"trials", 1000}};
 }
 
 // A summary shaped like SummaryAccumulator::to_json, with power rising in `n`. With `holes`,
@@ -98,12 +98,12 @@ json synthetic_summary(double n, const std::vector<std::string>& methods, bool h
   }
   json rtm = json::object();
   for (const char* arm : {"treatment", "control"}) {
-    rtm[arm] = {{"observed_change", {{"mean", 9.8}, {"mcse", 0.06}}},
-                {"drift", {{"mean", 8.0}, {"mcse", 0.03}}},
-                {"slope_selection", {{"mean", holes ? json(nullptr) : json(-0.15)}, {"mcse", 0.04}}},
-                {"treatment_effect", {{"mean", std::string(arm) == "treatment" ? 8.0 : 0.0}, {"mcse", 0.0}}},
-                {"regression_to_mean", {{"mean", 1.5 - n / 1000}, {"mcse", holes ? json(nullptr) : json(0.03)}}},
-                {"attrition", {{"mean", 0.45}, {"mcse", 0.02}}}};
+    rtm[arm] = {{"observed_change", {{"estimate", 9.8}, {"mcse", 0.06}}},
+                {"drift", {{"estimate", 8.0}, {"mcse", 0.03}}},
+                {"slope_selection", {{"estimate", holes ? json(nullptr) : json(-0.15)}, {"mcse", 0.04}}},
+                {"treatment_effect", {{"estimate", std::string(arm) == "treatment" ? 8.0 : 0.0}, {"mcse", 0.0}}},
+                {"regression_to_mean", {{"estimate", 1.5 - n / 1000}, {"mcse", holes ? json(nullptr) : json(0.03)}}},
+                {"attrition", {{"estimate", 0.45}, {"mcse", 0.02}}}};
   }
   json funnel = {{"consented", count(n, 0, n, n)},
                  {"excluded_prior_mg", count(3, 1.7, 0, 9)},

@@ -132,5 +132,5 @@ TEST_CASE("run --summary-csv's table holds the summary JSON's figures, as sweep.
       CHECK(std::stod(r.second) == Approx(want["mcse"].get<double>()).epsilon(1e-9));
     }
   }
-  CHECK(std::stod(rows.at({"design", "randomized"}).first) == Approx(j["funnel"]["randomized"]["mean"].get<double>()).epsilon(1e-9));
+  CHECK(std::stod(rows.at({"design", "randomized"}).first) == Approx(j["funnel"]["randomized"]["estimate"].get<double>()).epsilon(1e-9));
 }
