@@ -163,6 +163,13 @@ SampleSizeResult find_sample_size(const SampleSizeOptions& o) {
   std::map<int, json> scenarios;
   const std::string methods_set = "analysis.methods=[\"" + o.method + "\"]";
 
+  // For the progress display: the search brackets the target (each doubling or halving one
+  // value, one or two usually), then refines in rounds of up to three values near the fitted
+  // answer until the fit lands on simulated values (at most kRounds rounds; three usually).
+  constexpr int kRounds = 8, kPerRound = 3, kUsualRounds = 3;
+  bool bracketing = true;
+  int round = 0, in_round = 0;
+  double seconds_done = 0;
   auto evaluate = [&](int n) -> const SampleSizePoint& {
     if (auto it = done.find(n); it != done.end()) return it->second;
     std::vector<std::string> sets = o.sets;
@@ -173,6 +180,16 @@ SampleSizeResult find_sample_size(const SampleSizeOptions& o) {
     e.seed = seed_for(o.seed, n);
     e.threads = o.threads;
     e.cancel = o.cancel;
+    if (o.progress) {
+      const int points_done = static_cast<int>(done.size());
+      const int rest_of_round = kPerRound - 1 - in_round;
+      const int left = bracketing ? 1 + kUsualRounds * kPerRound : rest_of_round + kPerRound * std::max(0, kUsualRounds - 1 - round);
+      const int left_max = bracketing ? -1 : rest_of_round + kPerRound * (kRounds - 1 - round);
+      const std::string item = o.key + "=" + std::to_string(n);
+      e.on_progress = [&, item, points_done, left, left_max](std::uint64_t trials_done, std::uint64_t total) {
+        o.progress({item, trials_done, total, points_done, left, left_max, seconds_done, bracketing ? "bracketing" : "refining"});
+      };
+    }
     const auto start = std::chrono::steady_clock::now();
     SummaryAccumulator summary(s);
     if (o.precision.active()) {
@@ -195,6 +212,7 @@ SampleSizeResult find_sample_size(const SampleSizeOptions& o) {
     p.completed_control = summary.arm(Arm::control).completed.mean();
     scenarios[n] = s.to_json();
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    seconds_done += secs;
     if (o.log) {
       o.log(o.key + "=" + std::to_string(n) + ": power " + format("%.4f", p.power) + " (MC SE " + format("%.4f", p.power_mcse) +
             ", " + std::to_string(p.replicates) + " trials, " + format("%.1f s", secs) + ")");
@@ -236,6 +254,7 @@ SampleSizeResult find_sample_size(const SampleSizeOptions& o) {
     }
   }
 
+  bracketing = false;
   SampleSizeResult r;
   r.labels = base.labels;
   r.key = o.key;
@@ -290,16 +309,19 @@ SampleSizeResult find_sample_size(const SampleSizeOptions& o) {
       }
       n_pred = std::sqrt(static_cast<double>(below) * above);
     }
-    for (int round = 0; round < 8; ++round) {
+    for (round = 0; round < kRounds; ++round) {
       r.fit = local_fit(n_pred);
       n_pred = std::clamp(solve(r.fit), static_cast<double>(lo), static_cast<double>(hi));
       const int cand = std::clamp(nearest(n_pred), lo, hi);
       const int spacing = std::max(step, nearest(0.08 * cand));
       bool added = false;
+      in_round = 0;
       for (const int n : {cand, cand - spacing, cand + spacing}) {
-        if (n < lo || n > hi || done.count(n)) continue;
-        evaluate(n);
-        added = true;
+        if (n >= lo && n <= hi && !done.count(n)) {
+          evaluate(n);
+          added = true;
+        }
+        ++in_round;
       }
       if (!added) break;
     }

@@ -29,6 +29,9 @@ struct SampleSizeOptions {
   int lo = 0, hi = 0;                    // search range; 0: from the key's own limits
   const std::atomic<bool>* cancel = nullptr;
   std::function<void(const std::string&)> log;  // one line per evaluated n
+  // While a value is simulated: the values still probably needed after it (at most: not known
+  // while bracketing), stage "bracketing" or "refining".
+  std::function<void(const JobProgress&)> progress;
 };
 
 struct SampleSizePoint {

@@ -306,7 +306,7 @@ SweepResult run_sweep(const SweepOptions& o) {
   // The units still to compute (neither the point nor, with parts, this part is finished), by
   // their points: for the notice of a long sweep and each point line's estimate of what is left.
   std::vector<std::size_t> todo;
-  if (o.log) {
+  if (o.log || o.progress) {
     for (std::uint64_t unit = unit_first; unit < unit_end; ++unit) {
       const std::size_t i = static_cast<std::size_t>(unit / parts);
       const bool done = finished(dir / "points" / (points[i].hash + ".json"), points[i]) ||
@@ -317,7 +317,7 @@ SweepResult run_sweep(const SweepOptions& o) {
   // A sweep that will be long says so before it starts: the cost of a trial at up to three of
   // the points still to compute (the first, middle and last; costs vary along an axis such as
   // the sample size), times the trials of every such point.
-  if (!todo.empty() && !distributed()) {
+  if (o.log && !todo.empty() && !distributed()) {
     std::vector<std::size_t> probe{todo.front(), todo[todo.size() / 2], todo.back()};
     probe.erase(std::unique(probe.begin(), probe.end()), probe.end());
     double per_trial = 0;
@@ -364,6 +364,16 @@ SweepResult run_sweep(const SweepOptions& o) {
     e.seed = p.seed;
     e.threads = o.threads;
     e.cancel = o.cancel;
+    if (o.progress) {
+      std::string item;
+      for (const auto& v : p.varies) item += (item.empty() ? "" : " ") + v;
+      if (parts > 1) item += " (part " + std::to_string(part + 1) + " of " + std::to_string(parts) + ")";
+      const int before = static_cast<int>(result.computed);
+      const int left = static_cast<int>(to_compute) - before - 1;
+      e.on_progress = [&, item, before, left](std::uint64_t trials_done, std::uint64_t trials_total) {
+        o.progress({item, trials_done, trials_total, before, left, left, computed_seconds, ""});
+      };
+    }
     const auto start = std::chrono::steady_clock::now();
     SummaryAccumulator summary(scenarios[i]);
     PrecisionReport precision;
@@ -401,9 +411,7 @@ SweepResult run_sweep(const SweepOptions& o) {
     if (to_compute > result.computed) {
       const std::size_t left = to_compute - result.computed;
       const double eta = computed_seconds / static_cast<double>(result.computed) * static_cast<double>(left);
-      const std::string more = eta < 1    ? "under 1 s"
-                               : eta < 90 ? "about " + std::to_string(static_cast<long>(std::ceil(eta))) + " s"
-                                          : "about " + std::to_string(static_cast<long>(std::ceil(eta / 60))) + " min";
+      const std::string more = about_duration(eta);
       note += "; " + std::to_string(left) + " of " + std::to_string(to_compute) + " to compute left, " + more + " more";
     } else if (to_compute > 0) {
       note += "; that was the last to compute";

@@ -36,6 +36,7 @@ struct SweepOptions {
   std::uint64_t shard_index = 0, shard_count = 0;
   const std::atomic<bool>* cancel = nullptr;
   std::function<void(const std::string&)> log;  // one line per grid point
+  std::function<void(const JobProgress&)> progress;  // while a point (or part) is computed
 };
 
 struct SweepResult {

@@ -160,6 +160,12 @@ double probe_trial_seconds(const Scenario& scenario, std::uint64_t seed, double 
 
 int effective_threads(int threads) { return threads > 0 ? threads : tbb::info::default_concurrency(); }
 
+std::string about_duration(double seconds) {
+  if (!(seconds >= 1)) return "under 1 s";
+  if (seconds < 90) return "about " + std::to_string(static_cast<long>(std::ceil(seconds))) + " s";
+  return "about " + std::to_string(static_cast<long>(std::ceil(seconds / 60))) + " min";
+}
+
 std::string long_run_notice(double seconds_per_trial, std::uint64_t trials, int threads, const std::string& what,
                             double notice_seconds, const std::string& stopping) {
   const double cpu = seconds_per_trial * static_cast<double>(trials);

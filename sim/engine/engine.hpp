@@ -96,6 +96,21 @@ double probe_trial_seconds(const Scenario& scenario, std::uint64_t seed, double 
                            std::uint64_t max_trials = 32);
 // The threads a run with `threads` (0: all cores) uses.
 int effective_threads(int threads);
+// Where a job of many simulations (a sweep's grid points, a sample-size search's values) stands
+// while one of them runs: for a live progress line with the time left for the whole job.
+struct JobProgress {
+  std::string item;                                 // the one running, e.g. "trial.consented=120"
+  std::uint64_t trials_done = 0, trials_total = 0;  // of it
+  int items_done = 0;                               // finished before it, in this run
+  int items_left = 0;                               // still to run after it (an estimate where the job cannot know)
+  int items_left_max = -1;                          // at most (-1: not known)
+  double seconds_done = 0;                          // spent on the finished ones
+  std::string stage;                                // what the job is doing, e.g. "bracketing"
+};
+
+// A time still to come, as people say it: "under 1 s", "about 40 s", "about 3 min".
+std::string about_duration(double seconds);
+
 // One line for a run of `trials` trials at `seconds_per_trial` on `threads` threads when it
 // would take longer than `notice_seconds` of wall time ("" otherwise): the CPU and wall time
 // expected and the cost of one trial, so a user can stop it (Ctrl-C) or make it smaller.

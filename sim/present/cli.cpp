@@ -767,6 +767,68 @@ struct SweepArgs {
   std::string shard;
 };
 
+// A job's live line on a terminal (sweep, samplesize): the item running and its trials, then
+// the time left for the whole job, from the seconds per item so far and the items still to
+// run (with the most it could take where the job only knows a bound). Other lines on stderr go
+// through line(), which clears it first.
+class JobLine {
+ public:
+  explicit JobLine(bool enabled) : enabled_(enabled) {}
+  void update(const JobProgress& p) {
+    if (!enabled_) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (p.item != item_) {
+      item_ = p.item;
+      item_start_ = now;
+    }
+    if (p.trials_done < p.trials_total && now - last_ < std::chrono::milliseconds(100)) return;
+    last_ = now;
+    const double in_item = std::chrono::duration<double>(now - item_start_).count();
+    const double frac = p.trials_total ? static_cast<double>(p.trials_done) / static_cast<double>(p.trials_total) : 1.0;
+    const double item_total = frac > 0 ? in_item / frac : 0.0;
+    const double per_item = (p.seconds_done + item_total) / (p.items_done + 1);
+    const double rest = item_total - in_item;
+    std::string left = std::to_string(p.items_left) + " more";
+    if (p.items_left_max != p.items_left) left = "~" + left + (p.items_left_max >= 0 ? ", at most " + std::to_string(p.items_left_max) : "");
+    std::string eta = about_duration(rest + per_item * p.items_left);
+    if (p.items_left_max > p.items_left) eta += " (at most " + about_duration(rest + per_item * p.items_left_max) + ")";
+    const int width = 20, filled = static_cast<int>(frac * width);
+    std::fprintf(stderr, "\r\033[K[%.*s%*s] %s: %llu/%llu trials; %d done%s%s, %s; ETA %s ", filled, "####################",
+                 width - filled, "", p.item.c_str(), static_cast<unsigned long long>(p.trials_done),
+                 static_cast<unsigned long long>(p.trials_total), p.items_done, p.stage.empty() ? "" : ", ", p.stage.c_str(),
+                 left.c_str(), eta.c_str());
+    std::fflush(stderr);
+    shown_ = true;
+  }
+  void line(const std::string& text) {
+    clear();
+    std::fprintf(stderr, "%s\n", text.c_str());
+  }
+  void clear() {
+    if (shown_) std::fprintf(stderr, "\r\033[K");
+    shown_ = false;
+  }
+
+ private:
+  bool enabled_;
+  bool shown_ = false;
+  std::string item_;
+  std::chrono::steady_clock::time_point item_start_{}, last_{};
+};
+
+// Runs a job with its live line, which is cleared however the job ends.
+template <class F>
+auto with_job_line(JobLine& bar, F&& job) {
+  try {
+    auto r = job();
+    bar.clear();
+    return r;
+  } catch (...) {
+    bar.clear();
+    throw;
+  }
+}
+
 int sweep_command(const SweepArgs& a) {
   // The tables the sweep writes into --out, and the report, must not be the scenario.
   const auto in_out = [&](const char* name) { return a.out.empty() ? std::string() : (std::filesystem::path(a.out) / name).string(); };
@@ -792,11 +854,15 @@ int sweep_command(const SweepArgs& a) {
                        ": not with --shard; the same sweep without --shard writes them once every shard is done");
     }
   }
-  if (!a.quiet) o.log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
+  JobLine bar(!a.quiet && ::isatty(STDERR_FILENO) != 0);
+  if (!a.quiet) {
+    o.log = [&bar](const std::string& line) { bar.line(line); };
+    o.progress = [&bar](const JobProgress& p) { bar.update(p); };
+  }
   // The sweep would create its output directory anyway.
   std::unique_ptr<AtomicFile> report = prepare_pictures(a.plots_dir, a.report_path, a.out);
   install_signal_handlers();
-  const SweepResult r = run_sweep(o);
+  const SweepResult r = with_job_line(bar, [&] { return run_sweep(o); });
   if (!a.shard.empty()) {
     if (!a.quiet && !stdout_is_output()) {
       std::printf("sweep shard %s: %zu computed, %zu already done in %s; when every shard is done, the same sweep "
@@ -831,9 +897,13 @@ int samplesize_command(SampleSizeArgs& a) {
   if (!a.json_path.empty()) json_file = std::make_unique<AtomicFile>(a.json_path);
   std::unique_ptr<AtomicFile> report = prepare_pictures(a.plots_dir, a.report_path);
   a.o.cancel = &g_interrupted;
-  if (!a.quiet) a.o.log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
+  JobLine bar(!a.quiet && ::isatty(STDERR_FILENO) != 0);
+  if (!a.quiet) {
+    a.o.log = [&bar](const std::string& line) { bar.line(line); };
+    a.o.progress = [&bar](const JobProgress& p) { bar.update(p); };
+  }
   install_signal_handlers();
-  const SampleSizeResult r = find_sample_size(a.o);
+  const SampleSizeResult r = with_job_line(bar, [&] { return find_sample_size(a.o); });
   const nlohmann::json j = r.to_json(a.o);
   if (outputs_enabled() && (!a.plots_dir.empty() || report)) {
     const std::vector<Figure> figures = samplesize_figures(j);

@@ -125,7 +125,30 @@ TEST_CASE("the sample-size search is reproducible at any thread count", "[sample
   o.threads = 1;
   const nlohmann::json one = find_sample_size(o).to_json(o);
   o.threads = 2;
-  CHECK(find_sample_size(o).to_json(o) == one);
+  // The live progress: every value's trials counted up to its total, values in the order
+  // evaluated, bracketing before refining, the estimate of what is left within its bound.
+  std::vector<JobProgress> seen;
+  o.progress = [&seen](const JobProgress& p) { seen.push_back(p); };
+  const nlohmann::json two = find_sample_size(o).to_json(o);
+  CHECK(two == one);
+  REQUIRE(!seen.empty());
+  std::vector<std::string> items;
+  bool refining = false, ordered = true, bounded = true, counted = true;
+  for (const JobProgress& p : seen) {
+    if (items.empty() || items.back() != p.item) {
+      items.push_back(p.item);
+      counted = counted && p.items_done == static_cast<int>(items.size()) - 1;
+    }
+    counted = counted && p.trials_done <= p.trials_total && p.trials_total == 1000;
+    if (p.stage == "refining") refining = true;
+    ordered = ordered && (p.stage == "refining" || (p.stage == "bracketing" && !refining));
+    bounded = bounded && (p.stage == "bracketing" ? p.items_left_max == -1 : p.items_left <= p.items_left_max);
+  }
+  CHECK(counted);
+  CHECK(refining);
+  CHECK(ordered);
+  CHECK(bounded);
+  CHECK(items.size() == two["points"].size());
 }
 
 TEST_CASE("a target no sample size reaches, or an unknown key or method, is a clear error", "[samplesize]") {

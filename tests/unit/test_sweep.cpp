@@ -55,9 +55,20 @@ TEST_CASE("with common random numbers a grid point equals the plain run of that 
   o.seed = 7;
   o.threads = 2;
   o.out_dir = dir.string();
+  std::vector<JobProgress> seen;
+  o.progress = [&seen](const JobProgress& p) { seen.push_back(p); };
   const SweepResult r = run_sweep(o);
   CHECK(r.points == 2);
   CHECK(r.computed == 2);
+  // The live progress names each point as it runs, with the points left after it.
+  REQUIRE(!seen.empty());
+  CHECK(seen.front().item == "trial.consented=90");
+  CHECK(seen.front().items_done == 0);
+  CHECK(seen.front().items_left == 1);
+  CHECK(seen.back().item == "trial.consented=106");
+  CHECK(seen.back().items_left == 0);
+  CHECK(seen.back().trials_done == 200);
+  o.progress = nullptr;
 
   EngineOptions e;
   e.replicates = 200;
