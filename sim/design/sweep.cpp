@@ -423,7 +423,7 @@ SweepResult run_sweep(const SweepOptions& o) {
   // In a distributed run only the first process wrote the points and writes the tables.
   if (!outputs_enabled()) return result;
   // Collect every point, in grid order, into the tidy CSV and the JSON.
-  AtomicFile csv((dir / "sweep.csv").string());
+  AtomicFile csv((dir / "sweep.csv").string(), "sweep CSV");
   std::string header;
   for (const auto& ax : axes) header += csv_cell(ax.key) + ",";
   csv.write(header + "method,metric,estimate,mcse\n");
@@ -438,7 +438,7 @@ SweepResult run_sweep(const SweepOptions& o) {
   }
   json axis_list = json::array();
   for (const auto& ax : axes) axis_list.push_back({{"key", ax.key}, {"values", ax.values}});
-  AtomicFile js((dir / "sweep.json").string());
+  AtomicFile js((dir / "sweep.json").string(), "sweep JSON");
   js.write(json{{"trialsim_version", TRIALSIM_VERSION},
                 {"scenario", o.scenario_path},
                 {"labels", scenarios.front().labels.to_json()},

@@ -25,6 +25,24 @@ std::atomic<bool> g_stdout_taken{false};
 
 bool stdout_is_output() { return g_stdout_taken.load(); }
 
+namespace {
+nlohmann::json& provenance_fields() {
+  static nlohmann::json fields;  // set by the command line's thread before any output is opened
+  return fields;
+}
+}  // namespace
+
+void set_provenance(nlohmann::json fields) { provenance_fields() = std::move(fields); }
+void add_provenance(const std::string& key, nlohmann::json value) { provenance_fields()[key] = std::move(value); }
+const nlohmann::json& provenance() { return provenance_fields(); }
+std::string provenance_path(const std::string& output) { return output + ".provenance.json"; }
+
+AtomicFile::AtomicFile(std::string path, std::string kind) : AtomicFile(std::move(path)) {
+  kind_ = std::move(kind);
+  // Opened now, so that an unwritable sidecar fails before anything is simulated.
+  if (!tmp_.empty() && provenance().is_object()) sidecar_ = std::make_unique<AtomicFile>(provenance_path(path_));
+}
+
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
   if (path_.empty()) throw InputError("an output file name is empty");
   if (!outputs_enabled()) {
@@ -85,6 +103,13 @@ void AtomicFile::write(const std::string& s) {
 }
 
 void AtomicFile::commit() {
+  if (sidecar_) {
+    nlohmann::json p = provenance();
+    p["output"] = path_;
+    p["kind"] = kind_;
+    sidecar_->write(p.dump(2) + "\n");
+    sidecar_->commit();
+  }
   const bool ok = std::fflush(file_) == 0 && std::ferror(file_) == 0;
   const int close_rc = std::fclose(file_);
   file_ = nullptr;
@@ -145,7 +170,7 @@ std::string month_suffix(double m) { return "_m" + month_label(m); }
 
 }  // namespace
 
-TrialsCsv::TrialsCsv(const Scenario& s, const std::string& path) : scenario_(s), file_(path) { file_.write(header(s)); }
+TrialsCsv::TrialsCsv(const Scenario& s, const std::string& path) : scenario_(s), file_(path, "trials CSV") { file_.write(header(s)); }
 
 // Columns of model parts the scenario does not have (Scenario::has_*, withdrawal_possible,
 // treatment.serum_mg) are left out.

@@ -4,7 +4,10 @@
 #include "sim/io/scenario.hpp"
 #include "sim/engine/trial.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <cstdio>
+#include <memory>
 #include <string>
 
 namespace trialsim {
@@ -17,12 +20,28 @@ bool outputs_enabled();
 // table then stays off stdout, so the output is not mixed with it.
 bool stdout_is_output();
 
+// Provenance. The outputs stay byte-identical at any thread count, shard split or date (tests
+// and merge rely on it), so what made them (version, commit, build, command line, working
+// directory, start time, seed, replicates, threads, scenario, the --set and --vary keys) goes
+// into a sidecar `<output>.provenance.json` beside each output a person asked for. The command
+// line sets the run's fields once (set_provenance, add_provenance) before opening outputs;
+// outputs opened with a kind get the sidecar, written just before the output itself is moved
+// into place. Standard output and devices get none.
+void set_provenance(nlohmann::json fields);
+void add_provenance(const std::string& key, nlohmann::json value);
+const nlohmann::json& provenance();
+// The sidecar's name for an output.
+std::string provenance_path(const std::string& output);
+
 class AtomicFile {
  public:
   // Creates a unique `<path>.tmp-XXXXXX` for writing (and a missing parent directory); throws
   // InputError if it cannot, or if `path` is a directory. "-" is standard output, and a device
   // or pipe (/dev/stdout, a FIFO) is written in place, never replaced.
   explicit AtomicFile(std::string path);
+  // An output a person asked for, described by `kind` (e.g. "summary JSON") in its provenance
+  // sidecar (when provenance is set and the output is a regular file).
+  AtomicFile(std::string path, std::string kind);
   AtomicFile(const AtomicFile&) = delete;
   AtomicFile& operator=(const AtomicFile&) = delete;
   ~AtomicFile();  // removes the temporary file unless committed
@@ -36,12 +55,14 @@ class AtomicFile {
   std::string path_, tmp_;
   std::FILE* file_ = nullptr;
   bool committed_ = false;
+  std::string kind_;
+  std::unique_ptr<AtomicFile> sidecar_;
 };
 
 // One row per simulated trial: funnel counts, arm summaries and every analysis.
 class TrialsCsv {
  public:
-  TrialsCsv(const Scenario& s, const std::string& path);
+  TrialsCsv(const Scenario& s, const std::string& path);  // an output of kind "trials CSV"
   void add(const ReplicateResult& r);
   // The header line and one trial's row, each with its newline.
   static std::string header(const Scenario& s);

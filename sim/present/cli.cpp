@@ -116,13 +116,27 @@ std::unique_ptr<AtomicFile> prepare_pictures(const std::string& plots_dir, const
     std::error_code ec;
     std::filesystem::create_directories(out_dir, ec);  // if this fails, opening the report says so
   }
-  return std::make_unique<AtomicFile>(report_path);
+  return std::make_unique<AtomicFile>(report_path, "HTML report");
 }
 
 // Writes the figures and/or the report asked for.
 void write_pictures(const std::vector<Figure>& figures, const std::string& plots_dir, const std::string& html,
                     std::unique_ptr<AtomicFile>& report) {
-  if (!plots_dir.empty()) write_figures(figures, plots_dir);
+  if (!plots_dir.empty()) {
+    write_figures(figures, plots_dir);
+    // One provenance file for the directory's figures.
+    if (provenance().is_object()) {
+      nlohmann::json p = provenance();
+      p["output"] = plots_dir;
+      p["kind"] = "figures (SVG and PNG)";
+      nlohmann::json names = nlohmann::json::array();
+      for (const Figure& f : figures) names.push_back(f.name);
+      p["figures"] = names;
+      AtomicFile out((std::filesystem::path(plots_dir) / "provenance.json").string());
+      out.write(p.dump(2) + "\n");
+      out.commit();
+    }
+  }
   if (report) {
     report->write(html);
     report->commit();
@@ -314,8 +328,8 @@ int calibrate_command(CalibrateArgs& a) {
     }
   }
   std::unique_ptr<AtomicFile> write_file, json_file;
-  if (!a.write_path.empty()) write_file = std::make_unique<AtomicFile>(a.write_path);
-  if (!a.json_path.empty()) json_file = std::make_unique<AtomicFile>(a.json_path);
+  if (!a.write_path.empty()) write_file = std::make_unique<AtomicFile>(a.write_path, "calibrated scenario");
+  if (!a.json_path.empty()) json_file = std::make_unique<AtomicFile>(a.json_path, "calibration JSON");
   std::unique_ptr<AtomicFile> report = prepare_pictures(a.plots_dir, a.report_path);
   a.o.cancel = &g_interrupted;
   install_signal_handlers();
@@ -444,17 +458,22 @@ int run_command(const RunArgs& a) {
 
   // Create every output before simulating, so an unwritable path fails fast.
   std::unique_ptr<AtomicFile> json_file;
-  if (!a.json_path.empty()) json_file = std::make_unique<AtomicFile>(a.json_path);
+  // A shard's files are intermediate, for merge, whose outputs carry the provenance (and
+  // sidecars named *.json would be caught by `merge shards/*.json`): none for them.
+  if (!a.shard.empty()) set_provenance(nlohmann::json());
+  if (!a.json_path.empty()) {
+    json_file = std::make_unique<AtomicFile>(a.json_path, a.replicate ? "one trial's summary JSON" : "summary JSON");
+  }
   std::unique_ptr<AtomicFile> summary_file;
-  if (!a.summary_csv.empty()) summary_file = std::make_unique<AtomicFile>(a.summary_csv);
+  if (!a.summary_csv.empty()) summary_file = std::make_unique<AtomicFile>(a.summary_csv, "summary CSV");
   std::unique_ptr<TrialsCsv> trials;
   if (!a.trials_csv.empty()) trials = std::make_unique<TrialsCsv>(scenario, a.trials_csv);
 
   std::unique_ptr<AtomicFile> patients;
-  if (!a.patients_csv.empty()) patients = std::make_unique<AtomicFile>(a.patients_csv);
+  if (!a.patients_csv.empty()) patients = std::make_unique<AtomicFile>(a.patients_csv, "patients CSV");
   std::unique_ptr<AtomicFile> patients_long;
   if (!a.patients_long.empty()) {
-    patients_long = std::make_unique<AtomicFile>(a.patients_long);
+    patients_long = std::make_unique<AtomicFile>(a.patients_long, "patients CSV, long");
     patients_long->write(PatientsLong::header(scenario));
   }
   std::unique_ptr<AtomicFile> report = prepare_pictures(a.plots_dir, a.report_path);
@@ -620,8 +639,12 @@ int merge_command(const MergeArgs& a) {
     }
   }
   scenario.source = ref.source;
+  add_provenance("scenario", ref.scenario_path);
+  add_provenance("seed", ref.seed);
+  add_provenance("replicates", ref.replicates);
+  add_provenance("set", ref.sets);
   std::unique_ptr<AtomicFile> json_file;
-  if (!a.json_path.empty()) json_file = std::make_unique<AtomicFile>(a.json_path);
+  if (!a.json_path.empty()) json_file = std::make_unique<AtomicFile>(a.json_path, "summary JSON");
   std::unique_ptr<AtomicFile> trials;
   if (!a.trials_csv.empty()) {
     for (const RunShard& s : shards) {
@@ -629,10 +652,10 @@ int merge_command(const MergeArgs& a) {
         throw InputError("--trials-csv: " + s.file + " was run without --trials-csv, so it holds no trial rows");
       }
     }
-    trials = std::make_unique<AtomicFile>(a.trials_csv);
+    trials = std::make_unique<AtomicFile>(a.trials_csv, "trials CSV");
   }
   std::unique_ptr<AtomicFile> summary_file;
-  if (!a.summary_csv.empty()) summary_file = std::make_unique<AtomicFile>(a.summary_csv);
+  if (!a.summary_csv.empty()) summary_file = std::make_unique<AtomicFile>(a.summary_csv, "summary CSV");
   std::unique_ptr<AtomicFile> report = prepare_pictures(a.plots_dir, a.report_path);
   install_signal_handlers();
 
@@ -717,7 +740,7 @@ struct ValidateArgs {
 
 int validate_command(const ValidateArgs& a) {
   std::unique_ptr<AtomicFile> json_file;
-  if (!a.json_path.empty()) json_file = std::make_unique<AtomicFile>(a.json_path);
+  if (!a.json_path.empty()) json_file = std::make_unique<AtomicFile>(a.json_path, "validation JSON");
   // The case table goes to stdout, or to stderr when the JSON does (--json -).
   std::FILE* table = stdout_is_output() ? stderr : stdout;
   std::fprintf(table, "trialsim %s validation: %llu simulated trials per scenario, seed %llu\n", TRIALSIM_VERSION,
@@ -894,7 +917,7 @@ struct SampleSizeArgs {
 int samplesize_command(SampleSizeArgs& a) {
   check_distinct_files(a.o.scenario_path, {{"--json", a.json_path}, {"--report", a.report_path}});
   std::unique_ptr<AtomicFile> json_file;
-  if (!a.json_path.empty()) json_file = std::make_unique<AtomicFile>(a.json_path);
+  if (!a.json_path.empty()) json_file = std::make_unique<AtomicFile>(a.json_path, "sample-size JSON");
   std::unique_ptr<AtomicFile> report = prepare_pictures(a.plots_dir, a.report_path);
   a.o.cancel = &g_interrupted;
   JobLine bar(!a.quiet && ::isatty(STDERR_FILENO) != 0);
@@ -917,6 +940,43 @@ int samplesize_command(SampleSizeArgs& a) {
   return 0;
 }
 
+}  // namespace
+
+namespace {
+// The fields every output's provenance sidecar shares (sim/io/writers.hpp), from the command line
+// as given; each command adds what it ran with.
+nlohmann::json provenance_base(int argc, char** argv, const std::string& command) {
+  nlohmann::json args = nlohmann::json::array();
+  for (int k = 0; k < argc; ++k) args.push_back(argv[k]);
+  std::error_code ec;
+  const std::string cwd = std::filesystem::current_path(ec).string();
+  const std::time_t now = std::time(nullptr);
+  char when[32];
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return {{"trialsim_version", TRIALSIM_VERSION},
+          {"commit", build_commit()},
+          {"build_type", build_type()},
+          {"command", command},
+          {"command_line", args},
+          {"working_directory", ec ? nlohmann::json(nullptr) : nlohmann::json(cwd)},
+          {"started_utc", when}};
+}
+
+void add_run_provenance(const std::string& scenario, std::uint64_t seed, nlohmann::json replicates, int threads,
+                        const std::vector<std::string>& sets, const std::vector<std::string>& varies) {
+  add_provenance("scenario", scenario);
+  add_provenance("seed", seed);
+  add_provenance("replicates", std::move(replicates));
+  add_provenance("threads", effective_threads(threads));
+  add_provenance("set", sets);
+  add_provenance("vary", varies);
+}
+
+nlohmann::json replicates_of(std::uint64_t reps, const PrecisionTarget& precision) {
+  return precision.active() ? nlohmann::json{{"precision", precision.to_json()}} : nlohmann::json(reps);
+}
 }  // namespace
 
 int cli_main(int argc, char** argv) {
@@ -1150,19 +1210,45 @@ int cli_main(int argc, char** argv) {
     return 2;
   }
   try {
-    if (validate->parsed()) return validate_command(v);
-    if (calibrate_app->parsed()) return calibrate_command(cal);
-    if (merge->parsed()) return merge_command(mg);
+    std::string command = "run";
+    for (const CLI::App* x : app.get_subcommands({})) {
+      if (x->parsed()) command = x->get_name();
+    }
+    set_provenance(provenance_base(argc, argv, command));
+    if (validate->parsed()) {
+      add_run_provenance("(built-in validation cases)", v.seed, v.reps, v.threads, {}, {});
+      return validate_command(v);
+    }
+    if (calibrate_app->parsed()) {
+      add_run_provenance(cal.o.scenario_path, cal.o.seed, nlohmann::json{{"per_evaluation", cal.o.replicates}}, cal.o.threads,
+                         cal.o.sets, {});
+      add_provenance("observed", cal.o.observed_path);
+      add_provenance("free", cal.free_specs);
+      return calibrate_command(cal);
+    }
+    if (merge->parsed()) {
+      add_provenance("shards", mg.shards);
+      return merge_command(mg);
+    }
     if (sweep->parsed()) {
       check_cap(sweep_cap, w.precision);
+      add_run_provenance(w.scenario, w.seed, replicates_of(w.reps, w.precision), w.threads, w.sets, w.varies);
+      add_provenance("common_random_numbers", !w.no_crn);
       return sweep_command(w);
     }
     if (samplesize->parsed()) {
       check_cap(ss_cap, ss.o.precision);
+      add_run_provenance(ss.o.scenario_path, ss.o.seed, replicates_of(ss.o.replicates, ss.o.precision), ss.o.threads,
+                         ss.o.sets, {});
+      add_provenance("method", ss.o.method);
+      add_provenance("key", ss.o.key);
       return samplesize_command(ss);
     }
     check_cap(run_cap, a.precision);
     a.reps_given = reps->count() > 0;
+    add_run_provenance(a.scenario, a.seed, replicates_of(a.reps, a.precision), a.threads, a.sets, {});
+    if (a.replicate) add_provenance("replicate", *a.replicate);
+    if (!a.shard.empty()) add_provenance("shard", a.shard);
     return run_command(a);
   } catch (const InputError& e) {
     std::cerr << e.what() << "\n";

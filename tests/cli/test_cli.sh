@@ -188,6 +188,32 @@ else bad "--patients-long run"; fi
 expect_error "patients-long too many trials" "--patients-long: writes every trial's patients; at most 100000 trials, got --reps 200000" -- run "$seed" --reps 200000 --patients-long "$work/out/l.csv"
 expect_error "patients-long with a shard" "--patients-long: not with --shard" -- run "$seed" --reps 10 --shard 0/2 --json "$work/out/s.json" --patients-long "$work/out/l.csv"
 
+# Provenance: every output a person asked for has a sidecar <output>.provenance.json with what
+# made it; the outputs themselves stay the same bytes at any thread count.
+if "$bin" run "$seed" --reps 64 --seed 5 --threads 1 --quiet --set treatment.effect_mmHg=3 --json "$work/pv/s.json" \
+     --summary-csv "$work/pv/s.csv" --trials-csv "$work/pv/t.csv" --report "$work/pv/r.html" --plots "$work/pv/plots" &&
+   "$bin" run "$seed" --reps 64 --seed 5 --threads 2 --quiet --set treatment.effect_mmHg=3 --json "$work/pv/s2.json" &&
+   "$bin" sweep "$seed" --vary trial.consented=60,80 --reps 64 --quiet --out "$work/pv/sw"; then
+  all=1
+  for f in s.json s.csv t.csv r.html plots/provenance.json sw/sweep.csv sw/sweep.json; do
+    side="$work/pv/$f.provenance.json"
+    [ "$f" = plots/provenance.json ] && side="$work/pv/$f"
+    for key in trialsim_version commit build_type command command_line working_directory started_utc scenario seed \
+               replicates threads set vary output kind; do
+      grep -q "^  \"$key\": " "$side" || { all=0; echo "provenance of $f lacks $key"; }
+    done
+    case $f in
+      sw/*) grep -q '"command": "sweep"' "$side" && grep -q '"trial.consented=60,80"' "$side" || { all=0; echo "sweep provenance: $(cat "$side")"; } ;;
+      *) grep -q '"command": "run"' "$side" && grep -q '"seed": 5,' "$side" && grep -q '"replicates": 64,' "$side" &&
+           grep -q '"threads": 1,' "$side" && grep -q '"treatment.effect_mmHg=3"' "$side" || { all=0; echo "run provenance: $(cat "$side")"; } ;;
+    esac
+  done
+  if [ "$all" -eq 1 ] && cmp -s "$work/pv/s.json" "$work/pv/s2.json" && ! grep -q provenance "$work/pv/s.json"; then ok
+  else bad "provenance sidecars, or outputs that differ by thread count"; fi
+else bad "provenance runs"; fi
+"$bin" run "$seed" --reps 20 --quiet --shard 0/2 --json "$work/pv/sh.json" --trials-csv "$work/pv/sh.csv"
+if [ -s "$work/pv/sh.json" ] && ! ls "$work/pv/" | grep -q '^sh\..*provenance'; then ok; else bad "a shard's files got provenance sidecars"; fi
+
 # Your own trial (configs/blood_pressure.toml, with a unit that is not the seed's): every
 # table, CSV header, figure and report says its labels, and shows no row, column or box of the
 # seed trial's parts it switches off (serum Mg and titration, the prior-medication exclusion,
