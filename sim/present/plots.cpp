@@ -125,6 +125,9 @@ constexpr std::array<int, 8> kPoints = {7, 5, 9, 11, 13, 15, 6, 4};
 constexpr std::array<int, 8> kDashes = {1, 2, 1, 4, 1, 2, 1, 4};
 constexpr std::size_t kMaxSeries = kColours.size();
 constexpr std::size_t kMaxPanels = 9;
+// Above this many lines in a panel their ±1.96 MC SE bands would cover one another: they are
+// left out (the caption says so, and sweep.csv has every MC SE).
+constexpr std::size_t kMaxBands = 4;
 constexpr const char* kTreatmentColour = "#D55E00";
 constexpr const char* kControlColour = "#0072B2";
 
@@ -435,7 +438,7 @@ std::string panel_plot(Plotter& plotter, const std::string& stem, const Panel& p
   const std::string file = plotter.data(stem, blocks);
   // Bands first, so that every line is drawn over every band.
   std::vector<std::string> items;
-  for (std::size_t k = 0; k < drawn.size(); ++k) {
+  for (std::size_t k = 0; k < drawn.size() && drawn.size() <= kMaxBands; ++k) {
     items.push_back(file + " index " + std::to_string(k) + " using 1:3:4 with filledcurves lt " +
                     std::to_string(drawn[k] % kMaxSeries + 1) + " notitle");
   }
@@ -487,10 +490,20 @@ bool within_noise(const std::vector<Panel>& panels) {
 // x label, and a legend band across the bottom instead of legends inside the data.
 Figure chart_figure(Plotter& plotter, const std::string& name, const std::string& title, const std::string& given_caption,
                     const XAxis& x, const std::vector<Panel>& panels, const ChartOptions& o) {
+  // Panels with more lines than kMaxBands are drawn without their bands.
+  std::size_t banded = 0, unbanded = 0;
+  for (const Panel& p : panels) {
+    const auto lines = static_cast<std::size_t>(std::count_if(p.series.begin(), p.series.end(), has_data));
+    (lines > kMaxBands ? unbanded : banded) += lines > 0 ? 1 : 0;
+  }
   const std::string caption =
-      given_caption + (within_noise(panels) ? " No line moves by more than its Monte Carlo error: the differences between "
-                                              "points, however the axis draws them, are noise."
-                                            : "");
+      given_caption +
+      (unbanded > 0 ? " With more than " + std::to_string(kMaxBands) + " lines in a panel the bands are left out, so that the lines stay " +
+                          "readable (every MC SE is in sweep.csv)."
+                    : "") +
+      (within_noise(panels) ? " No line moves by more than its Monte Carlo error: the differences between "
+                              "points, however the axis draws them, are noise."
+                            : "");
   const std::size_t n = panels.size();
   const std::size_t cols = n <= 3 ? n : (n == 4 ? 2 : 3);
   const std::size_t rows = (n + cols - 1) / cols;
@@ -560,7 +573,7 @@ Figure chart_figure(Plotter& plotter, const std::string& name, const std::string
     for (const auto& [i, label] : entries) {
       body += ", keyentry with linespoints lt " + std::to_string(i % kMaxSeries + 1) + " title " + gp(label);
     }
-    body += ", keyentry with filledcurves lc rgb '#888888' title '±1.96 MC SE'";
+    if (banded > 0) body += ", keyentry with filledcurves lc rgb '#888888' title '±1.96 MC SE'";
     if (o.reference) body += ", keyentry with lines lc rgb '#222222' dt 2 lw 1.5 title " + gp(o.reference_label);
     body += "\n";
   }
@@ -903,6 +916,7 @@ struct SweepGrid {
   XAxis x;
   std::vector<double> x_pos;  // position of each x value on the axis
   std::vector<std::string> other_keys;
+  std::vector<std::vector<std::string>> other_values;  // each other axis's values
   std::vector<std::string> combo_labels;  // one per combination of the other axes, grid order
   struct Point {
     std::size_t xi, combo;
@@ -971,6 +985,7 @@ SweepGrid read_sweep(const json& sweep) {
   g.combos_total = 1;
   for (std::size_t a = 1; a < ax.size(); ++a) {
     g.other_keys.push_back(ax[a].first);
+    g.other_values.push_back(ax[a].second);
     g.combos_total *= ax[a].second.size();
   }
   for (std::size_t c = 0; c < g.combos_total; ++c) {
@@ -1082,6 +1097,40 @@ Figure method_figure(Plotter& plotter, const SweepGrid& g, const char* metric, c
 
 Figure design_figure(Plotter& plotter, const SweepGrid& g, const Metric& metric, const std::string& name,
                      const std::string& title, const std::string& what, const ChartOptions& o) {
+  if (g.other_keys.size() >= 2 && g.combos_total > kMaxBands) {
+    // Small multiples: a panel per value of the second axis, lines for the combinations of
+    // the others, rather than every combination on one chart.
+    const std::size_t first = g.other_values[0].size(), per = g.combos_total / first;
+    const std::size_t lines = std::min(per, kMaxSeries);
+    std::vector<std::string> labels(lines);
+    for (std::size_t c = 0; c < lines; ++c) {
+      std::size_t rest = c;
+      std::vector<std::string> parts(g.other_keys.size());
+      for (std::size_t a = g.other_keys.size(); a-- > 1;) {
+        parts[a] = short_key(g.other_keys[a]) + "=" + g.other_values[a][rest % g.other_values[a].size()];
+        rest /= g.other_values[a].size();
+      }
+      for (std::size_t a = 1; a < parts.size(); ++a) labels[c] += (a > 1 ? ", " : "") + parts[a];
+    }
+    std::vector<Panel> panels;
+    for (std::size_t v = 0; v < first && v < kMaxPanels; ++v) {
+      Panel p{short_key(g.other_keys[0]) + "=" + g.other_values[0][v], std::vector<Series>(lines)};
+      for (std::size_t c = 0; c < lines; ++c) p.series[c].label = labels[c];
+      for (const auto& pt : g.points) {
+        if (pt.combo / per != v || pt.combo % per >= lines) continue;
+        const auto [y, mcse] = metric(*pt.summary);
+        p.series[pt.combo % per].points.push_back({g.x_pos[pt.xi], y, mcse});
+      }
+      panels.push_back(std::move(p));
+    }
+    std::string rest_keys;
+    for (std::size_t a = 1; a < g.other_keys.size(); ++a) rest_keys += (a > 1 ? ", " : "") + g.other_keys[a];
+    std::string note = " One panel per value of " + g.other_keys[0] + "; lines are the combinations of " + rest_keys + ".";
+    if (first > kMaxPanels) note += " Only the first " + std::to_string(kMaxPanels) + " of " + std::to_string(first) + " panels are drawn.";
+    if (per > kMaxSeries) note += " Only the first " + std::to_string(kMaxSeries) + " of " + std::to_string(per) + " lines are drawn.";
+    if (first > kMaxPanels || per > kMaxSeries) note += " All points are in sweep.csv.";
+    return chart_figure(plotter, name, title, what + " against " + g.x_key + "." + g.x_note + note + band_note(g), g.x, panels, o);
+  }
   Panel p{"", combo_series(g, metric)};
   if (g.other_keys.empty()) p.series[0].label.clear();
   return chart_figure(plotter, name, title, what + " against " + g.x_key + "." + g.x_note + series_note(g) + band_note(g),

@@ -344,6 +344,21 @@ TEST_CASE("many methods and combinations are capped and the caption says so", "[
   for (const std::string& m : methods) panels += figures[0].svg.find(">" + m + "</text>") != std::string::npos;
   CHECK(panels == 9);
   CHECK(figures[0].svg.find("sd_measurement=1, readings_per_visit=2") != std::string::npos);
+  // Eight lines in each method's panel: no bands, and the caption and legend say so.
+  CHECK(figures[0].caption.find("bands are left out") != std::string::npos);
+  CHECK(figures[0].svg.find("MC SE</text>") == std::string::npos);
+  // The design figures are small multiples: a panel per value of the second axis, a line per
+  // combination of the rest, with their bands (three lines).
+  const Figure& burden = figures[3];
+  CHECK(burden.caption.find("One panel per value of spp.sd_measurement; lines are the combinations of "
+                            "measurement.readings_per_visit.") != std::string::npos);
+  for (const char* title : {">sd_measurement=1</text>", ">sd_measurement=2</text>", ">sd_measurement=3</text>",
+                            ">readings_per_visit=3</text>"}) {
+    INFO(title);
+    CHECK(burden.svg.find(title) != std::string::npos);
+  }
+  CHECK(burden.caption.find("bands are left out") == std::string::npos);
+  CHECK(burden.svg.find("MC SE</text>") != std::string::npos);
 }
 
 TEST_CASE("undefined summary values never reach a figure as NaN", "[plots]") {
