@@ -58,7 +58,7 @@ for page in run bp sweep ss cal; do
   want=$(ls "$work/$page/"*.svg 2>/dev/null | wc -l)
   probe="$work/${page}_probe.html"
   awk -v js="$work/check.js" '/<\/body>/ { while ((getline line < js) > 0) print line; close(js) } { print }' "$html" >"$probe"
-  verdict=$(timeout 120 "$browser" --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1280,1000 \
+  verdict=$(timeout 120 "$browser" --headless --no-sandbox --disable-gpu --disable-dev-shm-usage --hide-scrollbars --window-size=1280,1000 \
               --virtual-time-budget=10000 --dump-dom "file://$probe" 2>/dev/null |
             grep -o 'data-check="[^"]*"' | head -1)
   if [ "$verdict" = "data-check=\"figures=$want ok\"" ] && [ "$want" -gt 0 ]; then ok
