@@ -1,0 +1,209 @@
+#include "models/group_sequential.hpp"
+
+#include <boost/math/distributions/normal.hpp>
+#include <boost/math/tools/roots.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <stdexcept>
+
+namespace trialsim {
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+// Jennison & Turnbull's grid density (section 19.2.1): r = 16 gives boundaries to about 1e-6;
+// 32 to well below it, at (6r)^2 = 37 000 products a look.
+constexpr int kGridR = 32;
+
+double upper_tail(double x) { return 0.5 * std::erfc(x / std::sqrt(2.0)); }  // 1 - Phi(x)
+double lower_tail(double x) { return 0.5 * std::erfc(-x / std::sqrt(2.0)); }  // Phi(x)
+double density(double x) { return std::exp(-0.5 * x * x) / std::sqrt(2.0 * M_PI); }
+
+double z_quantile(double p) { return boost::math::quantile(boost::math::normal(), p); }
+
+// Simpson's rule on Jennison & Turnbull's grid for N(mu, 1) restricted to (a, b): the points
+// mu - 3 - 4 log(r / i) (i < r), mu - 3 + 3 (i - r) / (2 r) (r <= i <= 5r), mu + 3 + 4 log(r /
+// (6r - i)) (i > 5r), those inside (a, b) with a and b themselves where finite, then the
+// midpoints; `z` the nodes, `w` their weights.
+void grid(double mu, double a, double b, std::vector<double>& z, std::vector<double>& w) {
+  std::vector<double> x;
+  const int r = kGridR;
+  if (std::isfinite(a)) x.push_back(a);
+  for (int i = 1; i <= 6 * r - 1; ++i) {
+    double v;
+    if (i < r) {
+      v = mu - 3.0 - 4.0 * std::log(static_cast<double>(r) / i);
+    } else if (i <= 5 * r) {
+      v = mu - 3.0 + 3.0 * (i - r) / (2.0 * r);
+    } else {
+      v = mu + 3.0 + 4.0 * std::log(static_cast<double>(r) / (6 * r - i));
+    }
+    if (v > a && v < b) x.push_back(v);
+  }
+  if (std::isfinite(b)) x.push_back(b);
+  z.clear();
+  w.clear();
+  if (x.size() < 2) {  // the region holds no grid point: its two ends (or nothing)
+    if (x.size() == 1) {
+      z.push_back(x[0]);
+      w.push_back(0.0);
+    }
+    return;
+  }
+  const std::size_t m = x.size();
+  z.resize(2 * m - 1);
+  w.assign(2 * m - 1, 0.0);
+  for (std::size_t i = 0; i < m; ++i) z[2 * i] = x[i];
+  for (std::size_t i = 0; i + 1 < m; ++i) z[2 * i + 1] = 0.5 * (x[i] + x[i + 1]);
+  for (std::size_t i = 0; i + 1 < m; ++i) {
+    const double h = x[i + 1] - x[i];
+    w[2 * i] += h / 6.0;
+    w[2 * i + 1] += 4.0 * h / 6.0;
+    w[2 * i + 2] += h / 6.0;
+  }
+}
+
+void check_fractions(const std::vector<double>& t) {
+  if (t.empty()) throw std::invalid_argument("no looks");
+  for (std::size_t k = 0; k < t.size(); ++k) {
+    if (!(t[k] > 0.0 && t[k] <= 1.0) || (k > 0 && !(t[k] > t[k - 1]))) {
+      throw std::invalid_argument("information fractions must increase in (0, 1]");
+    }
+  }
+  if (std::abs(t.back() - 1.0) > 1e-12) throw std::invalid_argument("the last information fraction must be 1");
+}
+
+// The sub-density of Z_k on the continuation region, as grid nodes with weights folded in:
+// E[f(Z_k); no crossing before k, and continuing at k] ~ sum_j h[j] f(z[j]).
+struct Stage {
+  std::vector<double> z, h;
+};
+
+// Stage 1 on (lo, hi), under mean mu1.
+Stage first_stage(double mu1, double lo, double hi) {
+  Stage s;
+  std::vector<double> w;
+  grid(mu1, lo, hi, s.z, w);
+  s.h.reserve(s.z.size());
+  for (std::size_t j = 0; j < s.z.size(); ++j) s.h.push_back(w[j] * density(s.z[j] - mu1));
+  return s;
+}
+
+// From look k-1 (fraction t0) to look k (t1): the sub-density on (lo, hi) (J&T eq. 19.3).
+Stage next_stage(const Stage& prev, double t0, double t1, double drift, double lo, double hi) {
+  const double delta = t1 - t0, sd = std::sqrt(delta), s0 = std::sqrt(t0), s1 = std::sqrt(t1);
+  Stage s;
+  std::vector<double> w;
+  grid(drift * s1, lo, hi, s.z, w);
+  s.h.assign(s.z.size(), 0.0);
+  for (std::size_t j = 0; j < s.z.size(); ++j) {
+    double sum = 0;
+    for (std::size_t i = 0; i < prev.z.size(); ++i) {
+      sum += prev.h[i] * density((s.z[j] * s1 - prev.z[i] * s0 - drift * delta) / sd);
+    }
+    s.h[j] = w[j] * sum * s1 / sd;
+  }
+  return s;
+}
+
+// P(no crossing before look k, and Z_k >= c) (+ P(..., Z_k <= -c) with two sides), look k at
+// fraction t1 after `prev` at t0; for the first look prev is empty and t0 = 0.
+double exit_probability(const Stage* prev, double t0, double t1, double drift, double c, int sides) {
+  if (prev == nullptr) {
+    const double mu = drift * std::sqrt(t1);
+    return upper_tail(c - mu) + (sides == 2 ? lower_tail(-c - mu) : 0.0);
+  }
+  const double delta = t1 - t0, sd = std::sqrt(delta), s0 = std::sqrt(t0), s1 = std::sqrt(t1);
+  double p = 0;
+  for (std::size_t i = 0; i < prev->z.size(); ++i) {
+    const double shift = prev->z[i] * s0 + drift * delta;
+    double e = upper_tail((c * s1 - shift) / sd);
+    if (sides == 2) e += lower_tail((-c * s1 - shift) / sd);
+    p += prev->h[i] * e;
+  }
+  return p;
+}
+
+}  // namespace
+
+double SpendingFunction::spent(double t, std::size_t look) const {
+  if (t <= 0) return 0.0;
+  switch (type) {
+    case SpendingType::obrien_fleming:
+      return t >= 1.0 ? alpha : 2.0 * upper_tail(z_quantile(1.0 - alpha / 2.0) / std::sqrt(t));
+    case SpendingType::pocock: return t >= 1.0 ? alpha : alpha * std::log(1.0 + (std::exp(1.0) - 1.0) * t);
+    case SpendingType::hwang_shih_decani:
+      if (t >= 1.0) return alpha;
+      if (gamma == 0.0) return alpha * t;
+      return alpha * -std::expm1(-gamma * t) / -std::expm1(-gamma);
+    case SpendingType::user:
+      if (look >= cumulative.size()) throw std::invalid_argument("user spending needs one cumulative alpha per look");
+      return cumulative[look];
+  }
+  return alpha;
+}
+
+double SpendingFunction::spent(double t, std::size_t look, int sides) const {
+  if (sides != 2) return spent(t, look);
+  SpendingFunction half = *this;
+  half.alpha = alpha / 2.0;
+  for (double& a : half.cumulative) a /= 2.0;
+  return 2.0 * half.spent(t, look);
+}
+
+std::vector<double> efficacy_bounds(const std::vector<double>& t, const SpendingFunction& f, int sides) {
+  check_fractions(t);
+  if (sides != 1 && sides != 2) throw std::invalid_argument("sides must be 1 or 2");
+  std::vector<double> c(t.size(), kInf);
+  Stage stage;
+  bool have_stage = false;
+  double before = 0.0;
+  for (std::size_t k = 0; k < t.size(); ++k) {
+    const double cumulative = f.spent(t[k], k, sides);
+    const double target = cumulative - before;
+    if (target < -1e-15) throw std::invalid_argument("cumulative alpha must not decrease");
+    const double t0 = k == 0 ? 0.0 : t[k - 1];
+    if (target > 0) {
+      if (!have_stage) {
+        c[k] = sides == 2 ? z_quantile(1.0 - target / 2.0) : z_quantile(1.0 - target);
+      } else {
+        // Exit probability falls as c rises: the root lies between the marginal quantile's
+        // ceiling (continuation only lowers the probability) and far below it.
+        const auto gap = [&](double x) { return exit_probability(&stage, t0, t[k], 0.0, x, sides) - target; };
+        double lo = -10.0, hi = (sides == 2 ? z_quantile(1.0 - target / 2.0) : z_quantile(1.0 - target)) + 1.0;
+        if (gap(lo) < 0) throw std::invalid_argument("cannot spend that much alpha at look " + std::to_string(k + 1));
+        std::uintmax_t iterations = 200;
+        const auto root = boost::math::tools::toms748_solve(gap, lo, hi, boost::math::tools::eps_tolerance<double>(50), iterations);
+        c[k] = 0.5 * (root.first + root.second);
+      }
+    }
+    before = cumulative;
+    if (k + 1 < t.size()) {
+      const double lo = sides == 2 ? -c[k] : -kInf;
+      stage = have_stage ? next_stage(stage, t0, t[k], 0.0, lo, c[k]) : first_stage(0.0, lo, c[k]);
+      have_stage = true;
+    }
+  }
+  return c;
+}
+
+std::vector<double> crossing_probabilities(const std::vector<double>& t, const std::vector<double>& bounds, int sides,
+                                           double drift) {
+  check_fractions(t);
+  if (bounds.size() != t.size()) throw std::invalid_argument("one boundary per look");
+  std::vector<double> p(t.size(), 0.0);
+  Stage stage;
+  for (std::size_t k = 0; k < t.size(); ++k) {
+    const double t0 = k == 0 ? 0.0 : t[k - 1];
+    p[k] = std::isfinite(bounds[k]) ? exit_probability(k == 0 ? nullptr : &stage, t0, t[k], drift, bounds[k], sides) : 0.0;
+    if (k + 1 < t.size()) {
+      const double lo = sides == 2 ? -bounds[k] : -kInf;
+      stage = k == 0 ? first_stage(drift * std::sqrt(t[0]), lo, bounds[k]) : next_stage(stage, t0, t[k], drift, lo, bounds[k]);
+    }
+  }
+  return p;
+}
+
+}  // namespace trialsim
