@@ -348,10 +348,10 @@ std::string SummaryAccumulator::to_table(std::uint64_t seed) const {
     o << line;
   };
   row("consented", consented_);
-  if (s.population.prior_mg_prob > 0) row("excluded: prior Mg preparation", prior_mg_);
+  if (s.has_prior_exclusion()) row("excluded: prior Mg preparation", prior_mg_);
   row("lost before baseline", lost_pre_baseline_);
-  if (s.screening.entry_max) row("excluded: entry " + L.outcome + " >= entry_max", entry_above_max_);
-  if (s.screening.entry_min) row("excluded: entry " + L.outcome + " < entry_min", entry_below_min_);
+  if (s.has_entry_max()) row("excluded: entry " + L.outcome + " >= entry_max", entry_above_max_);
+  if (s.has_entry_min()) row("excluded: entry " + L.outcome + " < entry_min", entry_below_min_);
   row("randomized", randomized_);
 
   std::snprintf(line, sizeof line, "\n  %-36s %16s %16s\n", "", L.treatment.c_str(), L.control.c_str());

@@ -56,6 +56,13 @@ Labels Labels::from_json(const nlohmann::json& scenario) {
   return l;
 }
 
+Labels Labels::of_output(const nlohmann::json& doc) {
+  if (doc.is_object() && doc.contains("scenario") && doc["scenario"].is_object() && doc["scenario"].contains("labels")) {
+    return from_json(doc["scenario"]);
+  }
+  return from_json(doc);
+}
+
 nlohmann::json Labels::to_json() const {
   return {{"outcome", outcome}, {"unit", unit}, {"treatment", treatment}, {"control", control}};
 }

@@ -41,6 +41,9 @@ struct Labels {
   // From a scenario's JSON (its "labels" object); the seed trial's for JSON written before
   // labels existed.
   static Labels from_json(const nlohmann::json& scenario);
+  // The labels of an output's JSON: its resolved scenario's (run summary, sample size) or its
+  // own top-level ones (sweep.json, calibration JSON).
+  static Labels of_output(const nlohmann::json& doc);
   nlohmann::json to_json() const;
   // The arm's label for a data key ("treatment" or "control"); other keys as they are.
   std::string arm(const std::string& key) const;

@@ -274,7 +274,7 @@ void write_patients_csv(const Scenario& s, const TrialData& trial, AtomicFile& f
   const auto& months = s.trial.months;
   // Parts the scenario does not have (population.labs, treatment.serum_mg, a prior-medication
   // exclusion) have no columns.
-  const bool labs = s.population.labs, mg = s.treatment.serum_mg, prior = s.population.prior_mg_prob > 0;
+  const bool labs = s.population.labs, mg = s.treatment.serum_mg, prior = s.has_prior_exclusion();
   std::string h = std::string("id,status,arm,stratum,age,male") + (labs ? ",vintage_years" : "") + ",diabetes" +
                   (prior ? ",prior_mg" : "");
   if (labs) {

@@ -223,7 +223,7 @@ std::string replicate_table(const Scenario& s, const ReplicateResult& r, std::ui
                   std::to_string(r.replicate) + "  seed " + std::to_string(seed) + "\ntests " + s.hypothesis_text() +
                   (s.trial.sides == 1 ? "; CI: two-sided at 1 - 2 alpha, its lower end the one-sided bound" : "") + "\n";
   char line[256];
-  const std::string prior = s.population.prior_mg_prob > 0 ? ", excluded prior Mg " + std::to_string(r.prior_mg) : "";
+  const std::string prior = s.has_prior_exclusion() ? ", excluded prior Mg " + std::to_string(r.prior_mg) : "";
   std::snprintf(line, sizeof line,
                 "consented %d%s, lost before baseline %d, excluded by entry cutoff %d, randomized %d\n",
                 r.consented, prior.c_str(), r.lost_pre_baseline, r.entry_above_max + r.entry_below_min, r.randomized);

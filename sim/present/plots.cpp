@@ -592,8 +592,6 @@ Spread spread_of(const json& v) {
   return {json_number(v, {"estimate"}), json_number(v, {"sd"}), json_number(v, {"min"}), json_number(v, {"max"})};
 }
 
-// The scenario's labels (sim/io/scenario.hpp) from a run summary.
-Labels summary_labels(const json& summary) { return Labels::from_json(member(summary, "scenario")); }
 
 
 // A box of the flow diagram: centre, size (canvas units, 0-100 both ways) and lines of text.
@@ -647,7 +645,7 @@ Figure consort_figure(Plotter& plotter, const json& summary) {
   const std::string last_month = months.is_array() && !months.empty() && months.back().is_number()
                                      ? fixed(months.back().get<double>(), 0)
                                      : "the last visit";
-  const Labels labels = summary_labels(summary);
+  const Labels labels = Labels::of_output(summary);
   const std::string max_text = entry_max ? fixed(*entry_max, 0) + " " + labels.unit : "entry_max";
   const std::string min_text = entry_min ? fixed(*entry_min, 0) + " " + labels.unit : "entry_min";
   // Steps the scenario does not have (no prior-medication exclusion, no cutoff on a side) are
@@ -825,7 +823,7 @@ std::optional<Figure> estimates_figure(Plotter& plotter, const json& summary, co
   }
   const std::string te = datum(samples.true_effect);
   const std::string title = "Distribution of the estimated treatment effect";
-  const Labels labels = summary_labels(summary);
+  const Labels labels = Labels::of_output(summary);
   std::string body = preamble() + title_cmd(title) + "set xlabel " +
                      gp("estimated effect, " + labels.treatment + " minus " + labels.control + " (" + labels.unit + ")") +
                      "\nset ylabel " + gp("density (per " + labels.unit + ")") + "\n"
@@ -875,7 +873,7 @@ std::optional<Figure> rtm_figure(Plotter& plotter, const json& summary) {
   }
   if (!any) return std::nullopt;
   const std::string file = plotter.data("rtm", rows);
-  const Labels labels = summary_labels(summary);
+  const Labels labels = Labels::of_output(summary);
   const std::string title = "Why the observed " + labels.outcome + " changed, per arm";
   const std::string body = preamble() + title_cmd(title) +
                            "set style data histograms\nset style histogram errorbars gap 1.2 lw 1.5\n"
@@ -952,7 +950,7 @@ SweepGrid read_sweep(const json& sweep) {
   SweepGrid g;
   g.x_key = ax[0].first;
   const auto& xv = ax[0].second;
-  g.x.label = key_label(g.x_key, Labels::from_json(sweep));
+  g.x.label = key_label(g.x_key, Labels::of_output(sweep));
   g.x.categorical = std::any_of(xv.begin(), xv.end(), [](const std::string& s) { return !parse_number(s); });
   for (std::size_t i = 0; i < xv.size(); ++i) g.x_pos.push_back(g.x.categorical ? static_cast<double>(i) : *parse_number(xv[i]));
   if (g.x.categorical) g.x.categories = xv;
@@ -1152,7 +1150,7 @@ std::vector<Figure> run_figures(const nlohmann::json& summary, const EstimateSam
 
 std::vector<Figure> sweep_figures(const nlohmann::json& sweep) {
   const SweepGrid g = read_sweep(sweep);
-  const Labels labels = Labels::from_json(sweep);
+  const Labels labels = Labels::of_output(sweep);
   const std::string unit = labels.unit, control = labels.control;
   Plotter plotter;
   std::vector<Figure> out;
@@ -1207,7 +1205,7 @@ std::vector<Figure> sweep_figures(const nlohmann::json& sweep) {
 }
 
 std::vector<Figure> calibrate_figures(const nlohmann::json& calibration) {
-  const Labels labels = Labels::from_json(calibration);
+  const Labels labels = Labels::of_output(calibration);
   const json& accounts = member(calibration, "change_accounts");
   const json& parts = member(calibration, "change_parts");
   if (!accounts.is_array() || accounts.empty() || !parts.is_array()) {
@@ -1343,7 +1341,7 @@ std::vector<Figure> samplesize_figures(const nlohmann::json& samplesize) {
   }
 
   const std::string title = "Sample size: power of " + method + " against " + short_key(key);
-  std::string body = preamble() + title_cmd(title) + "set xlabel " + gp(key_label(key, summary_labels(samplesize))) + "\n" +
+  std::string body = preamble() + title_cmd(title) + "set xlabel " + gp(key_label(key, Labels::of_output(samplesize))) + "\n" +
                      "set ylabel 'power (share of trials rejecting H0)'\n"
                      "set yrange [" + datum(ylo < yhi ? std::max(0.0, ylo - 0.04 * (yhi - ylo)) : 0.0) + ":" +
                      datum(ylo < yhi ? std::min(1.0, yhi + 0.04 * (yhi - ylo)) : 1.0) + "]\n"

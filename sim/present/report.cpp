@@ -246,10 +246,6 @@ std::string meta_item(const std::string& label, const std::string& value) {
   return "<span>" + esc(label) + " <strong>" + esc(value) + "</strong></span>\n";  // a break opportunity between items
 }
 
-// The scenario's labels (sim/io/scenario.hpp) from a run summary.
-Labels run_labels(const json& summary) {
-  return Labels::from_json(summary.is_object() && summary.contains("scenario") ? summary["scenario"] : json());
-}
 
 // Whether an optional key at a path is set (not null): absent paths count as set, for JSON
 // written before the key existed.
@@ -292,7 +288,7 @@ std::string funnel_row(const std::string& label, const json& v, bool sub = false
 // Rows of model parts the scenario does not have (no prior-medication exclusion, no entry
 // cutoff on a side, a withdrawal reason at rate 0) are left out rather than shown as zeros.
 std::string funnel_table(const json& summary) {
-  const Labels labels = run_labels(summary);
+  const Labels labels = Labels::of_output(summary);
   const json empty = json::object();
   const json& sc = summary.contains("scenario") ? summary["scenario"] : empty;
   const json& f = summary.contains("funnel") ? summary["funnel"] : empty;
@@ -342,7 +338,7 @@ std::string rtm_table(const json& summary) {
       {"regression_to_mean_total", "(baseline selection error, all of it"},
       {"regression_to_mean_carried", "of which still carried at the last visit)"},
   }};
-  const Labels labels = run_labels(summary);
+  const Labels labels = Labels::of_output(summary);
   std::string out = "<div class=\"scroll\"><table>\n<thead><tr><th>mean change, " + esc(labels.unit) + "</th>";
   for (const char* arm : kArms) out += "<th class=\"n\">" + esc(labels.arm(arm)) + "</th>";
   out += "</tr></thead>\n<tbody>\n";
@@ -362,7 +358,7 @@ std::string run_report_html(const nlohmann::json& summary, const std::vector<Fig
   const std::string version = text(summary, {"trialsim_version"}, "(unknown version)");
   const std::string source = text(summary, {"scenario", "source"}, "");
   const std::string title = "trialsim run" + (source.empty() ? std::string() : ": " + source);
-  const Labels labels = run_labels(summary);
+  const Labels labels = Labels::of_output(summary);
   const std::string meta = meta_item("trialsim", version) + meta_item("seed", text(summary, {"seed"}, "NA")) +
                            meta_item("simulated trials", text(summary, {"replicates"}, "NA")) +
                            meta_item("true effect (" + labels.unit + ")", fixed(json_number(summary, {"true_effect"}), 2)) +
@@ -383,7 +379,7 @@ std::string run_report_html(const nlohmann::json& summary, const std::vector<Fig
 std::string sweep_report_html(const nlohmann::json& sweep, const std::vector<Figure>& figures) {
   const std::string version = text(sweep, {"trialsim_version"}, "(unknown version)");
   const std::string source = text(sweep, {"scenario"}, "");
-  const Labels sweep_labels = Labels::from_json(sweep);
+  const Labels sweep_labels = Labels::of_output(sweep);
   const json empty = json::array();
   const json& axes = sweep.contains("axes") && sweep["axes"].is_array() ? sweep["axes"] : empty;
   const json& points = sweep.contains("points") && sweep["points"].is_array() ? sweep["points"] : empty;
@@ -472,7 +468,7 @@ std::string sweep_report_html(const nlohmann::json& sweep, const std::vector<Fig
 
 std::string calibrate_report_html(const nlohmann::json& calibration, const std::vector<Figure>& figures) {
   const json& c = calibration;
-  const Labels labels = Labels::from_json(c);
+  const Labels labels = Labels::of_output(c);
   const std::string version = text(c, {"trialsim_version"}, "(unknown version)");
   const std::string title = "trialsim calibration: " + text(c, {"scenario"}, "scenario") + " to " + text(c, {"observed"}, "observed");
   const std::string meta = meta_item("trialsim", version) + meta_item("seed", text(c, {"seed"}, "NA")) +
@@ -566,7 +562,7 @@ std::string calibrate_report_html(const nlohmann::json& calibration, const std::
 
 std::string samplesize_report_html(const nlohmann::json& samplesize, const std::vector<Figure>& figures) {
   const json& ss = samplesize;
-  const Labels labels = run_labels(ss);
+  const Labels labels = Labels::of_output(ss);
   const std::string version = text(ss, {"trialsim_version"}, "(unknown version)");
   const std::string method = text(ss, {"method"}, "NA");
   const std::string key = text(ss, {"key"}, "n");

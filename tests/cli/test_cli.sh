@@ -5,13 +5,8 @@ set -u
 bin=$1
 root=$2
 seed="$root/configs/seed_trial.toml"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-passed=0
-failed=0
-
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
+# shellcheck source=tests/cli/harness.sh
+. "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
 
 # expect_error NAME EXPECTED_SUBSTRING -- ARGS...: exit 2, exactly one stderr line containing
 # the substring, nothing on stdout, no file in $work/out.
@@ -409,5 +404,4 @@ else
   echo "(MPI cases skipped: $bin was built without MPI or mpirun is missing)"
 fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

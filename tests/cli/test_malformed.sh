@@ -9,10 +9,8 @@ bin=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 root=$(cd "$2" && pwd)
 show=${3:-}
 seed="$root/configs/seed_trial.toml"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-passed=0
-failed=0
+# shellcheck source=tests/cli/harness.sh
+. "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
 mkdir -p "$work/adir"
 
 # t NAME SCENARIO EXPECTED -- ARGS...
@@ -175,5 +173,4 @@ t "samplesize no effect"    '' 'so ancova'"'"'s power stays at alpha (0.05) at a
 t "validate too few reps"   '' '--reps' -- validate --reps 100
 t "merge missing shard"     '' 'nope.json' -- merge @W/nope.json --json @W/out/s.json
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -12,12 +12,8 @@ if [ -z "$browser" ]; then
   echo "chromium not found: skipped (apt-get install chromium; .ci/test installs it)"
   exit 77
 fi
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
+# shellcheck source=tests/cli/harness.sh
+. "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
 
 seed="$root/configs/seed_trial.toml"
 "$bin" run "$seed" --reps 300 --quiet --set 'analysis.methods=["ancova","mmrm"]' --plots "$work/run" --report "$work/run.html" ||
@@ -65,5 +61,4 @@ for page in run bp sweep ss cal; do
   else bad "$page: $want figure files, browser says ${verdict:-nothing (page did not load)}"; fi
 done
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish
