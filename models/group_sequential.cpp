@@ -126,6 +126,25 @@ double exit_probability(const Stage* prev, double t0, double t1, double drift, d
   return p;
 }
 
+// P(no crossing before look k, and Z_k < b): the futility exit of a one-sided design.
+double lower_exit_probability(const Stage* prev, double t0, double t1, double drift, double b) {
+  if (prev == nullptr) return lower_tail(b - drift * std::sqrt(t1));
+  const double delta = t1 - t0, sd = std::sqrt(delta), s0 = std::sqrt(t0), s1 = std::sqrt(t1);
+  double p = 0;
+  for (std::size_t i = 0; i < prev->z.size(); ++i) {
+    p += prev->h[i] * lower_tail((b * s1 - prev->z[i] * s0 - drift * delta) / sd);
+  }
+  return p;
+}
+
+// The continuation region's lower end at look k: -c (two-sided), the futility bound where it
+// binds (one-sided), else -infinity.
+double continuation_low(int sides, double upper, const std::vector<double>* lower, std::size_t k) {
+  if (sides == 2) return -upper;
+  if (lower != nullptr && k < lower->size()) return std::min((*lower)[k], upper);
+  return -kInf;
+}
+
 }  // namespace
 
 double SpendingFunction::spent(double t, std::size_t look) const {
@@ -154,8 +173,14 @@ double SpendingFunction::spent(double t, std::size_t look, int sides) const {
 }
 
 std::vector<double> efficacy_bounds(const std::vector<double>& t, const SpendingFunction& f, int sides) {
+  return efficacy_bounds(t, f, sides, nullptr);
+}
+
+std::vector<double> efficacy_bounds(const std::vector<double>& t, const SpendingFunction& f, int sides,
+                                    const std::vector<double>* binding_futility) {
   check_fractions(t);
   if (sides != 1 && sides != 2) throw std::invalid_argument("sides must be 1 or 2");
+  if (binding_futility != nullptr && sides != 1) throw std::invalid_argument("futility bounds need a one-sided design");
   std::vector<double> c(t.size(), kInf);
   Stage stage;
   bool have_stage = false;
@@ -181,7 +206,7 @@ std::vector<double> efficacy_bounds(const std::vector<double>& t, const Spending
     }
     before = cumulative;
     if (k + 1 < t.size()) {
-      const double lo = sides == 2 ? -c[k] : -kInf;
+      const double lo = continuation_low(sides, c[k], binding_futility, k);
       stage = have_stage ? next_stage(stage, t0, t[k], 0.0, lo, c[k]) : first_stage(0.0, lo, c[k]);
       have_stage = true;
     }
@@ -191,19 +216,113 @@ std::vector<double> efficacy_bounds(const std::vector<double>& t, const Spending
 
 std::vector<double> crossing_probabilities(const std::vector<double>& t, const std::vector<double>& bounds, int sides,
                                            double drift) {
+  return stopping_probabilities(t, bounds, {}, sides, drift).efficacy;
+}
+
+Stopping stopping_probabilities(const std::vector<double>& t, const std::vector<double>& upper,
+                                const std::vector<double>& futility, int sides, double drift) {
   check_fractions(t);
-  if (bounds.size() != t.size()) throw std::invalid_argument("one boundary per look");
-  std::vector<double> p(t.size(), 0.0);
+  if (upper.size() != t.size()) throw std::invalid_argument("one boundary per look");
+  if (!futility.empty() && sides != 1) throw std::invalid_argument("futility bounds need a one-sided design");
+  Stopping p;
+  p.efficacy.assign(t.size(), 0.0);
+  p.futility.assign(t.size(), 0.0);
   Stage stage;
   for (std::size_t k = 0; k < t.size(); ++k) {
     const double t0 = k == 0 ? 0.0 : t[k - 1];
-    p[k] = std::isfinite(bounds[k]) ? exit_probability(k == 0 ? nullptr : &stage, t0, t[k], drift, bounds[k], sides) : 0.0;
+    const Stage* prev = k == 0 ? nullptr : &stage;
+    p.efficacy[k] = std::isfinite(upper[k]) ? exit_probability(prev, t0, t[k], drift, upper[k], sides) : 0.0;
     if (k + 1 < t.size()) {
-      const double lo = sides == 2 ? -bounds[k] : -kInf;
-      stage = k == 0 ? first_stage(drift * std::sqrt(t[0]), lo, bounds[k]) : next_stage(stage, t0, t[k], drift, lo, bounds[k]);
+      const double lo = continuation_low(sides, upper[k], futility.empty() ? nullptr : &futility, k);
+      if (std::isfinite(lo) && sides == 1) p.futility[k] = lower_exit_probability(prev, t0, t[k], drift, lo);
+      stage = k == 0 ? first_stage(drift * std::sqrt(t[0]), lo, upper[k]) : next_stage(stage, t0, t[k], drift, lo, upper[k]);
     }
   }
   return p;
+}
+
+namespace {
+
+// The bound b with P(no stop before look k, Z_k < b) = target under `drift`, after `prev`.
+double futility_root(const Stage* prev, double t0, double t1, double drift, double target) {
+  if (prev == nullptr) return drift * std::sqrt(t1) + z_quantile(std::clamp(target, 1e-300, 1.0 - 1e-16));
+  const auto gap = [&](double b) { return lower_exit_probability(prev, t0, t1, drift, b) - target; };
+  double lo = drift * std::sqrt(t1) - 12.0, hi = drift * std::sqrt(t1) + 12.0;
+  if (gap(hi) < 0) return hi;  // more than the continuation holds: everything left stops
+  if (gap(lo) > 0) return lo;
+  std::uintmax_t iterations = 200;
+  const auto root = boost::math::tools::toms748_solve(gap, lo, hi, boost::math::tools::eps_tolerance<double>(50), iterations);
+  return 0.5 * (root.first + root.second);
+}
+
+// For a drift: the futility bounds b_1..b_K spending `beta_f` under that drift and, with
+// binding futility, the efficacy bounds recomputed on the continuation regions (b_k, c_k).
+void beta_spending_pass(const std::vector<double>& t, const SpendingFunction& alpha_f, const SpendingFunction& beta_f,
+                        bool binding, double drift, std::vector<double>& upper, std::vector<double>& lower) {
+  const std::size_t K = t.size();
+  lower.assign(K, -kInf);
+  Stage null_stage, alt_stage;
+  double alpha_before = 0.0, beta_before = 0.0;
+  for (std::size_t k = 0; k < K; ++k) {
+    const double t0 = k == 0 ? 0.0 : t[k - 1];
+    if (binding) {
+      const double target = alpha_f.spent(t[k], k, 1) - alpha_before;
+      if (target <= 0) {
+        upper[k] = kInf;
+      } else if (k == 0) {
+        upper[k] = z_quantile(1.0 - target);
+      } else {
+        const auto gap = [&](double x) { return exit_probability(&null_stage, t0, t[k], 0.0, x, 1) - target; };
+        const double lo = -10.0, hi = z_quantile(1.0 - target) + 1.0;
+        if (gap(lo) < 0) {
+          // Less is left to spend than the look should: at drifts far from the design's the
+          // futility bounds can leave (almost) nothing, and the look then takes all there is.
+          upper[k] = lo;
+        } else {
+          std::uintmax_t iterations = 200;
+          const auto root = boost::math::tools::toms748_solve(gap, lo, hi, boost::math::tools::eps_tolerance<double>(50), iterations);
+          upper[k] = 0.5 * (root.first + root.second);
+        }
+      }
+      alpha_before = alpha_f.spent(t[k], k, 1);
+    }
+    const double beta_target = beta_f.spent(t[k], k, 1) - beta_before;
+    beta_before = beta_f.spent(t[k], k, 1);
+    lower[k] = beta_target > 0 ? futility_root(k == 0 ? nullptr : &alt_stage, t0, t[k], drift, beta_target) : -kInf;
+    if (k + 1 < K) {
+      const double lo = std::min(lower[k], upper[k]);
+      if (binding) null_stage = k == 0 ? first_stage(0.0, lo, upper[k]) : next_stage(null_stage, t0, t[k], 0.0, lo, upper[k]);
+      alt_stage = k == 0 ? first_stage(drift * std::sqrt(t[0]), lo, upper[k]) : next_stage(alt_stage, t0, t[k], drift, lo, upper[k]);
+    }
+  }
+}
+
+}  // namespace
+
+BetaSpendingDesign beta_spending_design(const std::vector<double>& t, const SpendingFunction& alpha_f,
+                                        const SpendingFunction& beta_f, bool binding) {
+  check_fractions(t);
+  if (!(beta_f.alpha > 0.0 && beta_f.alpha < 1.0)) throw std::invalid_argument("beta must lie in (0, 1)");
+  BetaSpendingDesign d;
+  d.upper = efficacy_bounds(t, alpha_f, 1);
+  std::vector<double> upper = d.upper, lower;
+  // The drift at which the last futility bound meets the last efficacy bound (rpact's shift,
+  // searched on [-4, 10] as rpact does): b_K rises with the drift faster than c_K does.
+  const auto gap = [&](double drift) {
+    upper = d.upper;
+    beta_spending_pass(t, alpha_f, beta_f, binding, drift, upper, lower);
+    return lower.back() - upper.back();
+  };
+  double lo = -4.0, hi = 10.0;
+  if (gap(lo) > 0 || gap(hi) < 0) throw std::invalid_argument("no drift makes the futility and efficacy bounds meet at the last look");
+  std::uintmax_t iterations = 200;
+  const auto root = boost::math::tools::toms748_solve(gap, lo, hi, boost::math::tools::eps_tolerance<double>(50), iterations);
+  d.drift = 0.5 * (root.first + root.second);
+  upper = d.upper;
+  beta_spending_pass(t, alpha_f, beta_f, binding, d.drift, upper, lower);
+  d.upper = upper;
+  d.futility.assign(lower.begin(), lower.end() - 1);
+  return d;
 }
 
 }  // namespace trialsim

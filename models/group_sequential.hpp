@@ -44,9 +44,42 @@ struct SpendingFunction {
 // fractions that are not increasing in (0, 1] with t_K = 1, or spending that decreases.
 std::vector<double> efficacy_bounds(const std::vector<double>& t, const SpendingFunction& f, int sides);
 
+// With futility bounds b_1..b_{K-1} of a one-sided design that bind (the trial stops when Z_k
+// < b_k, and the type I error counts on it): the efficacy boundaries computed on the
+// continuation region (b_k, c_k) (Jennison & Turnbull 2000, sec. 7.2; rpact's
+// bindingFutility = TRUE). Null: the futility bounds do not bind (the boundaries are those
+// without futility, and stopping for futility only lowers the type I error).
+std::vector<double> efficacy_bounds(const std::vector<double>& t, const SpendingFunction& f, int sides,
+                                    const std::vector<double>* binding_futility);
+
 // Probability of first crossing the efficacy boundary at each look (upper boundary only for
 // sides = 1; either boundary for sides = 2) when the expected final z is `drift`.
 std::vector<double> crossing_probabilities(const std::vector<double>& t, const std::vector<double>& bounds, int sides,
                                            double drift);
+
+// Probabilities of stopping at each look for efficacy (Z_k >= c_k; two-sided |Z_k| >= c_k) and,
+// for a one-sided design with futility bounds b_1..b_{K-1} (empty: none), for futility (Z_k <
+// b_k, the bound taken as min(b_k, c_k)), under a drift; the final look has no futility exit
+// (a trial that reaches it and does not cross c_K ends without rejecting).
+struct Stopping {
+  std::vector<double> efficacy, futility;
+};
+Stopping stopping_probabilities(const std::vector<double>& t, const std::vector<double>& upper,
+                                const std::vector<double>& futility, int sides, double drift);
+
+// Futility bounds by beta spending for a one-sided design (Pampallona, Tsiatis & Kim, Biometrics
+// 2001; rpact's typeBetaSpending): under the drift theta at which the design has power 1 - beta,
+// look k's futility bound b_k spends beta(t_k) - beta(t_{k-1}) of the type II error (P_theta(no
+// stop before k, Z_k < b_k)), beta_f being any of the spending functions above at level beta;
+// theta is the drift at which b_K = c_K, so the last look decides either way. With binding
+// futility the efficacy bounds are recomputed on the continuation regions as they form;
+// otherwise they are those without futility.
+struct BetaSpendingDesign {
+  std::vector<double> upper;     // c_1..c_K
+  std::vector<double> futility;  // b_1..b_{K-1}
+  double drift = 0;              // theta sqrt(I_K): the drift with power 1 - beta
+};
+BetaSpendingDesign beta_spending_design(const std::vector<double>& t, const SpendingFunction& alpha_f,
+                                        const SpendingFunction& beta_f, bool binding);
 
 }  // namespace trialsim
