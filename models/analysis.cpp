@@ -260,6 +260,36 @@ AnalysisConfig AnalysisConfig::read(ConfigReader& in, double alpha) {
 std::array<Estimate, kMethods> Analysis::estimate_all(const TrialData& trial, const CompleterSums& completers,
                                                       AnalysisWorkspace& ws, std::uint64_t seed,
                                                       std::uint64_t replicate) const {
+  return estimate(trial, completers, trial.rows, nullptr, cfg_.methods, ws, seed, replicate, 0);
+}
+
+std::array<Estimate, kMethods> Analysis::estimate_look(const TrialData& trial, std::size_t rows, const double* entry,
+                                                       const std::vector<double>& months, double tau,
+                                                       const std::vector<Method>& methods, AnalysisWorkspace& ws,
+                                                       std::uint64_t seed, std::uint64_t replicate,
+                                                       std::uint64_t look) const {
+  // Per row: how many of its visits are due by tau.
+  double* const due = room(ws.due, rows);
+  CompleterSums completers;
+  const std::size_t last = trial.last();
+  for (std::size_t r = 0; r < rows; ++r) {
+    const double follow_up = tau - entry[r];
+    std::size_t k = 0;
+    while (k < months.size() && months[k] <= follow_up) ++k;
+    due[r] = static_cast<double>(k);
+    if (k > last && trial.seen_at(r, last)) {
+      completers.arm[arm_index(trial.arm[r])].add(trial.observed_at(r, last), trial.observed_at(r, 0),
+                                                  trial.diabetes[trial.patient[r]] != 0);
+    }
+  }
+  return estimate(trial, completers, rows, due, methods, ws, seed, replicate, look);
+}
+
+std::array<Estimate, kMethods> Analysis::estimate(const TrialData& trial, const CompleterSums& completers,
+                                                  std::size_t rows, const double* due,
+                                                  const std::vector<Method>& methods, AnalysisWorkspace& ws,
+                                                  std::uint64_t seed, std::uint64_t replicate,
+                                                  std::uint64_t look) const {
   std::array<Estimate, kMethods> out{};
   bool visits_built = false;
   auto visits = [&]() -> const RepeatedMeasures& {
@@ -267,20 +297,21 @@ std::array<Estimate, kMethods> Analysis::estimate_all(const TrialData& trial, co
       const std::size_t last = trial.last();
       RepeatedMeasures& d = ws.visits;
       d.clear(static_cast<int>(last));
-      for (std::size_t r = 0; r < trial.rows; ++r) {
+      for (std::size_t r = 0; r < rows; ++r) {
         d.treated.push_back(trial.arm[r] == Arm::treatment ? 1 : 0);
         d.stratum.push_back(trial.diabetes[trial.patient[r]] != 0 ? 1 : 0);
         d.baseline.push_back(trial.observed_at(r, 0));
         for (std::size_t k = 1; k <= last; ++k) {
+          const bool seen = trial.seen_at(r, k) && (due == nullptr || static_cast<double>(k) < due[r]);
           d.y.push_back(trial.observed_at(r, k));
-          d.seen.push_back(trial.seen_at(r, k) ? 1 : 0);
+          d.seen.push_back(seen ? 1 : 0);
         }
       }
       visits_built = true;
     }
     return ws.visits;
   };
-  for (const Method m : cfg_.methods) {
+  for (const Method m : methods) {
     Estimate& e = out[static_cast<std::size_t>(m)];
     switch (m) {
       case Method::completers_ttest: e = student_t(completers.arm[1], completers.arm[0], cfg_.alpha); break;
@@ -290,7 +321,8 @@ std::array<Estimate, kMethods> Analysis::estimate_all(const TrialData& trial, co
       case Method::mmrm: e = fit_mmrm(visits(), cfg_.alpha, cfg_.mmrm_df).effect; break;
       case Method::ipw_ancova: e = ipw_ancova(visits(), cfg_.alpha); break;
       case Method::mi_delta: {
-        Stream rng(seed, replicate, StreamKind::analysis, static_cast<std::uint64_t>(m));
+        // Look 0 is the final analysis; each interim look has a stream of its own.
+        Stream rng(seed, replicate, StreamKind::analysis, static_cast<std::uint64_t>(m) + kMethods * look);
         e = mi_delta(visits(), cfg_.mi, cfg_.alpha, rng);
         break;
       }

@@ -94,6 +94,7 @@ std::string method_description(Method m, const AnalysisConfig& cfg);
 // Reusable buffers so the per-trial analyses do not allocate.
 struct AnalysisWorkspace {
   RepeatedMeasures visits;
+  std::vector<double> due;  // per row: how many of its visits are due at an interim look
 };
 
 class Analysis {
@@ -106,9 +107,21 @@ class Analysis {
   // `completers`: the sums of the trial's completers (built by the caller's pass over them).
   std::array<Estimate, kMethods> estimate_all(const TrialData& trial, const CompleterSums& completers,
                                               AnalysisWorkspace& ws, std::uint64_t seed, std::uint64_t replicate) const;
+  // The methods in `methods` on the data an interim look at calendar month `tau` sees: the
+  // first `rows` randomized rows (those entered by then), the visit at month months[k] of row r
+  // only where it is seen and due (entry[r] + months[k] <= tau). `look` (>= 1) gives the
+  // random methods an analysis stream of their own for the look.
+  std::array<Estimate, kMethods> estimate_look(const TrialData& trial, std::size_t rows, const double* entry,
+                                               const std::vector<double>& months, double tau,
+                                               const std::vector<Method>& methods, AnalysisWorkspace& ws,
+                                               std::uint64_t seed, std::uint64_t replicate, std::uint64_t look) const;
   const AnalysisConfig& config() const { return cfg_; }
 
  private:
+  std::array<Estimate, kMethods> estimate(const TrialData& trial, const CompleterSums& completers, std::size_t rows,
+                                          const double* due, const std::vector<Method>& methods,
+                                          AnalysisWorkspace& ws, std::uint64_t seed, std::uint64_t replicate,
+                                          std::uint64_t look) const;
   AnalysisConfig cfg_;
 };
 

@@ -299,6 +299,18 @@ void beta_spending_pass(const std::vector<double>& t, const SpendingFunction& al
 
 }  // namespace
 
+BetaSpendingDesign beta_spending_at(const std::vector<double>& t, const SpendingFunction& alpha_f,
+                                    const SpendingFunction& beta_f, bool binding, double drift) {
+  check_fractions(t);
+  BetaSpendingDesign d;
+  d.upper = efficacy_bounds(t, alpha_f, 1);
+  std::vector<double> lower;
+  beta_spending_pass(t, alpha_f, beta_f, binding, drift, d.upper, lower);
+  d.futility.assign(lower.begin(), lower.end() - 1);
+  d.drift = drift;
+  return d;
+}
+
 BetaSpendingDesign beta_spending_design(const std::vector<double>& t, const SpendingFunction& alpha_f,
                                         const SpendingFunction& beta_f, bool binding) {
   check_fractions(t);

@@ -81,5 +81,9 @@ struct BetaSpendingDesign {
 };
 BetaSpendingDesign beta_spending_design(const std::vector<double>& t, const SpendingFunction& alpha_f,
                                         const SpendingFunction& beta_f, bool binding);
+// The same bounds at fractions t for a given drift (a design's, at the information a trial
+// actually has): each look's futility bound spends its share of beta under that drift.
+BetaSpendingDesign beta_spending_at(const std::vector<double>& t, const SpendingFunction& alpha_f,
+                                    const SpendingFunction& beta_f, bool binding, double drift);
 
 }  // namespace trialsim

@@ -45,6 +45,7 @@ struct CovariateNeeds {
 namespace population_slot {
 inline constexpr std::uint32_t diabetes = 0, age = 1, male = 2, mg = 3, prior_mg = 4;
 inline constexpr std::uint32_t spp_level = 5, spp_slope = 6, pre_baseline_loss = 7;
+inline constexpr std::uint32_t accrual = 8;  // the exponential spacing before the patient's consent
 }  // namespace population_slot
 
 class Population {

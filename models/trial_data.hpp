@@ -109,6 +109,9 @@ struct TrialData {
   std::vector<double> true_baseline;
   std::vector<Status> status;
   std::array<int, 5> status_count{};    // patients by Status
+  // Calendar month of consent (trial.accrual_months; 0 for all without it), increasing with i:
+  // a patient's visit at month m of follow-up falls at calendar month entry_month + m.
+  std::vector<double> entry_month;
   std::vector<ExtraCovariates> extras;  // only when the patients CSV is written
 
   // Randomized row r.
@@ -119,6 +122,7 @@ struct TrialData {
   // The patient's columns a step over the rows reads, in row order.
   std::vector<double> row_diabetes;    // 1 with diabetes (the stratum), 0 without
   std::vector<double> row_true_baseline, row_slope, row_entry;
+  std::vector<double> row_entry_month;  // entry_month of the row's patient
   std::vector<std::uint8_t> adherent;  // on MgO and taking the tablets
   std::vector<double> path_level, path_slope;  // TruePath::level and slope (drift included)
   std::vector<double> effect;          // true SPP gain from MgO at the last visit (0 in control)
@@ -138,7 +142,7 @@ struct TrialData {
   void reset_consented(std::size_t n, std::size_t visit_count) {
     consented = n;
     visits = visit_count;
-    for (auto* c : {&age, &mg, &level, &slope, &entry_spp, &true_baseline}) room(*c, n);
+    for (auto* c : {&age, &mg, &level, &slope, &entry_spp, &true_baseline, &entry_month}) room(*c, n);
     for (auto* c : {&male, &diabetes, &prior_mg}) room(*c, n);
     room(status, n);
   }
@@ -147,7 +151,7 @@ struct TrialData {
     rows = m;
     room(patient, m);
     room(arm, m);
-    for (auto* c : {&treated, &row_diabetes, &row_true_baseline, &row_slope, &row_entry}) room(*c, m);
+    for (auto* c : {&treated, &row_diabetes, &row_true_baseline, &row_slope, &row_entry, &row_entry_month}) room(*c, m);
     room(adherent, m);
     for (auto* c : {&path_level, &path_slope, &effect, &dropout_month}) room(*c, m);
     room(dropout_reason, m);

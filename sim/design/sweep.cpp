@@ -91,6 +91,27 @@ void tidy_rows(const json& summary, std::vector<std::tuple<std::string, std::str
     }
     add(it.key(), "not_estimable", it.value()["not_estimable"]["total"], nullptr);
   }
+  // A group-sequential design: per method the stopping probabilities of each look and the
+  // expected size and length of the trial; per look its expected calendar month.
+  if (summary.contains("interim") && summary["interim"].is_object()) {
+    const json& in = summary["interim"];
+    for (const auto& look : in["looks"]) {
+      const std::string l = "look" + std::to_string(look["look"].get<int>());
+      add("design", l + "_calendar_month", look["calendar_month"]["estimate"], look["calendar_month"]["mcse"]);
+      add("design", l + "_randomized", look["randomized"]["estimate"], look["randomized"]["mcse"]);
+      for (auto m = look["stop_efficacy"].begin(); m != look["stop_efficacy"].end(); ++m) {
+        add(m.key(), l + "_stop_efficacy", m.value()["estimate"], m.value()["mcse"]);
+        const json& fut = look["stop_futility"][m.key()];
+        add(m.key(), l + "_stop_futility", fut["estimate"], fut["mcse"]);
+      }
+    }
+    for (auto m = in["methods"].begin(); m != in["methods"].end(); ++m) {
+      add(m.key(), "stopped_early", m.value()["stopped_early"]["estimate"], m.value()["stopped_early"]["mcse"]);
+      for (const char* c : {"calendar_month_at_end", "randomized_at_end", "consented_at_end"}) {
+        add(m.key(), c, m.value()[c]["estimate"], m.value()[c]["mcse"]);
+      }
+    }
+  }
 }
 
 std::string csv_cell(const std::string& s) {

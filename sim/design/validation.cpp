@@ -1,5 +1,7 @@
 #include "sim/design/validation.hpp"
 
+#include "models/group_sequential.hpp"
+#include "models/interim.hpp"
 #include "sim/engine/engine.hpp"
 #include "sim/io/scenario.hpp"
 
@@ -130,6 +132,24 @@ std::string small_mmrm_design(const std::string& mmrm_df) {
 std::string small_mi_design() {
   return "[trial]\nconsented = 40\nmonths = [0, 3, 6, 9, 12]\n[dropout]\nspp_hazard_ratio_per_10 = 1.0\n"
          "[analysis]\nmethods = [\"mi_delta\"]\n";
+}
+
+// Group-sequential: per_arm patients per arm consented uniformly over 12 months, blocks of 4,
+// no cutoff, no dropout, one follow-up visit at month 12 (final SPP variance 161), the
+// completers t test at each look; `interim` is the [interim] section and `trial` more trial keys.
+std::string sequential_design(int per_arm, double effect, const std::string& trial, const std::string& interim) {
+  std::ostringstream t;
+  t << "[trial]\nconsented = " << 2 * per_arm << "\nmonths = [0, 12]\naccrual_months = 12.0\n" << trial
+    << "[population]\nprior_mg_prob = 0.0\n"
+    << "[spp]\nsd_between = 10.0\nsd_biological = 6.0\nsd_measurement = 5.0\ndiabetes_shift = 0.0\n"
+    << "age_shift_per_10y = 0.0\nsd_slope_per_year = 0.0\n"
+    << "[screening]\npre_baseline_loss = 0.0\n"
+    << "[randomization]\nmethod = \"block\"\nblock_sizes = [4]\n"
+    << "[treatment]\neffect_mmHg = " << effect << "\n"
+    << "[dropout]\ndeath_per_year = 0.0\ntransfer_per_year = 0.0\nae_per_year = 0.0\n"
+    << "[analysis]\nmethods = [\"completers_ttest\"]\n"
+    << "[interim]\n" << interim;
+  return t.str();
 }
 
 class Suite {
@@ -354,6 +374,54 @@ std::vector<ValidationCase> run_validation(const ValidationOptions& options) {
               std::sqrt(alpha * (1 - alpha) / suite.n()));
     suite.add("model SE / empirical SE - 1 (%), mi_delta, 40 consented, 4 post-baseline visits", "Rubin's rules", 0.0,
               p.relative_se_error, p.relative_se_error_mcse);
+  }
+  // Group-sequential designs against the exact recursive integration (models/group_sequential,
+  // itself checked against rpact): without cutoff or dropout each look's z is the canonical
+  // process at the trial's information fractions (those of 100/arm: 67/200, 134/200, 1), so the
+  // simulated probabilities of stopping at each look, for efficacy and for futility, and the
+  // type I error are the design's.
+  {
+    const int per_arm = 100;
+    const double drift_per_mmHg = 1.0 / std::sqrt(2.0 * sigma2 / per_arm);
+    struct Design {
+      std::string label, trial, interim;
+      double effect;
+    };
+    const std::vector<Design> designs{
+        {"O'Brien-Fleming, 3 looks, two-sided, null", "", "fractions = [0.333, 0.667, 1]\nefficacy = \"obf\"\n", 0.0},
+        {"Pocock, 3 looks, two-sided, null", "", "fractions = [0.333, 0.667, 1]\nefficacy = \"pocock\"\n", 0.0},
+        {"Hwang-Shih-DeCani -4, 3 looks, two-sided, null", "", "fractions = [0.333, 0.667, 1]\nefficacy = \"hsd\"\nhsd_gamma = -4.0\n", 0.0},
+        {"O'Brien-Fleming, 3 looks, two-sided, effect 5", "", "fractions = [0.333, 0.667, 1]\nefficacy = \"obf\"\n", 5.0},
+        {"O'Brien-Fleming + beta-spending futility, one-sided, effect 5", "sides = 1\nalpha = 0.025\n",
+         "fractions = [0.333, 0.667, 1]\nefficacy = \"obf\"\nfutility = \"beta_spending\"\n", 5.0},
+        {"Pocock + z futility (binding), one-sided, null", "sides = 1\nalpha = 0.025\n",
+         "fractions = [0.5, 1]\nefficacy = \"pocock\"\nfutility = \"z\"\nfutility_z = [0.0]\nbinding = true\n", 0.0},
+    };
+    for (const Design& d : designs) {
+      const Scenario s = scenario(sequential_design(per_arm, d.effect, d.trial, d.interim), "sequential");
+      const auto sum = suite.simulate(s);
+      const InterimDesign design(s.interim, static_cast<std::size_t>(s.trial.consented));
+      const LookBounds& b = design.for_completers(static_cast<std::size_t>(s.trial.consented));
+      const std::vector<double> lower(b.lower.begin(), b.lower.end() - 1);
+      const Stopping exact = stopping_probabilities(b.t, b.upper, s.interim.futility == FutilityRule::none ? std::vector<double>{} : lower,
+                                                    s.interim.sides, d.effect * drift_per_mmHg);
+      const auto i = static_cast<std::size_t>(Method::completers_ttest);
+      const InterimAccumulator& a = sum.interim();
+      double power = 0;
+      for (std::size_t k = 0; k < b.t.size(); ++k) {
+        power += exact.efficacy[k];
+        auto binomial = [&](double p) { return std::sqrt(std::max(p * (1 - p), 1e-12) / suite.n()); };
+        suite.add(d.label + ": stop for efficacy at look " + std::to_string(k + 1), "recursive integration",
+                  exact.efficacy[k], a.stop_efficacy[i][k].mean(), binomial(exact.efficacy[k]));
+        if (s.interim.futility != FutilityRule::none && k + 1 < b.t.size()) {
+          suite.add(d.label + ": stop for futility at look " + std::to_string(k + 1), "recursive integration",
+                    exact.futility[k], a.stop_futility[i][k].mean(), binomial(exact.futility[k]));
+        }
+      }
+      const Performance p = performance(sum.method(Method::completers_ttest), sum.replicates(), d.effect);
+      suite.add(d.label + (d.effect == 0.0 ? ": type I error" : ": power"), "recursive integration", power, p.power,
+                std::sqrt(power * (1 - power) / suite.n()));
+    }
   }
   return suite.take();
 }

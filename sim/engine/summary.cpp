@@ -97,10 +97,59 @@ void SummaryAccumulator::add(const ReplicateResult& r) {
     acc.se2.add(e.se * e.se);
     acc.err2.add((e.estimate - theta) * (e.estimate - theta));
     acc.cover.add(e.covers(theta, hypothesis) ? 1.0 : 0.0);
-    acc.reject.add(e.rejects(hypothesis) ? 1.0 : 0.0);
+    // With an interim design the test is the group-sequential one.
+    const bool rejected = r.interim.enabled ? r.interim.reason[static_cast<std::size_t>(m)] == InterimStop::efficacy
+                                            : e.rejects(hypothesis);
+    acc.reject.add(rejected ? 1.0 : 0.0);
+  }
+  if (r.interim.enabled) interim_.add(r.interim, r.estimates, scenario_->analysis.methods);
+}
+
+void InterimAccumulator::add(const InterimResult& r, const std::array<Estimate, kMethods>& estimates,
+                             const std::vector<Method>& methods) {
+  for (std::size_t k = 0; k < r.looks; ++k) {
+    held[k].add(r.held[k] ? 1.0 : 0.0);
+    if (!r.held[k]) continue;
+    month[k].add(r.month[k]);
+    fraction[k].add(r.fraction[k]);
+    randomized[k].add(r.randomized[k]);
+    consented[k].add(r.consented[k]);
+    if (std::isfinite(r.upper[k])) upper[k].add(r.upper[k]);
+    if (std::isfinite(r.lower[k])) lower[k].add(r.lower[k]);
+  }
+  for (const Method me : methods) {
+    const auto i = static_cast<std::size_t>(me);
+    const auto stop = static_cast<std::size_t>(r.stop_look[i]);
+    for (std::size_t k = 0; k < r.looks; ++k) {
+      stop_efficacy[i][k].add(stop == k && r.reason[i] == InterimStop::efficacy ? 1.0 : 0.0);
+      stop_futility[i][k].add(stop == k && r.reason[i] == InterimStop::futility ? 1.0 : 0.0);
+      if (std::isfinite(r.z[i][k])) z[i][k].add(r.z[i][k]);
+    }
+    if (estimates[i].estimable()) estimate_at_stop[i][stop].add(estimates[i].estimate);
+    month_at_stop[i].add(r.month[stop]);
+    randomized_at_stop[i].add(r.randomized[stop]);
+    consented_at_stop[i].add(r.consented[stop]);
   }
 }
 
+void InterimAccumulator::merge(const InterimAccumulator& o) {
+  auto looks = [](Looks& a, const Looks& b) {
+    for (std::size_t k = 0; k < kMaxLooks; ++k) a[k].merge(b[k]);
+  };
+  for (auto [a, b] : {std::pair{&held, &o.held}, {&month, &o.month}, {&fraction, &o.fraction}, {&randomized, &o.randomized},
+                      {&consented, &o.consented}, {&upper, &o.upper}, {&lower, &o.lower}}) {
+    looks(*a, *b);
+  }
+  for (std::size_t i = 0; i < kMethods; ++i) {
+    looks(stop_efficacy[i], o.stop_efficacy[i]);
+    looks(stop_futility[i], o.stop_futility[i]);
+    looks(z[i], o.z[i]);
+    looks(estimate_at_stop[i], o.estimate_at_stop[i]);
+    month_at_stop[i].merge(o.month_at_stop[i]);
+    randomized_at_stop[i].merge(o.randomized_at_stop[i]);
+    consented_at_stop[i].merge(o.consented_at_stop[i]);
+  }
+}
 void SummaryAccumulator::merge(const SummaryAccumulator& o) {
   replicates_ += o.replicates_;
   consented_.merge(o.consented_);
@@ -111,6 +160,7 @@ void SummaryAccumulator::merge(const SummaryAccumulator& o) {
   randomized_.merge(o.randomized_);
   for (std::size_t a = 0; a < 2; ++a) arms_[a].merge(o.arms_[a]);
   for (std::size_t m = 0; m < kMethods; ++m) methods_[m].merge(o.methods_[m]);
+  if (scenario_->interim.enabled()) interim_.merge(o.interim_);
 }
 
 namespace {
@@ -237,6 +287,79 @@ std::string month_key(double m) { return "month" + month_label(m); }
 
 }  // namespace
 
+// The group-sequential design and its operating characteristics: the planned boundaries, and
+// per planned look what the simulated trials did there, every figure {estimate, mcse}; per
+// method the design's power (as analyses.<method>.power) and the expected calendar month,
+// randomized and consented at the end of the trial.
+json SummaryAccumulator::interim_json() const {
+  const Scenario& s = *scenario_;
+  const InterimConfig& cfg = s.interim;
+  const InterimDesign design(cfg, 0);
+  const LookBounds& plan = design.planned();
+  auto bound = [](double v) { return std::isfinite(v) ? json(v) : json(nullptr); };
+  json planned{{"fractions", plan.t}, {"efficacy_bounds", json::array()}, {"futility_bounds", json::array()}};
+  for (std::size_t k = 0; k < plan.t.size(); ++k) {
+    planned["efficacy_bounds"].push_back(bound(plan.upper[k]));
+    planned["futility_bounds"].push_back(k + 1 < plan.t.size() ? bound(plan.lower[k]) : json(nullptr));
+  }
+  if (cfg.futility == FutilityRule::beta_spending) planned["drift"] = design.planned_drift();
+  const InterimAccumulator& a = interim_;
+  json j = s.to_json()["interim"];
+  j["sides"] = cfg.sides;
+  j["alpha"] = s.trial.alpha;
+  j["planned"] = planned;
+  const auto& methods = s.analysis.methods;
+  auto per_method = [&](const std::array<InterimAccumulator::Looks, kMethods>& x, std::size_t k) {
+    json o = json::object();
+    for (const Method m : methods) o[std::string(method_name(m))] = mean_over_trials(x[static_cast<std::size_t>(m)][k]);
+    return o;
+  };
+  json looks = json::array();
+  std::array<double, kMethods> power{};
+  for (std::size_t k = 0; k < cfg.looks(); ++k) {
+    json l{{"look", k + 1},
+           {"planned_fraction", cfg.fractions[k]},
+           {"held", mean_over_trials(a.held[k])},
+           {"fraction", stat(a.fraction[k])},
+           {"calendar_month", stat(a.month[k])},
+           {"randomized", stat(a.randomized[k])},
+           {"consented", stat(a.consented[k])},
+           {"efficacy_bound", stat(a.upper[k])},
+           {"futility_bound", k + 1 < cfg.looks() && cfg.futility != FutilityRule::none ? stat(a.lower[k]) : json(nullptr)},
+           {"stop_efficacy", per_method(a.stop_efficacy, k)},
+           {"stop_futility", per_method(a.stop_futility, k)},
+           {"cumulative_power", json::object()},
+           {"z", json::object()},
+           {"estimate_at_stop", json::object()}};
+    for (const Method m : methods) {
+      const auto i = static_cast<std::size_t>(m);
+      const std::string name(method_name(m));
+      power[i] += a.stop_efficacy[i][k].mean();
+      const double n = static_cast<double>(replicates_);
+      l["cumulative_power"][name] = est(power[i], replicates_ > 0 ? std::sqrt(power[i] * (1 - power[i]) / n) : kNaN);
+      l["z"][name] = stat(a.z[i][k]);
+      l["estimate_at_stop"][name] = stat(a.estimate_at_stop[i][k]);
+    }
+    looks.push_back(l);
+  }
+  j["looks"] = looks;
+  json by_method = json::object();
+  for (const Method m : methods) {
+    const auto i = static_cast<std::size_t>(m);
+    double early = 0;
+    for (std::size_t k = 0; k + 1 < cfg.looks(); ++k) early += a.stop_efficacy[i][k].mean() + a.stop_futility[i][k].mean();
+    const double n = static_cast<double>(replicates_);
+    by_method[std::string(method_name(m))] = json{
+        {"power", est(methods_[i].reject.mean(), replicates_ > 0 ? std::sqrt(methods_[i].reject.mean() * (1 - methods_[i].reject.mean()) / n) : kNaN)},
+        {"stopped_early", est(early, replicates_ > 0 ? std::sqrt(early * (1 - early) / n) : kNaN)},
+        {"calendar_month_at_end", stat(a.month_at_stop[i])},
+        {"randomized_at_end", stat(a.randomized_at_stop[i])},
+        {"consented_at_end", stat(a.consented_at_stop[i])}};
+  }
+  j["methods"] = by_method;
+  return j;
+}
+
 json SummaryAccumulator::to_json(std::uint64_t seed) const {
   const Scenario& s = *scenario_;
   const auto& months = s.trial.months;
@@ -272,6 +395,7 @@ json SummaryAccumulator::to_json(std::uint64_t seed) const {
     analyses[std::string(method_name(m))] = a;
   }
   out["analyses"] = analyses;
+  if (s.interim.enabled()) out["interim"] = interim_json();
 
   // Steps the scenario does not have (Scenario::has_*) are left out, not shown as zeros.
   json funnel{{"consented", stat(consented_)}, {"lost_pre_baseline", stat(lost_pre_baseline_)}, {"randomized", stat(randomized_)}};
@@ -408,6 +532,69 @@ std::string SummaryAccumulator::to_table(std::uint64_t seed) const {
                   sp ? pm("%.3f", p.coverage, p.coverage_mcse).c_str() : "NA",
                   static_cast<unsigned long long>(replicates_ - p.estimable));
     o << line;
+  }
+  if (s.interim.enabled()) o << interim_table();
+  return o.str();
+}
+
+// The terminal's interim section: the design, each look's timing and bounds, and per method the
+// probabilities of stopping at each look and the expected size and length of the trial.
+std::string SummaryAccumulator::interim_table() const {
+  const Scenario& s = *scenario_;
+  const InterimConfig& cfg = s.interim;
+  const InterimAccumulator& a = interim_;
+  std::ostringstream o;
+  char line[512];
+  std::string design = std::to_string(cfg.looks()) + " looks, " + InterimConfig::spending_name(cfg.efficacy.type) +
+                       " alpha spending";
+  if (cfg.efficacy.type == SpendingType::hwang_shih_decani) design += " (gamma " + fmt("%g", cfg.efficacy.gamma) + ")";
+  if (cfg.futility == FutilityRule::z) design += ", futility on z";
+  if (cfg.futility == FutilityRule::beta_spending) {
+    design += ", futility by " + InterimConfig::spending_name(cfg.beta.type) + " beta spending (beta " + fmt("%g", cfg.beta.alpha) + ")";
+  }
+  if (cfg.futility != FutilityRule::none) design += cfg.binding ? ", binding" : ", non-binding";
+  o << "\nGroup-sequential design: " << design << ".\n"
+    << "The analyses' power, bias and coverage above are the design's: each trial's estimate is taken at the look\n"
+    << "that ended it. Bounds on the z scale, recomputed at each trial's information; 'held': share of trials\n"
+    << "with enough completers for the look.\n";
+  std::snprintf(line, sizeof line, "  %-6s %9s %9s %16s %16s %16s %16s %16s\n", "look", "planned", "held", "information",
+                "calendar month", "randomized", "efficacy bound", "futility bound");
+  o << line;
+  for (std::size_t k = 0; k < cfg.looks(); ++k) {
+    auto mean = [&](const Moments& m, const char* f) { return m.n() ? pm(f, m.mean(), m.mcse()) : std::string("-"); };
+    std::snprintf(line, sizeof line, "  %-6zu %9s %9s %16s %16s %16s %16s %16s\n", k + 1, fmt("%g", cfg.fractions[k]).c_str(),
+                  fmt("%.3f", a.held[k].mean()).c_str(), mean(a.fraction[k], "%.3f").c_str(), mean(a.month[k], "%.1f").c_str(),
+                  mean(a.randomized[k], "%.1f").c_str(), mean(a.upper[k], "%.3f").c_str(), mean(a.lower[k], "%.3f").c_str());
+    o << line;
+  }
+  std::snprintf(line, sizeof line, "\n  %-17s %-9s", "method", "stop at");
+  o << line;
+  for (std::size_t k = 0; k < cfg.looks(); ++k) {
+    std::snprintf(line, sizeof line, " %15s", ("look " + std::to_string(k + 1)).c_str());
+    o << line;
+  }
+  std::snprintf(line, sizeof line, " %15s %15s\n", "randomized", "month at end");
+  o << line;
+  for (const Method m : s.analysis.methods) {
+    const auto i = static_cast<std::size_t>(m);
+    for (int kind = 0; kind < (cfg.futility != FutilityRule::none ? 2 : 1); ++kind) {
+      std::snprintf(line, sizeof line, "  %-17s %-9s", kind == 0 ? std::string(method_name(m)).c_str() : "",
+                    kind == 0 ? "efficacy" : "futility");
+      o << line;
+      for (std::size_t k = 0; k < cfg.looks(); ++k) {
+        const Moments& x = kind == 0 ? a.stop_efficacy[i][k] : a.stop_futility[i][k];
+        const bool none = kind == 1 && k + 1 == cfg.looks();
+        std::snprintf(line, sizeof line, " %15s", none ? "-" : pm("%.3f", x.mean(), x.mcse()).c_str());
+        o << line;
+      }
+      if (kind == 0) {
+        std::snprintf(line, sizeof line, " %15s %15s\n", pm("%.1f", a.randomized_at_stop[i].mean(), a.randomized_at_stop[i].mcse()).c_str(),
+                      pm("%.1f", a.month_at_stop[i].mean(), a.month_at_stop[i].mcse()).c_str());
+      } else {
+        std::snprintf(line, sizeof line, "\n");
+      }
+      o << line;
+    }
   }
   return o.str();
 }

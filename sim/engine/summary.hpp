@@ -59,6 +59,33 @@ struct ArmAccumulator {
   }
 };
 
+// The looks of a group-sequential design over trials: per planned look (shared by the
+// methods) whether it was held and when, and per method and look how often its test stopped
+// the trial for efficacy or futility, its z there, and the naive estimate of the trials it
+// stopped; per method the calendar month and sample sizes at the end of the trial.
+struct InterimAccumulator {
+  using Looks = std::array<Moments, kMaxLooks>;
+  Looks held, month, fraction, randomized, consented, upper, lower;
+  std::array<Looks, kMethods> stop_efficacy, stop_futility, z, estimate_at_stop;
+  std::array<Moments, kMethods> month_at_stop, randomized_at_stop, consented_at_stop;
+  void add(const InterimResult& r, const std::array<Estimate, kMethods>& estimates, const std::vector<Method>& methods);
+  void merge(const InterimAccumulator& o);
+  template <class Self, class F>
+  static void visit(Self& s, F&& f) {
+    for (auto* l : {&s.held, &s.month, &s.fraction, &s.randomized, &s.consented, &s.upper, &s.lower}) {
+      for (auto& m : *l) f(m);
+    }
+    for (auto* a : {&s.stop_efficacy, &s.stop_futility, &s.z, &s.estimate_at_stop}) {
+      for (auto& l : *a) {
+        for (auto& m : l) f(m);
+      }
+    }
+    for (auto* a : {&s.month_at_stop, &s.randomized_at_stop, &s.consented_at_stop}) {
+      for (auto& m : *a) f(m);
+    }
+  }
+};
+
 class SummaryAccumulator {
  public:
   explicit SummaryAccumulator(const Scenario& s) : scenario_(&s) {}
@@ -70,6 +97,7 @@ class SummaryAccumulator {
   const MethodAccumulator& method(Method m) const { return methods_[static_cast<std::size_t>(m)]; }
   const ArmAccumulator& arm(Arm a) const { return arms_[arm_index(a)]; }
   const Moments& randomized() const { return randomized_; }
+  const InterimAccumulator& interim() const { return interim_; }
 
   // The exact state as doubles (counts are exact below 2^53), and back: for merging partial
   // summaries computed by other processes. from_state throws std::runtime_error on a wrong size.
@@ -79,6 +107,9 @@ class SummaryAccumulator {
 
   // The full summary as JSON (no NaN or infinity: undefined figures are null).
   nlohmann::json to_json(std::uint64_t seed) const;
+  // The `interim` section of to_json (only with an interim design).
+  nlohmann::json interim_json() const;
+  std::string interim_table() const;
   // A readable table for the terminal.
   std::string to_table(std::uint64_t seed) const;
   const Scenario& scenario() const { return *scenario_; }
@@ -94,6 +125,7 @@ class SummaryAccumulator {
     }
     for (auto& a : s.arms_) ArmAccumulator::visit(a, f);
     for (auto& m : s.methods_) MethodAccumulator::visit(m, f);
+    InterimAccumulator::visit(s.interim_, f);
   }
 
   const Scenario* scenario_;
@@ -101,6 +133,7 @@ class SummaryAccumulator {
   Moments consented_, prior_mg_, lost_pre_baseline_, entry_above_max_, entry_below_min_, randomized_;
   std::array<ArmAccumulator, 2> arms_;
   std::array<MethodAccumulator, kMethods> methods_;
+  InterimAccumulator interim_;
 };
 
 // Performance measures of one method with MC standard errors.

@@ -3,6 +3,9 @@
 
 #include "sim/engine/rng.hpp"
 
+#include <boost/math/distributions/normal.hpp>
+#include <boost/math/distributions/students_t.hpp>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -87,7 +90,10 @@ TrialSimulator::TrialSimulator(const Scenario& s, bool all_covariates)
       randomizer_(s.randomization),
       treatment_(s.treatment, s.population.mg_mean, s.population.mg_sd),
       dropout_(s.dropout, s.trial.last_month(), s.treatment.effect_onset_months),
-      analysis_(s.analysis) {}
+      analysis_(s.analysis),
+      interim_(s.interim.enabled()
+                   ? std::make_shared<const InterimDesign>(s.interim, static_cast<std::size_t>(s.trial.consented))
+                   : nullptr) {}
 
 void TrialSimulator::simulate(std::uint64_t seed, std::uint64_t r, Workspace& ws) const {
   const auto n = static_cast<std::size_t>(scenario_.trial.consented);
@@ -103,6 +109,27 @@ void TrialSimulator::simulate(std::uint64_t seed, std::uint64_t r, Workspace& ws
   // Population and screening: each patient from their own streams, one slot per quantity
   // (common random numbers), all patients at once.
   population_.draw(ws.units, n, t, scratch, all_covariates_);
+  if (scenario_.trial.has_accrual()) {
+    // Consent times: the order statistics of n uniform entry shares, from n + 1 exponential
+    // spacings, share i = (E_0 + ... + E_i) / (E_0 + ... + E_n) (Devroye, Non-Uniform Random
+    // Variate Generation, 1986, sec. V.2), mapped through the accrual intensity. The last
+    // spacing is drawn from the unit of a patient n who is not consented.
+    double* const spacing = scratch.col(0, n + 1);
+    draws::exponential(ws.units, n, StreamKind::population, population_slot::accrual, spacing);
+    std::uint64_t extra_key = 0, extra_mask = 0;
+    draws::unit_keys(key, n, 1, &extra_key, &extra_mask);
+    Stream extra(UnitKey{extra_key, extra_mask}, StreamKind::population, population_slot::accrual);
+    spacing[n] = standard_exponential(extra);
+    double total = 0;
+    for (std::size_t i = 0; i <= n; ++i) total += spacing[i];
+    double cumulative = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      cumulative += spacing[i];
+      t.entry_month[i] = scenario_.trial.accrual_month_at(cumulative / total);
+    }
+  } else {
+    std::fill_n(t.entry_month.data(), n, 0.0);
+  }
   measurement_.draw_latent(ws.units, n, t, scratch);
   double* const u = room(ws.fluctuation, n);
   measurement_.draw_entry(ws.units, n, t, u, scratch);
@@ -132,6 +159,7 @@ void TrialSimulator::simulate(std::uint64_t seed, std::uint64_t r, Workspace& ws
       next += status[i] == Status::randomized;
     }
     gather_rows(t, ws.units, ws.row_units, u, row_u, measurement_.drift_per_month());
+    for (std::size_t k = 0; k < rows; ++k) t.row_entry_month[k] = t.entry_month[patient[k]];
   }
   ws.row_units.resize(rows);
   measurement_.draw_visits(ws.row_units, t, row_u, scratch);
@@ -392,7 +420,99 @@ TRIALSIM_VECTOR_LOOPS ReplicateResult TrialSimulator::summarize(std::uint64_t se
   }
 
   out.estimates = analysis_.estimate_all(t, completers, ws.analysis, seed, r);
+  if (interim_) interim_looks(seed, r, ws, out);
   return out;
+}
+
+namespace {
+
+using DoublePolicy = boost::math::policies::policy<boost::math::policies::promote_float<false>,
+                                                   boost::math::policies::promote_double<false>,
+                                                   boost::math::policies::overflow_error<boost::math::policies::ignore_error>>;
+
+// A test's z: (estimate - margin) / SE, carried to the normal scale through its t distribution
+// where it has finite df, so that each look's marginal level is the nominal one, as the
+// significance-level approach to group-sequential t tests does (Jennison & Turnbull, Group
+// Sequential Methods with Applications to Clinical Trials, 2000, sec. 3.8 and ch. 11).
+double z_of(const Estimate& e, double margin) {
+  if (!e.estimable() || !(e.se > 0)) return std::numeric_limits<double>::quiet_NaN();
+  const double t = (e.estimate - margin) / e.se;
+  if (!(e.df > 0) || !std::isfinite(e.df) || e.df > 1e7) return t;
+  const boost::math::students_t_distribution<double, DoublePolicy> dist(e.df);
+  const boost::math::normal_distribution<double, DoublePolicy> normal;
+  const double tail = boost::math::cdf(boost::math::complement(dist, std::abs(t)));
+  if (!(tail > 0)) return t > 0 ? std::numeric_limits<double>::infinity() : -std::numeric_limits<double>::infinity();
+  if (tail >= 0.5) return 0.0;
+  const double z = boost::math::quantile(boost::math::complement(normal, tail));
+  return t < 0 ? -z : z;
+}
+
+}  // namespace
+
+// The looks of the group-sequential design on this trial: each held interim look analyses the
+// data observed by its calendar month with every method still running; a method's test stops
+// the trial at the first look whose z crosses a bound (the final look decides what is left).
+void TrialSimulator::interim_looks(std::uint64_t seed, std::uint64_t r, Workspace& ws, ReplicateResult& out) const {
+  const TrialData& t = ws.trial;
+  const InterimConfig& cfg = interim_->config();
+  const auto& months = scenario_.trial.months;
+  const std::size_t last = t.last(), m = t.rows, K = cfg.looks();
+  InterimResult& res = out.interim;
+  res.enabled = true;
+  res.looks = K;
+  res.held.fill(false);
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  for (auto* a : {&res.month, &res.fraction, &res.randomized, &res.consented, &res.upper, &res.lower}) a->fill(nan);
+  for (auto& z : res.z) z.fill(nan);
+  // The completers' primary visits in calendar order (rows are in order of entry).
+  std::vector<double>& primary = ws.primary_months;
+  primary.clear();
+  for (std::size_t k = 0; k < m; ++k) {
+    if (t.seen_at(k, last)) primary.push_back(t.row_entry_month[k] + months[last]);
+  }
+  const LookBounds& b = interim_->for_completers(primary.size());
+  const double* const entry = t.row_entry_month.data();
+  const double* const consent = t.entry_month.data();
+  const double end = m > 0 ? entry[m - 1] + months[last] : months[last];
+  std::vector<Method> running = scenario_.analysis.methods;
+  for (const Method me : running) {
+    res.stop_look[static_cast<std::size_t>(me)] = static_cast<std::int8_t>(K - 1);
+    res.reason[static_cast<std::size_t>(me)] = InterimStop::none;
+  }
+  for (std::size_t h = 0; h < b.looks.size(); ++h) {
+    const std::size_t look = b.looks[h];
+    const bool final = h + 1 == b.looks.size();
+    const double tau = final ? end : primary[b.completers[h] - 1];
+    const auto randomized = static_cast<std::size_t>(std::upper_bound(entry, entry + m, tau) - entry);
+    res.held[look] = true;
+    res.month[look] = tau;
+    res.fraction[look] = b.t[h];
+    res.randomized[look] = static_cast<double>(randomized);
+    res.consented[look] = static_cast<double>(std::upper_bound(consent, consent + t.consented, tau) - consent);
+    res.upper[look] = b.upper[h];
+    res.lower[look] = b.lower[h];
+    // The schedule is recorded to the end; the analyses run while some method is still going.
+    if (running.empty()) continue;
+    const std::array<Estimate, kMethods> est =
+        final ? out.estimates
+              : analysis_.estimate_look(t, randomized, entry, months, tau, running, ws.analysis, seed, r, look + 1);
+    std::vector<Method> still;
+    for (const Method me : running) {
+      const auto i = static_cast<std::size_t>(me);
+      const double z = z_of(est[i], cfg.margin);
+      res.z[i][look] = z;
+      const bool efficacy = cfg.sides == 2 ? std::abs(z) >= b.upper[h] : z >= b.upper[h];
+      const bool futility = !final && z < std::min(b.lower[h], b.upper[h]);
+      if (efficacy || futility || final) {
+        res.stop_look[i] = static_cast<std::int8_t>(look);
+        res.reason[i] = efficacy ? InterimStop::efficacy : futility ? InterimStop::futility : InterimStop::none;
+        out.estimates[i] = est[i];  // the naive estimate at the look that ended the trial
+      } else {
+        still.push_back(me);
+      }
+    }
+    running = std::move(still);
+  }
 }
 
 }  // namespace trialsim

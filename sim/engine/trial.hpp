@@ -13,6 +13,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 namespace trialsim {
@@ -67,6 +68,25 @@ struct ArmResult {
   RtmComponents rtm;
 };
 
+// Why a method's group-sequential test ended the trial where it did.
+enum class InterimStop : std::int8_t { none = 0, efficacy = 1, futility = 2 };  // none: reached the end, not rejected
+
+// The interim looks of one trial (only with an `[interim]` design; the arrays are written for
+// the planned looks and the scenario's methods only).
+struct InterimResult {
+  bool enabled = false;
+  std::size_t looks = 0;  // planned looks, the final analysis included
+  // Per planned look: whether it was held in this trial (the last always is), its calendar
+  // month, information fraction, the randomized and consented by then, and its bounds (z).
+  std::array<bool, kMaxLooks> held;
+  std::array<double, kMaxLooks> month, fraction, randomized, consented, upper, lower;
+  // Per method: the planned look at which its test stopped the trial (the last if it ran to
+  // the end), why, and its z at each look held (NaN where not estimable or not reached).
+  std::array<std::int8_t, kMethods> stop_look;
+  std::array<InterimStop, kMethods> reason;
+  std::array<std::array<double, kMaxLooks>, kMethods> z;
+};
+
 struct ReplicateResult {
   std::uint64_t replicate = 0;
   int consented = 0;
@@ -76,7 +96,9 @@ struct ReplicateResult {
   int entry_below_min = 0;
   int randomized = 0;
   std::array<ArmResult, 2> arms;  // indexed by arm_index: [0] control, [1] treatment
-  std::array<Estimate, kMethods> estimates{};  // only the scenario's methods are filled
+  std::array<Estimate, kMethods> estimates{};  // only the scenario's methods are filled; with an
+                                               // interim design, each at the look that ended the trial
+  InterimResult interim;
 };
 
 // Scratch space reused across the replicates a worker thread runs, so a replicate does not
@@ -89,6 +111,7 @@ struct Workspace {
   Scratch scratch;
   CompleterSums completers;
   AnalysisWorkspace analysis;
+  std::vector<double> primary_months;  // interim looks: the completers' primary visits, calendar months
 };
 
 class TrialSimulator {
@@ -108,6 +131,8 @@ class TrialSimulator {
   }
 
   const Scenario& scenario() const { return scenario_; }
+  // The scenario's group-sequential design (null without `[interim]`).
+  const InterimDesign* interim_design() const { return interim_.get(); }
 
  private:
   const Scenario& scenario_;
@@ -119,6 +144,9 @@ class TrialSimulator {
   Treatment treatment_;
   Dropout dropout_;
   Analysis analysis_;
+  std::shared_ptr<const InterimDesign> interim_;
+
+  void interim_looks(std::uint64_t seed, std::uint64_t r, Workspace& ws, ReplicateResult& out) const;
 };
 
 }  // namespace trialsim

@@ -20,6 +20,11 @@ TrialConfig TrialConfig::read(ConfigReader& in) {
                                std::string("interval at 1 - 2 alpha reports its bound), got ") +
                                describe(toml::value<double>(c.alpha)) + "; lower trial.alpha or set trial.sides = 2");
   }
+  if (const auto a = in.optional_number("trial.accrual_months", Bounds{0.0, 600.0, true, false, {}, {}})) c.accrual_months = *a;
+  c.accrual_rates = in.numbers("trial.accrual_rates", {}, Bounds{0.0, 1e6, true, false, {}, {}}, 0, 60);
+  if (!c.accrual_rates.empty() && !c.has_accrual()) {
+    in.fail("trial.accrual_rates", "applies only with trial.accrual_months (the accrual period the rates divide into equal pieces)");
+  }
   c.months = in.numbers("trial.months", c.months, Bounds::closed(0.0, 240.0), 2, kMaxVisits);
   if (c.months.front() != 0.0) in.fail("trial.months", "the first visit must be month 0 (baseline), got " + describe(*in.table().at_path("trial.months").node()));
   for (std::size_t k = 1; k < c.months.size(); ++k) {
@@ -30,6 +35,22 @@ TrialConfig TrialConfig::read(ConfigReader& in) {
     }
   }
   return c;
+}
+
+// Piecewise-constant intensity over equal pieces: invert its cumulative share.
+double TrialConfig::accrual_month_at(double u) const {
+  if (!has_accrual()) return 0.0;
+  if (accrual_rates.empty()) return accrual_months * u;
+  double total = 0;
+  for (const double r : accrual_rates) total += r;
+  const double piece = accrual_months / static_cast<double>(accrual_rates.size());
+  double target = u * total, start = 0;
+  for (const double r : accrual_rates) {
+    if (target <= r || &r == &accrual_rates.back()) return std::min(accrual_months, start + piece * std::min(1.0, target / r));
+    target -= r;
+    start += piece;
+  }
+  return accrual_months;
 }
 
 Labels Labels::read(ConfigReader& in) {
@@ -119,6 +140,7 @@ Scenario Scenario::read(ConfigReader& in) {
   s.treatment = TreatmentConfig::read(in, s.trial.last_month());
   s.dropout = DropoutConfig::read(in, s.spp.mean);
   s.analysis = AnalysisConfig::read(in, s.trial.hypothesis().interval_alpha(s.trial.alpha));
+  s.interim = InterimConfig::read(in, s.trial.alpha, s.trial.sides, s.trial.margin, s.trial.has_accrual());
   s.sweep_vary = in.strings("sweep.vary", {});
   s.sweep_crn = in.boolean("sweep.common_random_numbers", true);
   in.check_no_unknown_keys();
@@ -188,7 +210,7 @@ nlohmann::json Scenario::to_json() const {
   for (const auto f : randomization.factors) {
     factors.push_back(f == MinimizationFactor::diabetes ? "diabetes" : f == MinimizationFactor::sex ? "sex" : "age");
   }
-  return json{
+  json out{
       {"source", source},
       {"labels", labels.to_json()},
       {"trial",
@@ -196,6 +218,8 @@ nlohmann::json Scenario::to_json() const {
         {"alpha", trial.alpha},
         {"sides", trial.sides},
         {"margin", trial.margin},
+        {"accrual_months", trial.accrual_months},
+        {"accrual_rates", trial.accrual_rates},
         {"months", trial.months}}},
       {"population",
        {{"prior_mg_prob", population.prior_mg_prob},
@@ -264,6 +288,21 @@ nlohmann::json Scenario::to_json() const {
         {"mnar_delta_mmHg", analysis.mi.delta},
         {"mnar_delta_arms", analysis.mi.delta_both_arms ? "both" : "treatment"}}},
   };
+  if (interim.enabled()) {
+    json j{{"fractions", interim.fractions}, {"efficacy", InterimConfig::spending_name(interim.efficacy.type)},
+           {"futility", InterimConfig::futility_name(interim.futility)}};
+    if (interim.efficacy.type == SpendingType::hwang_shih_decani) j["hsd_gamma"] = interim.efficacy.gamma;
+    if (interim.efficacy.type == SpendingType::user) j["efficacy_alpha"] = interim.efficacy.cumulative;
+    if (interim.futility == FutilityRule::z) j["futility_z"] = interim.futility_z;
+    if (interim.futility == FutilityRule::beta_spending) {
+      j["beta_spending"] = InterimConfig::spending_name(interim.beta.type);
+      j["beta"] = interim.beta.alpha;
+      if (interim.beta.type == SpendingType::hwang_shih_decani) j["beta_gamma"] = interim.beta.gamma;
+    }
+    if (interim.futility != FutilityRule::none) j["binding"] = interim.binding;
+    out["interim"] = j;
+  }
+  return out;
 }
 
 }  // namespace trialsim

@@ -2,6 +2,7 @@
 // A scenario: every model's section, parsed and validated once, then immutable.
 #include "models/analysis.hpp"
 #include "models/dropout.hpp"
+#include "models/interim.hpp"
 #include "models/measurement.hpp"
 #include "models/population.hpp"
 #include "models/randomization.hpp"
@@ -24,6 +25,13 @@ struct TrialConfig {
   int sides = 2;
   double margin = 0.0;
   Hypothesis hypothesis() const { return {sides, margin}; }
+  // Staggered entry: patients consent over accrual_months (0: all at month 0), at relative
+  // rates accrual_rates over equal pieces of that time (empty: uniform).
+  double accrual_months = 0.0;
+  std::vector<double> accrual_rates;
+  bool has_accrual() const { return accrual_months > 0.0; }
+  // The calendar month by which a share u in [0, 1] of the accrual intensity has passed.
+  double accrual_month_at(double u) const;
 
   static TrialConfig read(ConfigReader& in);
   double last_month() const { return months.back(); }
@@ -63,6 +71,7 @@ struct Scenario {
   TreatmentConfig treatment;
   DropoutConfig dropout;
   AnalysisConfig analysis;
+  InterimConfig interim;
   std::vector<std::string> sweep_vary;  // sweep.vary: axes as "KEY=V1,V2,..." or "KEY=LO:HI:STEP"
   bool sweep_crn = true;                // sweep.common_random_numbers
 

@@ -197,6 +197,19 @@ std::string TrialsCsv::header(const Scenario& s) {
     const std::string n(method_name(m));
     for (const char* col : {"status", "estimate", "se", "ci_low", "ci_high", "p", "df"}) h += "," + n + "_" + col;
   }
+  // A group-sequential design: each look's timing and bounds, and per method where its test
+  // ended the trial (the estimate columns above are at that look) and its z at each look.
+  if (s.interim.enabled()) {
+    for (std::size_t k = 0; k < s.interim.looks(); ++k) {
+      const std::string l = "look" + std::to_string(k + 1) + "_";
+      for (const char* col : {"held", "month", "fraction", "randomized", "consented", "efficacy_bound", "futility_bound"}) h += "," + l + col;
+    }
+    for (const Method m : s.analysis.methods) {
+      const std::string n(method_name(m));
+      h += "," + n + "_stop_look," + n + "_stop_reason," + n + "_rejected";
+      for (std::size_t k = 0; k < s.interim.looks(); ++k) h += "," + n + "_z_look" + std::to_string(k + 1);
+    }
+  }
   return h + "\n";
 }
 
@@ -229,6 +242,22 @@ std::string TrialsCsv::row(const Scenario& s, const ReplicateResult& r) {
       for (double v : {e.estimate, e.se, e.ci_low, e.ci_high, e.p(s.trial.hypothesis()), e.df}) row += "," + cell(v);
     } else {
       row += ",,,,,,";
+    }
+  }
+  if (s.interim.enabled()) {
+    const InterimResult& in = r.interim;
+    const auto finite = [](double v) { return std::isfinite(v) ? cell(v) : std::string(); };
+    for (std::size_t k = 0; k < s.interim.looks(); ++k) {
+      row += std::string(",") + (in.held[k] ? "1" : "0");
+      for (const double v : {in.month[k], in.fraction[k], in.randomized[k], in.consented[k], in.upper[k], in.lower[k]}) {
+        row += "," + (in.held[k] ? finite(v) : std::string());
+      }
+    }
+    for (const Method m : s.analysis.methods) {
+      const auto i = static_cast<std::size_t>(m);
+      const char* reason = in.reason[i] == InterimStop::efficacy ? "efficacy" : in.reason[i] == InterimStop::futility ? "futility" : "none";
+      row += "," + std::to_string(in.stop_look[i] + 1) + "," + reason + "," + (in.reason[i] == InterimStop::efficacy ? "1" : "0");
+      for (std::size_t k = 0; k < s.interim.looks(); ++k) row += "," + finite(in.z[i][k]);
     }
   }
   return row + "\n";

@@ -218,6 +218,14 @@ class Progress {
   std::chrono::steady_clock::time_point last_{};
 };
 
+namespace {
+std::string fixed3(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.3f", v);
+  return b;
+}
+}  // namespace
+
 std::string replicate_table(const Scenario& s, const ReplicateResult& r, std::uint64_t seed) {
   std::string o = "trialsim " + std::string(TRIALSIM_VERSION) + "  scenario " + s.source + "  replicate " +
                   std::to_string(r.replicate) + "  seed " + std::to_string(seed) + "\ntests " + s.hypothesis_text() +
@@ -244,6 +252,35 @@ std::string replicate_table(const Scenario& s, const ReplicateResult& r, std::ui
       std::snprintf(line, sizeof line, "%-17s not estimable\n", std::string(method_name(m)).c_str());
     }
     o += line;
+  }
+  if (r.interim.enabled) {
+    const InterimResult& in = r.interim;
+    o += "group-sequential looks (estimates above are at the look that ended the trial):\n";
+    for (std::size_t k = 0; k < in.looks; ++k) {
+      if (!in.held[k]) {
+        std::snprintf(line, sizeof line, "  look %zu not held (too few completers)\n", k + 1);
+      } else {
+        std::snprintf(line, sizeof line, "  look %zu at month %.1f, information %.3f, randomized %.0f, efficacy bound %s, futility bound %s\n",
+                      k + 1, in.month[k], in.fraction[k], in.randomized[k],
+                      std::isfinite(in.upper[k]) ? fixed3(in.upper[k]).c_str() : "none",
+                      std::isfinite(in.lower[k]) ? fixed3(in.lower[k]).c_str() : "none");
+      }
+      o += line;
+    }
+    for (const Method m : s.analysis.methods) {
+      const auto i = static_cast<std::size_t>(m);
+      std::string zs;
+      for (std::size_t k = 0; k < in.looks; ++k) {
+        if (std::isfinite(in.z[i][k])) zs += (zs.empty() ? "" : ", ") + ("look " + std::to_string(k + 1) + " " + fixed3(in.z[i][k]));
+      }
+      const bool at_end = static_cast<std::size_t>(in.stop_look[i]) + 1 == in.looks;
+      const char* why = in.reason[i] == InterimStop::efficacy ? (at_end ? "rejected at the final analysis," : "stopped for efficacy")
+                        : in.reason[i] == InterimStop::futility ? "stopped for futility"
+                                                                : "did not reject; ended";
+      std::snprintf(line, sizeof line, "  %-17s %s at look %d; z: %s\n", std::string(method_name(m)).c_str(), why,
+                    in.stop_look[i] + 1, zs.empty() ? "none" : zs.c_str());
+      o += line;
+    }
   }
   return o;
 }

@@ -1,0 +1,209 @@
+#include "models/interim.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+
+namespace trialsim {
+
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+SpendingType spending_of(const std::string& name) {
+  return name == "obf" ? SpendingType::obrien_fleming
+         : name == "pocock" ? SpendingType::pocock
+         : name == "hsd" ? SpendingType::hwang_shih_decani
+                         : SpendingType::user;
+}
+
+bool present(const ConfigReader& in, const char* key) { return in.table().at_path(key).node() != nullptr; }
+
+std::string list(const std::vector<double>& v) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + describe(toml::value<double>(v[i]));
+  return s + "]";
+}
+
+}  // namespace
+
+std::string InterimConfig::spending_name(SpendingType t) {
+  switch (t) {
+    case SpendingType::obrien_fleming: return "obf";
+    case SpendingType::pocock: return "pocock";
+    case SpendingType::hwang_shih_decani: return "hsd";
+    case SpendingType::user: return "user";
+  }
+  return "?";
+}
+
+std::string InterimConfig::futility_name(FutilityRule r) {
+  switch (r) {
+    case FutilityRule::none: return "none";
+    case FutilityRule::z: return "z";
+    case FutilityRule::beta_spending: return "beta_spending";
+  }
+  return "?";
+}
+
+InterimConfig InterimConfig::read(ConfigReader& in, double alpha, int sides, double margin, bool has_accrual) {
+  InterimConfig c;
+  c.sides = sides;
+  c.margin = margin;
+  c.fractions = in.numbers("interim.fractions", {}, Bounds{0.0, 1.0, true, false, {}, {}}, 0, kMaxLooks);
+  const char* keys[] = {"interim.efficacy", "interim.hsd_gamma", "interim.efficacy_alpha", "interim.futility",
+                        "interim.futility_z", "interim.beta_spending", "interim.beta_gamma", "interim.beta",
+                        "interim.binding"};
+  if (c.fractions.empty()) {
+    for (const char* k : keys) {
+      if (present(in, k)) in.fail(k, "applies only to a group-sequential design: set interim.fractions (e.g. [0.5, 1])");
+    }
+    return c;
+  }
+  if (c.fractions.size() < 2) in.fail("interim.fractions", "a group-sequential design needs at least 2 looks (the last at 1), got " + list(c.fractions));
+  for (std::size_t k = 1; k < c.fractions.size(); ++k) {
+    if (!(c.fractions[k] > c.fractions[k - 1])) in.fail("interim.fractions", "must be strictly increasing, got " + list(c.fractions));
+  }
+  if (c.fractions.back() != 1.0) in.fail("interim.fractions", "the last look is the final analysis at fraction 1, got " + list(c.fractions));
+  if (!has_accrual) {
+    in.fail("interim.fractions", "interim looks need staggered entry: set trial.accrual_months (with every patient entering "
+                                 "at month 0, all primary visits are observed at once)");
+  }
+  const std::size_t K = c.fractions.size();
+
+  const std::string eff = in.choice("interim.efficacy", "obf", {"obf", "pocock", "hsd", "user"});
+  c.efficacy.type = spending_of(eff);
+  c.efficacy.alpha = alpha;
+  if (eff == "hsd") {
+    c.efficacy.gamma = in.number("interim.hsd_gamma", -4.0, Bounds::closed(-40.0, 40.0));
+  } else if (present(in, "interim.hsd_gamma")) {
+    in.fail("interim.hsd_gamma", "applies only with interim.efficacy = \"hsd\"");
+  }
+  if (eff == "user") {
+    c.efficacy.cumulative = in.numbers("interim.efficacy_alpha", {}, Bounds::closed(0.0, 1.0), K, K);
+    if (c.efficacy.cumulative.size() != K) {
+      in.fail("interim.efficacy_alpha", "one cumulative alpha per look (" + std::to_string(K) + "), as many as interim.fractions");
+    }
+    for (std::size_t k = 1; k < K; ++k) {
+      if (c.efficacy.cumulative[k] < c.efficacy.cumulative[k - 1]) {
+        in.fail("interim.efficacy_alpha", "cumulative alpha must not decrease, got " + list(c.efficacy.cumulative));
+      }
+    }
+    if (std::abs(c.efficacy.cumulative.back() - alpha) > 1e-12) {
+      in.fail("interim.efficacy_alpha", "the last look spends all of trial.alpha (" + describe(toml::value<double>(alpha)) +
+                                            "), got " + list(c.efficacy.cumulative));
+    }
+  } else if (present(in, "interim.efficacy_alpha")) {
+    in.fail("interim.efficacy_alpha", "applies only with interim.efficacy = \"user\"");
+  }
+
+  const std::string fut = in.choice("interim.futility", "none", {"none", "z", "beta_spending"});
+  c.futility = fut == "z" ? FutilityRule::z : fut == "beta_spending" ? FutilityRule::beta_spending : FutilityRule::none;
+  if (c.futility != FutilityRule::none && sides != 1) {
+    in.fail("interim.futility", "futility stopping needs a one-sided test: set trial.sides = 1 (and trial.alpha to its one-sided level, e.g. 0.025)");
+  }
+  if (c.futility == FutilityRule::z) {
+    c.futility_z = in.numbers("interim.futility_z", {}, Bounds::closed(-10.0, 10.0), K - 1, K - 1);
+  } else if (present(in, "interim.futility_z")) {
+    in.fail("interim.futility_z", "applies only with interim.futility = \"z\"");
+  }
+  if (c.futility == FutilityRule::beta_spending) {
+    const std::string b = in.choice("interim.beta_spending", "obf", {"obf", "pocock", "hsd"});
+    c.beta.type = spending_of(b);
+    c.beta.alpha = in.number("interim.beta", 0.2, Bounds::open(0.0, 1.0));
+    if (b == "hsd") {
+      c.beta.gamma = in.number("interim.beta_gamma", -4.0, Bounds::closed(-40.0, 40.0));
+    } else if (present(in, "interim.beta_gamma")) {
+      in.fail("interim.beta_gamma", "applies only with interim.beta_spending = \"hsd\"");
+    }
+  } else {
+    for (const char* k : {"interim.beta_spending", "interim.beta", "interim.beta_gamma"}) {
+      if (present(in, k)) in.fail(k, "applies only with interim.futility = \"beta_spending\"");
+    }
+  }
+  if (c.futility != FutilityRule::none) {
+    c.binding = in.boolean("interim.binding", false);
+  } else if (present(in, "interim.binding")) {
+    in.fail("interim.binding", "applies only with a futility rule (interim.futility = \"z\" or \"beta_spending\")");
+  }
+  // The planned design must exist (e.g. user alpha a look cannot spend, beta spending that
+  // never meets the efficacy bound).
+  try {
+    const InterimDesign check(c, 0);
+  } catch (const std::invalid_argument& e) {
+    in.fail(c.futility == FutilityRule::beta_spending ? "interim.beta_spending" : "interim.efficacy",
+            std::string("this design has no boundaries: ") + e.what());
+  }
+  return c;
+}
+
+InterimDesign::InterimDesign(const InterimConfig& cfg, std::size_t max_completers) : cfg_(cfg), max_(max_completers) {
+  if (!cfg_.enabled()) return;
+  std::vector<std::size_t> all(cfg_.looks());
+  for (std::size_t k = 0; k < all.size(); ++k) all[k] = k;
+  if (cfg_.futility == FutilityRule::beta_spending) {
+    drift_ = beta_spending_design(cfg_.fractions, cfg_.efficacy, cfg_.beta, cfg_.binding).drift;
+  }
+  planned_ = compute(all, cfg_.fractions);
+  once_ = std::make_unique<std::once_flag[]>(max_ + 1);
+  by_n_ = std::make_unique<LookBounds[]>(max_ + 1);
+}
+
+LookBounds InterimDesign::compute(const std::vector<std::size_t>& looks, const std::vector<double>& t) const {
+  LookBounds b;
+  b.looks = looks;
+  b.t = t;
+  // User spending is given per planned look: the held looks take theirs.
+  SpendingFunction eff = cfg_.efficacy;
+  if (eff.type == SpendingType::user) {
+    eff.cumulative.clear();
+    for (const std::size_t k : looks) eff.cumulative.push_back(cfg_.efficacy.cumulative[k]);
+  }
+  const std::size_t n = t.size();
+  b.lower.assign(n, -kInf);
+  switch (cfg_.futility) {
+    case FutilityRule::none: b.upper = efficacy_bounds(t, eff, cfg_.sides); break;
+    case FutilityRule::z: {
+      std::vector<double> z;
+      for (std::size_t i = 0; i + 1 < n; ++i) z.push_back(cfg_.futility_z[looks[i]]);
+      b.upper = efficacy_bounds(t, eff, 1, cfg_.binding ? &z : nullptr);
+      std::copy(z.begin(), z.end(), b.lower.begin());
+      break;
+    }
+    case FutilityRule::beta_spending: {
+      const BetaSpendingDesign d = beta_spending_at(t, eff, cfg_.beta, cfg_.binding, drift_);
+      b.upper = d.upper;
+      std::copy(d.futility.begin(), d.futility.end(), b.lower.begin());
+      break;
+    }
+  }
+  return b;
+}
+
+const LookBounds& InterimDesign::for_completers(std::size_t n) const {
+  if (n > max_) throw std::logic_error("interim design asked for more completers than it was built for");
+  std::call_once(once_[n], [&] {
+    // Look k at the ceil(f_k n)-th completer; those falling on the final analysis or on the
+    // look before them are not held.
+    std::vector<std::size_t> looks, counts;
+    std::vector<double> t;
+    std::size_t before = 0;
+    for (std::size_t k = 0; k + 1 < cfg_.looks(); ++k) {
+      const auto j = static_cast<std::size_t>(std::ceil(cfg_.fractions[k] * static_cast<double>(n) - 1e-9));
+      if (j == 0 || j >= n || j <= before) continue;
+      looks.push_back(k);
+      counts.push_back(j);
+      t.push_back(static_cast<double>(j) / static_cast<double>(n));
+      before = j;
+    }
+    looks.push_back(cfg_.looks() - 1);
+    counts.push_back(n);
+    t.push_back(1.0);
+    by_n_[n] = compute(looks, t);
+    by_n_[n].completers = counts;
+  });
+  return by_n_[n];
+}
+
+}  // namespace trialsim
