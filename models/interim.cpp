@@ -81,6 +81,10 @@ InterimConfig InterimConfig::read(ConfigReader& in, double alpha, int sides, dou
     in.fail("interim.hsd_gamma", "applies only with interim.efficacy = \"hsd\"");
   }
   if (eff == "user") {
+    if (!present(in, "interim.efficacy_alpha")) {
+      in.fail("interim.efficacy_alpha", "interim.efficacy = \"user\" needs the cumulative alpha spent by each look (" +
+                                            std::to_string(K) + " values, the last trial.alpha)");
+    }
     c.efficacy.cumulative = in.numbers("interim.efficacy_alpha", {}, Bounds::closed(0.0, 1.0), K, K);
     if (c.efficacy.cumulative.size() != K) {
       in.fail("interim.efficacy_alpha", "one cumulative alpha per look (" + std::to_string(K) + "), as many as interim.fractions");
@@ -104,7 +108,12 @@ InterimConfig InterimConfig::read(ConfigReader& in, double alpha, int sides, dou
     in.fail("interim.futility", "futility stopping needs a one-sided test: set trial.sides = 1 (and trial.alpha to its one-sided level, e.g. 0.025)");
   }
   if (c.futility == FutilityRule::z) {
+    if (!present(in, "interim.futility_z")) {
+      in.fail("interim.futility_z", "interim.futility = \"z\" needs the futility bound on the z scale at each look before the last (" +
+                                        std::to_string(K - 1) + " values)");
+    }
     c.futility_z = in.numbers("interim.futility_z", {}, Bounds::closed(-10.0, 10.0), K - 1, K - 1);
+    if (c.futility_z.size() != K - 1) in.fail("interim.futility_z", "one bound per look before the last (" + std::to_string(K - 1) + ")");
   } else if (present(in, "interim.futility_z")) {
     in.fail("interim.futility_z", "applies only with interim.futility = \"z\"");
   }

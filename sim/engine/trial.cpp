@@ -159,7 +159,13 @@ void TrialSimulator::simulate(std::uint64_t seed, std::uint64_t r, Workspace& ws
       next += status[i] == Status::randomized;
     }
     gather_rows(t, ws.units, ws.row_units, u, row_u, measurement_.drift_per_month());
-    for (std::size_t k = 0; k < rows; ++k) t.row_entry_month[k] = t.entry_month[patient[k]];
+    double* const row_entry = t.row_entry_month.data();
+    if (scenario_.trial.has_accrual()) {
+      const double* const entry = t.entry_month.data();
+      for (std::size_t k = 0; k < rows; ++k) row_entry[k] = entry[patient[k]];
+    } else {
+      std::fill_n(row_entry, rows, 0.0);
+    }
   }
   ws.row_units.resize(rows);
   measurement_.draw_visits(ws.row_units, t, row_u, scratch);

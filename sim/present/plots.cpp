@@ -1139,12 +1139,114 @@ Figure design_figure(Plotter& plotter, const SweepGrid& g, const Metric& metric,
 
 // ---------------------------------------------------------------------------------------------
 
+// A group-sequential design (the summary's `interim`): left, the efficacy (and futility)
+// bounds on the z scale at each look's mean information, with each method's z among the trials
+// still running there (mean ± 1 SD across trials); right, the probability of stopping at each
+// look, for efficacy above the axis and for futility below it. Left out without a design.
+std::optional<Figure> interim_figure(Plotter& plotter, const json& summary) {
+  const json& in = member(summary, "interim");
+  if (!in.is_object() || !member(in, "looks").is_array() || in["looks"].empty()) return std::nullopt;
+  const json& looks = in["looks"];
+  const bool two_sided = json_number(in, {"sides"}).value_or(2) == 2;
+  const bool futility = member(in, "futility").is_string() && in["futility"].get<std::string>() != "none";
+  std::vector<std::string> methods;
+  for (const std::string& m : method_names(summary)) {
+    if (member(member(looks[0], "stop_efficacy"), m.c_str()).is_object()) methods.push_back(m);
+    if (methods.size() == kMaxSeries) break;
+  }
+  if (methods.empty()) return std::nullopt;
+  const std::size_t K = looks.size(), M = methods.size();
+  // Bounds: "x upper lower" per look held in some trial.
+  std::string bounds, zs, stops;
+  for (std::size_t k = 0; k < K; ++k) {
+    const json& l = looks[k];
+    const auto x = json_number(l, {"fraction", "estimate"});
+    if (!x) continue;
+    bounds += datum(x) + " " + datum(json_number(l, {"efficacy_bound", "estimate"})) + " " +
+              datum(futility ? json_number(l, {"futility_bound", "estimate"}) : std::nullopt) + "\n";
+  }
+  // Each method's z, its points spread a little apart so that the bars do not cover each other.
+  for (std::size_t i = 0; i < M; ++i) {
+    for (std::size_t k = 0; k < K; ++k) {
+      const json& l = looks[k];
+      const auto x = json_number(l, {"fraction", "estimate"});
+      const auto z = json_number(l, {"z", methods[i].c_str(), "estimate"});
+      if (!x || !z) continue;
+      const double shift = (static_cast<double>(i) - 0.5 * static_cast<double>(M - 1)) * 0.012;
+      zs += datum(*x + shift) + " " + datum(z) + " " + datum(json_number(l, {"z", methods[i].c_str(), "sd"}).value_or(0)) + "\n";
+    }
+    zs += "\n\n";
+  }
+  // Stopping probabilities: one row per look, per method efficacy then futility (as negative).
+  for (std::size_t k = 0; k < K; ++k) {
+    stops += std::to_string(k + 1);
+    for (const std::string& m : methods) {
+      stops += " " + datum(json_number(looks[k], {"stop_efficacy", m.c_str(), "estimate"}));
+      const auto f = json_number(looks[k], {"stop_futility", m.c_str(), "estimate"});
+      stops += " " + datum(f ? std::optional<double>(-*f) : std::nullopt);
+    }
+    stops += "\n";
+  }
+  const std::string bf = plotter.data("interim_bounds", bounds), zf = plotter.data("interim_z", zs),
+                    sf = plotter.data("interim_stops", stops);
+  const std::string title = "Group-sequential design: bounds, z at each look, and where trials stop";
+  std::string body = preamble() + "set multiplot title " + gp(title) + " font sprintf('DejaVu Sans Bold,%d', fs+1)\n" +
+                     "set size 0.5,0.78\nset origin 0,0.16\n"
+                     "set xlabel 'information fraction'\nset ylabel 'z'\nset xrange [0:1.05]\nset title ''\n"
+                     "set xzeroaxis lt 1 lc rgb '#888888' lw 1\nunset key\n";
+  std::string plot = "set title " + gp("bounds and each method's z (mean ± 1 SD)") + "\nplot " + bf +
+                     " using 1:2 with linespoints lc rgb '#222222' lw 2 dt 1 pt 7 ps 0.8";
+  if (two_sided) plot += ", " + bf + " using 1:(-$2) with linespoints lc rgb '#222222' lw 2 dt 1 pt 7 ps 0.8";
+  if (futility) plot += ", " + bf + " using 1:3 with linespoints lc rgb '#777777' lw 2 dt 2 pt 5 ps 0.8";
+  for (std::size_t i = 0; i < M; ++i) {
+    plot += ", " + zf + " index " + std::to_string(i) + " using 1:2:3 with yerrorbars lt " + std::to_string(i + 1) + " lw 1.5";
+  }
+  body += plot + "\n";
+  // Right panel: bars per look, a cluster per look with one bar per method.
+  body += "set size 0.5,0.78\nset origin 0.5,0.16\nset title " + gp("where trials stop") + "\nset xlabel 'look'\n"
+          "set ylabel " + gp(futility ? "P(stop): efficacy up, futility down" : "P(stop for efficacy)") + "\n"
+          "set xrange [0.5:" + std::to_string(K) + ".5]\nset xtics 1\nset style fill solid 0.8 border lc rgb '#333333'\n" +
+          (futility ? std::string("set yrange [*:*]\n") : std::string("set yrange [0:*]\n")) +
+          "set offsets 0, 0, graph 0.05, graph 0.05\n";
+  const double width = 0.8 / static_cast<double>(M);
+  std::string bars = "plot ";
+  for (std::size_t i = 0; i < M; ++i) {
+    const std::string x = "($1 - 0.4 + " + datum(width * (static_cast<double>(i) + 0.5)) + ")";
+    const std::string col = std::to_string(2 + 2 * i);
+    bars += (i ? ", " : "") + sf + " using " + x + ":" + col + ":(" + datum(width * 0.9) + ") with boxes lt " +
+            std::to_string(i + 1) + " lc " + std::to_string(i + 1) + " dt 1";
+    if (futility) {
+      bars += ", " + sf + " using " + x + ":" + std::to_string(3 + 2 * i) + ":(" + datum(width * 0.9) +
+              ") with boxes fs pattern 4 lt " + std::to_string(i + 1) + " lc " + std::to_string(i + 1) + " dt 1";
+    }
+  }
+  body += bars + "\n";
+  // The legend across the bottom.
+  body += "set size 1,0.16\nset origin 0,0\nunset title\nunset xlabel\nunset ylabel\nunset border\nunset tics\nunset grid\nunset xzeroaxis\n"
+          "set xrange [0:1]\nset yrange [0:1]\nset key center center horizontal maxcols 4 Left reverse\nplot ";
+  for (std::size_t i = 0; i < M; ++i) {
+    body += (i ? ", " : "") + std::string("NaN with linespoints lt ") + std::to_string(i + 1) + " title " + gp(methods[i]);
+  }
+  body += ", NaN with linespoints lc rgb '#222222' lw 2 dt 1 pt 7 title 'efficacy bound'";
+  if (futility) body += ", NaN with linespoints lc rgb '#777777' lw 2 dt 2 pt 5 title 'futility bound'";
+  body += "\nunset multiplot\n";
+  std::string caption =
+      "Left: the efficacy bound" + std::string(two_sided ? "s (±, two-sided)" : "") + (futility ? " and the futility bound" : "") +
+      " on the z scale at each look's mean information fraction (recomputed in each trial at its own information), and each "
+      "method's z among the trials still running at that look: mean ± 1 SD across trials, so the bars show the spread of the "
+      "simulated z paths, not Monte Carlo error. Right: the probability that a method's test stops the trial at each look" +
+      (futility ? ", for efficacy (solid, up) and for futility (hatched, down)" : std::string(" for efficacy")) +
+      "; the last look's bar is the rejection at the final analysis.";
+  return plotter.render("interim", title, caption, body, 600);
+}
+
 std::vector<Figure> run_figures(const nlohmann::json& summary, const EstimateSamples& samples) {
   Plotter plotter;
   std::vector<Figure> out;
   out.push_back(consort_figure(plotter, summary));
   if (auto f = estimates_figure(plotter, summary, samples)) out.push_back(std::move(*f));
   if (auto f = rtm_figure(plotter, summary)) out.push_back(std::move(*f));
+  if (auto f = interim_figure(plotter, summary)) out.push_back(std::move(*f));
   return out;
 }
 

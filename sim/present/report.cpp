@@ -352,6 +352,60 @@ std::string rtm_table(const json& summary) {
   return out + "</tbody></table></div>\n";
 }
 
+// A group-sequential design: each look's timing and bounds, then per method its stopping
+// probabilities and the trial's expected length and size.
+std::string interim_section(const json& summary) {
+  const json& in = summary["interim"];
+  const json& looks = in["looks"];
+  const bool futility = in.contains("futility") && in["futility"].is_string() && in["futility"].get<std::string>() != "none";
+  std::string design = text(in, {"efficacy"}, "?") + " alpha spending";
+  if (futility) {
+    design += in["futility"].get<std::string>() == "z" ? ", futility bounds on z" : ", futility by " + text(in, {"beta_spending"}, "?") + " beta spending (beta " + text(in, {"beta"}, "?") + ")";
+    design += in.contains("binding") && in["binding"].is_boolean() && in["binding"].get<bool>() ? ", binding" : ", non-binding";
+  }
+  std::string out = "<section>\n<h2>Group-sequential design</h2>\n<p class=\"note\">" + esc(std::to_string(looks.size())) + " looks, " +
+                    esc(design) + ". The analyses' power, bias and coverage above are the design's: each trial's estimate is the one at "
+                    "the look that ended it (the naive estimate, biased after an early stop). Bounds on the z scale are recomputed in "
+                    "every trial at the information it has; means over trials, Monte Carlo SE in parentheses.</p>\n";
+  out += "<div class=\"scroll\"><table>\n<thead><tr><th>look</th><th class=\"n\">planned fraction</th><th class=\"n\">held</th>"
+         "<th class=\"n\">information</th><th class=\"n\">calendar month</th><th class=\"n\">randomized</th>"
+         "<th class=\"n\">efficacy bound</th>" + std::string(futility ? "<th class=\"n\">futility bound</th>" : "") + "</tr></thead>\n<tbody>\n";
+  for (const json& l : looks) {
+    auto cell = [&](const char* key, int d) { return with_mcse(json_number(l, {key, "estimate"}), json_number(l, {key, "mcse"}), d); };
+    out += "<tr><td>" + text(l, {"look"}, "?") + "</td><td class=\"n\">" + fixed(json_number(l, {"planned_fraction"}), 3) +
+           "</td><td class=\"n\">" + fixed(json_number(l, {"held", "estimate"}), 3) + "</td><td class=\"n\">" + cell("fraction", 3) +
+           "</td><td class=\"n\">" + cell("calendar_month", 1) + "</td><td class=\"n\">" + cell("randomized", 1) +
+           "</td><td class=\"n\">" + cell("efficacy_bound", 3) + "</td>" +
+           (futility ? "<td class=\"n\">" + (l["futility_bound"].is_object() ? cell("futility_bound", 3) : std::string("–")) + "</td>" : "") + "</tr>\n";
+  }
+  out += "</tbody></table></div>\n";
+  out += "<div class=\"scroll\"><table>\n<thead><tr><th>method</th><th>stops for</th>";
+  for (const json& l : looks) out += "<th class=\"n\">look " + text(l, {"look"}, "?") + "</th>";
+  out += "<th class=\"n\">power</th><th class=\"n\">randomized at end</th><th class=\"n\">month at end</th></tr></thead>\n<tbody>\n";
+  for (const std::string& m : method_names(summary)) {
+    if (!in["methods"].contains(m)) continue;
+    const json& pm = in["methods"][m];
+    for (int kind = 0; kind < (futility ? 2 : 1); ++kind) {
+      const char* key = kind == 0 ? "stop_efficacy" : "stop_futility";
+      out += "<tr><td class=\"method\">" + (kind == 0 ? "<code>" + esc(m) + "</code>" : std::string()) + "</td><td>" +
+             (kind == 0 ? "efficacy" : "futility") + "</td>";
+      for (std::size_t k = 0; k < looks.size(); ++k) {
+        const bool none = kind == 1 && k + 1 == looks.size();
+        out += "<td class=\"n\">" + (none ? std::string("–") : with_mcse(json_number(looks[k], {key, m, "estimate"}), json_number(looks[k], {key, m, "mcse"}), 3)) + "</td>";
+      }
+      if (kind == 0) {
+        out += "<td class=\"n\">" + with_mcse(json_number(pm, {"power", "estimate"}), json_number(pm, {"power", "mcse"}), 3) + "</td><td class=\"n\">" +
+               with_mcse(json_number(pm, {"randomized_at_end", "estimate"}), json_number(pm, {"randomized_at_end", "mcse"}), 1) + "</td><td class=\"n\">" +
+               with_mcse(json_number(pm, {"calendar_month_at_end", "estimate"}), json_number(pm, {"calendar_month_at_end", "mcse"}), 1) + "</td>";
+      } else {
+        out += "<td></td><td></td><td></td>";
+      }
+      out += "</tr>\n";
+    }
+  }
+  return out + "</tbody></table></div>\n</section>\n";
+}
+
 }  // namespace
 
 std::string run_report_html(const nlohmann::json& summary, const std::vector<Figure>& figures) {
@@ -369,6 +423,7 @@ std::string run_report_html(const nlohmann::json& summary, const std::vector<Fig
              esc(labels.control) + " at the last visit. Power counts "
              "trials where a method could not estimate as not rejecting; the other measures are over the trials where it could.</p>\n" +
              analyses_table(summary) + "</section>\n";
+  if (summary.contains("interim") && summary["interim"].is_object() && summary["interim"].contains("looks")) content += interim_section(summary);
   content += "<section>\n<h2>Patient flow</h2>\n" + funnel_table(summary) + "</section>\n";
   content += "<section>\n<h2>Why the observed " + esc(labels.outcome) + " changed</h2>\n<p class=\"note\">Completers at the last visit minus all "
              "randomized at baseline, per arm.</p>\n" + rtm_table(summary) + "</section>\n";

@@ -108,6 +108,12 @@ t "titration not increasing" '[treatment]\ntitration_months = [6, 3]\n' 'treatme
 t "blocks vs ratio"         '[randomization]\nratio = [2, 1]\nblock_sizes = [4]\n' 'randomization.block_sizes: every block size must be a multiple of 3' -- "${R[@]}"
 t "onset after last visit"  '[trial]\nmonths = [0, 6]\n[treatment]\neffect_onset_months = 12\n' 'treatment.effect_onset_months: must be in [0, 6]' -- "${R[@]}"
 t "unknown choice"          '[dropout]\nhazard_depends_on = "observed"\n' 'dropout.hazard_depends_on: must be one of true_spp, observed_spp, got "observed"' -- "${R[@]}"
+t "interim without accrual" '[interim]\nfractions = [0.5, 1]\n' 'm.toml:2: interim.fractions: interim looks need staggered entry: set trial.accrual_months' -- "${R[@]}"
+t "interim last look"       '[trial]\naccrual_months = 12\n[interim]\nfractions = [0.5, 0.8]\n' 'interim.fractions: the last look is the final analysis at fraction 1' -- "${R[@]}"
+t "futility two-sided"      '[trial]\naccrual_months = 12\n[interim]\nfractions = [0.5, 1]\nfutility = "z"\nfutility_z = [0]\n' 'interim.futility: futility stopping needs a one-sided test' -- "${R[@]}"
+t "futility z count"        '[trial]\naccrual_months = 12\nsides = 1\nalpha = 0.025\n[interim]\nfractions = [0.3, 0.6, 1]\nfutility = "z"\nfutility_z = [0]\n' 'interim.futility_z' -- "${R[@]}"
+t "interim key not applying" '[trial]\naccrual_months = 12\n[interim]\nfractions = [0.5, 1]\nbeta = 0.1\n' 'interim.beta: applies only with interim.futility = "beta_spending"' -- "${R[@]}"
+t "accrual rates alone"     '[trial]\naccrual_rates = [1, 2]\n' 'trial.accrual_rates: applies only with trial.accrual_months' -- "${R[@]}"
 
 # --- Keys: duplicates, typos, unknown sections
 t "duplicate key"           '[trial]\nalpha = 0.05\nalpha = 0.1\n' 'm.toml:3' -- "${R[@]}"
