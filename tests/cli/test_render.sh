@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Reports as a browser shows them: each report (run, sweep, sample size, calibration, and a run
-# of a non-seed trial) is loaded in headless Chromium at desktop width (1280 px) and every
+# Reports as a browser shows them: each report (run, sweep, sample size, calibration, a run of a
+# non-seed trial and a group-sequential run) is loaded in headless Chromium at desktop width (1280 px) and every
 # figure must be rendered: one <figure> per figure file written, each drawn (an inline SVG with
 # marks in it, or a decoded PNG) at a readable size and inside the page's width.
 # Usage: test_render.sh path/to/trialsim repo_root. Exits 77 (skipped) without chromium.
@@ -19,6 +19,10 @@ seed="$root/configs/seed_trial.toml"
 "$bin" run "$seed" --reps 300 --quiet --set 'analysis.methods=["ancova","mmrm"]' --plots "$work/run" --report "$work/run.html" ||
   bad "run report"
 "$bin" run "$root/configs/blood_pressure.toml" --reps 300 --quiet --plots "$work/bp" --report "$work/bp.html" || bad "own trial's report"
+"$bin" run "$root/configs/seed_interim.toml" --reps 300 --quiet --set treatment.effect_mmHg=8 --plots "$work/gs" \
+  --report "$work/gs.html" || bad "group-sequential report"
+[ -s "$work/gs/interim.svg" ] || bad "group-sequential run: no interim figure"
+grep -q "Group-sequential design" "$work/gs.html" || bad "group-sequential report: no design section"
 "$bin" sweep "$seed" --vary screening.entry_max=70,80,none --vary trial.consented=60,100 --reps 100 --quiet --out "$work/sw" \
   --plots "$work/sweep" --report "$work/sweep.html" || bad "sweep report"
 "$bin" samplesize "$seed" --method ancova --set treatment.effect_mmHg=12 --reps 300 --quiet --plots "$work/ss" \
@@ -48,7 +52,7 @@ window.addEventListener("load", () => {
 </script>
 JS
 
-for page in run bp sweep ss cal; do
+for page in run bp gs sweep ss cal; do
   html="$work/$page.html"
   [ -s "$html" ] || { bad "$page: no report"; continue; }
   want=$(ls "$work/$page/"*.svg 2>/dev/null | wc -l)
