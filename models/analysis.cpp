@@ -270,13 +270,16 @@ std::array<Estimate, kMethods> Analysis::estimate_look(const TrialData& trial, s
                                                        std::uint64_t look) const {
   // Per row: how many of its visits are due by tau.
   double* const due = room(ws.due, rows);
+  double* const follow_up = room(ws.follow_up, rows);
   CompleterSums completers;
   const std::size_t last = trial.last();
   for (std::size_t r = 0; r < rows; ++r) {
-    const double follow_up = tau - entry[r];
+    // The same expression as the look's own month (entry + months[last] of its completer), so
+    // that the completer who sets the look is in it.
     std::size_t k = 0;
-    while (k < months.size() && months[k] <= follow_up) ++k;
+    while (k < months.size() && entry[r] + months[k] <= tau) ++k;
     due[r] = static_cast<double>(k);
+    follow_up[r] = tau - entry[r];
     if (k > last && trial.seen_at(r, last)) {
       completers.arm[arm_index(trial.arm[r])].add(trial.observed_at(r, last), trial.observed_at(r, 0),
                                                   trial.diabetes[trial.patient[r]] != 0);
@@ -305,6 +308,11 @@ std::array<Estimate, kMethods> Analysis::estimate(const TrialData& trial, const 
           const bool seen = trial.seen_at(r, k) && (due == nullptr || static_cast<double>(k) < due[r]);
           d.y.push_back(trial.observed_at(r, k));
           d.seen.push_back(seen ? 1 : 0);
+        }
+        if (due != nullptr) {
+          // The last visit not yet due, and the patient not withdrawn by the look.
+          const bool withdrawn = trial.dropout_month[r] <= ws.follow_up[r];
+          d.pending.push_back(static_cast<std::size_t>(due[r]) <= last && !withdrawn ? 1 : 0);
         }
       }
       visits_built = true;

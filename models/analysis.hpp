@@ -94,7 +94,8 @@ std::string method_description(Method m, const AnalysisConfig& cfg);
 // Reusable buffers so the per-trial analyses do not allocate.
 struct AnalysisWorkspace {
   RepeatedMeasures visits;
-  std::vector<double> due;  // per row: how many of its visits are due at an interim look
+  std::vector<double> due;        // per row: how many of its visits are due at an interim look
+  std::vector<double> follow_up;  // per row: months since entry at the look
 };
 
 class Analysis {

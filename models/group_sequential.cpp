@@ -22,6 +22,9 @@ double lower_tail(double x) { return 0.5 * std::erfc(-x / std::sqrt(2.0)); }  //
 double density(double x) { return std::exp(-0.5 * x * x) / std::sqrt(2.0 * M_PI); }
 
 double z_quantile(double p) { return boost::math::quantile(boost::math::normal(), p); }
+// The upper-p quantile, accurate for the tiny p an early look of O'Brien-Fleming type spends
+// (1 - p rounds to 1 below 1e-16).
+double z_upper(double p) { return boost::math::quantile(boost::math::complement(boost::math::normal(), std::max(p, 1e-300))); }
 
 // Simpson's rule on Jennison & Turnbull's grid for N(mu, 1) restricted to (a, b): the points
 // mu - 3 - 4 log(r / i) (i < r), mu - 3 + 3 (i - r) / (2 r) (r <= i <= 5r), mu + 3 + 4 log(r /
@@ -192,16 +195,22 @@ std::vector<double> efficacy_bounds(const std::vector<double>& t, const Spending
     const double t0 = k == 0 ? 0.0 : t[k - 1];
     if (target > 0) {
       if (!have_stage) {
-        c[k] = sides == 2 ? z_quantile(1.0 - target / 2.0) : z_quantile(1.0 - target);
+        c[k] = sides == 2 ? z_upper(target / 2.0) : z_upper(target);
       } else {
         // Exit probability falls as c rises: the root lies between the marginal quantile's
         // ceiling (continuation only lowers the probability) and far below it.
         const auto gap = [&](double x) { return exit_probability(&stage, t0, t[k], 0.0, x, sides) - target; };
-        double lo = -10.0, hi = (sides == 2 ? z_quantile(1.0 - target / 2.0) : z_quantile(1.0 - target)) + 1.0;
-        if (gap(lo) < 0) throw std::invalid_argument("cannot spend that much alpha at look " + std::to_string(k + 1));
-        std::uintmax_t iterations = 200;
-        const auto root = boost::math::tools::toms748_solve(gap, lo, hi, boost::math::tools::eps_tolerance<double>(50), iterations);
-        c[k] = 0.5 * (root.first + root.second);
+        double lo = -10.0, hi = (sides == 2 ? z_upper(target / 2.0) : z_upper(target)) + 1.0;
+        if (gap(lo) < 0) {
+          // Only binding futility bounds can leave less to spend than the look should (at the
+          // information fractions of a small trial): the look then takes all there is.
+          if (binding_futility == nullptr) throw std::invalid_argument("cannot spend that much alpha at look " + std::to_string(k + 1));
+          c[k] = lo;
+        } else {
+          std::uintmax_t iterations = 200;
+          const auto root = boost::math::tools::toms748_solve(gap, lo, hi, boost::math::tools::eps_tolerance<double>(50), iterations);
+          c[k] = 0.5 * (root.first + root.second);
+        }
       }
     }
     before = cumulative;
@@ -270,10 +279,10 @@ void beta_spending_pass(const std::vector<double>& t, const SpendingFunction& al
       if (target <= 0) {
         upper[k] = kInf;
       } else if (k == 0) {
-        upper[k] = z_quantile(1.0 - target);
+        upper[k] = z_upper(target);
       } else {
         const auto gap = [&](double x) { return exit_probability(&null_stage, t0, t[k], 0.0, x, 1) - target; };
-        const double lo = -10.0, hi = z_quantile(1.0 - target) + 1.0;
+        const double lo = -10.0, hi = z_upper(target) + 1.0;
         if (gap(lo) < 0) {
           // Less is left to spend than the look should: at drifts far from the design's the
           // futility bounds can leave (almost) nothing, and the look then takes all there is.

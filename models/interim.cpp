@@ -140,7 +140,7 @@ InterimConfig InterimConfig::read(ConfigReader& in, double alpha, int sides, dou
   // never meets the efficacy bound).
   try {
     const InterimDesign check(c, 0);
-  } catch (const std::invalid_argument& e) {
+  } catch (const std::exception& e) {
     in.fail(c.futility == FutilityRule::beta_spending ? "interim.beta_spending" : "interim.efficacy",
             std::string("this design has no boundaries: ") + e.what());
   }

@@ -564,7 +564,10 @@ Estimate mi_delta(const RepeatedMeasures& d, const MiSettings& s, double alpha, 
   for (std::size_t m = 0; m < estimates.size(); ++m) {
     if (const NotEstimable why = imputer.impute(rng, m == 0); why != NotEstimable::none) return not_estimable(why);
     for (const std::size_t i : imputed_list) {
-      const bool shifted = s.delta_both_arms || d.treated[i] != 0;
+      // The MNAR shift is for patients who withdrew, not for those whose last visit an
+      // interim look comes too early to see (missing completely at random).
+      const bool pending = !d.pending.empty() && d.pending[i] != 0;
+      const bool shifted = (s.delta_both_arms || d.treated[i] != 0) && !pending;
       y[i] = imputer.last_visit(i) + (shifted ? s.delta : 0.0);
     }
     if (!ancova.fit(y.data(), imputed_list, estimates[m], variances[m])) return not_estimable(NotEstimable::no_variance);

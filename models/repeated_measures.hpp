@@ -13,6 +13,10 @@ struct RepeatedMeasures {
   std::vector<double> baseline;
   std::vector<double> y;            // n x J, row-major; ignored where !seen
   std::vector<std::uint8_t> seen;   // n x J
+  // At an interim look, per patient: 1 if the last visit is missing only because it is not yet
+  // due (administrative censoring, missing completely at random), not because the patient
+  // withdrew; empty when every missing value is the patient's own (the final analysis).
+  std::vector<std::uint8_t> pending;
   std::size_t patients() const { return baseline.size(); }
   void clear(int j) {
     visits = j;
@@ -21,6 +25,7 @@ struct RepeatedMeasures {
     baseline.clear();
     y.clear();
     seen.clear();
+    pending.clear();
   }
 };
 

@@ -1,5 +1,6 @@
 #include "sim/engine/summary.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -334,7 +335,8 @@ json SummaryAccumulator::interim_json() const {
     for (const Method m : methods) {
       const auto i = static_cast<std::size_t>(m);
       const std::string name(method_name(m));
-      power[i] += a.stop_efficacy[i][k].mean();
+      // A sum of shares: rounding can carry it past 1 by an ulp.
+      power[i] = std::clamp(power[i] + a.stop_efficacy[i][k].mean(), 0.0, 1.0);
       const double n = static_cast<double>(replicates_);
       l["cumulative_power"][name] = est(power[i], replicates_ > 0 ? std::sqrt(power[i] * (1 - power[i]) / n) : kNaN);
       l["z"][name] = stat(a.z[i][k]);
@@ -348,6 +350,7 @@ json SummaryAccumulator::interim_json() const {
     const auto i = static_cast<std::size_t>(m);
     double early = 0;
     for (std::size_t k = 0; k + 1 < cfg.looks(); ++k) early += a.stop_efficacy[i][k].mean() + a.stop_futility[i][k].mean();
+    early = std::clamp(early, 0.0, 1.0);
     const double n = static_cast<double>(replicates_);
     by_method[std::string(method_name(m))] = json{
         {"power", est(methods_[i].reject.mean(), replicates_ > 0 ? std::sqrt(methods_[i].reject.mean() * (1 - methods_[i].reject.mean()) / n) : kNaN)},

@@ -507,7 +507,8 @@ void TrialSimulator::interim_looks(std::uint64_t seed, std::uint64_t r, Workspac
       const auto i = static_cast<std::size_t>(me);
       const double z = z_of(est[i], cfg.margin);
       res.z[i][look] = z;
-      const bool efficacy = cfg.sides == 2 ? std::abs(z) >= b.upper[h] : z >= b.upper[h];
+      // A look that may spend no alpha has an infinite bound, which even an infinite z does not cross.
+      const bool efficacy = std::isfinite(b.upper[h]) && (cfg.sides == 2 ? std::abs(z) >= b.upper[h] : z >= b.upper[h]);
       const bool futility = !final && z < std::min(b.lower[h], b.upper[h]);
       if (efficacy || futility || final) {
         res.stop_look[i] = static_cast<std::int8_t>(look);

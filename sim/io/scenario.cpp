@@ -20,7 +20,7 @@ TrialConfig TrialConfig::read(ConfigReader& in) {
                                std::string("interval at 1 - 2 alpha reports its bound), got ") +
                                describe(toml::value<double>(c.alpha)) + "; lower trial.alpha or set trial.sides = 2");
   }
-  if (const auto a = in.optional_number("trial.accrual_months", Bounds{0.0, 600.0, true, false, {}, {}})) c.accrual_months = *a;
+  if (const auto a = in.optional_number("trial.accrual_months", Bounds::closed(0.0, 600.0))) c.accrual_months = *a;
   c.accrual_rates = in.numbers("trial.accrual_rates", {}, Bounds{0.0, 1e6, true, false, {}, {}}, 0, 60);
   if (!c.accrual_rates.empty() && !c.has_accrual()) {
     in.fail("trial.accrual_rates", "applies only with trial.accrual_months (the accrual period the rates divide into equal pieces)");

@@ -56,6 +56,10 @@ TEST_CASE("interim keys are checked: what a design needs and what applies", "[in
              Catch::Contains("must not decrease"));
   CHECK_THAT(error_of("[trial]\naccrual_rates = [1, 2]\n"), Catch::Contains("trial.accrual_months"));
   CHECK_THAT(error_of("[trial]\naccrual_months = -3\n"), Catch::Contains("trial.accrual_months"));
+  CHECK(error_of("[trial]\naccrual_months = 0\n") == "no error");  // 0: everyone at month 0
+  CHECK_THAT(error_of("[trial]\naccrual_months = 0\n[interim]\nfractions = [0.5, 1]\n"), Catch::Contains("trial.accrual_months"));
+  // An O'Brien-Fleming first look that spends almost nothing (below 1e-16) still has a bound.
+  CHECK(error_of(accrual + "[interim]\nfractions = [0.05, 1]\n") == "no error");
   CHECK(error_of(one_sided + "[interim]\nfractions = [0.3, 0.6, 1]\nefficacy = \"hsd\"\nhsd_gamma = -2.0\n"
                              "futility = \"beta_spending\"\nbeta_spending = \"pocock\"\nbeta = 0.1\nbinding = true\n") == "no error");
 }
@@ -134,6 +138,16 @@ TEST_CASE("interim looks: what each look sees and what the summary reports", "[i
       CHECK(in.consented[k] <= static_cast<double>(t.consented));
       if (k > 0 && in.held[k - 1]) CHECK(in.month[k] > in.month[k - 1]);
       CHECK(std::isfinite(in.upper[k]));
+      // The look's completers t test sees exactly its share of the completers, the one whose
+      // last visit sets the look included: df = completers - 2.
+      if (k < 2) {
+        AnalysisWorkspace aw;
+        const Analysis analysis(s.analysis);
+        const auto est = analysis.estimate_look(t, randomized, t.row_entry_month.data(), s.trial.months, in.month[k],
+                                                {Method::completers_ttest}, aw, 5, r, k + 1);
+        const Estimate& e = est[static_cast<std::size_t>(Method::completers_ttest)];
+        if (e.estimable()) CHECK(e.df == Approx(static_cast<double>(observed) - 2.0));
+      }
     }
     for (const Method m : s.analysis.methods) {
       const auto i = static_cast<std::size_t>(m);
@@ -198,5 +212,18 @@ TEST_CASE("a look needing more completers than a trial has is not held", "[inter
   const auto& looks = j["interim"]["looks"];
   CHECK(looks[1]["held"]["estimate"].get<double>() < 1.0);
   CHECK(looks[2]["held"]["estimate"].get<double>() == 1.0);
+  CHECK(j.dump().find("NaN") == std::string::npos);
+}
+
+TEST_CASE("binding futility at a small trial's information fractions spends what is left", "[interim]") {
+  // Pocock with binding z futility of 1.74: at 22 completers (fractions 0.5, 0.773) less alpha
+  // is left after the futility exits than the last look should spend; the run still completes.
+  const Scenario s = seed_with({"trial.consented=30", "screening.entry_max=none", "trial.accrual_months=12", "trial.sides=1",
+                                "trial.alpha=0.025", "interim.fractions=[0.5, 0.75, 1]", "interim.efficacy=\"pocock\"",
+                                "interim.futility=\"z\"", "interim.futility_z=[1.74, 1.74]", "interim.binding=true",
+                                "analysis.methods=[\"completers_ttest\"]"});
+  const InterimDesign d(s.interim, 30);
+  for (std::size_t n = 0; n <= 30; ++n) CHECK_NOTHROW(d.for_completers(n));
+  const auto j = simulate(s, 300).to_json(11);
   CHECK(j.dump().find("NaN") == std::string::npos);
 }
