@@ -1,5 +1,7 @@
 #include "models/interim.hpp"
 
+#include <boost/math/distributions/normal.hpp>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -43,6 +45,7 @@ std::string InterimConfig::futility_name(FutilityRule r) {
     case FutilityRule::none: return "none";
     case FutilityRule::z: return "z";
     case FutilityRule::beta_spending: return "beta_spending";
+    case FutilityRule::conditional_power: return "conditional_power";
   }
   return "?";
 }
@@ -54,7 +57,7 @@ InterimConfig InterimConfig::read(ConfigReader& in, double alpha, int sides, dou
   c.fractions = in.numbers("interim.fractions", {}, Bounds{0.0, 1.0, true, false, {}, {}}, 0, kMaxLooks);
   const char* keys[] = {"interim.efficacy", "interim.hsd_gamma", "interim.efficacy_alpha", "interim.futility",
                         "interim.futility_z", "interim.beta_spending", "interim.beta_gamma", "interim.beta",
-                        "interim.binding"};
+                        "interim.futility_cp", "interim.binding"};
   if (c.fractions.empty()) {
     for (const char* k : keys) {
       if (present(in, k)) in.fail(k, "applies only to a group-sequential design: set interim.fractions (e.g. [0.5, 1])");
@@ -102,8 +105,11 @@ InterimConfig InterimConfig::read(ConfigReader& in, double alpha, int sides, dou
     in.fail("interim.efficacy_alpha", "applies only with interim.efficacy = \"user\"");
   }
 
-  const std::string fut = in.choice("interim.futility", "none", {"none", "z", "beta_spending"});
-  c.futility = fut == "z" ? FutilityRule::z : fut == "beta_spending" ? FutilityRule::beta_spending : FutilityRule::none;
+  const std::string fut = in.choice("interim.futility", "none", {"none", "z", "beta_spending", "conditional_power"});
+  c.futility = fut == "z"                   ? FutilityRule::z
+               : fut == "beta_spending"     ? FutilityRule::beta_spending
+               : fut == "conditional_power" ? FutilityRule::conditional_power
+                                            : FutilityRule::none;
   if (c.futility != FutilityRule::none && sides != 1) {
     in.fail("interim.futility", "futility stopping needs a one-sided test: set trial.sides = 1 (and trial.alpha to its one-sided level, e.g. 0.025)");
   }
@@ -131,10 +137,19 @@ InterimConfig InterimConfig::read(ConfigReader& in, double alpha, int sides, dou
       if (present(in, k)) in.fail(k, "applies only with interim.futility = \"beta_spending\"");
     }
   }
+  if (c.futility == FutilityRule::conditional_power) {
+    c.futility_cp = in.number("interim.futility_cp", c.futility_cp, Bounds::open(0.0, 1.0));
+  } else if (present(in, "interim.futility_cp")) {
+    in.fail("interim.futility_cp", "applies only with interim.futility = \"conditional_power\"");
+  }
   if (c.futility != FutilityRule::none) {
     c.binding = in.boolean("interim.binding", false);
+    if (c.binding && c.futility == FutilityRule::conditional_power) {
+      in.fail("interim.binding", "conditional-power futility bounds depend on the last efficacy bound, so they cannot bind; "
+                                 "use futility = \"z\" or \"beta_spending\" for binding futility");
+    }
   } else if (present(in, "interim.binding")) {
-    in.fail("interim.binding", "applies only with a futility rule (interim.futility = \"z\" or \"beta_spending\")");
+    in.fail("interim.binding", "applies only with a futility rule (interim.futility = \"z\", \"beta_spending\" or \"conditional_power\")");
   }
   // The planned design must exist (e.g. user alpha a look cannot spend, beta spending that
   // never meets the efficacy bound).
@@ -184,6 +199,18 @@ LookBounds InterimDesign::compute(const std::vector<std::size_t>& looks, const s
       const BetaSpendingDesign d = beta_spending_at(t, eff, cfg_.beta, cfg_.binding, drift_);
       b.upper = d.upper;
       std::copy(d.futility.begin(), d.futility.end(), b.lower.begin());
+      break;
+    }
+    case FutilityRule::conditional_power: {
+      // Stochastic curtailment under the current trend (Lan, Simon & Halperin, Commun Stat C
+      // 1982; Jennison & Turnbull 2000, sec. 10.2): with B(t) = z sqrt(t) and the drift estimated
+      // as z / sqrt(t), P(Z_K >= c_K | z_k) = 1 - Phi((c_K - z_k / sqrt(t_k)) / sqrt(1 - t_k)),
+      // which is below gamma exactly when z_k < sqrt(t_k) (c_K - sqrt(1 - t_k) z_(1 - gamma)).
+      b.upper = efficacy_bounds(t, eff, 1);
+      const double z_gamma = boost::math::quantile(boost::math::complement(boost::math::normal(), cfg_.futility_cp));
+      for (std::size_t i = 0; i + 1 < n; ++i) {
+        b.lower[i] = std::sqrt(t[i]) * (b.upper.back() - std::sqrt(1.0 - t[i]) * z_gamma);
+      }
       break;
     }
   }

@@ -24,7 +24,7 @@ namespace trialsim {
 // At most this many looks, the final analysis included; checked when a scenario loads.
 inline constexpr std::size_t kMaxLooks = 8;
 
-enum class FutilityRule { none, z, beta_spending };
+enum class FutilityRule { none, z, beta_spending, conditional_power };
 
 struct InterimConfig {
   std::vector<double> fractions;  // planned information fractions, the last 1; empty: no interim design
@@ -32,6 +32,7 @@ struct InterimConfig {
   FutilityRule futility = FutilityRule::none;
   std::vector<double> futility_z;  // z rule: the bound at each look before the last
   SpendingFunction beta;           // beta_spending: the type II error spent (alpha holds beta)
+  double futility_cp = 0.1;        // conditional_power: stop when it is below this
   bool binding = false;            // futility stops bind: the efficacy bounds count on them
   int sides = 2;                   // trial.sides
   double margin = 0.0;             // trial.margin: z = (estimate - margin) / SE

@@ -377,11 +377,13 @@ std::vector<ValidationCase> run_validation(const ValidationOptions& options) {
   }
   // Group-sequential designs against the exact recursive integration (models/group_sequential,
   // itself checked against rpact): without cutoff or dropout each look's z is the canonical
-  // process at the trial's information fractions (those of 100/arm: 67/200, 134/200, 1), so the
-  // simulated probabilities of stopping at each look, for efficacy and for futility, and the
-  // type I error are the design's.
+  // process at the trial's information fractions (those of 1000/arm: 667/2000, 1334/2000, 1),
+  // so the simulated probabilities of stopping at each look, for efficacy and for futility, and
+  // the type I error are the design's. The integration assumes a known variance; the t tests
+  // estimate it, which at 50 per arm costs about 0.01 of power at a first look (it is 0.001 at
+  // 1000 per arm, below these cases' Monte Carlo error).
   {
-    const int per_arm = 100;
+    const int per_arm = 1000;
     const double drift_per_mmHg = 1.0 / std::sqrt(2.0 * sigma2 / per_arm);
     struct Design {
       std::string label, trial, interim;
@@ -391,9 +393,11 @@ std::vector<ValidationCase> run_validation(const ValidationOptions& options) {
         {"O'Brien-Fleming, 3 looks, two-sided, null", "", "fractions = [0.333, 0.667, 1]\nefficacy = \"obf\"\n", 0.0},
         {"Pocock, 3 looks, two-sided, null", "", "fractions = [0.333, 0.667, 1]\nefficacy = \"pocock\"\n", 0.0},
         {"Hwang-Shih-DeCani -4, 3 looks, two-sided, null", "", "fractions = [0.333, 0.667, 1]\nefficacy = \"hsd\"\nhsd_gamma = -4.0\n", 0.0},
-        {"O'Brien-Fleming, 3 looks, two-sided, effect 5", "", "fractions = [0.333, 0.667, 1]\nefficacy = \"obf\"\n", 5.0},
-        {"O'Brien-Fleming + beta-spending futility, one-sided, effect 5", "sides = 1\nalpha = 0.025\n",
-         "fractions = [0.333, 0.667, 1]\nefficacy = \"obf\"\nfutility = \"beta_spending\"\n", 5.0},
+        {"O'Brien-Fleming, 3 looks, two-sided, effect 1.6", "", "fractions = [0.333, 0.667, 1]\nefficacy = \"obf\"\n", 1.6},
+        {"O'Brien-Fleming + beta-spending futility, one-sided, effect 1.6", "sides = 1\nalpha = 0.025\n",
+         "fractions = [0.333, 0.667, 1]\nefficacy = \"obf\"\nfutility = \"beta_spending\"\n", 1.6},
+        {"O'Brien-Fleming + conditional-power futility, one-sided, effect 1.6", "sides = 1\nalpha = 0.025\n",
+         "fractions = [0.5, 1]\nefficacy = \"obf\"\nfutility = \"conditional_power\"\nfutility_cp = 0.2\n", 1.6},
         {"Pocock + z futility (binding), one-sided, null", "sides = 1\nalpha = 0.025\n",
          "fractions = [0.5, 1]\nefficacy = \"pocock\"\nfutility = \"z\"\nfutility_z = [0.0]\nbinding = true\n", 0.0},
     };

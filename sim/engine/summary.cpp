@@ -552,6 +552,7 @@ std::string SummaryAccumulator::interim_table() const {
                        " alpha spending";
   if (cfg.efficacy.type == SpendingType::hwang_shih_decani) design += " (gamma " + fmt("%g", cfg.efficacy.gamma) + ")";
   if (cfg.futility == FutilityRule::z) design += ", futility on z";
+  if (cfg.futility == FutilityRule::conditional_power) design += ", futility at conditional power (current trend) below " + fmt("%g", cfg.futility_cp);
   if (cfg.futility == FutilityRule::beta_spending) {
     design += ", futility by " + InterimConfig::spending_name(cfg.beta.type) + " beta spending (beta " + fmt("%g", cfg.beta.alpha) + ")";
   }

@@ -294,6 +294,7 @@ nlohmann::json Scenario::to_json() const {
     if (interim.efficacy.type == SpendingType::hwang_shih_decani) j["hsd_gamma"] = interim.efficacy.gamma;
     if (interim.efficacy.type == SpendingType::user) j["efficacy_alpha"] = interim.efficacy.cumulative;
     if (interim.futility == FutilityRule::z) j["futility_z"] = interim.futility_z;
+    if (interim.futility == FutilityRule::conditional_power) j["futility_cp"] = interim.futility_cp;
     if (interim.futility == FutilityRule::beta_spending) {
       j["beta_spending"] = InterimConfig::spending_name(interim.beta.type);
       j["beta"] = interim.beta.alpha;

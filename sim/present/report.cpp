@@ -360,7 +360,10 @@ std::string interim_section(const json& summary) {
   const bool futility = in.contains("futility") && in["futility"].is_string() && in["futility"].get<std::string>() != "none";
   std::string design = text(in, {"efficacy"}, "?") + " alpha spending";
   if (futility) {
-    design += in["futility"].get<std::string>() == "z" ? ", futility bounds on z" : ", futility by " + text(in, {"beta_spending"}, "?") + " beta spending (beta " + text(in, {"beta"}, "?") + ")";
+    const std::string rule = in["futility"].get<std::string>();
+    design += rule == "z"                   ? ", futility bounds on z"
+              : rule == "conditional_power" ? ", futility at conditional power (current trend) below " + text(in, {"futility_cp"}, "?")
+                                            : ", futility by " + text(in, {"beta_spending"}, "?") + " beta spending (beta " + text(in, {"beta"}, "?") + ")";
     design += in.contains("binding") && in["binding"].is_boolean() && in["binding"].get<bool>() ? ", binding" : ", non-binding";
   }
   std::string out = "<section>\n<h2>Group-sequential design</h2>\n<p class=\"note\">" + esc(std::to_string(looks.size())) + " looks, " +

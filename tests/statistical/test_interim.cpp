@@ -60,6 +60,10 @@ TEST_CASE("interim keys are checked: what a design needs and what applies", "[in
   CHECK_THAT(error_of("[trial]\naccrual_months = 0\n[interim]\nfractions = [0.5, 1]\n"), Catch::Contains("trial.accrual_months"));
   // An O'Brien-Fleming first look that spends almost nothing (below 1e-16) still has a bound.
   CHECK(error_of(accrual + "[interim]\nfractions = [0.05, 1]\n") == "no error");
+  CHECK_THAT(error_of(one_sided + "[interim]\nfractions = [0.5, 1]\nfutility = \"conditional_power\"\nbinding = true\n"),
+             Catch::Contains("cannot bind"));
+  CHECK_THAT(error_of(one_sided + "[interim]\nfractions = [0.5, 1]\nfutility_cp = 0.2\n"), Catch::Contains("conditional_power"));
+  CHECK(error_of(one_sided + "[interim]\nfractions = [0.5, 1]\nfutility = \"conditional_power\"\nfutility_cp = 0.2\n") == "no error");
   CHECK(error_of(one_sided + "[interim]\nfractions = [0.3, 0.6, 1]\nefficacy = \"hsd\"\nhsd_gamma = -2.0\n"
                              "futility = \"beta_spending\"\nbeta_spending = \"pocock\"\nbeta = 0.1\nbinding = true\n") == "no error");
 }
@@ -226,4 +230,20 @@ TEST_CASE("binding futility at a small trial's information fractions spends what
   for (std::size_t n = 0; n <= 30; ++n) CHECK_NOTHROW(d.for_completers(n));
   const auto j = simulate(s, 300).to_json(11);
   CHECK(j.dump().find("NaN") == std::string::npos);
+}
+
+TEST_CASE("conditional-power futility bounds: the z where the current trend's conditional power is gamma", "[interim]") {
+  InterimConfig c;
+  c.fractions = {0.5, 1.0};
+  c.sides = 1;
+  c.efficacy.alpha = 0.025;
+  c.futility = FutilityRule::conditional_power;
+  c.futility_cp = 0.2;
+  const InterimDesign d(c, 0);
+  const LookBounds& b = d.planned();
+  // At the bound, CP = 1 - Phi((c_K - z / sqrt(t)) / sqrt(1 - t)) equals gamma.
+  const double t = 0.5, z = b.lower[0], cK = b.upper[1];
+  const double cp = 0.5 * std::erfc((cK - z / std::sqrt(t)) / std::sqrt(1 - t) / std::sqrt(2.0));
+  CHECK(cp == Approx(0.2).margin(1e-12));
+  CHECK(std::isinf(b.lower[1]));
 }
