@@ -50,27 +50,53 @@ std::string InterimConfig::futility_name(FutilityRule r) {
   return "?";
 }
 
-InterimConfig InterimConfig::read(ConfigReader& in, double alpha, int sides, double margin, bool has_accrual) {
+InterimConfig InterimConfig::read(ConfigReader& in, double alpha, int sides, double margin, bool has_accrual,
+                                  const std::function<double(double)>& planned_share) {
   InterimConfig c;
   c.sides = sides;
   c.margin = margin;
   c.fractions = in.numbers("interim.fractions", {}, Bounds{0.0, 1.0, true, false, {}, {}}, 0, kMaxLooks);
+  c.calendar_months = in.numbers("interim.months", {}, Bounds{0.0, 1200.0, true, false, {}, {}}, 0, kMaxLooks - 1);
   const char* keys[] = {"interim.efficacy", "interim.hsd_gamma", "interim.efficacy_alpha", "interim.futility",
                         "interim.futility_z", "interim.beta_spending", "interim.beta_gamma", "interim.beta",
                         "interim.futility_cp", "interim.binding"};
-  if (c.fractions.empty()) {
+  if (c.fractions.empty() && c.calendar_months.empty()) {
     for (const char* k : keys) {
-      if (present(in, k)) in.fail(k, "applies only to a group-sequential design: set interim.fractions (e.g. [0.5, 1])");
+      if (present(in, k)) in.fail(k, "applies only to a group-sequential design: set interim.fractions (e.g. [0.5, 1]) or interim.months");
     }
     return c;
   }
-  if (c.fractions.size() < 2) in.fail("interim.fractions", "a group-sequential design needs at least 2 looks (the last at 1), got " + list(c.fractions));
+  if (!c.fractions.empty() && !c.calendar_months.empty()) {
+    in.fail("interim.months", "looks come either at information fractions (interim.fractions) or at calendar months, not both");
+  }
+  if (c.by_calendar()) {
+    if (!has_accrual) {
+      in.fail("interim.months", "interim looks need staggered entry: set trial.accrual_months (with every patient entering "
+                                "at month 0, all primary visits are observed at once)");
+    }
+    for (std::size_t k = 1; k < c.calendar_months.size(); ++k) {
+      if (!(c.calendar_months[k] > c.calendar_months[k - 1])) in.fail("interim.months", "must be strictly increasing, got " + list(c.calendar_months));
+    }
+    // The plan: the share of primary visits due by each month.
+    for (const double month : c.calendar_months) {
+      const double share = planned_share(month);
+      if (!(share > 0.0) || !(share < 1.0)) {
+        in.fail("interim.months", "month " + describe(toml::value<double>(month)) + " comes " +
+                                      (share > 0.0 ? "after the last patient's primary visit" : "before any patient's primary visit") +
+                                      " (planned information " + describe(toml::value<double>(share)) + "); an interim look needs some but not all of them");
+      }
+      c.fractions.push_back(share);
+    }
+    c.fractions.push_back(1.0);
+  }
+  const char* looks_key = c.by_calendar() ? "interim.months" : "interim.fractions";
+  if (c.fractions.size() < 2) in.fail(looks_key, "a group-sequential design needs at least 2 looks (the last at 1), got " + list(c.fractions));
   for (std::size_t k = 1; k < c.fractions.size(); ++k) {
     if (!(c.fractions[k] > c.fractions[k - 1])) in.fail("interim.fractions", "must be strictly increasing, got " + list(c.fractions));
   }
   if (c.fractions.back() != 1.0) in.fail("interim.fractions", "the last look is the final analysis at fraction 1, got " + list(c.fractions));
   if (!has_accrual) {
-    in.fail("interim.fractions", "interim looks need staggered entry: set trial.accrual_months (with every patient entering "
+    in.fail(looks_key, "interim looks need staggered entry: set trial.accrual_months (with every patient entering "
                                  "at month 0, all primary visits are observed at once)");
   }
   const std::size_t K = c.fractions.size();
@@ -215,6 +241,30 @@ LookBounds InterimDesign::compute(const std::vector<std::size_t>& looks, const s
     }
   }
   return b;
+}
+
+const LookBounds& InterimDesign::for_counts(const std::vector<std::size_t>& counts, std::size_t n) const {
+  std::string key = std::to_string(n);
+  for (const std::size_t j : counts) key += "," + std::to_string(j);
+  if (const auto it = by_counts_.find(key); it != by_counts_.end()) return *it->second;
+  std::vector<std::size_t> looks, held;
+  std::vector<double> t;
+  std::size_t before = 0;
+  for (std::size_t k = 0; k < counts.size(); ++k) {
+    const std::size_t j = counts[k];
+    if (j == 0 || j >= n || j <= before) continue;
+    looks.push_back(k);
+    held.push_back(j);
+    t.push_back(static_cast<double>(j) / static_cast<double>(n));
+    before = j;
+  }
+  looks.push_back(cfg_.looks() - 1);
+  held.push_back(n);
+  t.push_back(1.0);
+  auto b = std::make_shared<LookBounds>(compute(looks, t));
+  b->completers = held;
+  // Two threads may compute the same entry: both give the same bounds, and the first stays.
+  return *by_counts_.insert({key, std::move(b)}).first->second;
 }
 
 const LookBounds& InterimDesign::for_completers(std::size_t n) const {

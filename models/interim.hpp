@@ -10,10 +10,15 @@
 // observed fraction ceil(f_k n) / n. A real trial fixes the maximum information in its plan;
 // here it is the trial's own final count, so every simulated trial spends exactly alpha. A look
 // that would fall on the final analysis (or on the look before it) is not held in that trial.
+// Looks may instead come at calendar months (interim.months): each then sees the completers
+// observed by its month, at that share of the final count.
 #include "models/group_sequential.hpp"
 #include "sim/io/config_reader.hpp"
 
+#include <tbb/concurrent_unordered_map.h>
+
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -28,6 +33,10 @@ enum class FutilityRule { none, z, beta_spending, conditional_power };
 
 struct InterimConfig {
   std::vector<double> fractions;  // planned information fractions, the last 1; empty: no interim design
+  // Looks at calendar months instead (interim.months): the interim looks' months, and
+  // `fractions` then holds the planned shares of completers by them (without dropout), then 1.
+  std::vector<double> calendar_months;
+  bool by_calendar() const { return !calendar_months.empty(); }
   SpendingFunction efficacy;      // alpha = trial.alpha (one-sided, or two-sided with sides 2)
   FutilityRule futility = FutilityRule::none;
   std::vector<double> futility_z;  // z rule: the bound at each look before the last
@@ -40,7 +49,10 @@ struct InterimConfig {
   bool enabled() const { return !fractions.empty(); }
   std::size_t looks() const { return fractions.size(); }
   // Reads `[interim]`; trial.* must have been read (alpha, sides, margin, accrual).
-  static InterimConfig read(ConfigReader& in, double alpha, int sides, double margin, bool has_accrual);
+  // `planned_share(month)`: the share of the randomized whose primary visit falls by that
+  // calendar month (the plan's information, without dropout).
+  static InterimConfig read(ConfigReader& in, double alpha, int sides, double margin, bool has_accrual,
+                            const std::function<double(double)>& planned_share);
   static std::string spending_name(SpendingType t);
   static std::string futility_name(FutilityRule r);
 };
@@ -65,6 +77,9 @@ class InterimDesign {
   // The looks and boundaries of a trial whose final analysis has n completers (n <= the
   // maximum given to the constructor): computed once per n and shared by all threads.
   const LookBounds& for_completers(std::size_t n) const;
+  // Calendar looks: the boundaries when the interim looks saw counts[k] of the n completers
+  // (0 or n: not held), computed once per set of counts and shared by all threads.
+  const LookBounds& for_counts(const std::vector<std::size_t>& counts, std::size_t n) const;
 
  private:
   LookBounds compute(const std::vector<std::size_t>& looks, const std::vector<double>& t) const;
@@ -75,6 +90,7 @@ class InterimDesign {
   std::size_t max_ = 0;
   std::unique_ptr<std::once_flag[]> once_;
   std::unique_ptr<LookBounds[]> by_n_;
+  mutable tbb::concurrent_unordered_map<std::string, std::shared_ptr<const LookBounds>> by_counts_;
 };
 
 }  // namespace trialsim

@@ -320,6 +320,7 @@ json SummaryAccumulator::interim_json() const {
   for (std::size_t k = 0; k < cfg.looks(); ++k) {
     json l{{"look", k + 1},
            {"planned_fraction", cfg.fractions[k]},
+           {"planned_month", cfg.by_calendar() && k + 1 < cfg.looks() ? json(cfg.calendar_months[k]) : json(nullptr)},
            {"held", mean_over_trials(a.held[k])},
            {"fraction", stat(a.fraction[k])},
            {"calendar_month", stat(a.month[k])},
@@ -566,7 +567,10 @@ std::string SummaryAccumulator::interim_table() const {
   o << line;
   for (std::size_t k = 0; k < cfg.looks(); ++k) {
     auto mean = [&](const Moments& m, const char* f) { return m.n() ? pm(f, m.mean(), m.mcse()) : std::string("-"); };
-    std::snprintf(line, sizeof line, "  %-6zu %9s %9s %16s %16s %16s %16s %16s\n", k + 1, fmt("%g", cfg.fractions[k]).c_str(),
+    // Calendar looks: the planned month (the planned information is in the JSON).
+    const std::string planned = cfg.by_calendar() && k + 1 < cfg.looks() ? "month " + fmt("%g", cfg.calendar_months[k])
+                                                                         : fmt("%g", cfg.fractions[k]);
+    std::snprintf(line, sizeof line, "  %-6zu %9s %9s %16s %16s %16s %16s %16s\n", k + 1, planned.c_str(),
                   fmt("%.3f", a.held[k].mean()).c_str(), mean(a.fraction[k], "%.3f").c_str(), mean(a.month[k], "%.1f").c_str(),
                   mean(a.randomized[k], "%.1f").c_str(), mean(a.upper[k], "%.3f").c_str(), mean(a.lower[k], "%.3f").c_str());
     o << line;

@@ -476,7 +476,15 @@ void TrialSimulator::interim_looks(std::uint64_t seed, std::uint64_t r, Workspac
   for (std::size_t k = 0; k < m; ++k) {
     if (t.seen_at(k, last)) primary.push_back(t.row_entry_month[k] + months[last]);
   }
-  const LookBounds& b = interim_->for_completers(primary.size());
+  std::vector<std::size_t>& counts = ws.look_counts;
+  if (cfg.by_calendar()) {
+    // Each interim look sees the completers whose primary visit falls by its month.
+    counts.clear();
+    for (const double month : cfg.calendar_months) {
+      counts.push_back(static_cast<std::size_t>(std::upper_bound(primary.begin(), primary.end(), month) - primary.begin()));
+    }
+  }
+  const LookBounds& b = cfg.by_calendar() ? interim_->for_counts(counts, primary.size()) : interim_->for_completers(primary.size());
   const double* const entry = t.row_entry_month.data();
   const double* const consent = t.entry_month.data();
   const double end = m > 0 ? entry[m - 1] + months[last] : months[last];
@@ -488,7 +496,8 @@ void TrialSimulator::interim_looks(std::uint64_t seed, std::uint64_t r, Workspac
   for (std::size_t h = 0; h < b.looks.size(); ++h) {
     const std::size_t look = b.looks[h];
     const bool final = h + 1 == b.looks.size();
-    const double tau = final ? end : primary[b.completers[h] - 1];
+    // A fraction look comes with its completer's primary visit, a calendar look at its month.
+    const double tau = final ? end : cfg.by_calendar() ? cfg.calendar_months[look] : primary[b.completers[h] - 1];
     const auto randomized = static_cast<std::size_t>(std::upper_bound(entry, entry + m, tau) - entry);
     res.held[look] = true;
     res.month[look] = tau;

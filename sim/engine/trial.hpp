@@ -112,6 +112,7 @@ struct Workspace {
   CompleterSums completers;
   AnalysisWorkspace analysis;
   std::vector<double> primary_months;  // interim looks: the completers' primary visits, calendar months
+  std::vector<std::size_t> look_counts;  // calendar looks: the completers each has seen
 };
 
 class TrialSimulator {

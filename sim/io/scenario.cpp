@@ -140,7 +140,20 @@ Scenario Scenario::read(ConfigReader& in) {
   s.treatment = TreatmentConfig::read(in, s.trial.last_month());
   s.dropout = DropoutConfig::read(in, s.spp.mean);
   s.analysis = AnalysisConfig::read(in, s.trial.hypothesis().interval_alpha(s.trial.alpha));
-  s.interim = InterimConfig::read(in, s.trial.alpha, s.trial.sides, s.trial.margin, s.trial.has_accrual());
+  // The planned share of primary visits by a calendar month: consent times have the accrual's
+  // distribution, the primary visit comes trial.months.back() later (dropout aside).
+  const auto share = [&](double month) {
+    const double by = month - s.trial.last_month();
+    if (by <= 0.0) return 0.0;
+    if (by >= s.trial.accrual_months) return 1.0;
+    double lo = 0.0, hi = 1.0;  // accrual_month_at is increasing: bisect for its inverse
+    for (int i = 0; i < 100; ++i) {
+      const double mid = 0.5 * (lo + hi);
+      (s.trial.accrual_month_at(mid) <= by ? lo : hi) = mid;
+    }
+    return 0.5 * (lo + hi);
+  };
+  s.interim = InterimConfig::read(in, s.trial.alpha, s.trial.sides, s.trial.margin, s.trial.has_accrual(), share);
   s.sweep_vary = in.strings("sweep.vary", {});
   s.sweep_crn = in.boolean("sweep.common_random_numbers", true);
   in.check_no_unknown_keys();
@@ -290,6 +303,7 @@ nlohmann::json Scenario::to_json() const {
   };
   if (interim.enabled()) {
     json j{{"fractions", interim.fractions}, {"efficacy", InterimConfig::spending_name(interim.efficacy.type)},
+           {"months", interim.calendar_months},
            {"futility", InterimConfig::futility_name(interim.futility)}};
     if (interim.efficacy.type == SpendingType::hwang_shih_decani) j["hsd_gamma"] = interim.efficacy.gamma;
     if (interim.efficacy.type == SpendingType::user) j["efficacy_alpha"] = interim.efficacy.cumulative;

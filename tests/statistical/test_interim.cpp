@@ -247,3 +247,37 @@ TEST_CASE("conditional-power futility bounds: the z where the current trend's co
   CHECK(cp == Approx(0.2).margin(1e-12));
   CHECK(std::isinf(b.lower[1]));
 }
+
+TEST_CASE("looks at calendar months see the completers observed by then", "[interim]") {
+  const Scenario s = seed_with({"trial.accrual_months=24", "interim.months=[22, 28]", "treatment.effect_mmHg=8",
+                                "analysis.methods=[\"completers_ttest\", \"mmrm\"]"});
+  REQUIRE(s.interim.by_calendar());
+  REQUIRE(s.interim.looks() == 3);
+  // Planned information: the share of primary visits (month 12) due by months 22 and 28 of a
+  // uniform 24-month accrual.
+  CHECK(s.interim.fractions[0] == Approx(10.0 / 24.0).margin(1e-9));
+  CHECK(s.interim.fractions[1] == Approx(16.0 / 24.0).margin(1e-9));
+  const TrialSimulator sim(s);
+  Workspace ws;
+  const std::size_t last = s.trial.months.size() - 1;
+  for (std::uint64_t r = 0; r < 30; ++r) {
+    const ReplicateResult res = sim.run(9, r, ws);
+    const TrialData& t = ws.trial;
+    const InterimResult& in = res.interim;
+    std::size_t completers = 0;
+    for (std::size_t k = 0; k < t.rows; ++k) completers += t.seen_at(k, last);
+    for (std::size_t k = 0; k < 2; ++k) {
+      if (!in.held[k]) continue;
+      CHECK(in.month[k] == s.interim.calendar_months[k]);
+      std::size_t by = 0;
+      for (std::size_t row = 0; row < t.rows; ++row) by += t.seen_at(row, last) && t.row_entry_month[row] + 12.0 <= in.month[k];
+      CHECK(in.fraction[k] == Approx(static_cast<double>(by) / static_cast<double>(completers)));
+    }
+  }
+  const auto j = simulate(s, 300).to_json(11);
+  CHECK(j["scenario"]["interim"]["months"] == nlohmann::json::array({22.0, 28.0}));
+  CHECK(j.dump().find("NaN") == std::string::npos);
+  CHECK_THAT(error_of("[trial]\naccrual_months = 24\n[interim]\nmonths = [6]\n"), Catch::Contains("before any patient's primary visit"));
+  CHECK_THAT(error_of("[trial]\naccrual_months = 24\n[interim]\nmonths = [40]\n"), Catch::Contains("after the last patient's primary visit"));
+  CHECK_THAT(error_of("[trial]\naccrual_months = 24\n[interim]\nmonths = [20]\nfractions = [0.5, 1]\n"), Catch::Contains("not both"));
+}
