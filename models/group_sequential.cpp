@@ -157,6 +157,29 @@ double continuation_low(int sides, double upper, const std::vector<double>* lowe
   return -kInf;
 }
 
+// The efficacy bound c that spends `target` at a look at t1 after `prev` (at t0; null for the
+// first look), under H0: P(no stop before, Z >= c) (two-sided: |Z| >= c) = target. The exit
+// probability falls as c rises, and the marginal quantile q is an upper end (continuation only
+// lowers it); the root is usually within a unit below q, which saves the solver steps. When
+// even c = -10 spends less than the target (only binding futility leaves so little, at a small
+// trial's fractions) the look takes all there is if `may_fall_short`, else it is an error.
+double efficacy_root(const Stage* prev, double t0, double t1, double target, int sides, bool may_fall_short,
+                     std::size_t look) {
+  const double q = sides == 2 ? z_upper(target / 2.0) : z_upper(target);
+  if (prev == nullptr) return q;
+  const auto gap = [&](double x) { return exit_probability(prev, t0, t1, 0.0, x, sides) - target; };
+  double lo = q - 1.0, hi = q + 1e-9;
+  if (gap(lo) < 0) lo = -10.0;
+  if (gap(hi) > 0) hi = q + 1.0;
+  if (gap(lo) < 0) {
+    if (!may_fall_short) throw std::invalid_argument("cannot spend that much alpha at look " + std::to_string(look + 1));
+    return lo;
+  }
+  std::uintmax_t iterations = 200;
+  const auto root = boost::math::tools::toms748_solve(gap, lo, hi, boost::math::tools::eps_tolerance<double>(50), iterations);
+  return 0.5 * (root.first + root.second);
+}
+
 }  // namespace
 
 double SpendingFunction::spent(double t, std::size_t look) const {
@@ -194,44 +217,18 @@ std::vector<double> efficacy_bounds(const std::vector<double>& t, const Spending
   if (sides != 1 && sides != 2) throw std::invalid_argument("sides must be 1 or 2");
   if (binding_futility != nullptr && sides != 1) throw std::invalid_argument("futility bounds need a one-sided design");
   std::vector<double> c(t.size(), kInf);
-  Stage stage;
-  bool have_stage = false;
+  Stage stage;  // from look 1 on: the sub-density on the continuation region of the look before
   double before = 0.0;
   for (std::size_t k = 0; k < t.size(); ++k) {
     const double cumulative = f.spent(t[k], k, sides);
     const double target = cumulative - before;
     if (target < -1e-15) throw std::invalid_argument("cumulative alpha must not decrease");
     const double t0 = k == 0 ? 0.0 : t[k - 1];
-    if (target > 0) {
-      if (!have_stage) {
-        c[k] = sides == 2 ? z_upper(target / 2.0) : z_upper(target);
-      } else {
-        // Exit probability falls as c rises: the root lies between the marginal quantile's
-        // ceiling (continuation only lowers the probability) and far below it.
-        const auto gap = [&](double x) { return exit_probability(&stage, t0, t[k], 0.0, x, sides) - target; };
-        // The marginal quantile q is an upper end (continuation only lowers the probability);
-        // the root is usually within a unit below it, which saves the solver steps.
-        const double q = sides == 2 ? z_upper(target / 2.0) : z_upper(target);
-        double lo = q - 1.0, hi = q + 1e-9;
-        if (gap(lo) < 0) lo = -10.0;
-        if (gap(hi) > 0) hi = q + 1.0;
-        if (gap(lo) < 0) {
-          // Only binding futility bounds can leave less to spend than the look should (at the
-          // information fractions of a small trial): the look then takes all there is.
-          if (binding_futility == nullptr) throw std::invalid_argument("cannot spend that much alpha at look " + std::to_string(k + 1));
-          c[k] = lo;
-        } else {
-          std::uintmax_t iterations = 200;
-          const auto root = boost::math::tools::toms748_solve(gap, lo, hi, boost::math::tools::eps_tolerance<double>(50), iterations);
-          c[k] = 0.5 * (root.first + root.second);
-        }
-      }
-    }
+    if (target > 0) c[k] = efficacy_root(k > 0 ? &stage : nullptr, t0, t[k], target, sides, binding_futility != nullptr, k);
     before = cumulative;
     if (k + 1 < t.size()) {
       const double lo = continuation_low(sides, c[k], binding_futility, k);
-      stage = have_stage ? next_stage(stage, t0, t[k], 0.0, lo, c[k]) : first_stage(0.0, lo, c[k]);
-      have_stage = true;
+      stage = k > 0 ? next_stage(stage, t0, t[k], 0.0, lo, c[k]) : first_stage(0.0, lo, c[k]);
     }
   }
   return c;
@@ -290,23 +287,7 @@ void beta_spending_pass(const std::vector<double>& t, const SpendingFunction& al
     const double t0 = k == 0 ? 0.0 : t[k - 1];
     if (binding) {
       const double target = alpha_f.spent(t[k], k, 1) - alpha_before;
-      if (target <= 0) {
-        upper[k] = kInf;
-      } else if (k == 0) {
-        upper[k] = z_upper(target);
-      } else {
-        const auto gap = [&](double x) { return exit_probability(&null_stage, t0, t[k], 0.0, x, 1) - target; };
-        const double lo = -10.0, hi = z_upper(target) + 1.0;
-        if (gap(lo) < 0) {
-          // Less is left to spend than the look should: at drifts far from the design's the
-          // futility bounds can leave (almost) nothing, and the look then takes all there is.
-          upper[k] = lo;
-        } else {
-          std::uintmax_t iterations = 200;
-          const auto root = boost::math::tools::toms748_solve(gap, lo, hi, boost::math::tools::eps_tolerance<double>(50), iterations);
-          upper[k] = 0.5 * (root.first + root.second);
-        }
-      }
+      upper[k] = target > 0 ? efficacy_root(k == 0 ? nullptr : &null_stage, t0, t[k], target, 1, true, k) : kInf;
       alpha_before = alpha_f.spent(t[k], k, 1);
     }
     const double beta_target = beta_f.spent(t[k], k, 1) - beta_before;

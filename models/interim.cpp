@@ -50,6 +50,24 @@ std::string InterimConfig::futility_name(FutilityRule r) {
   return "?";
 }
 
+nlohmann::json InterimConfig::to_json() const {
+  nlohmann::json j{{"fractions", fractions},
+                   {"efficacy", spending_name(efficacy.type)},
+                   {"months", calendar_months},
+                   {"futility", futility_name(futility)}};
+  if (efficacy.type == SpendingType::hwang_shih_decani) j["hsd_gamma"] = efficacy.gamma;
+  if (efficacy.type == SpendingType::user) j["efficacy_alpha"] = efficacy.cumulative;
+  if (futility == FutilityRule::z) j["futility_z"] = futility_z;
+  if (futility == FutilityRule::conditional_power) j["futility_cp"] = futility_cp;
+  if (futility == FutilityRule::beta_spending) {
+    j["beta_spending"] = spending_name(beta.type);
+    j["beta"] = beta.alpha;
+    if (beta.type == SpendingType::hwang_shih_decani) j["beta_gamma"] = beta.gamma;
+  }
+  if (futility != FutilityRule::none) j["binding"] = binding;
+  return j;
+}
+
 InterimConfig InterimConfig::read(ConfigReader& in, double alpha, int sides, double margin, bool has_accrual,
                                   const std::function<double(double)>& planned_share) {
   InterimConfig c;
@@ -243,51 +261,45 @@ LookBounds InterimDesign::compute(const std::vector<std::size_t>& looks, const s
   return b;
 }
 
-const LookBounds& InterimDesign::for_counts(const std::vector<std::size_t>& counts, std::size_t n) const {
-  std::string key = std::to_string(n);
-  for (const std::size_t j : counts) key += "," + std::to_string(j);
-  if (const auto it = by_counts_.find(key); it != by_counts_.end()) return *it->second;
-  std::vector<std::size_t> looks, held;
+// The looks held when the interim looks have seen counts[k] of the n completers: those with some
+// but not all of them and more than the look before; then the final analysis.
+LookBounds InterimDesign::held(const std::vector<std::size_t>& counts, std::size_t n) const {
+  std::vector<std::size_t> looks, seen;
   std::vector<double> t;
   std::size_t before = 0;
   for (std::size_t k = 0; k < counts.size(); ++k) {
     const std::size_t j = counts[k];
     if (j == 0 || j >= n || j <= before) continue;
     looks.push_back(k);
-    held.push_back(j);
+    seen.push_back(j);
     t.push_back(static_cast<double>(j) / static_cast<double>(n));
     before = j;
   }
   looks.push_back(cfg_.looks() - 1);
-  held.push_back(n);
+  seen.push_back(n);
   t.push_back(1.0);
-  auto b = std::make_shared<LookBounds>(compute(looks, t));
-  b->completers = held;
+  LookBounds b = compute(looks, t);
+  b.completers = std::move(seen);
+  return b;
+}
+
+const LookBounds& InterimDesign::for_counts(const std::vector<std::size_t>& counts, std::size_t n) const {
+  std::string key = std::to_string(n);
+  for (const std::size_t j : counts) key += "," + std::to_string(j);
+  if (const auto it = by_counts_.find(key); it != by_counts_.end()) return *it->second;
   // Two threads may compute the same entry: both give the same bounds, and the first stays.
-  return *by_counts_.insert({key, std::move(b)}).first->second;
+  return *by_counts_.insert({key, std::make_shared<const LookBounds>(held(counts, n))}).first->second;
 }
 
 const LookBounds& InterimDesign::for_completers(std::size_t n) const {
   if (n > max_) throw std::logic_error("interim design asked for more completers than it was built for");
   std::call_once(once_[n], [&] {
-    // Look k at the ceil(f_k n)-th completer; those falling on the final analysis or on the
-    // look before them are not held.
-    std::vector<std::size_t> looks, counts;
-    std::vector<double> t;
-    std::size_t before = 0;
+    // Look k at the ceil(f_k n)-th completer.
+    std::vector<std::size_t> counts;
     for (std::size_t k = 0; k + 1 < cfg_.looks(); ++k) {
-      const auto j = static_cast<std::size_t>(std::ceil(cfg_.fractions[k] * static_cast<double>(n) - 1e-9));
-      if (j == 0 || j >= n || j <= before) continue;
-      looks.push_back(k);
-      counts.push_back(j);
-      t.push_back(static_cast<double>(j) / static_cast<double>(n));
-      before = j;
+      counts.push_back(static_cast<std::size_t>(std::ceil(cfg_.fractions[k] * static_cast<double>(n) - 1e-9)));
     }
-    looks.push_back(cfg_.looks() - 1);
-    counts.push_back(n);
-    t.push_back(1.0);
-    by_n_[n] = compute(looks, t);
-    by_n_[n].completers = counts;
+    by_n_[n] = held(counts, n);
   });
   return by_n_[n];
 }

@@ -15,6 +15,7 @@
 #include "models/group_sequential.hpp"
 #include "sim/io/config_reader.hpp"
 
+#include <nlohmann/json.hpp>
 #include <tbb/concurrent_unordered_map.h>
 
 #include <cstddef>
@@ -53,6 +54,8 @@ struct InterimConfig {
   // calendar month (the plan's information, without dropout).
   static InterimConfig read(ConfigReader& in, double alpha, int sides, double margin, bool has_accrual,
                             const std::function<double(double)>& planned_share);
+  // The design's keys as resolved (the scenario JSON's `interim`).
+  nlohmann::json to_json() const;
   static std::string spending_name(SpendingType t);
   static std::string futility_name(FutilityRule r);
 };
@@ -83,6 +86,7 @@ class InterimDesign {
 
  private:
   LookBounds compute(const std::vector<std::size_t>& looks, const std::vector<double>& t) const;
+  LookBounds held(const std::vector<std::size_t>& counts, std::size_t n) const;
 
   InterimConfig cfg_;
   LookBounds planned_;

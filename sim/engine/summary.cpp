@@ -305,7 +305,7 @@ json SummaryAccumulator::interim_json() const {
   }
   if (cfg.futility == FutilityRule::beta_spending) planned["drift"] = design.planned_drift();
   const InterimAccumulator& a = interim_;
-  json j = s.to_json()["interim"];
+  json j = cfg.to_json();
   j["sides"] = cfg.sides;
   j["alpha"] = s.trial.alpha;
   j["planned"] = planned;

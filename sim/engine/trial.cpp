@@ -488,7 +488,9 @@ void TrialSimulator::interim_looks(std::uint64_t seed, std::uint64_t r, Workspac
   const double* const entry = t.row_entry_month.data();
   const double* const consent = t.entry_month.data();
   const double end = m > 0 ? entry[m - 1] + months[last] : months[last];
-  std::vector<Method> running = scenario_.analysis.methods;
+  // The methods still running, compacted in place (a per-thread buffer: no allocation per trial).
+  std::vector<Method>& running = ws.running;
+  running = scenario_.analysis.methods;
   for (const Method me : running) {
     res.stop_look[static_cast<std::size_t>(me)] = static_cast<std::int8_t>(K - 1);
     res.reason[static_cast<std::size_t>(me)] = InterimStop::none;
@@ -511,7 +513,7 @@ void TrialSimulator::interim_looks(std::uint64_t seed, std::uint64_t r, Workspac
     const std::array<Estimate, kMethods> est =
         final ? out.estimates
               : analysis_.estimate_look(t, randomized, entry, months, tau, running, ws.analysis, seed, r, look + 1);
-    std::vector<Method> still;
+    std::size_t still = 0;
     for (const Method me : running) {
       const auto i = static_cast<std::size_t>(me);
       const double z = z_of(est[i], cfg.margin);
@@ -524,10 +526,10 @@ void TrialSimulator::interim_looks(std::uint64_t seed, std::uint64_t r, Workspac
         res.reason[i] = efficacy ? InterimStop::efficacy : futility ? InterimStop::futility : InterimStop::none;
         out.estimates[i] = est[i];  // the naive estimate at the look that ended the trial
       } else {
-        still.push_back(me);
+        running[still++] = me;
       }
     }
-    running = std::move(still);
+    running.resize(still);
   }
 }
 

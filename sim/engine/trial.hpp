@@ -113,6 +113,7 @@ struct Workspace {
   AnalysisWorkspace analysis;
   std::vector<double> primary_months;  // interim looks: the completers' primary visits, calendar months
   std::vector<std::size_t> look_counts;  // calendar looks: the completers each has seen
+  std::vector<Method> running;           // interim looks: the methods whose test is still going
 };
 
 class TrialSimulator {

@@ -301,22 +301,7 @@ nlohmann::json Scenario::to_json() const {
         {"mnar_delta_mmHg", analysis.mi.delta},
         {"mnar_delta_arms", analysis.mi.delta_both_arms ? "both" : "treatment"}}},
   };
-  if (interim.enabled()) {
-    json j{{"fractions", interim.fractions}, {"efficacy", InterimConfig::spending_name(interim.efficacy.type)},
-           {"months", interim.calendar_months},
-           {"futility", InterimConfig::futility_name(interim.futility)}};
-    if (interim.efficacy.type == SpendingType::hwang_shih_decani) j["hsd_gamma"] = interim.efficacy.gamma;
-    if (interim.efficacy.type == SpendingType::user) j["efficacy_alpha"] = interim.efficacy.cumulative;
-    if (interim.futility == FutilityRule::z) j["futility_z"] = interim.futility_z;
-    if (interim.futility == FutilityRule::conditional_power) j["futility_cp"] = interim.futility_cp;
-    if (interim.futility == FutilityRule::beta_spending) {
-      j["beta_spending"] = InterimConfig::spending_name(interim.beta.type);
-      j["beta"] = interim.beta.alpha;
-      if (interim.beta.type == SpendingType::hwang_shih_decani) j["beta_gamma"] = interim.beta.gamma;
-    }
-    if (interim.futility != FutilityRule::none) j["binding"] = interim.binding;
-    out["interim"] = j;
-  }
+  if (interim.enabled()) out["interim"] = interim.to_json();
   return out;
 }
 

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,14 @@ SummaryAccumulator simulate(const Scenario& s, std::uint64_t reps, int threads =
 }
 
 Scenario seed_with(const std::vector<std::string>& sets) { return Scenario::load(kSeed, sets); }
+
+// Randomized patients seen at the last visit, and of them those whose last visit falls by a
+// calendar month.
+std::size_t completers_by(const TrialData& t, double last_month, double month = std::numeric_limits<double>::infinity()) {
+  std::size_t n = 0;
+  for (std::size_t row = 0; row < t.rows; ++row) n += t.seen_at(row, t.last()) && t.row_entry_month[row] + last_month <= month;
+  return n;
+}
 }  // namespace
 
 TEST_CASE("interim keys are checked: what a design needs and what applies", "[interim][config]") {
@@ -126,8 +135,7 @@ TEST_CASE("interim looks: what each look sees and what the summary reports", "[i
     REQUIRE(in.enabled);
     REQUIRE(in.looks == 3);
     CHECK(in.held[2]);
-    std::size_t completers = 0;
-    for (std::size_t k = 0; k < t.rows; ++k) completers += t.seen_at(k, last);
+    const std::size_t completers = completers_by(t, s.trial.months[last]);
     for (std::size_t k = 0; k < 3; ++k) {
       if (!in.held[k]) continue;
       // The look falls when its share of the final completers has reached the last visit.
@@ -264,13 +272,11 @@ TEST_CASE("looks at calendar months see the completers observed by then", "[inte
     const ReplicateResult res = sim.run(9, r, ws);
     const TrialData& t = ws.trial;
     const InterimResult& in = res.interim;
-    std::size_t completers = 0;
-    for (std::size_t k = 0; k < t.rows; ++k) completers += t.seen_at(k, last);
+    const std::size_t completers = completers_by(t, s.trial.months[last]);
     for (std::size_t k = 0; k < 2; ++k) {
       if (!in.held[k]) continue;
       CHECK(in.month[k] == s.interim.calendar_months[k]);
-      std::size_t by = 0;
-      for (std::size_t row = 0; row < t.rows; ++row) by += t.seen_at(row, last) && t.row_entry_month[row] + 12.0 <= in.month[k];
+      const std::size_t by = completers_by(t, s.trial.months[last], in.month[k]);
       CHECK(in.fraction[k] == Approx(static_cast<double>(by) / static_cast<double>(completers)));
     }
   }
