@@ -3,6 +3,7 @@
 #include "models/analysis.hpp"
 #include "models/small_cholesky.hpp"
 #include "models/trial_data.hpp"
+#include "sim/engine/draws.hpp"
 
 #include <Eigen/Cholesky>
 #include <Eigen/Dense>
@@ -119,6 +120,8 @@ class Imputer {
   std::vector<Square> xtx_, xtx2_;     // per visit: cross-products with the weights, squared weights
   std::vector<VisitFit> fit_;
   Regression reg_;
+  std::size_t after_last_ = 0;  // visits after the last seen, over every patient: the values imputed
+  std::vector<double> draws_;   // a sequence of draws from the imputation stream
 };
 
 void Imputer::reset(const RepeatedMeasures& d) {
@@ -162,6 +165,8 @@ void Imputer::reset(const RepeatedMeasures& d) {
     if (gap) gappy_.push_back(i);
     arm_[d.treated[i] != 0 ? 1 : 0].push_back(i);
   }
+  after_last_ = 0;
+  for (std::size_t i = 0; i < n; ++i) after_last_ += static_cast<std::size_t>(J_ - last_seen_[i]);
   // Patients by decreasing last_seen_, in their order within each value (a counting sort).
   count_.assign(static_cast<std::size_t>(J_) + 1, 0);
   for (std::size_t i = 0; i < n; ++i) ++count_[static_cast<std::size_t>(last_seen_[i])];
@@ -408,21 +413,27 @@ NotEstimable Imputer::impute(Stream& rng, bool first) {
   NotEstimable why = NotEstimable::rank_deficient;
   for (int attempt = 0; attempt < kMaxRedraws && why != NotEstimable::none; ++attempt) {
     for (const auto& patients : arm_) {
+      // The arm's exponentials in one sequence draw: the values standard_exponential gives in turn.
+      double* const e = room(draws_, patients.size());
+      draws::exponential_sequence(rng, patients.size(), e);
       double total = 0;
-      for (const std::size_t i : patients) total += weight_[i] = standard_exponential(rng);
+      for (std::size_t k = 0; k < patients.size(); ++k) total += weight_[patients[k]] = e[k];
       for (const std::size_t i : patients) weight_[i] *= static_cast<double>(patients.size()) / total;
     }
     cross_products();
     why = weighted_fit();
   }
   if (why != NotEstimable::none) return why;
-  // Each patient's visits after the last seen, in order.
+  // Each patient's visits after the last seen, in order, their normals drawn in one sequence.
+  double* const noise = room(draws_, after_last_);
+  draws::normal_sequence(rng, after_last_, noise);
+  std::size_t next = 0;
   for (std::size_t i = 0; i < d_->patients(); ++i) {
     double* z = row(i);
     for (int j = last_seen_[i] + 1; j <= J_; ++j) {
       const VisitFit& v = fit_[static_cast<std::size_t>(j - 1)];
       const int p = c0_ + j - 1;
-      z[p] = v.beta.dot(RowMap(z, p)) + v.sigma * standard_normal(rng);
+      z[p] = v.beta.dot(RowMap(z, p)) + v.sigma * noise[next++];
     }
   }
   return NotEstimable::none;

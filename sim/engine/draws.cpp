@@ -145,6 +145,14 @@ void exp(const double* x, std::size_t n, double* out) {
   for (std::size_t i = 0; i < n; ++i) out[i] = draws::exp(x[i]);
 }
 
+void normal_sequence(Stream& rng, std::size_t n, double* out) {
+  for (std::size_t i = 0; i < n; ++i) out[i] = standard_normal(rng);
+}
+
+void exponential_sequence(Stream& rng, std::size_t n, double* out) {
+  for (std::size_t i = 0; i < n; ++i) out[i] = standard_exponential(rng);
+}
+
 }  // namespace portable
 
 #if TRIALSIM_HAVE_AVX512
@@ -334,6 +342,76 @@ TRIALSIM_AVX512 void exp(const double* x, std::size_t n, double* out) {
   }
 }
 
+// Outputs position .. position + 7 of a stream.
+TRIALSIM_AVX512 inline __m512i next_eight(const Stream& rng) {
+  const __m512i lane_gamma = _mm512_mullo_epi64(_mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0),
+                                                _mm512_set1_epi64(static_cast<long long>(kGamma)));
+  const std::uint64_t base = rng.key() + rng.position() * kGamma;
+  const __m512i z = _mm512_add_epi64(_mm512_set1_epi64(static_cast<long long>(base)), lane_gamma);
+  return _mm512_xor_si512(mix(z), _mm512_set1_epi64(static_cast<long long>(rng.mask())));
+}
+
+TRIALSIM_AVX512 void normal_sequence(Stream& rng, std::size_t n, double* out) {
+  draw_counter::on_draws(draw_counter::Draw::normal, n);
+  const double* const tx = normal_x();
+  const __m512i low8 = _mm512_set1_epi64(0xff), one = _mm512_set1_epi64(1);
+  const __m512i sign_bit = _mm512_set1_epi64(static_cast<long long>(0x8000000000000000ULL));
+  alignas(64) std::uint64_t us[8];
+  alignas(64) double xs[8];
+  for (std::size_t i = 0; i < n;) {
+    const __mmask8 m = lanes(i, n);
+    const __m512i u = next_eight(rng);
+    const __m512i bucket = _mm512_and_si512(u, low8);
+    const __m512i layer = _mm512_srli_epi64(bucket, 1);
+    const __m512d x0 = _mm512_i64gather_pd(layer, tx, 8);
+    const __m512d x1 = _mm512_i64gather_pd(layer, tx + 1, 8);
+    const __m512d x = _mm512_mul_pd(ziggurat_uniform(u), x0);
+    const __mmask8 negative = _mm512_testn_epi64_mask(bucket, one);
+    const __m512d z = _mm512_castsi512_pd(
+        _mm512_mask_xor_epi64(_mm512_castpd_si512(x), negative, _mm512_castpd_si512(x), sign_bit));
+    const auto rejected = static_cast<unsigned>(_mm512_mask_cmp_pd_mask(m, x, x1, _CMP_NLT_UQ));
+    const auto take = static_cast<unsigned>(rejected != 0 ? __builtin_ctz(rejected) : __builtin_popcount(m));
+    _mm512_mask_storeu_pd(out + i, static_cast<__mmask8>((1u << take) - 1u), z);
+    i += take;
+    rng.skip(take);
+    if (rejected != 0) {
+      // This draw's first output is taken; Boost's loop goes on from the next.
+      _mm512_store_si512(us, u);
+      _mm512_store_pd(xs, x);
+      const int b = static_cast<int>(us[take] & 0xff);
+      rng.skip(1);
+      out[i++] = rng_detail::normal_rest(rng, xs[take], b >> 1, (b & 1) * 2 - 1);
+    }
+  }
+}
+
+TRIALSIM_AVX512 void exponential_sequence(Stream& rng, std::size_t n, double* out) {
+  draw_counter::on_draws(draw_counter::Draw::exponential, n);
+  const double* const tx = exponential_x();
+  const __m512i low8 = _mm512_set1_epi64(0xff);
+  alignas(64) std::uint64_t us[8];
+  alignas(64) double xs[8];
+  for (std::size_t i = 0; i < n;) {
+    const __mmask8 m = lanes(i, n);
+    const __m512i u = next_eight(rng);
+    const __m512i layer = _mm512_and_si512(u, low8);
+    const __m512d x0 = _mm512_i64gather_pd(layer, tx, 8);
+    const __m512d x1 = _mm512_i64gather_pd(layer, tx + 1, 8);
+    const __m512d x = _mm512_mul_pd(ziggurat_uniform(u), x0);
+    const auto rejected = static_cast<unsigned>(_mm512_mask_cmp_pd_mask(m, x, x1, _CMP_NLT_UQ));
+    const auto take = static_cast<unsigned>(rejected != 0 ? __builtin_ctz(rejected) : __builtin_popcount(m));
+    _mm512_mask_storeu_pd(out + i, static_cast<__mmask8>((1u << take) - 1u), x);
+    i += take;
+    rng.skip(take);
+    if (rejected != 0) {
+      _mm512_store_si512(us, u);
+      _mm512_store_pd(xs, x);
+      rng.skip(1);
+      out[i++] = rng_detail::exponential_rest(rng, xs[take], static_cast<int>(us[take] & 0xff));
+    }
+  }
+}
+
 #undef TRIALSIM_AVX512
 
 }  // namespace avx512
@@ -355,6 +433,8 @@ void exponential(const std::uint64_t* k, const std::uint64_t* m, std::size_t n, 
   portable::exponential(k, m, n, kind, s, o);
 }
 void exp(const double* x, std::size_t n, double* o) { portable::exp(x, n, o); }
+void normal_sequence(Stream& rng, std::size_t n, double* o) { portable::normal_sequence(rng, n, o); }
+void exponential_sequence(Stream& rng, std::size_t n, double* o) { portable::exponential_sequence(rng, n, o); }
 }  // namespace avx512
 #endif
 
@@ -394,6 +474,21 @@ void exp(const double* x, std::size_t n, double* out) {
     avx512::exp(x, n, out);
   } else {
     portable::exp(x, n, out);
+  }
+}
+
+void normal_sequence(Stream& rng, std::size_t n, double* out) {
+  if (avx512::available()) {
+    avx512::normal_sequence(rng, n, out);
+  } else {
+    portable::normal_sequence(rng, n, out);
+  }
+}
+void exponential_sequence(Stream& rng, std::size_t n, double* out) {
+  if (avx512::available()) {
+    avx512::exponential_sequence(rng, n, out);
+  } else {
+    portable::exponential_sequence(rng, n, out);
   }
 }
 

@@ -72,6 +72,13 @@ inline void exponential(const UnitColumns& u, std::size_t n, StreamKind kind, st
   exponential(u.key.data(), u.mask.data(), n, kind, slot, out);
 }
 
+// n standard normals (exponentials) from one stream in sequence: the values, in order, that n
+// calls of standard_normal (standard_exponential) would give, and the stream left where they
+// would leave it. The vector path draws eight outputs at a time and keeps the values up to the
+// first whose fast test fails, which continues on the stream as the scalar draw does.
+void normal_sequence(Stream& rng, std::size_t n, double* out);
+void exponential_sequence(Stream& rng, std::size_t n, double* out);
+
 // e^x, to within about one unit in the last place, the same bits on every code path: Cody and
 // Waite's reduction x = k ln 2 + r with ln 2 in two parts (Cody & Waite, Software Manual for the
 // Elementary Functions, 1980), |r| <= ln(2)/2, e^r by its Taylor polynomial of degree 13 (the
@@ -95,6 +102,8 @@ void normal(const std::uint64_t* key, const std::uint64_t* mask, std::size_t n, 
 void exponential(const std::uint64_t* key, const std::uint64_t* mask, std::size_t n, StreamKind kind,
                  std::uint32_t slot, double* out);
 void exp(const double* x, std::size_t n, double* out);
+void normal_sequence(Stream& rng, std::size_t n, double* out);
+void exponential_sequence(Stream& rng, std::size_t n, double* out);
 }  // namespace portable
 namespace avx512 {
 // Whether this machine (CPU and operating system) runs AVX-512 F and DQ: only then may the
@@ -108,6 +117,8 @@ void normal(const std::uint64_t* key, const std::uint64_t* mask, std::size_t n, 
 void exponential(const std::uint64_t* key, const std::uint64_t* mask, std::size_t n, StreamKind kind,
                  std::uint32_t slot, double* out);
 void exp(const double* x, std::size_t n, double* out);
+void normal_sequence(Stream& rng, std::size_t n, double* out);
+void exponential_sequence(Stream& rng, std::size_t n, double* out);
 }  // namespace avx512
 
 }  // namespace draws

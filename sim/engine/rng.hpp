@@ -120,6 +120,13 @@ class Stream {
     return rng_detail::mix64(key_ + (ctr_++) * rng_detail::kGamma) ^ mask_;
   }
 
+  // The state, for drawing many outputs at once (draws::normal_sequence): the next output is
+  // mix64(key + position * gamma) ^ mask, and skip(k) passes over k outputs.
+  std::uint64_t key() const { return key_; }
+  std::uint64_t mask() const { return mask_; }
+  std::uint64_t position() const { return ctr_; }
+  void skip(std::uint64_t k) { ctr_ += k; }
+
  private:
   std::uint64_t key_, mask_, ctr_;
 };
