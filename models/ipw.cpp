@@ -178,22 +178,59 @@ bool logistic(const double* x, Eigen::Index nr, Eigen::Index p, const double* y,
   return false;
 }
 
+// The lower triangle of X'X for P columns of x (n x P, column-major): every sum in one pass over
+// the rows, each still added in row order (the same bits as one sum at a time), so that the sums
+// run side by side instead of each waiting on its own previous addition.
+template <std::size_t P>
+void cross_lower(const double* x, std::size_t n, StageSquare& xtx) {
+  double s[P][P] = {};
+  const double* c[P];
+  for (std::size_t a = 0; a < P; ++a) c[a] = x + a * n;
+  for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t a = 0; a < P; ++a) {
+      for (std::size_t b = 0; b <= a; ++b) s[a][b] += c[a][i] * c[b][i];
+    }
+  }
+  for (std::size_t a = 0; a < P; ++a) {
+    for (std::size_t b = 0; b <= a; ++b) xtx(static_cast<Eigen::Index>(a), static_cast<Eigen::Index>(b)) = s[a][b];
+  }
+}
+
 // Whether the columns of x (nr x p, column-major) are linearly independent: every pivot of the
 // Cholesky factorization of X'X stays above 1e-10 of its diagonal entry (a column (nearly) in
 // the span of the earlier ones leaves a (nearly) zero pivot).
 bool full_rank(const double* x, Eigen::Index nr, Eigen::Index p) {
   StageSquare xtx(p, p);
   const auto n = static_cast<std::size_t>(nr);
-  for (Eigen::Index a = 0; a < p; ++a) {
-    for (Eigen::Index b = 0; b <= a; ++b) {
-      const double* xa = x + a * nr;
-      const double* xb = x + b * nr;
-      double s = 0;
-      for (std::size_t i = 0; i < n; ++i) s += xa[i] * xb[i];
-      xtx(a, b) = s;
-    }
+  switch (p) {
+    case 1: cross_lower<1>(x, n, xtx); break;
+    case 2: cross_lower<2>(x, n, xtx); break;
+    case 3: cross_lower<3>(x, n, xtx); break;
+    case 4: cross_lower<4>(x, n, xtx); break;
+    default: cross_lower<5>(x, n, xtx); break;
   }
   return full_rank_cholesky(Eigen::LLT<StageSquare>(xtx), xtx);
+}
+
+// Z'WZ (both triangles) and Z'Wy for the outcome model's Q columns of z (m x Q, column-major),
+// weights w and response y, in one pass as cross_lower: each sum in completer order.
+template <std::size_t Q>
+void weighted_moments(const double* z, std::size_t m, const double* w, const double* y, OutcomeSquare& ztwz,
+                      OutcomeVector& ztwy) {
+  double s[Q][Q] = {}, t[Q] = {};
+  const double* c[Q];
+  for (std::size_t a = 0; a < Q; ++a) c[a] = z + a * m;
+  for (std::size_t k = 0; k < m; ++k) {
+    for (std::size_t a = 0; a < Q; ++a) {
+      for (std::size_t b = 0; b <= a; ++b) s[a][b] += c[a][k] * w[k] * c[b][k];
+      t[a] += c[a][k] * (w[k] * y[k]);
+    }
+  }
+  for (std::size_t a = 0; a < Q; ++a) {
+    const auto ai = static_cast<Eigen::Index>(a);
+    for (std::size_t b = 0; b <= a; ++b) ztwz(ai, static_cast<Eigen::Index>(b)) = ztwz(static_cast<Eigen::Index>(b), ai) = s[a][b];
+    ztwy(ai) = t[a];
+  }
 }
 
 // The analysis; with `fit`, also its coefficients.
@@ -381,17 +418,10 @@ Estimate ipw(const RepeatedMeasures& d, double alpha, IpwFit* fit) {
   auto col = [&](Eigen::Index c) { return z + static_cast<std::size_t>(c) * m; };
   OutcomeSquare ztwz(q, q);
   OutcomeVector ztwy(q);
-  for (Eigen::Index a = 0; a < q; ++a) {
-    const double* za = col(a);
-    for (Eigen::Index b = 0; b <= a; ++b) {
-      const double* zb = col(b);
-      double s = 0;
-      for (std::size_t k = 0; k < m; ++k) s += za[k] * wc[k] * zb[k];
-      ztwz(a, b) = ztwz(b, a) = s;
-    }
-    double s = 0;
-    for (std::size_t k = 0; k < m; ++k) s += za[k] * (wc[k] * yc[k]);
-    ztwy(a) = s;
+  if (q == 4) {
+    weighted_moments<4>(z, m, wc, yc, ztwz, ztwy);
+  } else {
+    weighted_moments<3>(z, m, wc, yc, ztwz, ztwy);
   }
   const Eigen::LDLT<OutcomeSquare> ldlt(ztwz);
   if (ldlt.info() != Eigen::Success || ldlt.rcond() < 1e-14) return not_estimable(NotEstimable::rank_deficient);
