@@ -46,6 +46,39 @@ TreatmentConfig TreatmentConfig::read(ConfigReader& in, double last_visit_month)
   return c;
 }
 
+namespace {
+
+// out = serum Mg under the dose: base + response * dose / 100 + sd * noise, the noise 0 without
+// assay noise. Without a response (mean and SD 0) every response is +0, so the dose term is +0
+// for any dose: the same sums without the per-row division. A function of its own, not a lambda,
+// so that it is built for the vector targets of TRIALSIM_VECTOR_LOOPS.
+TRIALSIM_VECTOR_LOOPS void serum_mg_under(const double* base, const double* response, const double* dose,
+                                          const double* noise, double sd, std::size_t m, bool no_response,
+                                          double* out) {
+  if (no_response) {
+    TRIALSIM_COLUMNS for (std::size_t r = 0; r < m; ++r) out[r] = base[r] + 0.0 + sd * noise[r];
+  } else {
+    TRIALSIM_COLUMNS for (std::size_t r = 0; r < m; ++r) out[r] = base[r] + response[r] * dose[r] / 100.0 + sd * noise[r];
+  }
+}
+
+// One titration step of the treatment arm: a dose below the target range goes up a step, one
+// above it down a step, within [min_dose, max_dose]; as selects, not branches (the rows fall
+// on either side at random).
+TRIALSIM_VECTOR_LOOPS void titrate(const TreatmentConfig& c, const double* treated, const double* mg, std::size_t m,
+                                   double* dose) {
+  const double low = c.target_mg_low, high = c.target_mg_high, step = c.dose_step_mg;
+  const double max_dose = c.max_dose_mg, min_dose = c.min_dose_mg;
+  TRIALSIM_COLUMNS for (std::size_t r = 0; r < m; ++r) {
+    const double d0 = dose[r];
+    const double d1 = mg[r] < low ? std::min(max_dose, d0 + step) : d0;
+    const double d2 = mg[r] > high ? std::max(min_dose, d1 - step) : d1;
+    dose[r] = treated[r] != 0.0 ? d2 : d0;
+  }
+}
+
+}  // namespace
+
 TRIALSIM_VECTOR_LOOPS void Treatment::apply(const UnitColumns& units, TrialData& t, const std::vector<double>& months, Scratch& scratch) const {
   const std::size_t m = t.rows;
   double* const effect_z = scratch.col(0, m);
@@ -106,24 +139,15 @@ TRIALSIM_VECTOR_LOOPS void Treatment::apply(const UnitColumns& units, TrialData&
   } else {
     std::fill_n(base, m, mg_mean_);
   }
-  // Serum Mg under a dose, with noise from `slot` (none without assay noise).
-  // Without a response (mean and SD 0) every response is +0, so the dose term is +0 for any
-  // dose: the same sums without the per-row division.
   const bool no_response = !response_varies_ && cfg_.mg_response_per_100mg == 0.0;
+  // Serum Mg under a dose, with noise from `slot` (none without assay noise).
   auto serum = [&](const double* dose_now, std::uint32_t slot, double* out) {
     if (mg_noise_) {
       draws::normal(units, m, StreamKind::treatment, slot, noise);
-      const double sd = cfg_.mg_measurement_sd;
-      if (no_response) {
-        for (std::size_t r = 0; r < m; ++r) out[r] = base[r] + 0.0 + sd * noise[r];
-      } else {
-        for (std::size_t r = 0; r < m; ++r) out[r] = base[r] + response[r] * dose_now[r] / 100.0 + sd * noise[r];
-      }
-    } else if (no_response) {
-      for (std::size_t r = 0; r < m; ++r) out[r] = base[r] + 0.0 + 0.0;
     } else {
-      for (std::size_t r = 0; r < m; ++r) out[r] = base[r] + response[r] * dose_now[r] / 100.0 + 0.0;
+      std::fill_n(noise, m, 0.0);
     }
+    serum_mg_under(base, response, dose_now, noise, cfg_.mg_measurement_sd, m, no_response, out);
   };
   const std::size_t visits = months.size();
   // Month 0 serum Mg is measured before the first tablet.
@@ -136,11 +160,7 @@ TRIALSIM_VECTOR_LOOPS void Treatment::apply(const UnitColumns& units, TrialData&
   for (std::size_t k = 0; k < visits; ++k) {
     while (next_titration < cfg_.titration_months.size() && cfg_.titration_months[next_titration] <= months[k]) {
       serum(dose, treatment_slot::titration_noise(next_titration), mg);
-      for (std::size_t r = 0; r < m; ++r) {
-        if (treated[r] == 0.0) continue;
-        if (mg[r] < cfg_.target_mg_low) dose[r] = std::min(cfg_.max_dose_mg, dose[r] + cfg_.dose_step_mg);
-        if (mg[r] > cfg_.target_mg_high) dose[r] = std::max(cfg_.min_dose_mg, dose[r] - cfg_.dose_step_mg);
-      }
+      titrate(cfg_, treated, mg, m, dose);
       ++next_titration;
     }
     const double* const dose_k = k == 0 ? zero : dose;
