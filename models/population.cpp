@@ -1,4 +1,5 @@
 #include "models/population.hpp"
+#include "sim/engine/draws.hpp"
 
 #include <Eigen/Cholesky>
 #include <boost/math/distributions/normal.hpp>
@@ -196,6 +197,51 @@ void Population::set(std::size_t dim, double x, std::size_t i, TrialData& t, Ext
   }
 }
 
+// Row r of x = L z over n patients, column by column into `sum` and then over z[r]: each
+// element's sum in the order k = 0..r from 0, as one patient at a time adds it, in vector loops.
+TRIALSIM_VECTOR_LOOPS void Population::latent_row(const std::array<double, kMaxCore>& l, std::size_t r,
+                                                  const std::array<double*, kMaxCore>& z, std::size_t n, double* sum) {
+  std::fill_n(sum, n, 0.0);
+  for (std::size_t k = 0; k <= r; ++k) {
+    const double lk = l[k];
+    const double* const zk = z[k];
+    TRIALSIM_COLUMNS for (std::size_t i = 0; i < n; ++i) sum[i] += lk * zk[i];
+  }
+  std::copy_n(sum, n, z[r]);
+}
+
+// set() of a core dimension for patients 0 .. n - 1, as a vector loop per dimension.
+TRIALSIM_VECTOR_LOOPS void Population::set_column(std::size_t dim, const double* x, std::size_t n, TrialData& t) const {
+  switch (dim) {
+    case kAge: {
+      const double mean = cfg_.age_mean, sd = cfg_.age_sd;
+      double* const age = t.age.data();
+      TRIALSIM_COLUMNS for (std::size_t i = 0; i < n; ++i) age[i] = std::clamp(mean + sd * x[i], 18.0, 100.0);
+      return;
+    }
+    case kMale: {
+      const double threshold = male_threshold_;
+      std::uint8_t* const male = t.male.data();
+      TRIALSIM_COLUMNS for (std::size_t i = 0; i < n; ++i) male[i] = x[i] < threshold ? 1 : 0;
+      return;
+    }
+    case kDiabetes: {
+      const double threshold = diabetes_threshold_;
+      std::uint8_t* const diabetes = t.diabetes.data();
+      TRIALSIM_COLUMNS for (std::size_t i = 0; i < n; ++i) diabetes[i] = x[i] < threshold ? 1 : 0;
+      return;
+    }
+    default:
+      if (dim == lab(Lab::magnesium) && !kLabMarginals[static_cast<std::size_t>(Lab::magnesium)].lognormal) {
+        const auto& [a, b] = lab_shape_[static_cast<std::size_t>(Lab::magnesium)];
+        double* const mg = t.mg.data();
+        TRIALSIM_COLUMNS for (std::size_t i = 0; i < n; ++i) mg[i] = a + b * x[i];
+        return;
+      }
+      for (std::size_t i = 0; i < n; ++i) set(dim, x[i], i, t, nullptr);
+  }
+}
+
 void Population::draw(const UnitColumns& units, std::size_t n, TrialData& t, Scratch& scratch, bool extras) const {
   // What is not drawn: constants where a covariate cannot vary, unknown where it can.
   std::fill_n(t.age.data(), n, age_default_);
@@ -224,17 +270,15 @@ void Population::draw(const UnitColumns& units, std::size_t n, TrialData& t, Scr
     return;
   }
   // Each row of x = L z in place, from the last (which reads every z) to the first.
+  double* const sum = scratch.col(1 + kMaxCore, n);
   for (int r = n_core_ - 1; r >= 0; --r) {
-    double* const xr = z[static_cast<std::size_t>(r)];
-    for (std::size_t i = 0; i < n; ++i) {
-      double s = 0;
-      for (int k = 0; k <= r; ++k) s += core_chol_(r, k) * z[static_cast<std::size_t>(k)][i];
-      xr[i] = s;
-    }
+    std::array<double, kMaxCore> l{};
+    for (int k = 0; k <= r; ++k) l[static_cast<std::size_t>(k)] = core_chol_(r, k);
+    latent_row(l, static_cast<std::size_t>(r), z, n, sum);
   }
   for (int c = 0; c < n_core_; ++c) {
     const auto cc = static_cast<std::size_t>(c);
-    for (std::size_t i = 0; i < n; ++i) set(core_[cc], z[cc][i], i, t, nullptr);
+    set_column(core_[cc], z[cc], n, t);
   }
   if (!extras) return;
 

@@ -73,6 +73,9 @@ class Population {
   double lab_value(std::size_t lab, double latent) const;
   // The covariate of latent dimension `dim` at latent value x, for patient i.
   void set(std::size_t dim, double latent, std::size_t i, TrialData& t, ExtraCovariates* x) const;
+  void set_column(std::size_t dim, const double* latent, std::size_t n, TrialData& t) const;
+  static void latent_row(const std::array<double, kMaxCore>& l, std::size_t r, const std::array<double*, kMaxCore>& z,
+                         std::size_t n, double* sum);
 
   PopulationConfig cfg_;
   CovariateNeeds needs_;
