@@ -231,19 +231,44 @@ TRIALSIM_AVX512 void uniform(const std::uint64_t* key, const std::uint64_t* mask
   }
 }
 
+// The ziggurat's first try on eight outputs u, as standard_normal (kNormal) or
+// standard_exponential makes it: the value if the fast test passes (the normal with its sign),
+// the lanes of m whose fast test fails, and x, from which the continuation goes on.
+struct FirstTry {
+  __m512d value, x;
+  __mmask8 rejected;
+};
+
+template <bool kNormal>
+TRIALSIM_AVX512 inline FirstTry first_try(__m512i u, __mmask8 m) {
+  const __m512i bucket = _mm512_and_si512(u, _mm512_set1_epi64(0xff));
+  // The normal's bucket: the low bit the sign, the rest the layer.
+  const __m512i layer = kNormal ? _mm512_srli_epi64(bucket, 1) : bucket;
+  const double* const tx = kNormal ? normal_x() : exponential_x();
+  const __m512d x0 = _mm512_i64gather_pd(layer, tx, 8);
+  const __m512d x1 = _mm512_i64gather_pd(layer, tx + 1, 8);
+  const __m512d x = _mm512_mul_pd(ziggurat_uniform(u), x0);
+  __m512d value = x;
+  if (kNormal) {
+    // Negative where the bucket's low bit is 0 (sign -1): flip the sign bit, as x * -1 does.
+    const __mmask8 negative = _mm512_testn_epi64_mask(bucket, _mm512_set1_epi64(1));
+    const __m512i sign_bit = _mm512_set1_epi64(static_cast<long long>(0x8000000000000000ULL));
+    value = _mm512_castsi512_pd(_mm512_mask_xor_epi64(_mm512_castpd_si512(x), negative, _mm512_castpd_si512(x), sign_bit));
+  }
+  return {value, x, _mm512_mask_cmp_pd_mask(m, x, x1, _CMP_NLT_UQ)};
+}
+
 // The normal and exponential columns take the ziggurat's fast path in the vector loop and list
 // the lanes it rejects (about 2.8% of normals) in registers compressed to the front, which a
 // second, scalar pass continues on each lane's own stream: no branch in the vector loop, and the
 // continuations run back to back. Chunks of kChunk values bound the lists (no allocation).
 constexpr std::size_t kChunk = 256;
 
-TRIALSIM_AVX512 void normal(const std::uint64_t* key, const std::uint64_t* mask, std::size_t n, StreamKind kind,
-                            std::uint32_t slot, double* out) {
-  draw_counter::on_draws(draw_counter::Draw::normal, n);
+template <bool kNormal>
+TRIALSIM_AVX512 void ziggurat_column(const std::uint64_t* key, const std::uint64_t* mask, std::size_t n,
+                                     StreamKind kind, std::uint32_t slot, double* out) {
+  draw_counter::on_draws(kNormal ? draw_counter::Draw::normal : draw_counter::Draw::exponential, n);
   const __m512i offset = _mm512_set1_epi64(static_cast<long long>(slot_offset(kind, slot)));
-  const double* const tx = normal_x();
-  const __m512i low8 = _mm512_set1_epi64(0xff), one = _mm512_set1_epi64(1);
-  const __m512i sign_bit = _mm512_set1_epi64(static_cast<long long>(0x8000000000000000ULL));
   const __m512i step = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
   std::uint64_t rejected_u[kChunk + 8], rejected_at[kChunk + 8];
   for (std::size_t chunk = 0; chunk < n; chunk += kChunk) {
@@ -252,59 +277,29 @@ TRIALSIM_AVX512 void normal(const std::uint64_t* key, const std::uint64_t* mask,
     for (std::size_t i = chunk; i < end; i += 8) {
       const __mmask8 m = lanes(i, end);
       const __m512i u = first_output(key, mask, i, m, offset);
-      const __m512i bucket = _mm512_and_si512(u, low8);
-      const __m512i layer = _mm512_srli_epi64(bucket, 1);
-      const __m512d x0 = _mm512_i64gather_pd(layer, tx, 8);
-      const __m512d x1 = _mm512_i64gather_pd(layer, tx + 1, 8);
-      const __m512d x = _mm512_mul_pd(ziggurat_uniform(u), x0);
-      // Negative where the bucket's low bit is 0 (sign -1): flip the sign bit, as x * -1 does.
-      const __mmask8 negative = _mm512_testn_epi64_mask(bucket, one);
-      const __m512d z = _mm512_castsi512_pd(
-          _mm512_mask_xor_epi64(_mm512_castpd_si512(x), negative, _mm512_castpd_si512(x), sign_bit));
-      _mm512_mask_storeu_pd(out + i, m, z);
-      const __mmask8 r = _mm512_mask_cmp_pd_mask(m, x, x1, _CMP_NLT_UQ);
+      const FirstTry f = first_try<kNormal>(u, m);
+      _mm512_mask_storeu_pd(out + i, m, f.value);
       const __m512i at = _mm512_add_epi64(_mm512_set1_epi64(static_cast<long long>(i)), step);
-      _mm512_storeu_si512(rejected_u + rejected, _mm512_maskz_compress_epi64(r, u));
-      _mm512_storeu_si512(rejected_at + rejected, _mm512_maskz_compress_epi64(r, at));
-      rejected += static_cast<std::size_t>(__builtin_popcount(r));
+      _mm512_storeu_si512(rejected_u + rejected, _mm512_maskz_compress_epi64(f.rejected, u));
+      _mm512_storeu_si512(rejected_at + rejected, _mm512_maskz_compress_epi64(f.rejected, at));
+      rejected += static_cast<std::size_t>(__builtin_popcount(f.rejected));
     }
     for (std::size_t j = 0; j < rejected; ++j) {
       const auto i = static_cast<std::size_t>(rejected_at[j]);
-      out[i] = normal_rest(key[i], mask[i], kind, slot, rejected_u[j]);
+      out[i] = kNormal ? normal_rest(key[i], mask[i], kind, slot, rejected_u[j])
+                       : exponential_rest(key[i], mask[i], kind, slot, rejected_u[j]);
     }
   }
 }
 
+TRIALSIM_AVX512 void normal(const std::uint64_t* key, const std::uint64_t* mask, std::size_t n, StreamKind kind,
+                            std::uint32_t slot, double* out) {
+  ziggurat_column<true>(key, mask, n, kind, slot, out);
+}
+
 TRIALSIM_AVX512 void exponential(const std::uint64_t* key, const std::uint64_t* mask, std::size_t n, StreamKind kind,
                                  std::uint32_t slot, double* out) {
-  draw_counter::on_draws(draw_counter::Draw::exponential, n);
-  const __m512i offset = _mm512_set1_epi64(static_cast<long long>(slot_offset(kind, slot)));
-  const double* const tx = exponential_x();
-  const __m512i low8 = _mm512_set1_epi64(0xff);
-  const __m512i step = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
-  std::uint64_t rejected_u[kChunk + 8], rejected_at[kChunk + 8];
-  for (std::size_t chunk = 0; chunk < n; chunk += kChunk) {
-    const std::size_t end = std::min(n, chunk + kChunk);
-    std::size_t rejected = 0;
-    for (std::size_t i = chunk; i < end; i += 8) {
-      const __mmask8 m = lanes(i, end);
-      const __m512i u = first_output(key, mask, i, m, offset);
-      const __m512i layer = _mm512_and_si512(u, low8);
-      const __m512d x0 = _mm512_i64gather_pd(layer, tx, 8);
-      const __m512d x1 = _mm512_i64gather_pd(layer, tx + 1, 8);
-      const __m512d x = _mm512_mul_pd(ziggurat_uniform(u), x0);
-      _mm512_mask_storeu_pd(out + i, m, x);
-      const __mmask8 r = _mm512_mask_cmp_pd_mask(m, x, x1, _CMP_NLT_UQ);
-      const __m512i at = _mm512_add_epi64(_mm512_set1_epi64(static_cast<long long>(i)), step);
-      _mm512_storeu_si512(rejected_u + rejected, _mm512_maskz_compress_epi64(r, u));
-      _mm512_storeu_si512(rejected_at + rejected, _mm512_maskz_compress_epi64(r, at));
-      rejected += static_cast<std::size_t>(__builtin_popcount(r));
-    }
-    for (std::size_t j = 0; j < rejected; ++j) {
-      const auto i = static_cast<std::size_t>(rejected_at[j]);
-      out[i] = exponential_rest(key[i], mask[i], kind, slot, rejected_u[j]);
-    }
-  }
+  ziggurat_column<false>(key, mask, n, kind, slot, out);
 }
 
 TRIALSIM_AVX512 void exp(const double* x, std::size_t n, double* out) {
@@ -351,65 +346,38 @@ TRIALSIM_AVX512 inline __m512i next_eight(const Stream& rng) {
   return _mm512_xor_si512(mix(z), _mm512_set1_epi64(static_cast<long long>(rng.mask())));
 }
 
-TRIALSIM_AVX512 void normal_sequence(Stream& rng, std::size_t n, double* out) {
-  draw_counter::on_draws(draw_counter::Draw::normal, n);
-  const double* const tx = normal_x();
-  const __m512i low8 = _mm512_set1_epi64(0xff), one = _mm512_set1_epi64(1);
-  const __m512i sign_bit = _mm512_set1_epi64(static_cast<long long>(0x8000000000000000ULL));
+// n draws in sequence from one stream: eight outputs at a time, the values up to the first
+// rejected fast test kept, and that draw continued on the stream as the scalar draw does.
+template <bool kNormal>
+TRIALSIM_AVX512 void ziggurat_sequence(Stream& rng, std::size_t n, double* out) {
+  draw_counter::on_draws(kNormal ? draw_counter::Draw::normal : draw_counter::Draw::exponential, n);
   alignas(64) std::uint64_t us[8];
   alignas(64) double xs[8];
   for (std::size_t i = 0; i < n;) {
     const __mmask8 m = lanes(i, n);
     const __m512i u = next_eight(rng);
-    const __m512i bucket = _mm512_and_si512(u, low8);
-    const __m512i layer = _mm512_srli_epi64(bucket, 1);
-    const __m512d x0 = _mm512_i64gather_pd(layer, tx, 8);
-    const __m512d x1 = _mm512_i64gather_pd(layer, tx + 1, 8);
-    const __m512d x = _mm512_mul_pd(ziggurat_uniform(u), x0);
-    const __mmask8 negative = _mm512_testn_epi64_mask(bucket, one);
-    const __m512d z = _mm512_castsi512_pd(
-        _mm512_mask_xor_epi64(_mm512_castpd_si512(x), negative, _mm512_castpd_si512(x), sign_bit));
-    const auto rejected = static_cast<unsigned>(_mm512_mask_cmp_pd_mask(m, x, x1, _CMP_NLT_UQ));
+    const FirstTry f = first_try<kNormal>(u, m);
+    const auto rejected = static_cast<unsigned>(f.rejected);
     const auto take = static_cast<unsigned>(rejected != 0 ? __builtin_ctz(rejected) : __builtin_popcount(m));
-    _mm512_mask_storeu_pd(out + i, static_cast<__mmask8>((1u << take) - 1u), z);
+    _mm512_mask_storeu_pd(out + i, static_cast<__mmask8>((1u << take) - 1u), f.value);
     i += take;
     rng.skip(take);
     if (rejected != 0) {
       // This draw's first output is taken; Boost's loop goes on from the next.
       _mm512_store_si512(us, u);
-      _mm512_store_pd(xs, x);
-      const int b = static_cast<int>(us[take] & 0xff);
+      _mm512_store_pd(xs, f.x);
       rng.skip(1);
-      out[i++] = rng_detail::normal_rest(rng, xs[take], b >> 1, (b & 1) * 2 - 1);
+      const int bucket = static_cast<int>(us[take] & 0xff);
+      out[i++] = kNormal ? rng_detail::normal_rest(rng, xs[take], bucket >> 1, (bucket & 1) * 2 - 1)
+                         : rng_detail::exponential_rest(rng, xs[take], bucket);
     }
   }
 }
 
+TRIALSIM_AVX512 void normal_sequence(Stream& rng, std::size_t n, double* out) { ziggurat_sequence<true>(rng, n, out); }
+
 TRIALSIM_AVX512 void exponential_sequence(Stream& rng, std::size_t n, double* out) {
-  draw_counter::on_draws(draw_counter::Draw::exponential, n);
-  const double* const tx = exponential_x();
-  const __m512i low8 = _mm512_set1_epi64(0xff);
-  alignas(64) std::uint64_t us[8];
-  alignas(64) double xs[8];
-  for (std::size_t i = 0; i < n;) {
-    const __mmask8 m = lanes(i, n);
-    const __m512i u = next_eight(rng);
-    const __m512i layer = _mm512_and_si512(u, low8);
-    const __m512d x0 = _mm512_i64gather_pd(layer, tx, 8);
-    const __m512d x1 = _mm512_i64gather_pd(layer, tx + 1, 8);
-    const __m512d x = _mm512_mul_pd(ziggurat_uniform(u), x0);
-    const auto rejected = static_cast<unsigned>(_mm512_mask_cmp_pd_mask(m, x, x1, _CMP_NLT_UQ));
-    const auto take = static_cast<unsigned>(rejected != 0 ? __builtin_ctz(rejected) : __builtin_popcount(m));
-    _mm512_mask_storeu_pd(out + i, static_cast<__mmask8>((1u << take) - 1u), x);
-    i += take;
-    rng.skip(take);
-    if (rejected != 0) {
-      _mm512_store_si512(us, u);
-      _mm512_store_pd(xs, x);
-      rng.skip(1);
-      out[i++] = rng_detail::exponential_rest(rng, xs[take], static_cast<int>(us[take] & 0xff));
-    }
-  }
+  ziggurat_sequence<false>(rng, n, out);
 }
 
 #undef TRIALSIM_AVX512
