@@ -180,9 +180,9 @@ double Population::lab_value(std::size_t l, double x) const {
 // The covariate of latent dimension `dim` at latent value x.
 void Population::set(std::size_t dim, double x, std::size_t i, TrialData& t, ExtraCovariates* e) const {
   switch (dim) {
-    case kAge: t.age[i] = std::clamp(cfg_.age_mean + cfg_.age_sd * x, 18.0, 100.0); return;
-    case kMale: t.male[i] = x < male_threshold_; return;
-    case kDiabetes: t.diabetes[i] = x < diabetes_threshold_; return;
+    case kAge: t.age[i] = age_at(x); return;
+    case kMale: t.male[i] = male_at(x); return;
+    case kDiabetes: t.diabetes[i] = diabetes_at(x); return;
     case kVintage:
       if (e != nullptr) {
         e->vintage = cfg_.vintage_sd > 0 ? std::exp(lognormal_vintage_[0] + lognormal_vintage_[1] * x) : cfg_.vintage_mean;
@@ -210,35 +210,32 @@ TRIALSIM_VECTOR_LOOPS void Population::latent_row(const std::array<double, kMaxC
   std::copy_n(sum, n, z[r]);
 }
 
-// set() of a core dimension for patients 0 .. n - 1, as a vector loop per dimension.
+// set() of a core dimension for patients 0 .. n - 1 without the extras: its switch taken once,
+// each case a vector loop.
 TRIALSIM_VECTOR_LOOPS void Population::set_column(std::size_t dim, const double* x, std::size_t n, TrialData& t) const {
   switch (dim) {
     case kAge: {
-      const double mean = cfg_.age_mean, sd = cfg_.age_sd;
       double* const age = t.age.data();
-      TRIALSIM_COLUMNS for (std::size_t i = 0; i < n; ++i) age[i] = std::clamp(mean + sd * x[i], 18.0, 100.0);
+      TRIALSIM_COLUMNS for (std::size_t i = 0; i < n; ++i) age[i] = age_at(x[i]);
       return;
     }
     case kMale: {
-      const double threshold = male_threshold_;
       std::uint8_t* const male = t.male.data();
-      TRIALSIM_COLUMNS for (std::size_t i = 0; i < n; ++i) male[i] = x[i] < threshold ? 1 : 0;
+      TRIALSIM_COLUMNS for (std::size_t i = 0; i < n; ++i) male[i] = male_at(x[i]);
       return;
     }
     case kDiabetes: {
-      const double threshold = diabetes_threshold_;
       std::uint8_t* const diabetes = t.diabetes.data();
-      TRIALSIM_COLUMNS for (std::size_t i = 0; i < n; ++i) diabetes[i] = x[i] < threshold ? 1 : 0;
+      TRIALSIM_COLUMNS for (std::size_t i = 0; i < n; ++i) diabetes[i] = diabetes_at(x[i]);
       return;
     }
     default:
-      if (dim == lab(Lab::magnesium) && !kLabMarginals[static_cast<std::size_t>(Lab::magnesium)].lognormal) {
-        const auto& [a, b] = lab_shape_[static_cast<std::size_t>(Lab::magnesium)];
+      // Of the labs and vintage only magnesium is kept outside the extras.
+      if (dim == lab(Lab::magnesium)) {
         double* const mg = t.mg.data();
-        TRIALSIM_COLUMNS for (std::size_t i = 0; i < n; ++i) mg[i] = a + b * x[i];
-        return;
+        const std::size_t l = dim - 4;
+        TRIALSIM_COLUMNS for (std::size_t i = 0; i < n; ++i) mg[i] = lab_value(l, x[i]);
       }
-      for (std::size_t i = 0; i < n; ++i) set(dim, x[i], i, t, nullptr);
   }
 }
 

@@ -6,6 +6,7 @@
 
 #include <Eigen/Core>
 
+#include <algorithm>
 #include <array>
 #include <string_view>
 
@@ -71,6 +72,10 @@ class Population {
  private:
   static constexpr int kMaxCore = 4, kMaxExtra = static_cast<int>(kCovariateDims) - 1;
   double lab_value(std::size_t lab, double latent) const;
+  // The core covariates at a latent value (set and set_column).
+  double age_at(double latent) const { return std::clamp(cfg_.age_mean + cfg_.age_sd * latent, 18.0, 100.0); }
+  bool male_at(double latent) const { return latent < male_threshold_; }
+  bool diabetes_at(double latent) const { return latent < diabetes_threshold_; }
   // The covariate of latent dimension `dim` at latent value x, for patient i.
   void set(std::size_t dim, double latent, std::size_t i, TrialData& t, ExtraCovariates* x) const;
   void set_column(std::size_t dim, const double* latent, std::size_t n, TrialData& t) const;

@@ -140,13 +140,10 @@ TRIALSIM_VECTOR_LOOPS void Treatment::apply(const UnitColumns& units, TrialData&
     std::fill_n(base, m, mg_mean_);
   }
   const bool no_response = !response_varies_ && cfg_.mg_response_per_100mg == 0.0;
-  // Serum Mg under a dose, with noise from `slot` (none without assay noise).
+  // Serum Mg under a dose, with noise from `slot` (none without assay noise: the noise stays 0).
+  if (!mg_noise_) std::fill_n(noise, m, 0.0);
   auto serum = [&](const double* dose_now, std::uint32_t slot, double* out) {
-    if (mg_noise_) {
-      draws::normal(units, m, StreamKind::treatment, slot, noise);
-    } else {
-      std::fill_n(noise, m, 0.0);
-    }
+    if (mg_noise_) draws::normal(units, m, StreamKind::treatment, slot, noise);
     serum_mg_under(base, response, dose_now, noise, cfg_.mg_measurement_sd, m, no_response, out);
   };
   const std::size_t visits = months.size();
