@@ -109,6 +109,23 @@ TRIALSIM_VECTOR_LOOPS void irls_sums(int p, const double* x, std::size_t n, cons
   }
 }
 
+// eta = X beta for p columns of x (n entries each, column c at x + c n), each entry summed over
+// the columns in order; then mu = 1 / (1 + e^-eta) with eta clamped to [-kmax, kmax]. Column
+// loops (TRIALSIM_VECTOR_LOOPS), the same IEEE operations per element on every path.
+TRIALSIM_VECTOR_LOOPS void linear_predictor(const double* x, std::size_t n, int p, const double* beta, double* eta,
+                                            double* mu, double kmax) {
+  const double b0 = beta[0];
+  TRIALSIM_COLUMNS for (std::size_t i = 0; i < n; ++i) eta[i] = x[i] * b0;
+  for (int c = 1; c < p; ++c) {
+    const double* xc = x + static_cast<std::size_t>(c) * n;
+    const double b = beta[c];
+    TRIALSIM_COLUMNS for (std::size_t i = 0; i < n; ++i) eta[i] += xc[i] * b;
+  }
+  TRIALSIM_COLUMNS for (std::size_t i = 0; i < n; ++i) mu[i] = -std::min(std::max(eta[i], -kmax), kmax);
+  draws::exp(mu, n, mu);
+  TRIALSIM_COLUMNS for (std::size_t i = 0; i < n; ++i) mu[i] = 1.0 / (1.0 + mu[i]);
+}
+
 // Logistic regression by IRLS (McCullagh & Nelder 1989, section 4.4), converged on the
 // relative change in deviance as glm() does, but to 1e-10. As in R's binomial family the
 // linear predictor is clamped (|eta| <= 36, where the probability is 1 to machine precision)
@@ -160,13 +177,7 @@ bool logistic(const double* x, Eigen::Index nr, Eigen::Index p, const double* y,
       for (int b = 0; b < a; ++b) decrement += 2.0 * xtwx(a, b) * step[a] * step[b];
     }
     beta = Eigen::Map<const StageVector>(rhs, p);
-    for (std::size_t i = 0; i < n; ++i) eta[i] = x[i] * beta(0);
-    for (Eigen::Index c = 1; c < p; ++c) {
-      const double* xc = x + c * nr;
-      const double b = beta(c);
-      for (std::size_t i = 0; i < n; ++i) eta[i] += xc[i] * b;
-    }
-    inv_logit();
+    linear_predictor(x, n, static_cast<int>(p), rhs, eta, mu, kEtaMax);
     if (decrement > kDecrementPerPatient * static_cast<double>(n)) {
       deviance = std::numeric_limits<double>::infinity();
       continue;
@@ -231,6 +242,47 @@ void weighted_moments(const double* z, std::size_t m, const double* w, const dou
     for (std::size_t b = 0; b <= a; ++b) ztwz(ai, static_cast<Eigen::Index>(b)) = ztwz(static_cast<Eigen::Index>(b), ai) = s[a][b];
     ztwy(ai) = t[a];
   }
+}
+
+// The HC2 meat of the outcome model's Q columns of z (m x Q, column-major): the lower triangle of
+// sum_k z_k u_k^2 z_k' with u_k^2 = w_k^2 e_k^2 / (1 - h_k), e_k the residual at gamma and
+// h_k = w_k z_k' bread z_k the weighted leverage (MacKinnon & White, J Econometrics 1985), each
+// sum in completer order. False where a leverage reaches 1.
+template <std::size_t Q>
+bool hc2_meat(const double* z, std::size_t m, const double* yc, const double* wc, const OutcomeVector& gamma,
+              const OutcomeSquare& bread, OutcomeSquare& meat) {
+  double g[Q], br[Q][Q], s[Q][Q] = {};
+  const double* c[Q];
+  for (std::size_t a = 0; a < Q; ++a) {
+    const auto ai = static_cast<Eigen::Index>(a);
+    c[a] = z + a * m;
+    g[a] = gamma(ai);
+    for (std::size_t b = 0; b < Q; ++b) br[a][b] = bread(ai, static_cast<Eigen::Index>(b));
+  }
+  for (std::size_t k = 0; k < m; ++k) {
+    double zk[Q];
+    double e = yc[k];
+    for (std::size_t a = 0; a < Q; ++a) {
+      zk[a] = c[a][k];
+      e -= zk[a] * g[a];
+    }
+    double h = 0;
+    for (std::size_t a = 0; a < Q; ++a) {
+      double zb = 0;
+      for (std::size_t b = 0; b < Q; ++b) zb += zk[b] * br[b][a];
+      h += zb * zk[a];
+    }
+    h *= wc[k];
+    if (h >= 1.0 - 1e-12) return false;
+    const double u2 = wc[k] * wc[k] * (e * e) / (1.0 - h);
+    for (std::size_t a = 0; a < Q; ++a) {
+      for (std::size_t b = 0; b <= a; ++b) s[a][b] += zk[a] * u2 * zk[b];
+    }
+  }
+  for (std::size_t a = 0; a < Q; ++a) {
+    for (std::size_t b = 0; b <= a; ++b) meat(static_cast<Eigen::Index>(a), static_cast<Eigen::Index>(b)) = s[a][b];
+  }
+  return true;
 }
 
 // The analysis; with `fit`, also its coefficients.
@@ -415,7 +467,6 @@ Estimate ipw(const RepeatedMeasures& d, double alpha, IpwFit* fit) {
     wc[r] = 1.0 / p_complete[i];
     ++r;
   }
-  auto col = [&](Eigen::Index c) { return z + static_cast<std::size_t>(c) * m; };
   OutcomeSquare ztwz(q, q);
   OutcomeVector ztwy(q);
   if (q == 4) {
@@ -429,26 +480,8 @@ Estimate ipw(const RepeatedMeasures& d, double alpha, IpwFit* fit) {
   const OutcomeSquare bread = ldlt.solve(OutcomeSquare::Identity(q, q));
   // HC2: squared residuals divided by 1 - h, h = w z' (Z'WZ)^-1 z the weighted leverage.
   OutcomeSquare meat = OutcomeSquare::Zero(q, q);
-  for (std::size_t k = 0; k < m; ++k) {
-    double zk[kOutcomeColumns];
-    double e = yc[k];
-    for (Eigen::Index a = 0; a < q; ++a) {
-      zk[a] = col(a)[k];
-      e -= zk[a] * gamma(a);
-    }
-    double h = 0;
-    for (Eigen::Index a = 0; a < q; ++a) {
-      double zb = 0;
-      for (Eigen::Index b = 0; b < q; ++b) zb += zk[b] * bread(b, a);
-      h += zb * zk[a];
-    }
-    h *= wc[k];
-    if (h >= 1.0 - 1e-12) return not_estimable(NotEstimable::rank_deficient);
-    const double u2 = wc[k] * wc[k] * (e * e) / (1.0 - h);
-    for (Eigen::Index a = 0; a < q; ++a) {
-      for (Eigen::Index b = 0; b <= a; ++b) meat(a, b) += zk[a] * u2 * zk[b];
-    }
-  }
+  const bool leverage_ok = q == 4 ? hc2_meat<4>(z, m, yc, wc, gamma, bread, meat) : hc2_meat<3>(z, m, yc, wc, gamma, bread, meat);
+  if (!leverage_ok) return not_estimable(NotEstimable::rank_deficient);
   // cov(1, 1) of bread meat bread.
   double var = 0;
   for (Eigen::Index a = 0; a < q; ++a) {

@@ -107,6 +107,8 @@ class Imputer {
   std::vector<double> z_;              // n x cols_, row-major: observed, then gap-filled and imputed
   std::vector<int> last_seen_;         // per patient: last visit seen (1-based; 0: none)
   std::vector<std::size_t> by_last_;   // every patient, by decreasing last_seen_
+  std::vector<std::size_t> rank_;      // per patient: its position in by_last_
+  std::vector<std::size_t> open_;      // the patients with visits after their last seen, in order
   std::vector<std::size_t> count_;     // per last_seen_ value: patients with it, then where they end in by_last_
   // Per patient seen at least once, the lower triangle of row x row' over the first
   // c0 + last_seen_ entries: fixed for the trial except where gaps are filled.
@@ -114,8 +116,8 @@ class Imputer {
   std::vector<std::size_t> outer_at_;  // per patient: where its triangle starts in outer_
   std::vector<std::size_t> gappy_;     // patients with a missed visit before their last seen
   std::array<std::vector<std::size_t>, 2> arm_;  // patients of each arm
-  std::vector<double> weight_;         // per patient: Bayesian bootstrap weight (1: the trial)
-  std::vector<double> weights_;        // in by_last_ order: the weights, then their squares
+  // In by_last_ order: each patient's Bayesian bootstrap weight (1: the trial), then the squares.
+  std::vector<double> weights_;
   std::vector<double> n_at_;           // per visit: sum of the weights of the patients in it
   std::vector<Square> xtx_, xtx2_;     // per visit: cross-products with the weights, squared weights
   std::vector<VisitFit> fit_;
@@ -177,7 +179,14 @@ void Imputer::reset(const RepeatedMeasures& d) {
     start += c;
   }
   by_last_.resize(n);
-  for (std::size_t i = 0; i < n; ++i) by_last_[count_[static_cast<std::size_t>(last_seen_[i])]++] = i;
+  rank_.resize(n);
+  open_.clear();
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::size_t k = count_[static_cast<std::size_t>(last_seen_[i])]++;
+    by_last_[k] = i;
+    rank_[i] = k;
+    if (last_seen_[i] < J_) open_.push_back(i);
+  }
   outer_at_.resize(n);
   std::size_t size = 0;
   for (const std::size_t i : by_last_) {
@@ -190,7 +199,7 @@ void Imputer::reset(const RepeatedMeasures& d) {
   xtx2_.assign(static_cast<std::size_t>(J_), Square::Zero(cols_, cols_));
   n_at_.assign(static_cast<std::size_t>(J_), 0.0);
   fit_.resize(static_cast<std::size_t>(J_));
-  weight_.assign(n, 1.0);
+  weights_.assign(2 * n, 1.0);
   cross_products();
   status_ = weighted_fit();
 }
@@ -212,14 +221,9 @@ namespace {
 // one pass over P, four columns at a time, so each product is loaded once for the two weights
 // and each running sum is loaded and stored once per four patients.
 //
-// Built twice, for x86-64's baseline (SSE2) and for AVX2, and chosen when the program loads.
-// Both vectorize over r only, each element's arithmetic is the same expression in the same
-// order, and AVX2 alone enables no fused multiply-add: the two give the same bits on any machine.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__) && \
-    !defined(__SANITIZE_THREAD__)
-__attribute__((target_clones("avx2", "default")))
-#endif
-void add_weighted(const double* p, std::size_t t, std::size_t n, const double* a, const double* b,
+// A column loop (TRIALSIM_VECTOR_LOOPS): vectorized over r only, each element's arithmetic the
+// same expression in the same order on every path.
+TRIALSIM_VECTOR_LOOPS void add_weighted(const double* p, std::size_t t, std::size_t n, const double* a, const double* b,
                   double* __restrict y, double* __restrict z) {
   std::size_t c = 0;
   for (; c + 4 <= n; c += 4) {
@@ -246,18 +250,12 @@ void add_weighted(const double* p, std::size_t t, std::size_t n, const double* a
 }  // namespace
 
 // xtx_[j-1] = sum of w x row x row' (xtx2_: w^2) over the patients seen at or after visit j,
-// top-left c0 + j block, accumulated from the last visit down.
+// top-left c0 + j block, accumulated from the last visit down; w and w^2 from weights_.
 void Imputer::cross_products() {
   // Lower triangles, row by row: the patients of each last-seen value hold their products in
   // one t x n block (a patient per column), so the group adds P w and P w^2 to the running sums
   // as two matrix-vector products.
   const std::size_t n = by_last_.size();
-  weights_.resize(2 * n);
-  for (std::size_t k = 0; k < n; ++k) {
-    const double w = weight_[by_last_[k]];
-    weights_[k] = w;
-    weights_[n + k] = w * w;
-  }
   const Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, 2>> w(weights_.data(), static_cast<Eigen::Index>(n), 2);
   Eigen::Matrix<double, Eigen::Dynamic, 2, 0, triangle(kMaxColumns), 2> m(static_cast<Eigen::Index>(triangle(cols_)), 2);
   m.setZero();
@@ -401,7 +399,7 @@ void Imputer::fill_gaps(Stream& rng) {
 NotEstimable Imputer::impute(Stream& rng, bool first) {
   // Intermittent gaps: advance the chain on the trial's own data.
   if (!gappy_.empty()) {
-    std::fill(weight_.begin(), weight_.end(), 1.0);
+    std::fill(weights_.begin(), weights_.end(), 1.0);
     for (int step = 0, steps = first ? kBurnIn : kStepsBetween; step < steps; ++step) {
       cross_products();
       if (const NotEstimable why = posterior_draw(rng); why != NotEstimable::none) return why;
@@ -417,8 +415,15 @@ NotEstimable Imputer::impute(Stream& rng, bool first) {
       double* const e = room(draws_, patients.size());
       draws::exponential_sequence(rng, patients.size(), e);
       double total = 0;
-      for (std::size_t k = 0; k < patients.size(); ++k) total += weight_[patients[k]] = e[k];
-      for (const std::size_t i : patients) weight_[i] *= static_cast<double>(patients.size()) / total;
+      for (std::size_t k = 0; k < patients.size(); ++k) total += e[k];
+      const double scale = static_cast<double>(patients.size()) / total;
+      const std::size_t n = by_last_.size();
+      for (std::size_t k = 0; k < patients.size(); ++k) {
+        const double w = e[k] * scale;
+        const std::size_t at = rank_[patients[k]];
+        weights_[at] = w;
+        weights_[n + at] = w * w;
+      }
     }
     cross_products();
     why = weighted_fit();
@@ -428,7 +433,7 @@ NotEstimable Imputer::impute(Stream& rng, bool first) {
   double* const noise = room(draws_, after_last_);
   draws::normal_sequence(rng, after_last_, noise);
   std::size_t next = 0;
-  for (std::size_t i = 0; i < d_->patients(); ++i) {
+  for (const std::size_t i : open_) {
     double* z = row(i);
     for (int j = last_seen_[i] + 1; j <= J_; ++j) {
       const VisitFit& v = fit_[static_cast<std::size_t>(j - 1)];

@@ -50,6 +50,35 @@ std::string RandomizationConfig::method_name(RandomizationMethod m) {
   return "?";
 }
 
+// A block's shuffle, k = size - 1 down to 1, swaps position k with j_k = uniform_below(k + 1),
+// so its outcome is a function of the draws alone: code = ((j_{size-1} (size - 1) + j_{size-2})
+// (size - 2) + ...) 2 + j_1, one of size! values. For small blocks every outcome is laid out once
+// here, by the same swaps on the block's starting order (treatment first), and a block is then
+// one table row: the same draws from the stream, the same arms.
+Randomizer::Randomizer(const RandomizationConfig& cfg) : cfg_(cfg) {
+  const int unit_size = cfg_.ratio_treatment + cfg_.ratio_control;
+  for (const int size : cfg_.block_sizes) {
+    std::vector<Arm>& table = arrangements_.emplace_back();
+    if (size > kMaxTabled) continue;
+    const int n_treatment = size / unit_size * cfg_.ratio_treatment;
+    std::size_t outcomes = 1;
+    for (int k = 2; k <= size; ++k) outcomes *= static_cast<std::size_t>(k);
+    table.resize(outcomes * static_cast<std::size_t>(size));
+    for (std::size_t code = 0; code < outcomes; ++code) {
+      // The draws from the code: j_1 is its last digit (radix 2), j_{size-1} its first.
+      std::array<std::size_t, kMaxTabled> j{};
+      std::size_t rest = code;
+      for (int k = 1; k < size; ++k) {
+        j[static_cast<std::size_t>(k)] = rest % static_cast<std::size_t>(k + 1);
+        rest /= static_cast<std::size_t>(k + 1);
+      }
+      Arm* const block = table.data() + code * static_cast<std::size_t>(size);
+      for (int k = 0; k < size; ++k) block[k] = k < n_treatment ? Arm::treatment : Arm::control;
+      for (int k = size - 1; k > 0; --k) std::swap(block[k], block[j[static_cast<std::size_t>(k)]]);
+    }
+  }
+}
+
 Arm Randomizer::draw_by_ratio(Stream& rng) const {
   const auto total = static_cast<std::uint64_t>(cfg_.ratio_treatment + cfg_.ratio_control);
   return uniform_below(rng, total) < static_cast<std::uint64_t>(cfg_.ratio_treatment) ? Arm::treatment : Arm::control;
@@ -104,9 +133,17 @@ void Randomizer::assign_blocks(TrialData& trial, const UnitKey& unit, bool strat
       const auto n_treatment = static_cast<std::size_t>(reps * cfg_.ratio_treatment);
       const auto size = static_cast<std::size_t>(reps * unit_size);
       Arm* const block = out + filled;
-      for (std::size_t k = 0; k < size; ++k) block[k] = k < n_treatment ? Arm::treatment : Arm::control;
-      // Fisher-Yates shuffle.
-      for (std::size_t k = size - 1; k > 0; --k) std::swap(block[k], block[uniform_below(rng, k + 1)]);
+      const std::vector<Arm>& table = arrangements_[which];
+      if (!table.empty()) {
+        // The shuffle's draws as a code into the table of its outcomes (see the constructor).
+        std::size_t code = 0;
+        for (std::size_t k = size - 1; k > 0; --k) code = code * (k + 1) + uniform_below(rng, k + 1);
+        std::copy_n(table.data() + code * size, size, block);
+      } else {
+        for (std::size_t k = 0; k < size; ++k) block[k] = k < n_treatment ? Arm::treatment : Arm::control;
+        // Fisher-Yates shuffle.
+        for (std::size_t k = size - 1; k > 0; --k) std::swap(block[k], block[uniform_below(rng, k + 1)]);
+      }
       filled += size;
     }
   }

@@ -27,7 +27,7 @@ struct RandomizationConfig {
 
 class Randomizer {
  public:
-  explicit Randomizer(const RandomizationConfig& cfg) : cfg_(cfg) {}
+  explicit Randomizer(const RandomizationConfig& cfg);
 
   // Sets trial.arm of every randomized row, in row order (and trial.treated), from the trial's
   // randomization stream (its unit key: the trial's own unit), read in sequence, with one
@@ -41,6 +41,11 @@ class Randomizer {
   void assign_blocks(TrialData& trial, const UnitKey& unit, bool stratified, Scratch& scratch) const;
   void assign_minimization(TrialData& trial, Stream& rng) const;
   RandomizationConfig cfg_;
+  // Per block size (as in cfg_.block_sizes) of at most kMaxTabled patients: every order its
+  // Fisher-Yates shuffle can leave, size arms each, indexed by the shuffle's draws in mixed
+  // radix (assign_blocks); empty for larger blocks, which are shuffled in place.
+  static constexpr int kMaxTabled = 6;
+  std::vector<std::vector<Arm>> arrangements_;
 };
 
 }  // namespace trialsim
