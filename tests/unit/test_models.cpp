@@ -184,6 +184,37 @@ TEST_CASE("permuted blocks balance every completed block", "[randomization]") {
   }
 }
 
+TEST_CASE("permuted blocks are the Fisher-Yates shuffles of the randomization stream", "[randomization]") {
+  // Blocks of up to six patients come from a table of their shuffles' outcomes, larger ones are
+  // shuffled in place: both must give the arms of the shuffle itself, draw for draw.
+  for (const std::vector<int>& sizes : {std::vector<int>{4}, std::vector<int>{2, 6}, std::vector<int>{4, 8}}) {
+    RandomizationConfig cfg;
+    cfg.method = RandomizationMethod::block;
+    cfg.block_sizes = sizes;
+    const Randomizer rz(cfg);
+    for (std::uint64_t r = 0; r < 100; ++r) {
+      TrialData t = trial_with(45);
+      Scratch scratch;
+      const UnitKey unit = TrialKey(8, r).unit(0);
+      rz.assign(t, unit, scratch);
+      Stream rng(unit, StreamKind::randomization, 0);
+      std::vector<Arm> want;
+      while (want.size() < t.rows) {
+        const std::size_t which = sizes.size() > 1 ? uniform_below(rng, sizes.size()) : 0;
+        const auto size = static_cast<std::size_t>(sizes[which]);
+        std::vector<Arm> block(size, Arm::control);
+        std::fill_n(block.begin(), size / 2, Arm::treatment);
+        for (std::size_t k = size - 1; k > 0; --k) std::swap(block[k], block[uniform_below(rng, k + 1)]);
+        want.insert(want.end(), block.begin(), block.end());
+      }
+      for (std::size_t row = 0; row < t.rows; ++row) {
+        INFO("sizes " << sizes[0] << ", replicate " << r << ", row " << row);
+        REQUIRE(t.arm[row] == want[row]);
+      }
+    }
+  }
+}
+
 TEST_CASE("stratified blocks balance within each diabetes stratum", "[randomization]") {
   RandomizationConfig cfg;  // stratified_block, size 4
   const Randomizer rz(cfg);
