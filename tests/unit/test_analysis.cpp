@@ -4,7 +4,11 @@
 #include "models/estimate.hpp"
 #include "tests/reference/analysis_reference.hpp"
 
+#include <boost/math/distributions/students_t.hpp>
+
+#include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <span>
@@ -211,6 +215,32 @@ TEST_CASE("t_estimate gives a finite interval at tiny df and reports none at all
     CHECK_FALSE(e.estimable());
     CHECK(e.status == NotEstimable::too_few_patients);
   }
+}
+
+TEST_CASE("t quantiles at non-integer df match Boost.Math's to a few ulp", "[analysis]") {
+  // Welch, Kenward-Roger and Barnard-Rubin df are not integers: their quantiles are interpolated
+  // on a grid in 1/df (models/analysis.cpp). Against Boost.Math's quantile itself, over df from 1
+  // to 1e9 and the alphas a design may ask for (one-sided tests use 2 alpha).
+  using Policy = boost::math::policies::policy<boost::math::policies::promote_float<false>,
+                                               boost::math::policies::promote_double<false>>;
+  double worst = 0;
+  for (const double alpha : {1e-4, 0.001, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5}) {
+    for (int i = 0; i < 4000; ++i) {
+      // Dense at small df, where the quantile bends most, and out to 1e9 on a log scale.
+      const double df = i < 2000 ? 1.0 + i * 0.0173 + 1e-3 : std::exp((i - 2000) * (std::log(1e9) / 2000.0)) + 0.37;
+      const double want = boost::math::quantile(
+          boost::math::complement(boost::math::students_t_distribution<double, Policy>(df), alpha / 2.0));
+      const Estimate e = t_estimate(0.0, 1.0, df, alpha);
+      REQUIRE(e.estimable());
+      worst = std::max(worst, std::abs(e.ci_high - want) / want);
+    }
+  }
+  INFO("worst relative difference " << worst);
+  CHECK(worst < 1e-14);
+  // At an integer df the quantile is Boost.Math's own value.
+  const double q30 = boost::math::quantile(
+      boost::math::complement(boost::math::students_t_distribution<double, Policy>(30.0), 0.025));
+  CHECK(t_estimate(0.0, 1.0, 30.0, 0.05).ci_high == q30);
 }
 
 TEST_CASE("one-sided and non-inferiority tests reject, cover and give p as their hypothesis says", "[analysis]") {
