@@ -58,7 +58,8 @@ struct Estimate {
 };
 
 // An estimable Estimate from estimate, SE and t degrees of freedom: (1 - alpha) CI from
-// Student's t (Boost.Math); no_variance when the SE is zero or not finite.
+// Student's t (Boost.Math's quantile; at a df that is not an integer, interpolated on a grid of
+// its values, see t_quantile in models/analysis.cpp); no_variance when the SE is zero or not finite.
 Estimate t_estimate(double estimate, double se, double df, double alpha);
 
 // Whether a Cholesky factorization A = L L' of a cross-product matrix A = X'X shows X's columns
