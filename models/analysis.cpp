@@ -60,8 +60,9 @@ using DoublePolicy = boost::math::policies::policy<
 using StudentT = boost::math::students_t_distribution<double, DoublePolicy>;
 using Normal = boost::math::normal_distribution<double, DoublePolicy>;
 
-// Upper alpha/2 quantile of t(df) at a df that is not an integer (Welch-Satterthwaite, the
-// MMRM's Kenward-Roger or Satterthwaite df, Barnard-Rubin's), df >= 1: interpolated in u = 1/df
+// Upper alpha/2 quantile of t(df) at a df >= 1 outside t_quantile's integer table (the
+// Welch-Satterthwaite, Kenward-Roger, Satterthwaite and Barnard-Rubin df, and integer df above
+// 1024): interpolated in u = 1/df
 // on a grid of kNodes + 1 equally spaced nodes on [0, 1] (node 0 is df = infinity, the normal
 // quantile), by the Lagrange polynomial of degree 5 through the six nodes around u. q is smooth
 // in u, and at this spacing the interpolation stays within 4e-15 relative of Boost.Math's
@@ -105,9 +106,10 @@ class TQuantileGrid {
   std::vector<double> q_;
 };
 
-// Upper alpha/2 quantile of t(df). Integer df (every t test, ANCOVA and IPW fit) come from a
-// per-thread table of Boost.Math's values, filled on first use; other df >= 1 from the
-// thread's TQuantileGrid for alpha (a few alphas at once; beyond them, Boost.Math directly).
+// Upper alpha/2 quantile of t(df). Integer df up to 1024 (every t test, ANCOVA and IPW fit of a
+// trial that size) come from a per-thread table of Boost.Math's values, filled on first use;
+// other df >= 1 from the thread's TQuantileGrid for alpha (a few alphas at once; beyond them,
+// and below df 1, Boost.Math directly).
 double t_quantile(double df, double alpha) {
   constexpr int kCached = 1024;
   struct Cache {

@@ -109,11 +109,18 @@ TRIALSIM_VECTOR_LOOPS void irls_sums(int p, const double* x, std::size_t n, cons
   }
 }
 
+// mu = 1 / (1 + e^-eta) with eta clamped to [-kmax, kmax]; the exponential is draws::exp
+// (vectorized where the CPU has AVX-512, the same bits anywhere). Column loops
+// (TRIALSIM_VECTOR_LOOPS), the same IEEE operations per element on every path.
+TRIALSIM_VECTOR_LOOPS void inverse_logit(const double* eta, std::size_t n, double kmax, double* mu) {
+  TRIALSIM_COLUMNS for (std::size_t i = 0; i < n; ++i) mu[i] = -std::min(std::max(eta[i], -kmax), kmax);
+  draws::exp(mu, n, mu);
+  TRIALSIM_COLUMNS for (std::size_t i = 0; i < n; ++i) mu[i] = 1.0 / (1.0 + mu[i]);
+}
+
 // eta = X beta for p columns of x (n entries each, column c at x + c n), each entry summed over
-// the columns in order; then mu = 1 / (1 + e^-eta) with eta clamped to [-kmax, kmax]. Column
-// loops (TRIALSIM_VECTOR_LOOPS), the same IEEE operations per element on every path.
-TRIALSIM_VECTOR_LOOPS void linear_predictor(const double* x, std::size_t n, int p, const double* beta, double* eta,
-                                            double* mu, double kmax) {
+// the columns in order.
+TRIALSIM_VECTOR_LOOPS void linear_predictor(const double* x, std::size_t n, int p, const double* beta, double* eta) {
   const double b0 = beta[0];
   TRIALSIM_COLUMNS for (std::size_t i = 0; i < n; ++i) eta[i] = x[i] * b0;
   for (int c = 1; c < p; ++c) {
@@ -121,9 +128,6 @@ TRIALSIM_VECTOR_LOOPS void linear_predictor(const double* x, std::size_t n, int 
     const double b = beta[c];
     TRIALSIM_COLUMNS for (std::size_t i = 0; i < n; ++i) eta[i] += xc[i] * b;
   }
-  TRIALSIM_COLUMNS for (std::size_t i = 0; i < n; ++i) mu[i] = -std::min(std::max(eta[i], -kmax), kmax);
-  draws::exp(mu, n, mu);
-  TRIALSIM_COLUMNS for (std::size_t i = 0; i < n; ++i) mu[i] = 1.0 / (1.0 + mu[i]);
 }
 
 // Logistic regression by IRLS (McCullagh & Nelder 1989, section 4.4), converged on the
@@ -141,14 +145,8 @@ bool logistic(const double* x, Eigen::Index nr, Eigen::Index p, const double* y,
   double* mu = sized(ws.mu, n);
   ArrayMap eta_a(eta, nr), mu_a(mu, nr);
   const Eigen::Map<const Eigen::ArrayXd> y_a(y, nr);
-  // With e = exp(-eta) (eta clamped), mu = 1 / (1 + e), and log(1 - mu) = log(e mu) = log(mu) - eta:
-  // one logarithm per patient, vectorized as the exponential is.
-  // The exponential is draws::exp (vectorized where the CPU has AVX-512, the same bits anywhere).
-  auto inv_logit = [&] {
-    mu_a = -eta_a.max(-kEtaMax).min(kEtaMax);
-    draws::exp(mu, n, mu);
-    mu_a = (1.0 + mu_a).inverse();
-  };
+  // With e = exp(-eta) (eta clamped), mu = 1 / (1 + e) (inverse_logit), and
+  // log(1 - mu) = log(e mu) = log(mu) - eta: one logarithm per patient.
   auto deviance_now = [&] {
     return -2.0 * (mu_a.log() - (1.0 - y_a) * eta_a.max(-kEtaMax).min(kEtaMax)).sum();
   };
@@ -156,7 +154,7 @@ bool logistic(const double* x, Eigen::Index nr, Eigen::Index p, const double* y,
   double deviance = std::numeric_limits<double>::infinity();
   // eta and mu carry over from one iteration's end to the next's start (at beta = 0 to begin).
   eta_a.setZero();
-  inv_logit();
+  inverse_logit(eta, n, kEtaMax, mu);
   SmallCholesky<kStageColumns> chol;
   double lower[kStageColumns * (kStageColumns + 1) / 2];
   double rhs[kStageColumns];
@@ -177,7 +175,8 @@ bool logistic(const double* x, Eigen::Index nr, Eigen::Index p, const double* y,
       for (int b = 0; b < a; ++b) decrement += 2.0 * xtwx(a, b) * step[a] * step[b];
     }
     beta = Eigen::Map<const StageVector>(rhs, p);
-    linear_predictor(x, n, static_cast<int>(p), rhs, eta, mu, kEtaMax);
+    linear_predictor(x, n, static_cast<int>(p), rhs, eta);
+    inverse_logit(eta, n, kEtaMax, mu);
     if (decrement > kDecrementPerPatient * static_cast<double>(n)) {
       deviance = std::numeric_limits<double>::infinity();
       continue;

@@ -50,6 +50,18 @@ std::string RandomizationConfig::method_name(RandomizationMethod m) {
   return "?";
 }
 
+namespace {
+
+// A permuted block: the arms in the allocation ratio, treatment first, then the Fisher-Yates
+// shuffle, k = size - 1 down to 1 swapping position k with j(k) in [0, k].
+template <class Draw>
+void shuffled_block(Arm* block, std::size_t size, std::size_t n_treatment, Draw j) {
+  for (std::size_t k = 0; k < size; ++k) block[k] = k < n_treatment ? Arm::treatment : Arm::control;
+  for (std::size_t k = size - 1; k > 0; --k) std::swap(block[k], block[j(k)]);
+}
+
+}  // namespace
+
 // A block's shuffle, k = size - 1 down to 1, swaps position k with j_k = uniform_below(k + 1),
 // so its outcome is a function of the draws alone: code = ((j_{size-1} (size - 1) + j_{size-2})
 // (size - 2) + ...) 2 + j_1, one of size! values. For small blocks every outcome is laid out once
@@ -60,7 +72,7 @@ Randomizer::Randomizer(const RandomizationConfig& cfg) : cfg_(cfg) {
   for (const int size : cfg_.block_sizes) {
     std::vector<Arm>& table = arrangements_.emplace_back();
     if (size > kMaxTabled) continue;
-    const int n_treatment = size / unit_size * cfg_.ratio_treatment;
+    const auto n_treatment = static_cast<std::size_t>(size / unit_size * cfg_.ratio_treatment);
     std::size_t outcomes = 1;
     for (int k = 2; k <= size; ++k) outcomes *= static_cast<std::size_t>(k);
     table.resize(outcomes * static_cast<std::size_t>(size));
@@ -72,9 +84,8 @@ Randomizer::Randomizer(const RandomizationConfig& cfg) : cfg_(cfg) {
         j[static_cast<std::size_t>(k)] = rest % static_cast<std::size_t>(k + 1);
         rest /= static_cast<std::size_t>(k + 1);
       }
-      Arm* const block = table.data() + code * static_cast<std::size_t>(size);
-      for (int k = 0; k < size; ++k) block[k] = k < n_treatment ? Arm::treatment : Arm::control;
-      for (int k = size - 1; k > 0; --k) std::swap(block[k], block[j[static_cast<std::size_t>(k)]]);
+      shuffled_block(table.data() + code * static_cast<std::size_t>(size), static_cast<std::size_t>(size), n_treatment,
+                     [&](std::size_t k) { return j[k]; });
     }
   }
 }
@@ -140,9 +151,7 @@ void Randomizer::assign_blocks(TrialData& trial, const UnitKey& unit, bool strat
         for (std::size_t k = size - 1; k > 0; --k) code = code * (k + 1) + uniform_below(rng, k + 1);
         std::copy_n(table.data() + code * size, size, block);
       } else {
-        for (std::size_t k = 0; k < size; ++k) block[k] = k < n_treatment ? Arm::treatment : Arm::control;
-        // Fisher-Yates shuffle.
-        for (std::size_t k = size - 1; k > 0; --k) std::swap(block[k], block[uniform_below(rng, k + 1)]);
+        shuffled_block(block, size, n_treatment, [&](std::size_t k) { return uniform_below(rng, k + 1); });
       }
       filled += size;
     }
