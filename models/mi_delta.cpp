@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <limits>
 
 namespace trialsim {
 
@@ -86,6 +87,16 @@ class Imputer {
   NotEstimable status() const { return status_; }
   // Fills every missing visit for one imputation.
   NotEstimable impute(Stream& rng, bool first);
+  // Without gaps, imputations are independent given their draws: prepare() makes the draws of
+  // the next `count` (at most kBatch) imputations from rng, in the order impute() makes them,
+  // and sums their cross-products in one pass; impute_prepared(b) then fills the visits of the
+  // b-th of them, with the same result as impute(). A bootstrap draw that leaves a regression
+  // singular is redrawn from where impute() would redraw it, and every imputation after it
+  // is then made by impute() on rng.
+  static constexpr std::size_t kBatch = 8;
+  bool batches() const { return gappy_.empty(); }
+  void prepare(Stream& rng, std::size_t count);
+  NotEstimable impute_prepared(std::size_t b, Stream& rng);
   double last_visit(std::size_t i) const { return row(i)[c0_ + J_ - 1] + centre_; }
   bool imputed_last(std::size_t i) const { return last_seen_[i] < J_; }
 
@@ -97,6 +108,9 @@ class Imputer {
   void cross_products();
   NotEstimable regress(int j, Regression& r) const;
   NotEstimable weighted_fit();
+  void draw_weights(Stream& rng, double* w);
+  NotEstimable refit_with_redraws(Stream& rng, int first_attempt);
+  void fill_after_last(const double* noise);
   NotEstimable posterior_draw(Stream& rng);
   void fill_gaps(Stream& rng);
 
@@ -124,6 +138,18 @@ class Imputer {
   Regression reg_;
   std::size_t after_last_ = 0;  // visits after the last seen, over every patient: the values imputed
   std::vector<double> draws_;   // a sequence of draws from the imputation stream
+  // prepare()'s batch: per imputation, its weights as weights_ holds them and its normals; the
+  // weights again patient by patient (kBatch w, then kBatch w^2); per visit j, the cross-products
+  // of every imputation, xtx_'s lower triangle entry by entry (kBatch w, then kBatch w^2), and
+  // n_at_; the stream just after each imputation's first weights.
+  std::size_t batch_size_ = 0;
+  bool sequential_ = false;  // a redraw happened: the rest of the trial's imputations by impute()
+  std::vector<double> batch_weights_, batch_noise_, batch_by_patient_, batch_sums_, batch_n_at_;
+  // The batch's fits (regress_batch): per visit j, beta (kMaxColumns x kBatch) and sigma
+  // (kBatch); per imputation, whether every visit's regression could be fitted.
+  std::vector<double> batch_beta_, batch_sigma_, batch_l_, batch_m_;
+  std::array<double, kBatch> batch_ok_{};
+  std::vector<Stream> batch_after_weights_;
 };
 
 void Imputer::reset(const RepeatedMeasures& d) {
@@ -202,6 +228,7 @@ void Imputer::reset(const RepeatedMeasures& d) {
   weights_.assign(2 * n, 1.0);
   cross_products();
   status_ = weighted_fit();
+  sequential_ = false;
 }
 
 // Patient i's row x row' (the lower triangle of the top-left c0 + last_seen_ block).
@@ -244,6 +271,138 @@ TRIALSIM_VECTOR_LOOPS void add_weighted(const double* p, std::size_t t, std::siz
       y[r] += pc[r] * a[c];
       z[r] += pc[r] * b[c];
     }
+  }
+}
+
+// Y += P W for a t x n block P (column-major, a patient per column, as add_weighted's) and an
+// n x kBatchColumns block W (row-major, a patient per row): the cross-products of a batch of
+// imputations at once, vectorized across them. Each element is add_weighted's expression in
+// add_weighted's order (four patients at a time, added pairwise, then the rest one by one), so
+// it has the bits add_weighted gives it imputation by imputation.
+constexpr std::size_t kBatchColumns = 16;  // 2 x Imputer::kBatch: the weights, then their squares
+TRIALSIM_VECTOR_LOOPS void add_weighted_batch(const double* p, std::size_t t, std::size_t n, const double* w,
+                                              double* __restrict y) {
+  constexpr std::size_t Q = kBatchColumns;
+  std::size_t c = 0;
+  for (; c + 4 <= n; c += 4) {
+    const double* p0 = p + c * t;
+    const double* p1 = p0 + t;
+    const double* p2 = p1 + t;
+    const double* p3 = p2 + t;
+    const double* w0 = w + c * Q;
+    const double* w1 = w0 + Q;
+    const double* w2 = w1 + Q;
+    const double* w3 = w2 + Q;
+    for (std::size_t r = 0; r < t; ++r) {
+      const double x0 = p0[r], x1 = p1[r], x2 = p2[r], x3 = p3[r];
+      double* const yr = y + r * Q;
+      for (std::size_t q = 0; q < Q; ++q) yr[q] += (x0 * w0[q] + x1 * w1[q]) + (x2 * w2[q] + x3 * w3[q]);
+    }
+  }
+  for (; c < n; ++c) {
+    const double* pc = p + c * t;
+    const double* wc = w + c * Q;
+    for (std::size_t r = 0; r < t; ++r) {
+      const double x = pc[r];
+      double* const yr = y + r * Q;
+      for (std::size_t q = 0; q < Q; ++q) yr[q] += x * wc[q];
+    }
+  }
+}
+
+// One visit's regression for every imputation of a batch, lane b for imputation b, from the
+// batch's cross-products s (add_weighted_batch's layout: lower-triangle entry e of X'WX at
+// s[e * Q + b], of X'W^2X at s[e * Q + B + b]) and weight sums n_at: Imputer::regress's
+// arithmetic, SmallCholesky's compute, trace_solve and solve with p predictors, in the same
+// order lane by lane, so each lane has the bits regress gives that imputation. Writes beta
+// (p x B, predictor by predictor), sigma = sqrt(RSS / df) and ok (1 where regress succeeds, 0
+// where it would return a reason); l and minv are scratch of triangle(p) x B.
+TRIALSIM_VECTOR_LOOPS void regress_batch(const double* s, const double* n_at, int p, double* l, double* minv,
+                                         double* beta, double* sigma, double* ok) {
+  constexpr std::size_t B = kBatchColumns / 2, Q = kBatchColumns;
+  constexpr double tol = 1e-10, largest = std::numeric_limits<double>::max();
+  const auto tri = [](int r, int c) { return static_cast<std::size_t>(r) * static_cast<std::size_t>(r + 1) / 2 + static_cast<std::size_t>(c); };
+  const auto a = [&](int r, int c) { return s + tri(r, c) * Q; };          // X'WX(r, c), r >= c
+  const auto a2 = [&](int r, int c) { return s + tri(r, c) * Q + B; };     // X'W^2X(r, c)
+  const auto L = [&](int r, int c) { return l + tri(r, c) * B; };
+  const auto M = [&](int r, int c) { return minv + tri(r, c) * B; };
+  std::array<std::array<double, B>, kMaxColumns> inv{};
+  std::array<double, B> good, d, t;
+  for (std::size_t b = 0; b < B; ++b) good[b] = n_at[b] < p + 0.5 ? 0.0 : 1.0;
+  // X'WX = L L' (SmallCholesky::compute with full_rank_cholesky's tolerance).
+  for (int j = 0; j < p; ++j) {
+    for (std::size_t b = 0; b < B; ++b) d[b] = a(j, j)[b];
+    for (int k = 0; k < j; ++k) {
+      for (std::size_t b = 0; b < B; ++b) d[b] -= L(j, k)[b] * L(j, k)[b];
+    }
+    for (std::size_t b = 0; b < B; ++b) {
+      const bool pivot = d[b] > 0 && d[b] > tol * a(j, j)[b] && d[b] <= largest;
+      good[b] = pivot ? good[b] : 0.0;
+      const double ljj = std::sqrt(d[b]);
+      L(j, j)[b] = ljj;
+      inv[static_cast<std::size_t>(j)][b] = 1.0 / ljj;
+    }
+    for (int i = j + 1; i < p; ++i) {
+      for (std::size_t b = 0; b < B; ++b) t[b] = a(i, j)[b];
+      for (int k = 0; k < j; ++k) {
+        for (std::size_t b = 0; b < B; ++b) t[b] -= L(i, k)[b] * L(j, k)[b];
+      }
+      for (std::size_t b = 0; b < B; ++b) L(i, j)[b] = t[b] * inv[static_cast<std::size_t>(j)][b];
+    }
+  }
+  // df = n - tr((X'WX)^-1 X'W^2X) (SmallCholesky::trace_solve: M = L^-1, then the trace).
+  for (int j = 0; j < p; ++j) {
+    for (std::size_t b = 0; b < B; ++b) M(j, j)[b] = inv[static_cast<std::size_t>(j)][b];
+    for (int i = j + 1; i < p; ++i) {
+      for (std::size_t b = 0; b < B; ++b) t[b] = 0;
+      for (int k = j; k < i; ++k) {
+        for (std::size_t b = 0; b < B; ++b) t[b] += L(i, k)[b] * M(k, j)[b];
+      }
+      for (std::size_t b = 0; b < B; ++b) M(i, j)[b] = -t[b] * inv[static_cast<std::size_t>(i)][b];
+    }
+  }
+  std::array<double, B> trace{};
+  for (int k = 0; k < p; ++k) {
+    for (int i = 0; i <= k; ++i) {
+      for (std::size_t b = 0; b < B; ++b) t[b] = 0;
+      for (int j = 0; j < i; ++j) {
+        for (std::size_t b = 0; b < B; ++b) t[b] += a2(i, j)[b] * M(k, j)[b];
+      }
+      for (std::size_t b = 0; b < B; ++b) trace[b] += M(k, i)[b] * (2.0 * t[b] + a2(i, i)[b] * M(k, i)[b]);
+    }
+  }
+  std::array<double, B> df;
+  for (std::size_t b = 0; b < B; ++b) {
+    df[b] = n_at[b] - trace[b];
+    good[b] = df[b] > 0.5 ? good[b] : 0.0;
+  }
+  // beta = (X'WX)^-1 X'Wy (SmallCholesky::solve), the response's column being row p's entries.
+  for (int i = 0; i < p; ++i) {
+    double* const x = beta + static_cast<std::size_t>(i) * B;
+    for (std::size_t b = 0; b < B; ++b) t[b] = a(p, i)[b];
+    for (int k = 0; k < i; ++k) {
+      for (std::size_t b = 0; b < B; ++b) t[b] -= L(i, k)[b] * beta[static_cast<std::size_t>(k) * B + b];
+    }
+    for (std::size_t b = 0; b < B; ++b) x[b] = t[b] * inv[static_cast<std::size_t>(i)][b];
+  }
+  for (int i = p - 1; i >= 0; --i) {
+    double* const x = beta + static_cast<std::size_t>(i) * B;
+    for (std::size_t b = 0; b < B; ++b) t[b] = x[b];
+    for (int k = i + 1; k < p; ++k) {
+      for (std::size_t b = 0; b < B; ++b) t[b] -= L(k, i)[b] * beta[static_cast<std::size_t>(k) * B + b];
+    }
+    for (std::size_t b = 0; b < B; ++b) x[b] = t[b] * inv[static_cast<std::size_t>(i)][b];
+  }
+  // RSS = y'Wy - b'X'Wy.
+  std::array<double, B> xty{};
+  for (int k = 0; k < p; ++k) {
+    for (std::size_t b = 0; b < B; ++b) xty[b] += a(p, k)[b] * beta[static_cast<std::size_t>(k) * B + b];
+  }
+  for (std::size_t b = 0; b < B; ++b) {
+    const double yy = a(p, p)[b], rss = yy - xty[b];
+    good[b] = rss > 1e-12 * yy ? good[b] : 0.0;
+    sigma[b] = std::sqrt(rss / df[b]);
+    ok[b] = good[b];
   }
 }
 
@@ -396,6 +555,51 @@ void Imputer::fill_gaps(Stream& rng) {
   }
 }
 
+// One imputation's Bayesian bootstrap weights, Dirichlet(1, ..., 1) within each arm (scaled to
+// the arm's size) so that the allocation stays the trial's, from rng into w in weights_'s
+// layout (w by position in by_last_, then w^2).
+void Imputer::draw_weights(Stream& rng, double* w) {
+  const std::size_t n = by_last_.size();
+  for (const auto& patients : arm_) {
+    // The arm's exponentials in one sequence draw: the values standard_exponential gives in turn.
+    double* const e = room(draws_, patients.size());
+    draws::exponential_sequence(rng, patients.size(), e);
+    double total = 0;
+    for (std::size_t k = 0; k < patients.size(); ++k) total += e[k];
+    const double scale = static_cast<double>(patients.size()) / total;
+    for (std::size_t k = 0; k < patients.size(); ++k) {
+      const double v = e[k] * scale;
+      const std::size_t at = rank_[patients[k]];
+      w[at] = v;
+      w[n + at] = v * v;
+    }
+  }
+}
+
+// The regressions refitted under bootstrap weights, drawn again while a draw leaves one singular.
+NotEstimable Imputer::refit_with_redraws(Stream& rng, int first_attempt) {
+  NotEstimable why = NotEstimable::rank_deficient;
+  for (int attempt = first_attempt; attempt < kMaxRedraws && why != NotEstimable::none; ++attempt) {
+    draw_weights(rng, weights_.data());
+    cross_products();
+    why = weighted_fit();
+  }
+  return why;
+}
+
+// Each patient's visits after the last seen, in order, from fit_ and one normal each.
+void Imputer::fill_after_last(const double* noise) {
+  std::size_t next = 0;
+  for (const std::size_t i : open_) {
+    double* z = row(i);
+    for (int j = last_seen_[i] + 1; j <= J_; ++j) {
+      const VisitFit& v = fit_[static_cast<std::size_t>(j - 1)];
+      const int p = c0_ + j - 1;
+      z[p] = v.beta.dot(RowMap(z, p)) + v.sigma * noise[next++];
+    }
+  }
+}
+
 NotEstimable Imputer::impute(Stream& rng, bool first) {
   // Intermittent gaps: advance the chain on the trial's own data.
   if (!gappy_.empty()) {
@@ -406,41 +610,108 @@ NotEstimable Imputer::impute(Stream& rng, bool first) {
       fill_gaps(rng);
     }
   }
-  // The regressions refitted under Bayesian bootstrap weights, Dirichlet(1, ..., 1) within each
-  // arm (scaled to the arm's size) so that the allocation stays the trial's.
-  NotEstimable why = NotEstimable::rank_deficient;
-  for (int attempt = 0; attempt < kMaxRedraws && why != NotEstimable::none; ++attempt) {
-    for (const auto& patients : arm_) {
-      // The arm's exponentials in one sequence draw: the values standard_exponential gives in turn.
-      double* const e = room(draws_, patients.size());
-      draws::exponential_sequence(rng, patients.size(), e);
-      double total = 0;
-      for (std::size_t k = 0; k < patients.size(); ++k) total += e[k];
-      const double scale = static_cast<double>(patients.size()) / total;
-      const std::size_t n = by_last_.size();
-      for (std::size_t k = 0; k < patients.size(); ++k) {
-        const double w = e[k] * scale;
-        const std::size_t at = rank_[patients[k]];
-        weights_[at] = w;
-        weights_[n + at] = w * w;
-      }
-    }
-    cross_products();
-    why = weighted_fit();
-  }
-  if (why != NotEstimable::none) return why;
-  // Each patient's visits after the last seen, in order, their normals drawn in one sequence.
+  if (const NotEstimable why = refit_with_redraws(rng, 0); why != NotEstimable::none) return why;
+  // The normals of the visits after the last seen, in one sequence draw.
   double* const noise = room(draws_, after_last_);
   draws::normal_sequence(rng, after_last_, noise);
-  std::size_t next = 0;
-  for (const std::size_t i : open_) {
-    double* z = row(i);
-    for (int j = last_seen_[i] + 1; j <= J_; ++j) {
-      const VisitFit& v = fit_[static_cast<std::size_t>(j - 1)];
-      const int p = c0_ + j - 1;
-      z[p] = v.beta.dot(RowMap(z, p)) + v.sigma * noise[next++];
+  fill_after_last(noise);
+  return NotEstimable::none;
+}
+
+void Imputer::prepare(Stream& rng, std::size_t count) {
+  static_assert(kBatchColumns == 2 * kBatch, "a batch's columns: its weights, then their squares");
+  if (sequential_) return;
+  const std::size_t n = by_last_.size(), B = kBatch, Q = kBatchColumns;
+  batch_size_ = count;
+  // The draws, in impute()'s order: each imputation's weights, then its normals.
+  double* const weights = room(batch_weights_, count * 2 * n);
+  double* const noise = room(batch_noise_, count * after_last_);
+  batch_after_weights_.clear();
+  for (std::size_t b = 0; b < count; ++b) {
+    draw_weights(rng, weights + b * 2 * n);
+    batch_after_weights_.push_back(rng);
+    draws::normal_sequence(rng, after_last_, noise + b * after_last_);
+  }
+  // The weights patient by patient (a batch of fewer than kBatch has zero weights after its last).
+  double* const by_patient = room(batch_by_patient_, n * Q);
+  for (std::size_t k = 0; k < n; ++k) {
+    double* const row = by_patient + k * Q;
+    for (std::size_t b = 0; b < B; ++b) {
+      row[b] = b < count ? weights[b * 2 * n + k] : 0.0;
+      row[B + b] = b < count ? weights[b * 2 * n + n + k] : 0.0;
     }
   }
+  // cross_products() for every imputation at once: the running sums (the last block of
+  // batch_sums_) from the last visit down, and after each visit their top-left block as that
+  // visit's cross-products (batch_sums_ from visit j's offset: triangle(c0 + j) entries).
+  const std::size_t T = triangle(cols_);
+  std::size_t at_end = 0;
+  for (int j = 1; j <= J_; ++j) at_end += triangle(c0_ + j) * Q;
+  double* const sums = room(batch_sums_, at_end + T * Q);
+  double* const running = sums + at_end;
+  std::fill_n(running, T * Q, 0.0);
+  double* const n_at = room(batch_n_at_, static_cast<std::size_t>(J_) * B);
+  std::array<double, kBatch> total{};
+  std::size_t next = 0, offset = at_end;
+  for (int j = J_; j >= 1; --j) {
+    const std::size_t t = triangle(c0_ + j);
+    const std::size_t end = count_[static_cast<std::size_t>(j)];
+    if (end > next) {
+      const auto cols = static_cast<Eigen::Index>(end - next);
+      add_weighted_batch(outer_.data() + outer_at_[by_last_[next]], t, end - next, by_patient + next * Q, running);
+      for (std::size_t b = 0; b < count; ++b) {
+        // n_at_'s sum as cross_products() takes it, on the same layout.
+        const Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, 2>> w(weights + b * 2 * n, static_cast<Eigen::Index>(n), 2);
+        total[b] += w.col(0).segment(static_cast<Eigen::Index>(next), cols).sum();
+      }
+      next = end;
+    }
+    offset -= t * Q;
+    std::copy_n(running, t * Q, sums + offset);
+    for (std::size_t b = 0; b < B; ++b) n_at[static_cast<std::size_t>(j - 1) * B + b] = total[b];
+  }
+  // weighted_fit() for every imputation at once.
+  const std::size_t K = static_cast<std::size_t>(kMaxColumns);
+  double* const beta = room(batch_beta_, static_cast<std::size_t>(J_) * K * B);
+  double* const sigma = room(batch_sigma_, static_cast<std::size_t>(J_) * B);
+  double* const l = room(batch_l_, triangle(kMaxColumns) * B);
+  double* const m = room(batch_m_, triangle(kMaxColumns) * B);
+  batch_ok_.fill(1.0);
+  const double* at = sums;
+  for (int j = 1; j <= J_; ++j) {
+    const auto jj = static_cast<std::size_t>(j - 1);
+    std::array<double, kBatch> ok{};
+    regress_batch(at, n_at + jj * B, c0_ + j - 1, l, m, beta + jj * K * B, sigma + jj * B, ok.data());
+    for (std::size_t b = 0; b < B; ++b) batch_ok_[b] = ok[b] != 0.0 ? batch_ok_[b] : 0.0;
+    at += triangle(c0_ + j) * Q;
+  }
+}
+
+NotEstimable Imputer::impute_prepared(std::size_t b, Stream& rng) {
+  if (sequential_) return impute(rng, false);
+  if (batch_ok_[b] != 0.0) {
+    // This imputation's fits, as weighted_fit() leaves them.
+    const std::size_t B = kBatch, K = static_cast<std::size_t>(kMaxColumns);
+    for (int j = 1; j <= J_; ++j) {
+      const auto jj = static_cast<std::size_t>(j - 1);
+      const int p = c0_ + j - 1;
+      VisitFit& f = fit_[jj];
+      f.beta.resize(p);
+      const double* const beta = batch_beta_.data() + jj * K * B + b;
+      for (int k = 0; k < p; ++k) f.beta(k) = beta[static_cast<std::size_t>(k) * B];
+      f.sigma = batch_sigma_[jj * B + b];
+    }
+    fill_after_last(batch_noise_.data() + b * after_last_);
+    return NotEstimable::none;
+  }
+  // The draw left a regression singular: redrawn from the stream where impute() redraws it,
+  // and impute() makes the rest of the trial's imputations from there.
+  sequential_ = true;
+  rng = batch_after_weights_[b];
+  if (const NotEstimable why = refit_with_redraws(rng, 1); why != NotEstimable::none) return why;
+  double* const noise = room(draws_, after_last_);
+  draws::normal_sequence(rng, after_last_, noise);
+  fill_after_last(noise);
   return NotEstimable::none;
 }
 
@@ -577,8 +848,17 @@ Estimate mi_delta(const RepeatedMeasures& d, const MiSettings& s, double alpha, 
     }
   }
   ancova.observe(y.data(), imputed);
-  for (std::size_t m = 0; m < estimates.size(); ++m) {
-    if (const NotEstimable why = imputer.impute(rng, m == 0); why != NotEstimable::none) return not_estimable(why);
+  const std::size_t count = estimates.size();
+  for (std::size_t m = 0; m < count; ++m) {
+    NotEstimable why = NotEstimable::none;
+    if (s.batched && imputer.batches()) {
+      const std::size_t b = m % Imputer::kBatch;
+      if (b == 0) imputer.prepare(rng, std::min(Imputer::kBatch, count - m));
+      why = imputer.impute_prepared(b, rng);
+    } else {
+      why = imputer.impute(rng, m == 0);
+    }
+    if (why != NotEstimable::none) return not_estimable(why);
     for (const std::size_t i : imputed_list) {
       // The MNAR shift is for patients who withdrew, not for those whose last visit an
       // interim look comes too early to see (missing completely at random).
