@@ -141,15 +141,16 @@ class Imputer {
   // prepare()'s batch: per imputation, its weights as weights_ holds them and its normals; the
   // weights again patient by patient (kBatch w, then kBatch w^2); per visit j, the cross-products
   // of every imputation, xtx_'s lower triangle entry by entry (kBatch w, then kBatch w^2), and
-  // n_at_; the stream just after each imputation's first weights.
-  std::size_t batch_size_ = 0;
-  bool sequential_ = false;  // a redraw happened: the rest of the trial's imputations by impute()
+  // n_at_ (batch_sums_ ends with the running sums); the stream just after each imputation's
+  // first weights.
   std::vector<double> batch_weights_, batch_noise_, batch_by_patient_, batch_sums_, batch_n_at_;
+  std::vector<Stream> batch_after_weights_;
   // The batch's fits (regress_batch): per visit j, beta (kMaxColumns x kBatch) and sigma
-  // (kBatch); per imputation, whether every visit's regression could be fitted.
+  // (kBatch), with its factor and inverse factor as scratch; per imputation, whether every
+  // visit's regression could be fitted.
   std::vector<double> batch_beta_, batch_sigma_, batch_l_, batch_m_;
   std::array<double, kBatch> batch_ok_{};
-  std::vector<Stream> batch_after_weights_;
+  bool sequential_ = false;  // a redraw happened: the rest of the trial's imputations by impute()
 };
 
 void Imputer::reset(const RepeatedMeasures& d) {
@@ -622,7 +623,6 @@ void Imputer::prepare(Stream& rng, std::size_t count) {
   static_assert(kBatchColumns == 2 * kBatch, "a batch's columns: its weights, then their squares");
   if (sequential_) return;
   const std::size_t n = by_last_.size(), B = kBatch, Q = kBatchColumns;
-  batch_size_ = count;
   // The draws, in impute()'s order: each imputation's weights, then its normals.
   double* const weights = room(batch_weights_, count * 2 * n);
   double* const noise = room(batch_noise_, count * after_last_);
