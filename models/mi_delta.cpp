@@ -111,6 +111,7 @@ class Imputer {
   void draw_weights(Stream& rng, double* w);
   NotEstimable refit_with_redraws(Stream& rng, int first_attempt);
   void fill_after_last(const double* noise);
+  void draw_after_last(Stream& rng);
   NotEstimable posterior_draw(Stream& rng);
   void fill_gaps(Stream& rng);
 
@@ -601,6 +602,13 @@ void Imputer::fill_after_last(const double* noise) {
   }
 }
 
+// The same, the normals drawn from rng in one sequence.
+void Imputer::draw_after_last(Stream& rng) {
+  double* const noise = room(draws_, after_last_);
+  draws::normal_sequence(rng, after_last_, noise);
+  fill_after_last(noise);
+}
+
 NotEstimable Imputer::impute(Stream& rng, bool first) {
   // Intermittent gaps: advance the chain on the trial's own data.
   if (!gappy_.empty()) {
@@ -612,10 +620,7 @@ NotEstimable Imputer::impute(Stream& rng, bool first) {
     }
   }
   if (const NotEstimable why = refit_with_redraws(rng, 0); why != NotEstimable::none) return why;
-  // The normals of the visits after the last seen, in one sequence draw.
-  double* const noise = room(draws_, after_last_);
-  draws::normal_sequence(rng, after_last_, noise);
-  fill_after_last(noise);
+  draw_after_last(rng);
   return NotEstimable::none;
 }
 
@@ -709,9 +714,7 @@ NotEstimable Imputer::impute_prepared(std::size_t b, Stream& rng) {
   sequential_ = true;
   rng = batch_after_weights_[b];
   if (const NotEstimable why = refit_with_redraws(rng, 1); why != NotEstimable::none) return why;
-  double* const noise = room(draws_, after_last_);
-  draws::normal_sequence(rng, after_last_, noise);
-  fill_after_last(noise);
+  draw_after_last(rng);
   return NotEstimable::none;
 }
 
