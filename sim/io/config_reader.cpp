@@ -225,6 +225,15 @@ std::optional<NonAscii> find_non_ascii_outside_strings(std::string_view text) {
     }
     return std::optional<NonAscii>(NonAscii{line, col, cp});
   };
+  // A multi-line string closes at three quotes, and one or two more next to them are its last
+  // characters (TOML 1.0: `"""a""""` is `a"`): the run of up to five quotes at text[i] is consumed.
+  auto close_multi_line = [&](char quote, std::size_t& i) {
+    std::size_t run = 3;
+    while (run < 5 && i + run < text.size() && text[i + run] == quote) ++run;
+    state = State::normal;
+    i += run - 1;
+    column += run - 1;
+  };
   // A byte-order mark may open the text.
   for (std::size_t i = text.substr(0, 3) == "\xEF\xBB\xBF" ? 3 : 0; i < text.size(); ++i, ++column) {
     const auto c = static_cast<unsigned char>(text[i]);
@@ -296,17 +305,11 @@ std::optional<NonAscii> find_non_ascii_outside_strings(std::string_view text) {
           ++i;
           ++column;
         } else if (starts(i, "\"\"\"")) {
-          state = State::normal;
-          i += 2;
-          column += 2;
+          close_multi_line('"', i);
         }
         break;
       case State::multi_literal:
-        if (starts(i, "'''")) {
-          state = State::normal;
-          i += 2;
-          column += 2;
-        }
+        if (starts(i, "'''")) close_multi_line('\'', i);
         break;
     }
   }

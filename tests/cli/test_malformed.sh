@@ -130,6 +130,8 @@ t "not TOML at all"         'this is not a scenario\n' 'm.toml:1' -- "${R[@]}"
 t "non-UTF-8 bytes"         '[trial]\n# \xff\xfe\nconsented = 50\n' 'm.toml:2' -- "${R[@]}"
 t "letter beyond ASCII in a key" '[trial]\nconsen\xd0\x92ted = 50\n' 'm.toml:2:7: TOML syntax error: the character U+0412' -- "${R[@]}"
 t "ideograph opening the file" '\xe2\xbd\xbd = 1\n' 'm.toml:1:1: TOML syntax error: the character U+2F7D' -- "${R[@]}"
+t "letter after a multi-line string closed by four quotes" 'a = [["""x"""" , \xc3\xa9]]\n' 'm.toml:1:18: TOML syntax error: the character U+00E9' -- "${R[@]}"
+t "letter after a multi-line literal closed by five quotes" "a = [['''x''''' , \\xc3\\xa9]]\\n" 'm.toml:1:19: TOML syntax error: the character U+00E9' -- "${R[@]}"
 t "NUL byte"                '[trial]\nconsented = 5\0000\n' 'm.toml:2' -- "${R[@]}"
 t "binary junk"             '\x89PNG\r\n\x1a\n' 'm.toml:1' -- "${R[@]}"
 
