@@ -208,6 +208,7 @@ namespace {
 struct NonAscii {
   std::size_t line = 0, column = 0;
   std::uint32_t code_point = 0;
+  std::size_t value_column = 0;  // > 0: in the run of a value that starts at this column
 };
 std::optional<NonAscii> find_non_ascii_outside_strings(std::string_view text) {
   enum class State { normal, comment, basic, literal, multi_basic, multi_literal };
@@ -234,6 +235,28 @@ std::optional<NonAscii> find_non_ascii_outside_strings(std::string_view text) {
     i += run - 1;
     column += run - 1;
   };
+  // A value that starts with a digit or a sign is scanned by toml++ through every character up to
+  // a value terminator (whitespace, `,`, `]`, `}`, `#`), quotes included, and across the space
+  // of a date-time written "1979-05-27 07:32:00"; each of those characters goes through the
+  // unsafe whitespace test. So where such a value may start (at the text's start or after a
+  // terminator, `=`, `[` or `{`), the first character beyond ASCII in its run is returned.
+  auto terminates = [](unsigned char b) {
+    return b == ' ' || (b >= '\t' && b <= '\r') || b == ']' || b == '}' || b == ',' || b == '#';
+  };
+  auto value_run = [&](std::size_t start) -> std::optional<std::size_t> {
+    const auto c = static_cast<unsigned char>(text[start]);
+    if (!((c >= '0' && c <= '9') || c == '+' || c == '-')) return std::nullopt;
+    if (start > 0) {
+      const auto before = static_cast<unsigned char>(text[start - 1]);
+      if (!(terminates(before) || before == '=' || before == '[' || before == '{')) return std::nullopt;
+    }
+    for (std::size_t j = start; j < text.size(); ++j) {
+      const auto b = static_cast<unsigned char>(text[j]);
+      if (b >= 0x80) return j;
+      if (terminates(b) && !(b == ' ' && j - start == 10)) return std::nullopt;
+    }
+    return std::nullopt;
+  };
   // A byte-order mark may open the text.
   for (std::size_t i = text.substr(0, 3) == "\xEF\xBB\xBF" ? 3 : 0; i < text.size(); ++i, ++column) {
     const auto c = static_cast<unsigned char>(text[i]);
@@ -245,6 +268,11 @@ std::optional<NonAscii> find_non_ascii_outside_strings(std::string_view text) {
     }
     switch (state) {
       case State::normal:
+        if (const auto run = value_run(i)) {
+          auto at = non_ascii_at(*run, column + (*run - i));
+          at->value_column = column;
+          return at;
+        }
         if (c == '#') {
           state = State::comment;
         } else if (starts(i, "\"\"\"")) {
@@ -321,8 +349,13 @@ void check_ascii_outside_strings(std::string_view text, const std::string& sourc
   if (!at) return;
   char code[16];
   std::snprintf(code, sizeof code, "U+%04X", static_cast<unsigned>(at->code_point));
-  throw InputError(source_name + ":" + std::to_string(at->line) + ":" + std::to_string(at->column) +
-                   ": TOML syntax error: the character " + code +
+  const std::string where = source_name + ":" + std::to_string(at->line) + ":" + std::to_string(at->column) +
+                            ": TOML syntax error: the character " + code;
+  if (at->value_column > 0) {
+    throw InputError(where + " runs on from the value that starts at column " + std::to_string(at->value_column) +
+                     " (a value ends at a space, a comma, a bracket or the end of the line)");
+  }
+  throw InputError(where +
                    " outside a string or comment (keys, numbers and the rest of TOML's syntax are ASCII; put text in quotes)");
 }
 
