@@ -204,16 +204,23 @@ namespace {
 // 3.3.0 reaches __builtin_unreachable() (undefined behaviour) on some of them where it looks for
 // whitespace (upstream tomlplusplus issues #190 and #295, fixed in 3.4), so such a character
 // elsewhere is reported here, before the parser sees it: a lexer of just comments and the four
-// kinds of string.
+// kinds of string. A quote opens a string only where toml++ could begin one (a key or a value: at
+// the start of a line or after `=`, `[`, `{`, `,` or `.`); elsewhere toml++ stops at the quote or
+// reads on past it, so the lexer reads on past it too.
 struct NonAscii {
   std::size_t line = 0, column = 0;
   std::uint32_t code_point = 0;
   std::size_t value_column = 0;  // > 0: in the run of a value that starts at this column
+  std::size_t quote_column = 0;  // > 0: after a quote at this column that opens no string
 };
 std::optional<NonAscii> find_non_ascii_outside_strings(std::string_view text) {
   enum class State { normal, comment, basic, literal, multi_basic, multi_literal };
   State state = State::normal;
   std::size_t line = 1, column = 1;
+  // The last byte outside strings and comments that is not a space or tab ('\n' at a line's
+  // start), and the column of a quote on this line that opened no string.
+  unsigned char previous = '\n';
+  std::size_t stray_quote = 0;
   auto starts = [&](std::size_t i, std::string_view what) { return text.substr(i, what.size()) == what; };
   // The code point whose first byte is text[at] (a malformed sequence: that byte).
   auto non_ascii_at = [&](std::size_t at, std::size_t col) {
@@ -224,7 +231,7 @@ std::optional<NonAscii> find_non_ascii_outside_strings(std::string_view text) {
       cp = c0 & (0x3Fu >> more);
       for (std::size_t k = 1; k <= more; ++k) cp = (cp << 6) | (static_cast<unsigned char>(text[at + k]) & 0x3Fu);
     }
-    return std::optional<NonAscii>(NonAscii{line, col, cp});
+    return std::optional<NonAscii>(NonAscii{line, col, cp, 0, stray_quote});
   };
   // A multi-line string closes at three quotes, and one or two more next to them are its last
   // characters (TOML 1.0: `"""a""""` is `a"`): the run of up to five quotes at text[i] is consumed.
@@ -232,6 +239,7 @@ std::optional<NonAscii> find_non_ascii_outside_strings(std::string_view text) {
     std::size_t run = 3;
     while (run < 5 && i + run < text.size() && text[i + run] == quote) ++run;
     state = State::normal;
+    previous = static_cast<unsigned char>(quote);
     i += run - 1;
     column += run - 1;
   };
@@ -264,6 +272,10 @@ std::optional<NonAscii> find_non_ascii_outside_strings(std::string_view text) {
       ++line;
       column = 0;
       if (state == State::comment || state == State::basic || state == State::literal) state = State::normal;
+      if (state == State::normal) {
+        previous = '\n';
+        stray_quote = 0;
+      }
       continue;
     }
     switch (state) {
@@ -271,8 +283,18 @@ std::optional<NonAscii> find_non_ascii_outside_strings(std::string_view text) {
         if (const auto run = value_run(i)) {
           auto at = non_ascii_at(*run, column + (*run - i));
           at->value_column = column;
+          at->quote_column = 0;
           return at;
         }
+        if (c == ' ' || c == '\t' || c == '\r') break;
+        if ((c == '"' || c == '\'') && !(previous == '\n' || previous == '=' || previous == '[' || previous == '{' ||
+                                         previous == ',' || previous == '.')) {
+          // A quote where no key or value begins.
+          stray_quote = column;
+          previous = c;
+          break;
+        }
+        previous = c;
         if (c == '#') {
           state = State::comment;
         } else if (starts(i, "\"\"\"")) {
@@ -295,7 +317,7 @@ std::optional<NonAscii> find_non_ascii_outside_strings(std::string_view text) {
             cp = c & (0x3Fu >> more);
             for (int k = 1; k <= more; ++k) cp = (cp << 6) | (static_cast<unsigned char>(text[i + static_cast<std::size_t>(k)]) & 0x3Fu);
           }
-          return NonAscii{line, column, cp};
+          return NonAscii{line, column, cp, 0, stray_quote};
         }
         break;
       case State::comment:
@@ -308,10 +330,14 @@ std::optional<NonAscii> find_non_ascii_outside_strings(std::string_view text) {
           ++column;
         } else if (c == '"') {
           state = State::normal;
+          previous = c;
         }
         break;
       case State::literal:
-        if (c == '\'') state = State::normal;
+        if (c == '\'') {
+          state = State::normal;
+          previous = c;
+        }
         break;
       case State::multi_basic:
         if (c == '\\') {
@@ -351,6 +377,10 @@ void check_ascii_outside_strings(std::string_view text, const std::string& sourc
   std::snprintf(code, sizeof code, "U+%04X", static_cast<unsigned>(at->code_point));
   const std::string where = source_name + ":" + std::to_string(at->line) + ":" + std::to_string(at->column) +
                             ": TOML syntax error: the character " + code;
+  if (at->quote_column > 0) {
+    throw InputError(where + " after the quote at column " + std::to_string(at->quote_column) +
+                     ", which opens no string there (a string starts a line or follows =, [, {, a comma or a dot)");
+  }
   if (at->value_column > 0) {
     throw InputError(where + " runs on from the value that starts at column " + std::to_string(at->value_column) +
                      " (a value ends at a space, a comma, a bracket or the end of the line)");

@@ -133,7 +133,7 @@ t "ideograph opening the file" '\xe2\xbd\xbd = 1\n' 'm.toml:1:1: TOML syntax err
 t "letter after a multi-line string closed by four quotes" 'a = [["""x"""" , \xc3\xa9]]\n' 'm.toml:1:18: TOML syntax error: the character U+00E9' -- "${R[@]}"
 t "letter after a multi-line literal closed by five quotes" "a = [['''x''''' , \\xc3\\xa9]]\\n" 'm.toml:1:19: TOML syntax error: the character U+00E9' -- "${R[@]}"
 t "letter in quotes running on from a number" '[trial]\nalpha = -9"a\xc3\xa9"\n' 'm.toml:2:13: TOML syntax error: the character U+00E9 runs on from the value that starts at column 9' -- "${R[@]}"
-t "number then a quoted letter, with a space: a string" '[trial]\nalpha = 0.05 "\xc3\xa9"\n' 'm.toml:2:14: TOML syntax error: Error while parsing' -- "${R[@]}"
+t "a quote where no value or key begins" '[trial]\nalpha = 0.05 "\xc3\xa9"\n' 'm.toml:2:15: TOML syntax error: the character U+00E9 after the quote at column 14, which opens no string' -- "${R[@]}"
 t "NUL byte"                '[trial]\nconsented = 5\0000\n' 'm.toml:2' -- "${R[@]}"
 t "binary junk"             '\x89PNG\r\n\x1a\n' 'm.toml:1' -- "${R[@]}"
 
