@@ -31,7 +31,8 @@ struct Workspace {
   std::vector<double> p_complete;  // per patient
   std::vector<double> last;        // per patient: last SPP observed before the current stage
   std::vector<int> last_seen;      // per patient: last visit seen (0-based; -1: none)
-  std::vector<std::size_t> at_risk;
+  std::vector<double> treated, stratum;  // per patient: the arm and stratum as 0 or 1
+  std::vector<std::uint32_t> at_risk;
   std::vector<double> cand;        // the stage's candidate columns over its at-risk patients, column-major
   std::vector<double> stay, eta, mu;
   std::vector<int> fixed;           // per at-risk patient: in the stage's fit (-1) or separated (limit 0 or 1)
@@ -293,13 +294,20 @@ Estimate ipw(const RepeatedMeasures& d, double alpha, IpwFit* fit) {
   int* last_seen = sized(ws.last_seen, n);
   std::size_t completers = 0;
   for (std::size_t i = 0; i < n; ++i) {
-    last_seen[i] = -1;
-    for (std::size_t j = 0; j < J; ++j) {
-      if (seen(i, j)) last_seen[i] = static_cast<int>(j);
-    }
+    int last_j = -1;
+    for (std::size_t j = 0; j < J; ++j) last_j = seen(i, j) ? static_cast<int>(j) : last_j;
+    last_seen[i] = last_j;
     completers += seen(i, J - 1) ? 1u : 0u;
   }
   if (completers < 5) return not_estimable(NotEstimable::too_few_patients);
+  // The binary covariates as columns of 0 and 1, converted once in a loop without branches (a
+  // branch per patient on the arm or stratum, which fall at random, would miss half the time).
+  double* const treated = sized(ws.treated, n);
+  double* const stratum = sized(ws.stratum, n);
+  for (std::size_t i = 0; i < n; ++i) {
+    treated[i] = static_cast<double>(d.treated[i] != 0);
+    stratum[i] = static_cast<double>(d.stratum[i] != 0);
+  }
   // Still in the trial at visit j: seen at visit j or later.
   auto seen_from = [&](std::size_t i, std::size_t j) { return last_seen[i] >= static_cast<int>(j); };
 
@@ -307,27 +315,31 @@ Estimate ipw(const RepeatedMeasures& d, double alpha, IpwFit* fit) {
   double* last = sized(ws.last, n);
   std::fill(p_complete, p_complete + n, 1.0);
   for (std::size_t i = 0; i < n; ++i) last[i] = d.baseline[i];
-  ws.at_risk.clear();
-  if (ws.at_risk.capacity() < n) ws.at_risk.reserve(n);
+  // One spare entry: the compaction below writes one past the last at-risk patient.
+  std::uint32_t* const at_risk_rows = sized(ws.at_risk, n + 1);
   for (std::size_t s = 0; s < J; ++s) {
-    ws.at_risk.clear();
+    // The patients still in the trial at the stage's start, listed without a branch per patient.
+    std::size_t nr = 0;
     for (std::size_t i = 0; i < n; ++i) {
-      if (s == 0 || seen_from(i, s - 1)) ws.at_risk.push_back(i);
+      at_risk_rows[nr] = static_cast<std::uint32_t>(i);
+      nr += static_cast<std::size_t>(s == 0 || seen_from(i, s - 1));
     }
-    const std::size_t nr = ws.at_risk.size();
+    const std::uint32_t* const at_risk = at_risk_rows;
     double* cand = sized(ws.cand, static_cast<std::size_t>(kStageColumns) * nr);
     double* stay = sized(ws.stay, nr);
-    bool anyone_leaves = false;
+    std::size_t leaves = 0;
     for (std::size_t r = 0; r < nr; ++r) {
-      const std::size_t i = ws.at_risk[r];
+      const std::size_t i = at_risk[r];
       cand[r] = 1.0;
       cand[nr + r] = d.baseline[i];
-      cand[2 * nr + r] = d.stratum[i] != 0 ? 1.0 : 0.0;
-      cand[3 * nr + r] = d.treated[i] != 0 ? 1.0 : 0.0;
+      cand[2 * nr + r] = stratum[i];
+      cand[3 * nr + r] = treated[i];
       cand[4 * nr + r] = last[i];
-      stay[r] = seen_from(i, s) ? 1.0 : 0.0;
-      anyone_leaves = anyone_leaves || stay[r] == 0.0;
+      const bool stays = seen_from(i, s);
+      stay[r] = static_cast<double>(stays);
+      leaves += static_cast<std::size_t>(!stays);
     }
+    const bool anyone_leaves = leaves > 0;
     StageVector coef = StageVector::Zero(kStageColumns);
     if (anyone_leaves) {
       // Quasi-complete separation by a binary covariate (Albert & Anderson, Biometrika 1984):
@@ -416,7 +428,7 @@ Estimate ipw(const RepeatedMeasures& d, double alpha, IpwFit* fit) {
       if (done) {
         const double left = active_stays == active ? 1.0 : 0.0;  // the probability when no model is fitted
         for (std::size_t r = 0, f = 0; r < nr; ++r) {
-          p_complete[ws.at_risk[r]] *= fixed[r] >= 0 ? fixed[r] : model_left ? ws.mu[f++] : left;
+          p_complete[at_risk[r]] *= fixed[r] >= 0 ? fixed[r] : model_left ? ws.mu[f++] : left;
         }
         for (int k = 2; k <= 3; ++k) {
           if (separated[k] != 0) coef(k) = separated[k];
@@ -428,13 +440,11 @@ Estimate ipw(const RepeatedMeasures& d, double alpha, IpwFit* fit) {
         if (nri <= p || !full_rank(cand, nri, p)) return not_estimable(NotEstimable::rank_deficient);
         if (!logistic(cand, nri, p, stay, beta, ws)) return not_estimable(NotEstimable::not_converged);
         for (Eigen::Index c = 0; c < p; ++c) coef(cols[c]) = beta(c);
-        for (std::size_t r = 0; r < nr; ++r) p_complete[ws.at_risk[r]] *= ws.mu[r];
+        for (std::size_t r = 0; r < nr; ++r) p_complete[at_risk[r]] *= ws.mu[r];
       }
     }
     if (fit != nullptr) fit->stage_coef.emplace_back(coef);
-    for (std::size_t i = 0; i < n; ++i) {
-      if (seen(i, s)) last[i] = d.y[i * J + s];
-    }
+    for (std::size_t i = 0; i < n; ++i) last[i] = seen(i, s) ? d.y[i * J + s] : last[i];
   }
 
   // Weighted ANCOVA on completers with the HC2 sandwich.
@@ -445,7 +455,8 @@ Estimate ipw(const RepeatedMeasures& d, double alpha, IpwFit* fit) {
     if (!(p_complete[i] > 1e-8)) return not_estimable(NotEstimable::not_converged);
     if (first_stratum < 0) first_stratum = d.stratum[i];
     stratum_varies = stratum_varies || d.stratum[i] != first_stratum;
-    (d.treated[i] ? arm1 : arm0) = true;
+    arm1 = arm1 || treated[i] != 0.0;
+    arm0 = arm0 || treated[i] == 0.0;
   }
   if (!arm0 || !arm1) return not_estimable(NotEstimable::too_few_patients);
   const Eigen::Index q = stratum_varies ? 4 : 3;
@@ -459,9 +470,9 @@ Estimate ipw(const RepeatedMeasures& d, double alpha, IpwFit* fit) {
   for (std::size_t i = 0; i < n; ++i) {
     if (!seen(i, J - 1)) continue;
     z[r] = 1.0;
-    z[m + r] = d.treated[i] != 0 ? 1.0 : 0.0;
+    z[m + r] = treated[i];
     z[2 * m + r] = d.baseline[i];
-    z[3 * m + r] = d.stratum[i] != 0 ? 1.0 : 0.0;
+    z[3 * m + r] = stratum[i];
     yc[r] = d.y[i * J + J - 1];
     wc[r] = 1.0 / p_complete[i];
     ++r;
