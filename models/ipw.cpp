@@ -157,8 +157,15 @@ bool logistic(const double* x, Eigen::Index nr, Eigen::Index p, const double* y,
   // the optimum the deviance changes by less than 1e-4 per patient, so one evaluation serves.
   double scale = 0;
   bool near = false;  // whether the previous iterate was near the optimum
-  // eta and mu carry over from one iteration's end to the next's start (at beta = 0 to begin).
-  eta_a.setZero();
+  // eta and mu carry over from one iteration's end to the next's start. The start is the
+  // intercept-only fit, the log odds of the share who stay (the first column is the intercept),
+  // where the intercept's score is already zero: about one Newton step nearer the optimum than
+  // beta = 0. Where everyone stays or everyone leaves, beta = 0.
+  double stays = 0;
+  for (std::size_t i = 0; i < n; ++i) stays += y[i];
+  const double share = stays / static_cast<double>(n);
+  if (share > 0.0 && share < 1.0) beta(0) = std::log(share / (1.0 - share));
+  eta_a.setConstant(beta(0));
   inverse_logit(eta, n, kEtaMax, mu);
   SmallCholesky<kStageColumns> chol;
   double lower[kStageColumns * (kStageColumns + 1) / 2];
