@@ -370,23 +370,37 @@ Estimate ipw(const RepeatedMeasures& d, double alpha, IpwFit* fit) {
       double separated[kStageColumns] = {0, 0, 0, 0, 0};
       for (bool changed = true; changed && active_stays > 0 && active_stays < active;) {
         changed = false;
+        // Per binary column (stratum, arm) and level: the patients still in the fit and those of
+        // them who stay, all four counted in one pass without a branch (the levels fall at
+        // random, so a branch on them would miss half the time).
+        std::size_t count[2][2] = {{0, 0}, {0, 0}}, stays[2][2] = {{0, 0}, {0, 0}};
+        const double* const c2 = cand + 2 * nr;
+        const double* const c3 = cand + 3 * nr;
+        for (std::size_t r = 0; r < nr; ++r) {
+          const std::size_t act = static_cast<std::size_t>(fixed[r] < 0), st = act & static_cast<std::size_t>(stay[r] > 0);
+          const std::size_t a1 = static_cast<std::size_t>(c2[r] == 1.0), b1 = static_cast<std::size_t>(c3[r] == 1.0);
+          const std::size_t a0 = static_cast<std::size_t>(c2[r] == 0.0), b0 = static_cast<std::size_t>(c3[r] == 0.0);
+          count[0][0] += act & a0;
+          count[0][1] += act & a1;
+          count[1][0] += act & b0;
+          count[1][1] += act & b1;
+          stays[0][0] += st & a0;
+          stays[0][1] += st & a1;
+          stays[1][0] += st & b0;
+          stays[1][1] += st & b1;
+        }
+        // The first level, in the order stratum 0, 1, arm 0, 1, that separates: fixed at its limit.
         for (int k = 2; k <= 3 && !changed; ++k) {
           const double* c = cand + static_cast<std::size_t>(k) * nr;
           for (int level = 0; level <= 1 && !changed; ++level) {
-            std::size_t count = 0, stays = 0;
-            // Branch-free: the levels fall at random, so a branch on them would miss half the time.
-            for (std::size_t r = 0; r < nr; ++r) {
-              const std::size_t in = static_cast<std::size_t>(fixed[r] < 0) & static_cast<std::size_t>(c[r] == level);
-              count += in;
-              stays += in & static_cast<std::size_t>(stay[r] > 0);
-            }
-            if (count == 0 || count == active || (stays != 0 && stays != count)) continue;
-            const int limit = stays == count ? 1 : 0;
+            const std::size_t n_in = count[k - 2][level], n_stays = stays[k - 2][level];
+            if (n_in == 0 || n_in == active || (n_stays != 0 && n_stays != n_in)) continue;
+            const int limit = n_stays == n_in ? 1 : 0;
             for (std::size_t r = 0; r < nr; ++r) {
               if (fixed[r] < 0 && c[r] == level) fixed[r] = limit;
             }
-            active -= count;
-            active_stays -= stays;
+            active -= n_in;
+            active_stays -= n_stays;
             // The coefficient's limit: level 1 pushed towards its outcome, level 0 away from it.
             separated[k] = (limit == 1) == (level == 1) ? std::numeric_limits<double>::infinity()
                                                          : -std::numeric_limits<double>::infinity();
@@ -457,7 +471,10 @@ Estimate ipw(const RepeatedMeasures& d, double alpha, IpwFit* fit) {
       }
     }
     if (fit != nullptr) fit->stage_coef.emplace_back(coef);
-    for (std::size_t i = 0; i < n; ++i) last[i] = seen(i, s) ? d.y[i * J + s] : last[i];
+    // The history the next stage conditions on (none after the last).
+    if (s + 1 < J) {
+      for (std::size_t i = 0; i < n; ++i) last[i] = seen(i, s) ? d.y[i * J + s] : last[i];
+    }
   }
 
   // Weighted ANCOVA on completers with the HC2 sandwich.
