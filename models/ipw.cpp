@@ -313,14 +313,9 @@ Estimate ipw(const RepeatedMeasures& d, double alpha, IpwFit* fit) {
     completers += seen(i, J - 1) ? 1u : 0u;
   }
   if (completers < 5) return not_estimable(NotEstimable::too_few_patients);
-  // The binary covariates as columns of 0 and 1, converted once in a loop without branches (a
-  // branch per patient on the arm or stratum, which fall at random, would miss half the time).
-  double* const treated = sized(ws.treated, n);
-  double* const stratum = sized(ws.stratum, n);
-  for (std::size_t i = 0; i < n; ++i) {
-    treated[i] = static_cast<double>(d.treated[i] != 0);
-    stratum[i] = static_cast<double>(d.stratum[i] != 0);
-  }
+  d.binary_columns(ws.treated, ws.stratum);
+  const double* const treated = ws.treated.data();
+  const double* const stratum = ws.stratum.data();
   // Still in the trial at visit j: seen at visit j or later.
   auto seen_from = [&](std::size_t i, std::size_t j) { return last_seen[i] >= static_cast<int>(j); };
 

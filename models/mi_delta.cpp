@@ -130,6 +130,7 @@ class Imputer {
   std::vector<double> outer_;
   std::vector<std::size_t> outer_at_;  // per patient: where its triangle starts in outer_
   std::vector<std::size_t> gappy_;     // patients with a missed visit before their last seen
+  std::vector<double> arm01_, stratum01_;  // per patient, 0 or 1 (RepeatedMeasures::binary_columns)
   std::array<std::vector<std::size_t>, 2> arm_;  // patients of each arm
   // In by_last_ order: each patient's Bayesian bootstrap weight (1: the trial), then the squares.
   std::vector<double> weights_;
@@ -175,12 +176,13 @@ void Imputer::reset(const RepeatedMeasures& d) {
   cols_ = c0_ + J_;
   z_.assign(n * static_cast<std::size_t>(cols_), 0.0);
   last_seen_.assign(n, 0);
+  d.binary_columns(arm01_, stratum01_);
   for (std::size_t i = 0; i < n; ++i) {
     double* z = row(i);
     z[0] = 1.0;
-    z[1] = d.treated[i] != 0 ? 1.0 : 0.0;
+    z[1] = arm01_[i];
     z[2] = d.baseline[i] - centre_;
-    if (stratum_varies) z[3] = d.stratum[i] != 0 ? 1.0 : 0.0;
+    if (stratum_varies) z[3] = stratum01_[i];
     // A gap starts as the last reading before it: the chain's starting point.
     double carried = z[2];
     for (int j = 0; j < J_; ++j) {
@@ -745,12 +747,13 @@ class CompletedAncova {
     if (treated == 0 || treated == n_ || n_ <= p) return;
     x_.resize(n_ * p);
     std::array<double, kMaxP * kMaxP> xtx{};
+    d.binary_columns(arm01_, stratum01_);
     for (std::size_t i = 0; i < n_; ++i) {
       double* x = x_.data() + i * p;
       x[0] = 1.0;
-      x[1] = d.treated[i] != 0 ? 1.0 : 0.0;
+      x[1] = arm01_[i];
       x[2] = d.baseline[i] - base_mean;
-      if (stratum_varies) x[3] = d.stratum[i] != 0 ? 1.0 : 0.0;
+      if (stratum_varies) x[3] = stratum01_[i];
       for (std::size_t r = 0; r < p; ++r) {
         for (std::size_t c = 0; c <= r; ++c) xtx[r * kMaxP + c] += x[r] * x[c];
       }
@@ -818,6 +821,7 @@ class CompletedAncova {
   std::size_t n_ = 0;
   int p_ = 0;
   std::vector<double> x_;  // the design, patient by patient, p_ entries each
+  std::vector<double> arm01_, stratum01_;  // per patient, 0 or 1 (RepeatedMeasures::binary_columns)
   SmallCholesky<kMaxP> chol_;
   std::array<double, kMaxP> base_xty_{};
   double base_yy_ = 0, base_y_ = 0, centre_ = 0;

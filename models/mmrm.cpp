@@ -138,6 +138,7 @@ struct Workspace {
   Factors factors;
   Design d;
   std::vector<RawMoments> raw;  // by pattern
+  std::vector<double> arm, stratum;  // per patient, 0 or 1 (RepeatedMeasures::binary_columns)
   std::array<Evaluation, 2> ev;
   GramStorage gram;
   std::vector<PVec> a;      // quadratic_in_p's a_k
@@ -607,6 +608,8 @@ MmrmFit fit_mmrm(const RepeatedMeasures& data, double alpha, MmrmDf df_rule) {
   d.z.clear();
   d.pattern_of.clear();
   d.patterns.clear();
+  data.binary_columns(ws.arm, ws.stratum);
+  const double stratum_on = stratum_varies ? 1.0 : 0.0;
   for (std::size_t i = 0; i < data.patients(); ++i) {
     std::array<int, kMaxJ> visits{};
     int m = 0;
@@ -620,8 +623,7 @@ MmrmFit fit_mmrm(const RepeatedMeasures& data, double alpha, MmrmDf df_rule) {
     }
     if (m == 0) continue;
     d.offset.push_back(offset);
-    const std::array<double, 4> zi{1.0, data.treated[i] != 0 ? 1.0 : 0.0, data.baseline[i],
-                                   stratum_varies && data.stratum[i] != 0 ? 1.0 : 0.0};
+    const std::array<double, 4> zi{1.0, ws.arm[i], data.baseline[i], stratum_on * ws.stratum[i]};
     d.z.push_back(zi);
     std::size_t t = 0;
     while (t < d.patterns.size() && d.patterns[t].mask != mask) ++t;
