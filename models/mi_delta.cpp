@@ -746,7 +746,6 @@ class CompletedAncova {
     const auto p = static_cast<std::size_t>(p_);
     if (treated == 0 || treated == n_ || n_ <= p) return;
     x_.resize(n_ * p);
-    std::array<double, kMaxP * kMaxP> xtx{};
     d.binary_columns(arm01_, stratum01_);
     for (std::size_t i = 0; i < n_; ++i) {
       double* x = x_.data() + i * p;
@@ -754,10 +753,8 @@ class CompletedAncova {
       x[1] = arm01_[i];
       x[2] = d.baseline[i] - base_mean;
       if (stratum_varies) x[3] = stratum01_[i];
-      for (std::size_t r = 0; r < p; ++r) {
-        for (std::size_t c = 0; c <= r; ++c) xtx[r * kMaxP + c] += x[r] * x[c];
-      }
     }
+    const std::array<double, kMaxP * kMaxP> xtx = p == 4 ? cross_products<4>() : cross_products<3>();
     const auto lower = [&](int r, int c) { return xtx[static_cast<std::size_t>(r * kMaxP + c)]; };
     // full_rank_cholesky's rule (models/estimate.hpp).
     if (!chol_.compute(lower, p_, 1e-10)) {
@@ -797,7 +794,11 @@ class CompletedAncova {
     const auto p = static_cast<std::size_t>(p_);
     std::array<double, kMaxP> xty = base_xty_;
     double yy = base_yy_, sum = base_y_;
-    for (const std::size_t i : imputed) add(xty, yy, sum, x_.data() + i * p, p, y[i] - centre_);
+    if (p == 4) {
+      add_imputed<4>(xty, yy, sum, y, imputed);
+    } else {
+      add_imputed<3>(xty, yy, sum, y, imputed);
+    }
     std::array<double, kMaxP> beta = xty;
     chol_.solve(beta.data());
     double fitted = 0;
@@ -811,6 +812,42 @@ class CompletedAncova {
   }
 
  private:
+  // X'X's lower triangle (row r, column c <= r at r kMaxP + c), each entry summed in patient
+  // order, for P columns: a compile-time count, so that the sums stay in registers.
+  template <std::size_t P>
+  std::array<double, kMaxP * kMaxP> cross_products() const {
+    double s[P][P] = {};
+    for (std::size_t i = 0; i < n_; ++i) {
+      const double* x = x_.data() + i * P;
+      for (std::size_t r = 0; r < P; ++r) {
+        for (std::size_t c = 0; c <= r; ++c) s[r][c] += x[r] * x[c];
+      }
+    }
+    std::array<double, kMaxP * kMaxP> xtx{};
+    for (std::size_t r = 0; r < P; ++r) {
+      for (std::size_t c = 0; c <= r; ++c) xtx[r * kMaxP + c] = s[r][c];
+    }
+    return xtx;
+  }
+  // add() for every imputed patient in turn, with P columns known at compile time (the sums in
+  // registers, each in the same order as add's).
+  template <std::size_t P>
+  void add_imputed(std::array<double, kMaxP>& xty, double& yy, double& sum, const double* y,
+                   const std::vector<std::size_t>& imputed) const {
+    double a[P];
+    for (std::size_t k = 0; k < P; ++k) a[k] = xty[k];
+    double s2 = yy, s1 = sum;
+    for (const std::size_t i : imputed) {
+      const double* x = x_.data() + i * P;
+      const double v = y[i] - centre_;
+      for (std::size_t k = 0; k < P; ++k) a[k] += x[k] * v;
+      s2 += v * v;
+      s1 += v;
+    }
+    for (std::size_t k = 0; k < P; ++k) xty[k] = a[k];
+    yy = s2;
+    sum = s1;
+  }
   static void add(std::array<double, kMaxP>& xty, double& yy, double& sum, const double* x, std::size_t p, double y) {
     for (std::size_t k = 0; k < p; ++k) xty[k] += x[k] * y;
     yy += y * y;
