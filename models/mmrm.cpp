@@ -795,6 +795,16 @@ MmrmFit fit_mmrm(const RepeatedMeasures& data, double alpha, MmrmDf df_rule) {
       if (!invertible(ev.info)) return fail(NotEstimable::rank_deficient);
     }
     delta = ws.fisher.solve(ev.score);
+    // A full step already within the tolerance ends the scoring without evaluating its end point:
+    // the evaluation would only confirm that so small a step does not lower the REML, and the
+    // expected information is evaluated there next in any case. The same estimate as taking the
+    // step, evaluating it and stopping on its size.
+    candidate = theta + 1.0 * delta;
+    if (delta.cwiseAbs().maxCoeff() <= 1e-10 * (1.0 + candidate.cwiseAbs().maxCoeff())) {
+      theta = candidate;
+      converged = true;
+      break;
+    }
     double step = 1.0;
     bool moved = false;
     for (int halving = 0; halving < 40; ++halving, step *= 0.5) {
