@@ -359,19 +359,37 @@ std::array<Estimate, kMethods> Analysis::estimate(const TrialData& trial, const 
       const std::size_t last = trial.last();
       RepeatedMeasures& d = ws.visits;
       d.clear(static_cast<int>(last));
+      // Column by column (the trial's columns are visit-major, the visits' rows patient-major),
+      // each entry written in place: no branch per patient.
+      d.treated.resize(rows);
+      d.stratum.resize(rows);
+      d.baseline.resize(rows);
+      d.y.resize(rows * last);
+      d.seen.resize(rows * last);
+      const Arm* const arm = trial.arm.data();
+      const double* const diabetes = trial.row_diabetes.data();
+      const double* const y0 = trial.at(trial.observed, 0);
       for (std::size_t r = 0; r < rows; ++r) {
-        d.treated.push_back(trial.arm[r] == Arm::treatment ? 1 : 0);
-        d.stratum.push_back(trial.diabetes[trial.patient[r]] != 0 ? 1 : 0);
-        d.baseline.push_back(trial.observed_at(r, 0));
-        for (std::size_t k = 1; k <= last; ++k) {
-          const bool seen = trial.seen_at(r, k) && (due == nullptr || static_cast<double>(k) < due[r]);
-          d.y.push_back(trial.observed_at(r, k));
-          d.seen.push_back(seen ? 1 : 0);
+        d.treated[r] = static_cast<std::int8_t>(arm[r] == Arm::treatment);
+        d.stratum[r] = static_cast<std::int8_t>(diabetes[r] != 0.0);
+        d.baseline[r] = y0[r];
+      }
+      for (std::size_t k = 1; k <= last; ++k) {
+        const double* const y = trial.at(trial.observed, k);
+        const double* const seen = trial.seen_at(k);
+        double* const yk = d.y.data() + (k - 1);
+        std::uint8_t* const sk = d.seen.data() + (k - 1);
+        for (std::size_t r = 0; r < rows; ++r) {
+          yk[r * last] = y[r];
+          sk[r * last] = static_cast<std::uint8_t>(seen[r] != 0.0 && (due == nullptr || static_cast<double>(k) < due[r]));
         }
-        if (due != nullptr) {
-          // The last visit not yet due, and the patient not withdrawn by the look.
+      }
+      if (due != nullptr) {
+        // The last visit not yet due, and the patient not withdrawn by the look.
+        d.pending.resize(rows);
+        for (std::size_t r = 0; r < rows; ++r) {
           const bool withdrawn = trial.dropout_month[r] <= ws.follow_up[r];
-          d.pending.push_back(static_cast<std::size_t>(due[r]) <= last && !withdrawn ? 1 : 0);
+          d.pending[r] = static_cast<std::uint8_t>(static_cast<std::size_t>(due[r]) <= last && !withdrawn);
         }
       }
       visits_built = true;
