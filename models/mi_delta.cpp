@@ -105,6 +105,8 @@ class Imputer {
   const double* row(std::size_t i) const { return z_.data() + i * static_cast<std::size_t>(cols_); }
   bool seen(std::size_t i, int j) const { return d_->seen[i * static_cast<std::size_t>(J_) + static_cast<std::size_t>(j)] != 0; }
   void outer_products(std::size_t i);
+  template <int K>
+  void outer_products_of(std::size_t begin, std::size_t end);
   void cross_products();
   NotEstimable regress(int j, Regression& r) const;
   NotEstimable weighted_fit();
@@ -224,7 +226,22 @@ void Imputer::reset(const RepeatedMeasures& d) {
     size += triangle(c0_ + last_seen_[i]);
   }
   outer_.resize(size);
-  for (std::size_t i = 0; i < n; ++i) outer_products(i);
+  // A last-seen group at a time (by_last_ holds them in turn, count_[j] where group j ends), so
+  // that the triangle's size is a constant of the loop; last seen 0 has no products.
+  std::size_t begin = 0;
+  for (int j = J_; j >= 1; --j) {
+    const std::size_t end = count_[static_cast<std::size_t>(j)];
+    switch (c0_ + j) {
+      case 4: outer_products_of<4>(begin, end); break;
+      case 5: outer_products_of<5>(begin, end); break;
+      case 6: outer_products_of<6>(begin, end); break;
+      case 7: outer_products_of<7>(begin, end); break;
+      case 8: outer_products_of<8>(begin, end); break;
+      default:
+        for (std::size_t q = begin; q < end; ++q) outer_products(by_last_[q]);
+    }
+    begin = end;
+  }
   xtx_.assign(static_cast<std::size_t>(J_), Square::Zero(cols_, cols_));
   xtx2_.assign(static_cast<std::size_t>(J_), Square::Zero(cols_, cols_));
   n_at_.assign(static_cast<std::size_t>(J_), 0.0);
@@ -233,6 +250,19 @@ void Imputer::reset(const RepeatedMeasures& d) {
   cross_products();
   status_ = weighted_fit();
   sequential_ = false;
+}
+
+// outer_products for the patients by_last_[begin, end), whose c0 + last_seen_ is K.
+template <int K>
+void Imputer::outer_products_of(std::size_t begin, std::size_t end) {
+  for (std::size_t q = begin; q < end; ++q) {
+    const std::size_t i = by_last_[q];
+    double* a = outer_.data() + outer_at_[i];
+    const double* z = row(i);
+    for (int r = 0; r < K; ++r) {
+      for (int c = 0; c <= r; ++c) *a++ = z[r] * z[c];
+    }
+  }
 }
 
 // Patient i's row x row' (the lower triangle of the top-left c0 + last_seen_ block).
