@@ -245,9 +245,11 @@ std::optional<NonAscii> find_non_ascii_outside_strings(std::string_view text) {
   };
   // A value that starts with a digit or a sign is scanned by toml++ through every character up to
   // a value terminator (whitespace, `,`, `]`, `}`, `#`), quotes included, and across the space
-  // of a date-time written "1979-05-27 07:32:00"; each of those characters goes through the
-  // unsafe whitespace test. So where such a value may start (at the text's start or after a
-  // terminator, `=`, `[` or `{`), the first character beyond ASCII in its run is returned.
+  // of a date-time written "1979-05-27 07:32:00": there it reads the digit after the space and
+  // the character after that whatever they are (a terminator too), then on to the next
+  // terminator. Each of those characters goes through the unsafe whitespace test. So where such
+  // a value may start (at the text's start or after a terminator, `=`, `[` or `{`), the first
+  // character beyond ASCII in its run is returned.
   auto terminates = [](unsigned char b) {
     return b == ' ' || (b >= '\t' && b <= '\r') || b == ']' || b == '}' || b == ',' || b == '#';
   };
@@ -261,7 +263,13 @@ std::optional<NonAscii> find_non_ascii_outside_strings(std::string_view text) {
     for (std::size_t j = start; j < text.size(); ++j) {
       const auto b = static_cast<unsigned char>(text[j]);
       if (b >= 0x80) return j;
-      if (terminates(b) && !(b == ' ' && j - start == 10)) return std::nullopt;
+      if (!terminates(b)) continue;
+      if (b == ' ' && j - start == 10 && j + 1 < text.size() && text[j + 1] >= '0' && text[j + 1] <= '9') {
+        if (j + 2 < text.size() && static_cast<unsigned char>(text[j + 2]) >= 0x80) return j + 2;
+        j += 2;
+        continue;
+      }
+      return std::nullopt;
     }
     return std::nullopt;
   };
@@ -383,7 +391,8 @@ void check_ascii_outside_strings(std::string_view text, const std::string& sourc
   }
   if (at->value_column > 0) {
     throw InputError(where + " runs on from the value that starts at column " + std::to_string(at->value_column) +
-                     " (a value ends at a space, a comma, a bracket or the end of the line)");
+                     " (a value runs on to a space, a comma, a bracket or the end of the line, and a date-time such as "
+                     "1979-05-27 07:32:00 past its space)");
   }
   throw InputError(where +
                    " outside a string or comment (keys, numbers and the rest of TOML's syntax are ASCII; put text in quotes)");
