@@ -111,6 +111,9 @@ class Imputer {
   NotEstimable regress(int j, Regression& r) const;
   NotEstimable weighted_fit();
   void draw_weights(Stream& rng, double* w);
+  // draw_weights' values, each given to store(position in by_last_, weight).
+  template <class Store>
+  void draw_weights_into(Stream& rng, Store store);
   NotEstimable refit_with_redraws(Stream& rng, int first_attempt);
   void fill_after_last(const double* noise);
   void draw_after_last(Stream& rng);
@@ -594,6 +597,14 @@ void Imputer::fill_gaps(Stream& rng) {
 // layout (w by position in by_last_, then w^2).
 void Imputer::draw_weights(Stream& rng, double* w) {
   const std::size_t n = by_last_.size();
+  draw_weights_into(rng, [w, n](std::size_t at, double v) {
+    w[at] = v;
+    w[n + at] = v * v;
+  });
+}
+
+template <class Store>
+void Imputer::draw_weights_into(Stream& rng, Store store) {
   for (const auto& patients : arm_) {
     // The arm's exponentials in one sequence draw: the values standard_exponential gives in turn.
     double* const e = room(draws_, patients.size());
@@ -601,12 +612,7 @@ void Imputer::draw_weights(Stream& rng, double* w) {
     double total = 0;
     for (std::size_t k = 0; k < patients.size(); ++k) total += e[k];
     const double scale = static_cast<double>(patients.size()) / total;
-    for (std::size_t k = 0; k < patients.size(); ++k) {
-      const double v = e[k] * scale;
-      const std::size_t at = rank_[patients[k]];
-      w[at] = v;
-      w[n + at] = v * v;
-    }
+    for (std::size_t k = 0; k < patients.size(); ++k) store(rank_[patients[k]], e[k] * scale);
   }
 }
 
@@ -660,23 +666,29 @@ void Imputer::prepare(Stream& rng, std::size_t count) {
   static_assert(kBatchColumns == 2 * kBatch, "a batch's columns: its weights, then their squares");
   if (sequential_) return;
   const std::size_t n = by_last_.size(), B = kBatch, Q = kBatchColumns;
-  // The draws, in impute()'s order: each imputation's weights, then its normals.
+  // The draws, in impute()'s order: each imputation's weights, then its normals. The weights go
+  // straight into their places patient by patient (row k: the batch's weights, then their
+  // squares; a batch of fewer than kBatch has zero weights after its last), and into weights_'s
+  // layout (2n apart, so that each imputation's column has weights_'s alignment) for the sums of
+  // weights, which are taken as cross_products() takes them.
   double* const weights = room(batch_weights_, count * 2 * n);
   double* const noise = room(batch_noise_, count * after_last_);
+  double* const by_patient = room(batch_by_patient_, n * Q);
+  if (count < B) {
+    for (std::size_t k = 0; k < n; ++k) {
+      for (std::size_t b = count; b < B; ++b) by_patient[k * Q + b] = by_patient[k * Q + B + b] = 0.0;
+    }
+  }
   batch_after_weights_.clear();
   for (std::size_t b = 0; b < count; ++b) {
-    draw_weights(rng, weights + b * 2 * n);
+    double* const w = weights + b * 2 * n;
+    draw_weights_into(rng, [w, by_patient, b](std::size_t at, double v) {
+      w[at] = v;
+      by_patient[at * Q + b] = v;
+      by_patient[at * Q + B + b] = v * v;
+    });
     batch_after_weights_.push_back(rng);
     draws::normal_sequence(rng, after_last_, noise + b * after_last_);
-  }
-  // The weights patient by patient (a batch of fewer than kBatch has zero weights after its last).
-  double* const by_patient = room(batch_by_patient_, n * Q);
-  for (std::size_t k = 0; k < n; ++k) {
-    double* const row = by_patient + k * Q;
-    for (std::size_t b = 0; b < B; ++b) {
-      row[b] = b < count ? weights[b * 2 * n + k] : 0.0;
-      row[B + b] = b < count ? weights[b * 2 * n + n + k] : 0.0;
-    }
   }
   // cross_products() for every imputation at once: the running sums (the last block of
   // batch_sums_) from the last visit down, and after each visit their top-left block as that
