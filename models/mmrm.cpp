@@ -639,8 +639,10 @@ MmrmFit fit_mmrm(const RepeatedMeasures& data, double alpha, MmrmDf df_rule) {
     const double* const yi = d.y.data() + offset;
     const double* const z4 = zi.data();
     raw.n += 1;
+    // S and Szz (below) are symmetric: their lower triangles are summed and mirrored when the
+    // pattern's matrices are filled (z_a z_b and z_b z_a are the same product).
     for (int a = 0; a < 4; ++a) {
-      for (int b = 0; b < 4; ++b) raw.S[a * 4 + b] += z4[a] * z4[b];
+      for (int b = 0; b <= a; ++b) raw.S[a * 4 + b] += z4[a] * z4[b];
     }
     for (int r = 0; r < m; ++r) {
       for (int a = 0; a < 4; ++a) raw.Syz[r * 4 + a] += yi[r] * z4[a];
@@ -677,7 +679,7 @@ MmrmFit fit_mmrm(const RepeatedMeasures& data, double alpha, MmrmDf df_rule) {
       for (int a = 0; a < 4; ++a) raw.Syz_c[r * 4 + a] += yc[r] * zc[a];
     }
     for (int a = 0; a < 4; ++a) {
-      for (int b = 0; b < 4; ++b) raw.Szz[a * 4 + b] += zc[a] * zc[b];
+      for (int b = 0; b <= a; ++b) raw.Szz[a * 4 + b] += zc[a] * zc[b];
     }
   }
   for (std::size_t t = 0; t < d.patterns.size(); ++t) {
@@ -695,8 +697,9 @@ MmrmFit fit_mmrm(const RepeatedMeasures& data, double alpha, MmrmDf df_rule) {
     for (int a = 0; a < q; ++a) {
       pt.zbar(a) = raw.zbar[a];
       for (int b = 0; b < q; ++b) {
-        pt.S(a, b) = raw.S[a * 4 + b];
-        pt.Szz(a, b) = raw.Szz[a * 4 + b];
+        const int hi = std::max(a, b), lo = std::min(a, b);
+        pt.S(a, b) = raw.S[hi * 4 + lo];
+        pt.Szz(a, b) = raw.Szz[hi * 4 + lo];
       }
     }
     for (int r = 0; r < m; ++r) {
