@@ -473,10 +473,17 @@ Estimate ipw(const RepeatedMeasures& d, double alpha, IpwFit* fit) {
   }
 
   // Weighted ANCOVA on completers with the HC2 sandwich.
+  // The completers, listed without a branch per patient (the stages' list is free by now).
+  std::uint32_t* const completer_rows = at_risk_rows;
+  std::size_t listed = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    completer_rows[listed] = static_cast<std::uint32_t>(i);
+    listed += static_cast<std::size_t>(seen(i, J - 1));
+  }
   bool stratum_varies = false, arm0 = false, arm1 = false;
   int first_stratum = -1;
-  for (std::size_t i = 0; i < n; ++i) {
-    if (!seen(i, J - 1)) continue;
+  for (std::size_t c = 0; c < listed; ++c) {
+    const std::size_t i = completer_rows[c];
     if (!(p_complete[i] > 1e-8)) return not_estimable(NotEstimable::not_converged);
     if (first_stratum < 0) first_stratum = d.stratum[i];
     stratum_varies = stratum_varies || d.stratum[i] != first_stratum;
@@ -491,16 +498,14 @@ Estimate ipw(const RepeatedMeasures& d, double alpha, IpwFit* fit) {
   double* z = sized(ws.z, static_cast<std::size_t>(kOutcomeColumns) * m);  // column-major, column c at z + c m
   double* yc = sized(ws.yc, m);
   double* wc = sized(ws.wc, m);
-  std::size_t r = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    if (!seen(i, J - 1)) continue;
+  for (std::size_t r = 0; r < m; ++r) {
+    const std::size_t i = completer_rows[r];
     z[r] = 1.0;
     z[m + r] = treated[i];
     z[2 * m + r] = d.baseline[i];
     z[3 * m + r] = stratum[i];
     yc[r] = d.y[i * J + J - 1];
     wc[r] = 1.0 / p_complete[i];
-    ++r;
   }
   OutcomeSquare ztwz(q, q);
   OutcomeVector ztwy(q);
