@@ -391,9 +391,8 @@ Estimate ipw(const RepeatedMeasures& d, double alpha, IpwFit* fit) {
             const std::size_t n_in = count[k - 2][level], n_stays = stays[k - 2][level];
             if (n_in == 0 || n_in == active || (n_stays != 0 && n_stays != n_in)) continue;
             const int limit = n_stays == n_in ? 1 : 0;
-            for (std::size_t r = 0; r < nr; ++r) {
-              if (fixed[r] < 0 && c[r] == level) fixed[r] = limit;
-            }
+            // A select rather than a branch: the levels fall at random.
+            for (std::size_t r = 0; r < nr; ++r) fixed[r] = fixed[r] < 0 && c[r] == level ? limit : fixed[r];
             active -= n_in;
             active_stays -= n_stays;
             // The coefficient's limit: level 1 pushed towards its outcome, level 0 away from it.
