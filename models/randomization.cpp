@@ -149,7 +149,17 @@ void Randomizer::assign_blocks(TrialData& trial, const UnitKey& unit, bool strat
         // The shuffle's draws as a code into the table of its outcomes (see the constructor).
         std::size_t code = 0;
         for (std::size_t k = size - 1; k > 0; --k) code = code * (k + 1) + uniform_below(rng, k + 1);
-        std::copy_n(table.data() + code * size, size, block);
+        // A block of a tabled size copied at a size known to the compiler (std::copy_n at a
+        // run-time size is a call to memmove for a few bytes).
+        const Arm* const row = table.data() + code * size;
+        switch (size) {
+          case 2: std::copy_n(row, 2, block); break;
+          case 3: std::copy_n(row, 3, block); break;
+          case 4: std::copy_n(row, 4, block); break;
+          case 5: std::copy_n(row, 5, block); break;
+          case 6: std::copy_n(row, 6, block); break;
+          default: std::copy_n(row, size, block);
+        }
       } else {
         shuffled_block(block, size, n_treatment, [&](std::size_t k) { return uniform_below(rng, k + 1); });
       }
