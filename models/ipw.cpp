@@ -323,8 +323,9 @@ Estimate ipw(const RepeatedMeasures& d, double alpha, IpwFit* fit) {
   double* last = sized(ws.last, n);
   std::fill(p_complete, p_complete + n, 1.0);
   for (std::size_t i = 0; i < n; ++i) last[i] = d.baseline[i];
-  // One spare entry: the compaction below writes one past the last at-risk patient.
-  std::uint32_t* const at_risk_rows = sized(ws.at_risk, n + 1);
+  // The lists of patients below: each patient is written at the next free entry and kept by
+  // advancing past it, so entries after the last one listed are scratch.
+  std::uint32_t* const at_risk_rows = sized(ws.at_risk, n);
   for (std::size_t s = 0; s < J; ++s) {
     // The patients still in the trial at the stage's start, listed without a branch per patient.
     std::size_t nr = 0;

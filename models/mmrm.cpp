@@ -760,9 +760,10 @@ MmrmFit fit_mmrm(const RepeatedMeasures& data, double alpha, MmrmDf df_rule) {
     const auto [a, b] = d.elem[static_cast<std::size_t>(k)];
     if (n0(a, b) == 0) return fail(NotEstimable::rank_deficient);  // two visits never seen together
     // Divided by the count less the covariates per visit, REML's degrees of freedom for each
-    // visit's residuals: with no visit missing this is the REML estimate itself, and with
-    // dropout a nearer start than the count alone (on the seed trial 6.2 scoring steps on
-    // average instead of 6.6).
+    // visit's residuals. With no visit missing and no stratum term (the same regressors at every
+    // visit, where GLS is OLS: Zellner, JASA 1962) this is the REML estimate itself; otherwise a
+    // nearer start than the count alone (on the seed trial 6.2 scoring steps per fit instead of
+    // 6.6).
     theta(k) = s0(a, b) / (n0(a, b) > d.q + 1 ? n0(a, b) - d.q : n0(a, b));
     if (a == b && !(theta(k) > 1e-12)) return fail(NotEstimable::no_variance);
   }
