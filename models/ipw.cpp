@@ -366,30 +366,27 @@ Estimate ipw(const RepeatedMeasures& d, double alpha, IpwFit* fit) {
       double separated[kStageColumns] = {0, 0, 0, 0, 0};
       for (bool changed = true; changed && active_stays > 0 && active_stays < active;) {
         changed = false;
-        // Per binary column (stratum, arm) and level: the patients still in the fit and those of
-        // them who stay, all four counted in one pass without a branch (the levels fall at
-        // random, so a branch on them would miss half the time).
-        std::size_t count[2][2] = {{0, 0}, {0, 0}}, stays[2][2] = {{0, 0}, {0, 0}};
+        // Per binary column (stratum, arm): the patients still in the fit at level 1 and those of
+        // them who stay, counted in one pass without a branch (the levels fall at random, so a
+        // branch on them would miss half the time). The columns hold exactly 0 or 1, so level 0's
+        // counts are the rest of active and active_stays.
+        std::size_t ones[2] = {0, 0}, ones_stay[2] = {0, 0};
         const double* const c2 = cand + 2 * nr;
         const double* const c3 = cand + 3 * nr;
         for (std::size_t r = 0; r < nr; ++r) {
           const std::size_t act = static_cast<std::size_t>(fixed[r] < 0), st = act & static_cast<std::size_t>(stay[r] > 0);
-          const std::size_t a1 = static_cast<std::size_t>(c2[r] == 1.0), b1 = static_cast<std::size_t>(c3[r] == 1.0);
-          const std::size_t a0 = static_cast<std::size_t>(c2[r] == 0.0), b0 = static_cast<std::size_t>(c3[r] == 0.0);
-          count[0][0] += act & a0;
-          count[0][1] += act & a1;
-          count[1][0] += act & b0;
-          count[1][1] += act & b1;
-          stays[0][0] += st & a0;
-          stays[0][1] += st & a1;
-          stays[1][0] += st & b0;
-          stays[1][1] += st & b1;
+          const std::size_t a = static_cast<std::size_t>(c2[r] == 1.0), b = static_cast<std::size_t>(c3[r] == 1.0);
+          ones[0] += act & a;
+          ones[1] += act & b;
+          ones_stay[0] += st & a;
+          ones_stay[1] += st & b;
         }
         // The first level, in the order stratum 0, 1, arm 0, 1, that separates: fixed at its limit.
         for (int k = 2; k <= 3 && !changed; ++k) {
           const double* c = cand + static_cast<std::size_t>(k) * nr;
           for (int level = 0; level <= 1 && !changed; ++level) {
-            const std::size_t n_in = count[k - 2][level], n_stays = stays[k - 2][level];
+            const std::size_t n_in = level == 1 ? ones[k - 2] : active - ones[k - 2];
+            const std::size_t n_stays = level == 1 ? ones_stay[k - 2] : active_stays - ones_stay[k - 2];
             if (n_in == 0 || n_in == active || (n_stays != 0 && n_stays != n_in)) continue;
             const int limit = n_stays == n_in ? 1 : 0;
             // A select rather than a branch: the levels fall at random.

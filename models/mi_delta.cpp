@@ -255,28 +255,29 @@ void Imputer::reset(const RepeatedMeasures& d) {
   sequential_ = false;
 }
 
+namespace {
+// The lower triangle of z z' for z's first k entries, row by row, into a; inlined, so that a
+// constant k unrolls.
+[[gnu::always_inline]] inline void lower_outer(const double* z, int k, double* a) {
+  for (int r = 0; r < k; ++r) {
+    for (int c = 0; c <= r; ++c) *a++ = z[r] * z[c];
+  }
+}
+}  // namespace
+
 // outer_products for the patients by_last_[begin, end), whose c0 + last_seen_ is K.
 template <int K>
 void Imputer::outer_products_of(std::size_t begin, std::size_t end) {
   for (std::size_t q = begin; q < end; ++q) {
     const std::size_t i = by_last_[q];
-    double* a = outer_.data() + outer_at_[i];
-    const double* z = row(i);
-    for (int r = 0; r < K; ++r) {
-      for (int c = 0; c <= r; ++c) *a++ = z[r] * z[c];
-    }
+    lower_outer(row(i), K, outer_.data() + outer_at_[i]);
   }
 }
 
 // Patient i's row x row' (the lower triangle of the top-left c0 + last_seen_ block).
 void Imputer::outer_products(std::size_t i) {
-  const int k = c0_ + last_seen_[i];
   if (last_seen_[i] == 0) return;
-  double* a = outer_.data() + outer_at_[i];
-  const double* z = row(i);
-  for (int r = 0; r < k; ++r) {
-    for (int c = 0; c <= r; ++c) *a++ = z[r] * z[c];
-  }
+  lower_outer(row(i), c0_ + last_seen_[i], outer_.data() + outer_at_[i]);
 }
 
 namespace {
@@ -827,7 +828,7 @@ class CompletedAncova {
     base_yy_ = base_y_ = 0;
     for (std::size_t i = 0; i < n_; ++i) {
       if (imputed[i]) continue;
-      add(base_xty_, base_yy_, base_y_, x_.data() + i * p, p, y[i] - centre_);
+      add(base_xty_.data(), base_yy_, base_y_, x_.data() + i * p, p, y[i] - centre_);
     }
   }
   // The arm coefficient and its variance when the imputed patients' outcomes are y[i] (the
@@ -872,25 +873,20 @@ class CompletedAncova {
     return xtx;
   }
   // add() for every imputed patient in turn, with P columns known at compile time (the sums in
-  // registers, each in the same order as add's).
+  // local registers).
   template <std::size_t P>
   void add_imputed(std::array<double, kMaxP>& xty, double& yy, double& sum, const double* y,
                    const std::vector<std::size_t>& imputed) const {
     double a[P];
     for (std::size_t k = 0; k < P; ++k) a[k] = xty[k];
     double s2 = yy, s1 = sum;
-    for (const std::size_t i : imputed) {
-      const double* x = x_.data() + i * P;
-      const double v = y[i] - centre_;
-      for (std::size_t k = 0; k < P; ++k) a[k] += x[k] * v;
-      s2 += v * v;
-      s1 += v;
-    }
+    for (const std::size_t i : imputed) add(a, s2, s1, x_.data() + i * P, P, y[i] - centre_);
     for (std::size_t k = 0; k < P; ++k) xty[k] = a[k];
     yy = s2;
     sum = s1;
   }
-  static void add(std::array<double, kMaxP>& xty, double& yy, double& sum, const double* x, std::size_t p, double y) {
+  // One patient's terms of X'y, y'y and the sum of y; inlined, so that a constant p unrolls.
+  [[gnu::always_inline]] static void add(double* xty, double& yy, double& sum, const double* x, std::size_t p, double y) {
     for (std::size_t k = 0; k < p; ++k) xty[k] += x[k] * y;
     yy += y * y;
     sum += y;

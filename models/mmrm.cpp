@@ -795,6 +795,8 @@ MmrmFit fit_mmrm(const RepeatedMeasures& data, double alpha, MmrmDf df_rule) {
   if (!ws.ev[0].ok) return fail(ws.ev[0].singular_x ? NotEstimable::rank_deficient : NotEstimable::not_converged);
   bool converged = false;
   KVec delta, candidate;
+  // The scoring's stopping rule: a step no larger than 1e-10 of the parameters' scale.
+  auto small_step = [](double change, const KVec& at) { return change <= 1e-10 * (1.0 + at.cwiseAbs().maxCoeff()); };
   for (fit.iterations = 1; fit.iterations <= 200; ++fit.iterations) {
     Evaluation& ev = ws.ev[static_cast<std::size_t>(cur)];
     Evaluation& next = ws.ev[static_cast<std::size_t>(1 - cur)];
@@ -807,8 +809,8 @@ MmrmFit fit_mmrm(const RepeatedMeasures& data, double alpha, MmrmDf df_rule) {
     // the evaluation would only confirm that so small a step does not lower the REML, and the
     // expected information is evaluated there next in any case. The same estimate as taking the
     // step, evaluating it and stopping on its size.
-    candidate = theta + 1.0 * delta;
-    if (delta.cwiseAbs().maxCoeff() <= 1e-10 * (1.0 + candidate.cwiseAbs().maxCoeff())) {
+    candidate = theta + delta;
+    if (small_step(delta.cwiseAbs().maxCoeff(), candidate)) {
       theta = candidate;
       converged = true;
       break;
@@ -833,7 +835,7 @@ MmrmFit fit_mmrm(const RepeatedMeasures& data, double alpha, MmrmDf df_rule) {
     if (step != 1.0) eval(theta, Derivatives::average, next);
     cur = 1 - cur;
     if (!next.ok) break;
-    if (change <= 1e-10 * (1.0 + theta.cwiseAbs().maxCoeff())) {
+    if (small_step(change, theta)) {
       converged = true;
       break;
     }

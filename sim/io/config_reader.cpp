@@ -318,14 +318,7 @@ std::optional<NonAscii> find_non_ascii_outside_strings(std::string_view text) {
         } else if (c == '\'') {
           state = State::literal;
         } else if (c >= 0x80) {
-          // The code point, for the message (a malformed sequence is shown as its first byte).
-          std::uint32_t cp = c;
-          const int more = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC0 ? 1 : 0;
-          if (more > 0 && i + static_cast<std::size_t>(more) < text.size()) {
-            cp = c & (0x3Fu >> more);
-            for (int k = 1; k <= more; ++k) cp = (cp << 6) | (static_cast<unsigned char>(text[i + static_cast<std::size_t>(k)]) & 0x3Fu);
-          }
-          return NonAscii{line, column, cp, 0, stray_quote};
+          return non_ascii_at(i, column);
         }
         break;
       case State::comment:
